@@ -1,0 +1,278 @@
+"""Typed settings: one model, loaded from a profile in config/profiles/ with
+environment-variable overrides.
+
+Precedence, highest first: explicit keyword arguments, environment variables
+(``LAKEHOUSE_<SECTION>__<FIELD>``), the profile file, the defaults below. Secrets
+(S3 keys, Redis password) are never read from the profile: they come from the
+environment or from secret files (``LAKEHOUSE_SECRETS_DIR``, and for the local
+stack ``<state_dir>/secrets``), and are held as ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from lakehouse import paths
+from lakehouse.errors import MissingSecretError, SettingsError, UnknownProfileError
+
+ENV_PREFIX = "LAKEHOUSE_"
+PROFILE_ENV = "LAKEHOUSE_PROFILE"
+SECRETS_DIR_ENV = "LAKEHOUSE_SECRETS_DIR"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RedisSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(16379, ge=1, le=65535)
+    db: int = Field(0, ge=0)
+    password: SecretStr | None = None
+
+    def client(self, **kwargs: Any):  # -> redis.Redis (imported lazily: CLI start-up time)
+        import redis
+
+        return redis.Redis(
+            host=self.host,
+            port=self.port,
+            db=self.db,
+            password=self.password.get_secret_value() if self.password else None,
+            decode_responses=True,
+            **kwargs,
+        )
+
+    @property
+    def display_url(self) -> str:
+        """For humans and logs: never carries the password."""
+        return f"redis://{self.host}:{self.port}/{self.db}"
+
+
+class S3Settings(_Section):
+    endpoint_url: str = "http://127.0.0.1:18333"
+    region: str = "us-east-1"
+    bucket: str = "warehouse"
+    raw_prefix: str = "raw"
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+
+    @property
+    def port(self) -> int:
+        parsed = urlparse(self.endpoint_url)
+        return parsed.port or (443 if parsed.scheme == "https" else 80)
+
+    def require_credentials(self) -> tuple[str, str]:
+        if self.access_key_id is None or self.secret_access_key is None:
+            raise MissingSecretError(
+                "the S3 key pair (access_key_id, secret_access_key)",
+                _secret_places("s3__access_key_id") + _secret_places("s3__secret_access_key"),
+            )
+        return self.access_key_id.get_secret_value(), self.secret_access_key.get_secret_value()
+
+
+class CatalogSettings(_Section):
+    name: str = "lakehouse"
+    uri: str = "http://127.0.0.1:19120/iceberg"
+    branch: str = "main"
+    warehouse: str = "warehouse"
+    warehouse_location: str = "s3://warehouse/"
+    namespaces: list[str] = Field(default_factory=lambda: ["default", "scraper"])
+
+    @property
+    def rest_uri(self) -> str:
+        """Iceberg REST clients address a Nessie branch as the last path segment."""
+        return f"{self.uri.rstrip('/')}/{self.branch}"
+
+    @property
+    def port(self) -> int:
+        return urlparse(self.uri).port or 80
+
+
+class SparkSettings(_Section):
+    master: str = "local[2]"
+
+
+class WeedPorts(_Section):
+    """SeaweedFS opens more than its S3 port; a second stack must move them all."""
+
+    s3_grpc: int = 18334
+    master: int = 19333
+    master_grpc: int = 19334
+    volume: int = 19340
+    volume_grpc: int = 19341
+    filer: int = 18888
+    filer_grpc: int = 18889
+
+
+class LocalStackSettings(_Section):
+    state_dir: Path = Field(default_factory=lambda: paths.PROJECT_ROOT / ".lakehouse")
+    bind_host: str = "127.0.0.1"
+    startup_timeout_seconds: float = Field(120, gt=0)
+    nessie_management_port: int = 19000
+    nessie_heap: str = "512m"
+    weed_ports: WeedPorts = Field(default_factory=WeedPorts)
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.state_dir / "secrets"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        env_ignore_empty=True,
+    )
+
+    profile: str = "local"
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    local: LocalStackSettings = Field(default_factory=LocalStackSettings)
+
+    def redacted(self) -> dict[str, Any]:
+        """A JSON-able view for `lakehouse settings`: SecretStr dumps as '**********'."""
+        return self.model_dump(mode="json")
+
+
+# Secret fields: the nested path and the environment variable that holds them.
+SECRET_FIELDS: dict[tuple[str, str], str] = {
+    ("s3", "access_key_id"): "LAKEHOUSE_S3__ACCESS_KEY_ID",
+    ("s3", "secret_access_key"): "LAKEHOUSE_S3__SECRET_ACCESS_KEY",
+    ("redis", "password"): "LAKEHOUSE_REDIS__PASSWORD",
+}
+
+
+def _secret_dirs(state_dir: Path | None = None) -> list[Path]:
+    dirs = []
+    if os.environ.get(SECRETS_DIR_ENV):
+        dirs.append(Path(os.environ[SECRETS_DIR_ENV]))
+    if state_dir is not None:
+        dirs.append(state_dir / "secrets")
+    return dirs
+
+
+def _secret_places(field: str) -> list[str]:
+    env = ENV_PREFIX + field.upper()
+    places = [f"environment variable {env}"]
+    places.append(
+        f"file {env} in ${SECRETS_DIR_ENV}"
+        + (f" ({os.environ[SECRETS_DIR_ENV]})" if os.environ.get(SECRETS_DIR_ENV) else " (not set)")
+    )
+    places.append(f"file {env} in the local stack's secrets dir (written by `lakehouse local up`)")
+    return places
+
+
+def _read_secret_files(state_dir: Path | None) -> dict[str, dict[str, str]]:
+    """Secret files named like their environment variables (Docker secrets style)."""
+    found: dict[str, dict[str, str]] = {}
+    for (section, field), env_name in SECRET_FIELDS.items():
+        if os.environ.get(env_name):
+            continue
+        for directory in _secret_dirs(state_dir):
+            candidate = directory / env_name
+            if candidate.is_file():
+                found.setdefault(section, {})[field] = candidate.read_text().strip()
+                break
+    return found
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in paths.profiles_dir().glob("*.yaml"))
+
+
+def _read_profile(profile: str) -> tuple[Path, dict[str, Any]]:
+    path = paths.profiles_dir() / f"{profile}.yaml"
+    if not path.is_file():
+        raise UnknownProfileError(profile, available_profiles(), str(paths.profiles_dir()))
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    for (section, field), env_name in SECRET_FIELDS.items():
+        if field in (data.get(section) or {}):
+            raise SettingsError(
+                f"{path}: {section}.{field} is a secret and may not be written in a profile; "
+                f"set {env_name} in the environment or a secret file instead"
+            )
+    return path, data
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_settings(profile: str | None = None, **overrides: Any) -> Settings:
+    """Load the settings for `profile` (default: $LAKEHOUSE_PROFILE, else ``local``).
+
+    ``overrides`` are nested dicts by section, e.g. ``redis={"port": 26379}``; tests
+    use them to run a stack on free ports.
+    """
+    profile = profile or os.environ.get(PROFILE_ENV) or "local"
+    path, profile_data = _read_profile(profile)
+    profile_data = _deep_merge(profile_data, {"profile": profile})
+    try:
+        settings = _build(profile_data, {}, overrides)
+        # Secret files are looked up after a first pass, because where the local
+        # stack keeps its generated keys depends on the (overridable) state_dir.
+        secrets = _read_secret_files(settings.local.state_dir if profile == "local" else None)
+        if secrets:
+            settings = _build(profile_data, secrets, overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe_validation_error(exc, path)) from exc
+    return settings
+
+
+def _build(profile_data: dict[str, Any], secrets: dict[str, Any], overrides: dict[str, Any]) -> Settings:
+    class _Profiled(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            # Highest first; pydantic-settings deep-merges the layers.
+            return (
+                init_settings,
+                env_settings,
+                InitSettingsSource(settings_cls, init_kwargs=secrets),
+                InitSettingsSource(settings_cls, init_kwargs=profile_data),
+            )
+
+    built = _Profiled(**overrides)
+    # Hand out the plain class so callers can pickle/compare settings normally.
+    return Settings.model_construct(**{name: getattr(built, name) for name in Settings.model_fields})
+
+
+def _describe_validation_error(exc: ValidationError, path: Path) -> str:
+    lines = [f"invalid settings (profile file {path}, or a {ENV_PREFIX}* environment variable):"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        env_name = ENV_PREFIX + "__".join(str(p) for p in err["loc"]).upper()
+        lines.append(f"  - {loc}: {err['msg']} (in the profile, or {env_name})")
+    return "\n".join(lines)
