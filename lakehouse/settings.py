@@ -177,7 +177,7 @@ def _secret_places(field: str) -> list[str]:
     return places
 
 
-def _read_secret_files(state_dir: Path | None) -> dict[str, dict[str, str]]:
+def read_secret_files(state_dir: Path | None) -> dict[str, dict[str, str]]:
     """Secret files named like their environment variables (Docker secrets style)."""
     found: dict[str, dict[str, str]] = {}
     for (section, field), env_name in SECRET_FIELDS.items():
@@ -237,7 +237,7 @@ def load_settings(profile: str | None = None, **overrides: Any) -> Settings:
         settings = _build(profile_data, {}, overrides)
         # Secret files are looked up after a first pass, because where the local
         # stack keeps its generated keys depends on the (overridable) state_dir.
-        secrets = _read_secret_files(settings.local.state_dir if profile == "local" else None)
+        secrets = read_secret_files(settings.local.state_dir if profile == "local" else None)
         if secrets:
             settings = _build(profile_data, secrets, overrides)
     except ValidationError as exc:

@@ -15,21 +15,21 @@ def s3_client(s3: S3Settings, **config: object) -> "S3Client":
     from botocore.config import Config
 
     key, secret = s3.require_credentials()
+    # Path-style: S3-compatible servers on one host name have no per-bucket DNS.
+    # "when_required": newer botocore sends CRC checksums some servers reject.
+    defaults: dict[str, object] = {
+        "s3": {"addressing_style": "path"},
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+        "retries": {"max_attempts": 5, "mode": "standard"},
+    }
     return boto3.client(
         "s3",
         endpoint_url=s3.endpoint_url,
         region_name=s3.region,
         aws_access_key_id=key,
         aws_secret_access_key=secret,
-        # Path-style: S3-compatible servers on one host name have no per-bucket DNS.
-        # "when_required": newer botocore sends CRC checksums some servers reject.
-        config=Config(
-            s3={"addressing_style": "path"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            retries={"max_attempts": 5, "mode": "standard"},
-            **config,
-        ),
+        config=Config(**{**defaults, **config}),
     )
 
 

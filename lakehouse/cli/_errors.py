@@ -1,0 +1,32 @@
+"""Turn named errors into one clear message and a non-zero exit, without a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from lakehouse.errors import LakehouseError
+
+err_console = Console(stderr=True)
+
+
+def run(app: typer.Typer) -> None:
+    try:
+        app(standalone_mode=False)
+    except LakehouseError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors come through here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

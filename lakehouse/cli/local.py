@@ -1,0 +1,93 @@
+"""`lakehouse local up | down | status | logs`: the embedded stack on loopback."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lakehouse.local.stack import LocalStack
+from lakehouse.settings import load_settings
+
+console = Console()
+
+ProfileOption = typer.Option(None, "--profile", "-p", help="Settings profile (default: $LAKEHOUSE_PROFILE or local).")
+
+
+def _stack(profile: str | None, status_line=None) -> LocalStack:
+    hook = None
+    if status_line is not None:
+        hook = lambda service, message: status_line.update(f"[bold]{service}[/]: {message}")  # noqa: E731
+    return LocalStack(load_settings(profile), on_event=hook)
+
+
+def register(app: typer.Typer) -> None:
+    local = typer.Typer(help="Run the embedded stack (Redis, S3 server, Nessie) on 127.0.0.1.", no_args_is_help=True)
+    app.add_typer(local, name="local")
+
+    @local.command("up")
+    def up(profile: str = ProfileOption) -> None:
+        """Start every service (a no-op for those already healthy) and bootstrap the catalog."""
+        with console.status("starting the local stack") as line:
+            stack = _stack(profile, line)
+            result = stack.up()
+        _print_status(stack)
+        started = ", ".join(result.started) or "none"
+        kept = ", ".join(result.already_running) or "none"
+        created = ", ".join(result.namespaces_created) or "none new"
+        console.print(
+            f"stack up in {result.total_seconds:.1f} s: started {started}; already running {kept}; "
+            f"namespaces {', '.join(result.namespaces)} ({created})"
+        )
+        console.print(f"state and logs: {stack.state_dir}")
+
+    @local.command("down")
+    def down(profile: str = ProfileOption) -> None:
+        """Stop exactly the processes `up` started."""
+        t0 = time.monotonic()
+        with console.status("stopping the local stack") as line:
+            stack = _stack(profile, line)
+            outcome = stack.down()
+        for name, what in outcome:
+            console.print(f"{name}: {what}")
+        if not outcome:
+            console.print("nothing was running")
+        console.print(f"stack down in {time.monotonic() - t0:.1f} s")
+
+    @local.command("status")
+    def status(
+        profile: str = ProfileOption,
+        as_json: bool = typer.Option(False, "--json", help="Machine-readable: one object per service."),
+    ) -> None:
+        """Show each service with its URL, port, pid and health. Exit 1 when any is down."""
+        stack = _stack(profile)
+        rows = stack.status()
+        if as_json:
+            typer.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        else:
+            _print_status(stack, rows)
+        if not all(r.healthy for r in rows):
+            raise typer.Exit(1)
+
+    @local.command("logs")
+    def logs(
+        service: str = typer.Argument(..., help="redis, s3 or nessie"),
+        lines: int = typer.Option(40, "--lines", "-n"),
+        profile: str = ProfileOption,
+    ) -> None:
+        """Print the last lines of a service's log."""
+        typer.echo(_stack(profile).log_tail(service, lines))
+
+
+def _print_status(stack: LocalStack, rows=None) -> None:
+    rows = rows if rows is not None else stack.status()
+    table = Table(title=f"local stack ({stack.state_dir})")
+    for col in ("service", "url", "port", "pid", "health"):
+        table.add_column(col)
+    for r in rows:
+        health = "[green]healthy[/]" if r.healthy else ("[yellow]unhealthy[/]" if r.running else "[red]stopped[/]")
+        table.add_row(r.service, r.url, str(r.port), str(r.pid or "-"), health)
+    console.print(table)

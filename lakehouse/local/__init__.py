@@ -1,0 +1,1 @@
+"""The embedded stack: real services on loopback, started from what init.sh installed."""

@@ -1,0 +1,43 @@
+"""The local stack's S3 key pair: generated once per state directory.
+
+A fixed key pair in the repo would be a default password; instead the first `up`
+writes a random pair as secret files (owner-only) that `load_settings` reads.
+Keys already given in the environment are used as they are.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from lakehouse.settings import SECRET_FIELDS, Settings
+
+_GENERATED = {
+    ("s3", "access_key_id"): lambda: "lh" + secrets.token_hex(8),
+    ("s3", "secret_access_key"): lambda: secrets.token_urlsafe(30),
+}
+
+
+def ensure_local_credentials(settings: Settings) -> bool:
+    """Write the missing key files. Returns True when any was generated."""
+    directory = settings.local.secrets_dir
+    wrote = False
+    for (section, field), make in _GENERATED.items():
+        if getattr(getattr(settings, section), field) is not None:
+            continue
+        env_name = SECRET_FIELDS[(section, field)]
+        path = directory / env_name
+        if path.exists():
+            continue
+        _write_secret(path, make())
+        wrote = True
+    return wrote
+
+
+def _write_secret(path: Path, value: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
