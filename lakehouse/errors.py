@@ -74,3 +74,110 @@ class ChecksumMismatchError(LakehouseError):
             f"{name}: sha256 {actual} does not match the pinned {expected}. The download "
             "was corrupted or the artifact changed upstream; delete it and run ./init.sh again."
         )
+
+
+class EndpointConfigError(LakehouseError):
+    """One endpoint config file (or a set of them) does not validate.
+
+    Each problem is a (field path, message) pair; the string form puts the file in
+    front of every line, so a reader can jump straight to the broken field.
+    """
+
+    def __init__(self, file: str, problems: list[tuple[str, str]]) -> None:
+        self.file = file
+        self.problems = problems
+        lines = [f"{file}: {field}: {msg}" if field else f"{file}: {msg}" for field, msg in problems]
+        super().__init__("\n".join(lines))
+
+
+class SlotError(LakehouseError):
+    """A schedule or a slot time cannot be turned into a slot window."""
+
+
+class EndpointConfigsError(EndpointConfigError):
+    """Several endpoint configs failed; ``errors`` holds one EndpointConfigError per file."""
+
+    def __init__(self, directory: str, errors: list[EndpointConfigError]) -> None:
+        self.errors = errors
+        self.file = directory
+        self.problems = [problem for error in errors for problem in error.problems]
+        LakehouseError.__init__(
+            self,
+            "\n".join(str(error) for error in errors)
+            + f"\n{len(errors)} invalid endpoint config file(s) in {directory}: fix them, then "
+            f"check with `lakehouse validate --dir {directory}`.",
+        )
+
+
+# --- queue and rate limiter (lakehouse.queue, lakehouse.ratelimit) -----------------
+
+
+class QueueError(LakehouseError):
+    """A queue operation could not be done as asked."""
+
+
+class InvalidJobPayloadError(QueueError):
+    """A job payload does not validate against lakehouse.jobs.CrawlJob."""
+
+    def __init__(self, details: str) -> None:
+        self.details = details
+        super().__init__(
+            f"invalid crawl job payload: {details}. Build jobs with CrawlJob.for_slot() "
+            "and the same lakehouse version on producer and worker."
+        )
+
+
+class LeaseLostError(QueueError):
+    def __init__(self, run_id: str, lease_id: int, state: str | None, holder: str | None) -> None:
+        self.run_id = run_id
+        self.lease_id = lease_id
+        self.state = state
+        now = f"state now {state}" if state else "no status any more"
+        if holder:
+            now += f", last leased by {holder}"
+        super().__init__(
+            f"lease {lease_id} on run {run_id} is no longer held ({now}): it expired and was "
+            "handed back to the queue, or it was already acked or released. Stop writing for "
+            "this run and drop it without acking; heartbeat more often than the lease time if "
+            "this repeats."
+        )
+
+
+class JobNotFoundError(QueueError):
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"no status for run {run_id}: it was never enqueued on this Redis/prefix, or its "
+            "terminal status expired. Check the run id (`lakehouse queue status`)."
+        )
+
+
+class WaitTimeoutError(QueueError):
+    def __init__(self, run_id: str, timeout: float, state: str) -> None:
+        self.run_id = run_id
+        self.state = state
+        super().__init__(
+            f"run {run_id} is still {state} after {timeout:g}s. Is a worker running "
+            "(`python -m scrapworker`)? Check `lakehouse queue status`, or wait longer."
+        )
+
+
+class RetryRefusedError(QueueError):
+    """retry_dead cannot move the run back to the queue (not dead, active, or unreadable)."""
+
+
+class QueueUnavailableError(QueueError):
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(
+            f"cannot reach Redis at {url}: {reason.rstrip('.')}. Start the local stack "
+            "(`lakehouse local up`) or check the redis settings (`lakehouse settings`)."
+        )
+
+
+class RateLimitTimeoutError(LakehouseError):
+    def __init__(self, bucket: str, waited: float) -> None:
+        self.bucket = bucket
+        super().__init__(
+            f"rate limit bucket {bucket!r} gave no slot within {waited:.1f}s (paused after a 429, "
+            "or too many workers sharing it). Raise the timeout or check the endpoint's rate_limit."
+        )

@@ -39,6 +39,7 @@ local.register(app)
 catalog_cmd.register(app)
 artifacts.register(app)
 settings_cmd.register(app)
+from lakehouse.cli import validate; validate.register(app)  # noqa: E402, E702
 
 
 def main() -> None:

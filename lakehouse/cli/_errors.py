@@ -14,7 +14,10 @@ err_console = Console(stderr=True)
 
 def run(app: typer.Typer) -> None:
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click *returns* a `typer.Exit` code instead of exiting.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except LakehouseError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)

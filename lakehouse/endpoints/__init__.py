@@ -1,0 +1,62 @@
+"""Endpoint configs: the models, the YAML loader and the helpers the crawler shares.
+
+Import from here; the submodules are split by role (models, loader, templates, jsonpath).
+"""
+
+from lakehouse.endpoints.jsonpath import JsonPathError, extract
+from lakehouse.endpoints.loader import (
+    declared_namespaces,
+    load_endpoint,
+    load_endpoints,
+    parse_endpoint,
+    validate_all,
+)
+from lakehouse.endpoints.models import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    Column,
+    CursorPagination,
+    EndpointConfig,
+    LinkHeaderPagination,
+    NoAuth,
+    NoPagination,
+    OffsetPagination,
+    PagePagination,
+    RateLimit,
+    Request,
+    ResponseMap,
+    Retry,
+    Table,
+)
+from lakehouse.endpoints.templates import PLACEHOLDERS
+from lakehouse.errors import EndpointConfigError, EndpointConfigsError
+
+__all__ = [
+    "PLACEHOLDERS",
+    "ApiKeyAuth",
+    "BasicAuth",
+    "BearerAuth",
+    "Column",
+    "CursorPagination",
+    "EndpointConfig",
+    "EndpointConfigError",
+    "EndpointConfigsError",
+    "JsonPathError",
+    "LinkHeaderPagination",
+    "NoAuth",
+    "NoPagination",
+    "OffsetPagination",
+    "PagePagination",
+    "RateLimit",
+    "Request",
+    "ResponseMap",
+    "Retry",
+    "Table",
+    "declared_namespaces",
+    "extract",
+    "load_endpoint",
+    "load_endpoints",
+    "parse_endpoint",
+    "validate_all",
+]
