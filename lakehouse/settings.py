@@ -26,6 +26,7 @@ from pydantic_settings import (
 
 from lakehouse import paths
 from lakehouse.errors import MissingSecretError, SettingsError, UnknownProfileError
+from lakehouse.queue_config import QueueSettings
 
 ENV_PREFIX = "LAKEHOUSE_"
 PROFILE_ENV = "LAKEHOUSE_PROFILE"
@@ -142,6 +143,7 @@ class Settings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
     local: LocalStackSettings = Field(default_factory=LocalStackSettings)
 
     def redacted(self) -> dict[str, Any]:

@@ -1,0 +1,231 @@
+"""Where raw pages land, and the manifest that marks a landing complete.
+
+Every raw object key is built here and nowhere else::
+
+    <raw_base>/<endpoint>/ds=YYYY-MM-DD/hr=HH/min=MM/<run_id>/page-000001.json
+                                                              page-000002.json
+                                                              ...
+                                                              _manifest.json   (written last)
+
+Keys depend only on (endpoint, slot start, run_id, page index), never on the time
+of the crawl or the worker, so a rerun of a slot overwrites the same objects instead
+of adding new ones. A reader must treat a prefix without ``_manifest.json`` as an
+incomplete landing (a crawl in progress or a crashed one) and ignore its pages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timezone
+from typing import Iterable, Literal, NamedTuple
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+MANIFEST_SCHEMA_VERSION = 1
+MANIFEST_NAME = "_manifest.json"
+PAGE_DIGITS = 6
+MAX_PAGE_INDEX = 10**PAGE_DIGITS - 1
+
+# Path segments go into S3 keys and Spark/Airflow identifiers: keep them boring.
+_SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+# Query parameters that commonly carry credentials. Stripped from every URL that is
+# stored or logged, in addition to the names an endpoint's auth spec declares.
+DEFAULT_SECRET_PARAMS: frozenset[str] = frozenset(
+    {
+        "access_token", "api-key", "api_key", "apikey", "auth", "auth_token", "client_secret",
+        "key", "passwd", "password", "refresh_token", "secret", "sig", "signature", "token",
+        "x-api-key",
+    }
+)
+
+
+class Partition(NamedTuple):
+    ds: str
+    hr: str
+    min: str
+
+
+def _utc(slot_start: datetime) -> datetime:
+    if slot_start.tzinfo is None:
+        raise ValueError(
+            f"slot start {slot_start.isoformat()} has no time zone; pass an aware UTC "
+            "datetime (e.g. Airflow's data_interval_start) so partitions cannot shift"
+        )
+    return slot_start.astimezone(timezone.utc)
+
+
+def _segment(value: str, what: str) -> str:
+    if not _SEGMENT_RE.match(value):
+        raise ValueError(f"{what} {value!r} is not safe in an S3 key: use letters, digits, '_', '-', '.'")
+    return value
+
+
+def partition_of(slot_start: datetime) -> Partition:
+    """The (ds, hr, min) partition values of a slot: from its start, in UTC."""
+    t = _utc(slot_start)
+    return Partition(ds=f"{t:%Y-%m-%d}", hr=f"{t:%H}", min=f"{t:%M}")
+
+
+def run_prefix(raw_base: str, endpoint: str, slot_start: datetime, run_id: str) -> str:
+    """The prefix (ending in '/') under which one run's pages and manifest land."""
+    p = partition_of(slot_start)
+    base = raw_base.strip("/")
+    parts = [base] if base else []
+    parts += [_segment(endpoint, "endpoint name"), f"ds={p.ds}", f"hr={p.hr}", f"min={p.min}", _segment(run_id, "run_id")]
+    return "/".join(parts) + "/"
+
+
+def _check_prefix(prefix: str) -> str:
+    if not prefix.endswith("/"):
+        raise ValueError(f"run prefix {prefix!r} must end with '/': build it with run_prefix()")
+    return prefix
+
+
+def page_key(prefix: str, index: int) -> str:
+    """Page ``index`` (1-based) of a run: zero-padded so keys sort in page order."""
+    if not 1 <= index <= MAX_PAGE_INDEX:
+        raise ValueError(f"page index {index} is outside 1..{MAX_PAGE_INDEX}; lower the endpoint's max_pages")
+    return f"{_check_prefix(prefix)}page-{index:0{PAGE_DIGITS}d}.json"
+
+
+def manifest_key(prefix: str) -> str:
+    return _check_prefix(prefix) + MANIFEST_NAME
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def _secret_names(secret_params: Iterable[str]) -> set[str]:
+    return {n.lower() for n in secret_params} | DEFAULT_SECRET_PARAMS
+
+
+def _param_name(pair: str) -> str:
+    return unquote_plus(pair.split("=", 1)[0]).lower()
+
+
+def url_has_secrets(url: str, secret_params: Iterable[str] = ()) -> bool:
+    """True when the URL carries userinfo or a query parameter that redact_url() strips."""
+    parts = urlsplit(url)
+    names = _secret_names(secret_params)
+    return "@" in parts.netloc or any(_param_name(p) in names for p in parts.query.split("&") if p)
+
+
+def redact_url(url: str, secret_params: Iterable[str] = ()) -> str:
+    """The URL without credentials: userinfo removed, and query parameters named in
+    DEFAULT_SECRET_PARAMS or ``secret_params`` dropped (case-insensitive). Other
+    parameters are kept byte for byte, so a clean URL comes back unchanged."""
+    names = _secret_names(secret_params)
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = "&".join(p for p in parts.query.split("&") if p and _param_name(p) not in names)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def sha256_hex(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class ManifestPage(_Strict):
+    index: int = Field(ge=1, le=MAX_PAGE_INDEX)
+    key: str
+    url: str  # as requested, redacted with redact_url()
+    status_code: int = Field(ge=100, le=599)
+    records: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    fetched_at: AwareDatetime
+    elapsed_seconds: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _url_has_no_secrets(self) -> "ManifestPage":
+        if url_has_secrets(self.url):
+            raise ValueError(
+                f"page {self.index}: the URL still carries credentials (userinfo or a secret "
+                "query parameter); pass it through redact_url() before recording it"
+            )
+        return self
+
+
+class Manifest(_Strict):
+    """The last object of a landing. Its presence means every listed page is in place."""
+
+    schema_version: Literal[1] = MANIFEST_SCHEMA_VERSION
+    run_id: str
+    endpoint: str
+    slot_start: AwareDatetime
+    slot_end: AwareDatetime
+    prefix: str
+    pages: list[ManifestPage]
+    total_pages: int = Field(ge=0)
+    total_records: int = Field(ge=0)
+    total_bytes: int = Field(ge=0)
+    started_at: AwareDatetime
+    finished_at: AwareDatetime
+    worker_id: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Manifest":
+        expected = run_prefix("", self.endpoint, self.slot_start, self.run_id)
+        if not self.prefix.endswith(expected):
+            raise ValueError(f"prefix {self.prefix!r} is not the run's layout prefix (…/{expected})")
+        for position, page in enumerate(self.pages, start=1):
+            if page.index != position:
+                raise ValueError(f"pages must be listed in order 1..n without gaps; found index {page.index} at position {position}")
+            if page.key != page_key(self.prefix, page.index):
+                raise ValueError(f"page {page.index} key {page.key!r} is not {page_key(self.prefix, page.index)!r}")
+        totals = (len(self.pages), sum(p.records for p in self.pages), sum(p.bytes for p in self.pages))
+        if (self.total_pages, self.total_records, self.total_bytes) != totals:
+            raise ValueError(
+                f"totals (pages, records, bytes) = {(self.total_pages, self.total_records, self.total_bytes)} "
+                f"do not match the pages listed {totals}"
+            )
+        return self
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        run_id: str,
+        endpoint: str,
+        slot_start: datetime,
+        slot_end: datetime,
+        prefix: str,
+        pages: list[ManifestPage],
+        started_at: datetime,
+        finished_at: datetime,
+        worker_id: str | None = None,
+    ) -> "Manifest":
+        """A manifest with its totals computed from the pages."""
+        return cls(
+            run_id=run_id,
+            endpoint=endpoint,
+            slot_start=slot_start,
+            slot_end=slot_end,
+            prefix=prefix,
+            pages=pages,
+            total_pages=len(pages),
+            total_records=sum(p.records for p in pages),
+            total_bytes=sum(p.bytes for p in pages),
+            started_at=started_at,
+            finished_at=finished_at,
+            worker_id=worker_id,
+        )
+
+    @property
+    def key(self) -> str:
+        return manifest_key(self.prefix)
+
+    def to_json_bytes(self) -> bytes:
+        return self.model_dump_json(indent=2).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> "Manifest":
+        return cls.model_validate_json(data)

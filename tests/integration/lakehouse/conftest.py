@@ -1,0 +1,81 @@
+"""Fixtures for the queue and rate-limiter tests, on the shared stack's real Redis.
+
+Tests only rely on `redis_settings` being Settings whose Redis is running; each
+test uses its own key prefix, so they never see each other's keys.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import redis
+
+from lakehouse.jobs import AuthSpec, CrawlJob, ResolvedRequest
+from lakehouse.queue import JobQueue
+from lakehouse.queue_config import QueueSettings
+from lakehouse.ratelimit import RateLimiter
+from lakehouse.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from lakehouse.local.stack import LocalStack
+
+@pytest.fixture(scope="session")
+def redis_settings(stack: "LocalStack") -> Settings:
+    """The shared test stack's settings; tests isolate themselves by key prefix."""
+    return load_settings()
+
+
+@pytest.fixture()
+def redis_client(redis_settings: Settings) -> Iterator[redis.Redis]:
+    client = redis_settings.redis.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture()
+def prefix() -> str:
+    """A fresh key prefix per test, so tests never see each other's keys."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture()
+def queue_options(prefix: str) -> QueueSettings:
+    return QueueSettings(prefix=prefix)
+
+
+@pytest.fixture()
+def queue(redis_client: redis.Redis, queue_options: QueueSettings) -> JobQueue:
+    return JobQueue(redis_client, queue_options)
+
+
+@pytest.fixture()
+def limiter(redis_client: redis.Redis, prefix: str) -> RateLimiter:
+    return RateLimiter(redis_client, prefix)
+
+
+def _make_job(endpoint: str = "sandbox_trades", minute: int = 0, *, max_attempts: int = 3, hour: int = 12,
+              force: bool = False) -> CrawlJob:
+    """A valid job for one 15-minute slot; its auth names an env var, never a token."""
+    start = datetime(2025, 3, 1, hour, 0, tzinfo=timezone.utc) + timedelta(minutes=minute)
+    return CrawlJob.for_slot(
+        endpoint=endpoint,
+        slot_start=start,
+        slot_end=start + timedelta(minutes=15),
+        request=ResolvedRequest(
+            url="http://127.0.0.1:18080/v1/offset",
+            params={"symbol": "BTCUSDT", "start": start.isoformat()},
+            auth=AuthSpec(type="bearer", token_env="SANDBOX_TOKEN"),
+        ),
+        raw_base="raw",
+        max_attempts=max_attempts,
+        force=force,
+    )
+
+
+@pytest.fixture()
+def make_job() -> Callable[..., CrawlJob]:
+    return _make_job
