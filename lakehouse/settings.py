@@ -105,6 +105,16 @@ class SparkSettings(_Section):
     master: str = "local[2]"
 
 
+class AirflowSettings(_Section):
+    """How the DAGs wait and retry; the local stack's Airflow UI port."""
+
+    api_port: int = 18081
+    poke_interval_seconds: float = Field(10.0, gt=0)
+    crawl_timeout_seconds: float = Field(3600.0, gt=0)
+    task_retries: int = Field(3, ge=0)
+    retry_delay_seconds: float = Field(30.0, ge=0)
+
+
 class WeedPorts(_Section):
     """SeaweedFS opens more than its S3 port; a second stack must move them all."""
 
@@ -144,6 +154,7 @@ class Settings(BaseSettings):
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     spark: SparkSettings = Field(default_factory=SparkSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
+    airflow: AirflowSettings = Field(default_factory=AirflowSettings)
     local: LocalStackSettings = Field(default_factory=LocalStackSettings)
 
     def redacted(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ says so. docs/endpoints.md documents every field.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -441,6 +441,8 @@ class EndpointConfig(StrictModel):
     rate_limit: RateLimit
     retry: Retry = Field(default_factory=Retry)
     schedule: Schedule
+    # First slot Airflow schedules (UTC); only matters with catchup or backfills.
+    start_date: date = date(2026, 1, 1)
     catchup: bool = False
     tags: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     table: Table | None = None

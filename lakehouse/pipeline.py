@@ -1,0 +1,181 @@
+"""The steps of one slot's ingestion, free of any orchestrator.
+
+Airflow tasks (lakehouse_airflow/), the `lakehouse crawl` command and the demo call
+these; each step is idempotent for a slot, so any of them can be retried alone:
+enqueue (same run_id, same job) → wait (reads the status) → publish the signal row
+(replaced per run_id) → transform (partition overwrite) → check counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from lakehouse.endpoints import ApiKeyAuth, BasicAuth, BearerAuth, EndpointConfig
+from lakehouse.errors import LakehouseError
+from lakehouse.jobs import AuthSpec, CrawlJob, JobState, JobStatus, ResolvedRequest
+from lakehouse.raw_layout import Manifest, s3_uri
+from lakehouse.settings import Settings
+from lakehouse.slots import slot_window
+
+if TYPE_CHECKING:
+    from lakehouse.endpoints import Table
+    from lakehouse.signals import Signal
+
+
+class CrawlFailedError(LakehouseError):
+    def __init__(self, run_id: str, state: str, error: str | None, attempts: int) -> None:
+        self.run_id = run_id
+        self.error = error
+        super().__init__(
+            f"crawl {run_id} ended {state} after {attempts} attempt(s): {error or 'no reason recorded'}. "
+            f"Fix the cause, then `lakehouse queue retry {run_id}` or clear the task to enqueue it again."
+        )
+
+
+class CrawlStatusMissingError(LakehouseError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"no status for crawl {run_id} in Redis: it was never enqueued, or its status expired. "
+            "Clear the enqueue task to enqueue it again."
+        )
+
+
+class CountMismatchError(LakehouseError):
+    def __init__(self, table: str, run_id: str, expected: int, landed: int, quarantined: int) -> None:
+        super().__init__(
+            f"{table}: run {run_id} landed {landed} rows (+{quarantined} quarantined) but its manifest "
+            f"has {expected} records. Rerun the transform task; if it persists, compare the raw pages."
+        )
+
+
+def auth_spec(config: EndpointConfig) -> AuthSpec:
+    """The endpoint's auth as a job carries it: variable names, never values."""
+    auth = config.request.auth
+    if isinstance(auth, BearerAuth):
+        return AuthSpec(type="bearer", token_env=auth.token_env)
+    if isinstance(auth, ApiKeyAuth):
+        if auth.location == "header":
+            return AuthSpec(type="api_key", token_env=auth.key_env, header=auth.name)
+        return AuthSpec(type="api_key", token_env=auth.key_env, query_param=auth.name)
+    if isinstance(auth, BasicAuth):
+        return AuthSpec(type="basic", username_env=auth.username_env, password_env=auth.password_env)
+    return AuthSpec()
+
+
+def job_for_slot(
+    config: EndpointConfig,
+    slot_start: datetime,
+    slot_end: datetime,
+    raw_base: str,
+    *,
+    force: bool = False,
+) -> CrawlJob:
+    """The crawl job of one endpoint's slot (params rendered with the slot's times)."""
+    request = ResolvedRequest(
+        url=config.request.url,
+        method=config.request.method,
+        params=config.render_params(slot_start, slot_end),
+        headers=dict(config.request.headers),
+        auth=auth_spec(config),
+    )
+    return CrawlJob.for_slot(
+        endpoint=config.name,
+        slot_start=slot_start,
+        slot_end=slot_end,
+        request=request,
+        raw_base=raw_base,
+        force=force,
+    )
+
+
+def slot_of_run(config: EndpointConfig, interval_start: datetime, interval_end: datetime | None) -> tuple[datetime, datetime]:
+    """The slot a DAG run covers. A manual run has a zero-width interval (start ==
+    end); the slot is then derived from the schedule, so manual and scheduled runs
+    of the same slot are the same job."""
+    start = interval_start.astimezone(timezone.utc)
+    if interval_end is not None and interval_end > interval_start:
+        return start, interval_end.astimezone(timezone.utc)
+    return slot_window(config.schedule, start)
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    run_id: str
+    outcome: str
+    raw_prefix: str
+
+
+def enqueue(settings: Settings, config: EndpointConfig, slot_start: datetime, slot_end: datetime, force: bool = False) -> Enqueued:
+    from lakehouse.queue import open_queue
+
+    job = job_for_slot(config, slot_start, slot_end, settings.s3.raw_prefix, force=force)
+    result = open_queue(settings).enqueue(job, force=force)
+    return Enqueued(run_id=job.run_id, outcome=result.outcome.value, raw_prefix=job.raw_prefix)
+
+
+def crawl_status(settings: Settings, run_id: str) -> JobStatus | None:
+    """The finished status, None while queued or running; raises when it failed."""
+    from lakehouse.queue import open_queue
+
+    status = open_queue(settings).get_status(run_id)
+    if status is None:
+        raise CrawlStatusMissingError(run_id)
+    if status.state == JobState.FINISHED:
+        return status
+    if status.state in (JobState.FAILED, JobState.DEAD):
+        raise CrawlFailedError(run_id, status.state.value, status.error, status.attempts)
+    return None
+
+
+def read_manifest(settings: Settings, manifest_key: str) -> Manifest:
+    from lakehouse.storage import s3_client
+
+    body = s3_client(settings.s3).get_object(Bucket=settings.s3.bucket, Key=manifest_key)["Body"].read()
+    return Manifest.from_json(body)
+
+
+def publish_signal(settings: Settings, run_id: str) -> "Signal":
+    """Publish the finished run's signal row (idempotent per run_id)."""
+    from lakehouse.signals import Signal, publish
+
+    status = crawl_status(settings, run_id)
+    if status is None:
+        raise LakehouseError(f"crawl {run_id} has not finished yet; the publish step runs only after the wait step")
+    manifest = read_manifest(settings, status.manifest_path or "")
+    signal = Signal(
+        run_id=run_id,
+        endpoint=manifest.endpoint,
+        s3_path=s3_uri(settings.s3.bucket, manifest.key),
+        slot_start=manifest.slot_start,
+        pages=manifest.total_pages,
+        records=manifest.total_records,
+        bytes=manifest.total_bytes,
+    )
+    publish(settings, signal)
+    return signal
+
+
+def check_table_counts(settings: Settings, table: "Table", run_id: str) -> dict[str, int]:
+    """The run's rows in its table plus its quarantined records must equal the
+    records its manifest lists; otherwise the slot is not complete."""
+    from pyiceberg.expressions import EqualTo
+
+    from lakehouse.catalog import load_catalog
+
+    status = crawl_status(settings, run_id)
+    if status is None:
+        raise LakehouseError(f"crawl {run_id} has not finished; nothing to check yet")
+    expected = read_manifest(settings, status.manifest_path or "").total_records
+    catalog = load_catalog(settings)
+    landed = catalog.load_table(table.identifier).scan(row_filter=EqualTo("_run_id", run_id)).count()
+    quarantine_id = f"{table.identifier}__quarantine"
+    quarantined = (
+        catalog.load_table(quarantine_id).scan(row_filter=EqualTo("run_id", run_id)).count()
+        if catalog.table_exists(quarantine_id)
+        else 0
+    )
+    if landed + quarantined != expected:
+        raise CountMismatchError(table.identifier, run_id, expected, landed, quarantined)
+    return {"expected": expected, "rows": landed, "quarantined": quarantined}

@@ -1,0 +1,117 @@
+"""The signal table: one fixed-schema row per landed run, in `scraper.signals`.
+
+The schema never changes with what is scraped (`run_id, endpoint, s3_path, ds, hr,
+min, published_at`, plus optional landing totals); downstream jobs discover new raw
+landings through it. Publishing is idempotent per run_id: the row is replaced in
+one Iceberg commit (delete-matching + append), so a rerun never adds a second row.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from lakehouse.raw_layout import partition_of
+from lakehouse.settings import Settings
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table
+
+SIGNAL_NAMESPACE = "scraper"
+SIGNAL_TABLE = "signals"
+SIGNAL_IDENTIFIER = f"{SIGNAL_NAMESPACE}.{SIGNAL_TABLE}"
+
+#: the fixed columns, in order; the optional totals come after them
+FIXED_COLUMNS = ("run_id", "endpoint", "s3_path", "ds", "hr", "min", "published_at")
+
+
+@dataclass(frozen=True)
+class Signal:
+    run_id: str
+    endpoint: str
+    s3_path: str
+    slot_start: datetime
+    pages: int | None = None
+    records: int | None = None
+    bytes: int | None = None
+
+    @property
+    def partition(self) -> tuple[str, int, int]:
+        p = partition_of(self.slot_start)
+        return p.ds, int(p.hr), int(p.min)
+
+
+def _schema():
+    from pyiceberg.schema import Schema
+    from pyiceberg.types import IntegerType, LongType, NestedField, StringType, TimestamptzType
+
+    return Schema(
+        NestedField(1, "run_id", StringType(), required=True),
+        NestedField(2, "endpoint", StringType(), required=True),
+        NestedField(3, "s3_path", StringType(), required=True),
+        NestedField(4, "ds", StringType(), required=True),
+        NestedField(5, "hr", IntegerType(), required=True),
+        NestedField(6, "min", IntegerType(), required=True),
+        NestedField(7, "published_at", TimestamptzType(), required=True),
+        NestedField(8, "pages", LongType(), required=False),
+        NestedField(9, "records", LongType(), required=False),
+        NestedField(10, "bytes", LongType(), required=False),
+        identifier_field_ids=[1],
+    )
+
+
+def _spec():
+    from pyiceberg.partitioning import PartitionField, PartitionSpec
+    from pyiceberg.transforms import IdentityTransform
+
+    return PartitionSpec(PartitionField(source_id=4, field_id=1000, transform=IdentityTransform(), name="ds"))
+
+
+def signal_table(catalog: "Catalog") -> "Table":
+    """The signal table, created on first use (the namespace is bootstrapped)."""
+    return catalog.create_table_if_not_exists(SIGNAL_IDENTIFIER, schema=_schema(), partition_spec=_spec())
+
+
+def publish(settings: Settings, signal: Signal, catalog: "Catalog | None" = None) -> None:
+    """Write the run's row, replacing any earlier row of the same run_id atomically."""
+    import pyarrow as pa
+    from pyiceberg.expressions import EqualTo
+
+    from lakehouse.catalog import load_catalog
+
+    table = signal_table(catalog or load_catalog(settings))
+    ds, hr, minute = signal.partition
+    arrow_schema = table.schema().as_arrow()
+    row = pa.Table.from_pylist(
+        [
+            {
+                "run_id": signal.run_id,
+                "endpoint": signal.endpoint,
+                "s3_path": signal.s3_path,
+                "ds": ds,
+                "hr": hr,
+                "min": minute,
+                "published_at": datetime.now(timezone.utc),
+                "pages": signal.pages,
+                "records": signal.records,
+                "bytes": signal.bytes,
+            }
+        ],
+        schema=arrow_schema,
+    )
+    with warnings.catch_warnings():
+        # The first publish of a run deletes nothing; pyiceberg warns about that.
+        warnings.filterwarnings("ignore", message="Delete operation did not match any records")
+        table.overwrite(row, overwrite_filter=EqualTo("run_id", signal.run_id))
+
+
+def rows_for(settings: Settings, run_id: str, catalog: "Catalog | None" = None) -> list[dict[str, object]]:
+    from pyiceberg.expressions import EqualTo
+
+    from lakehouse.catalog import load_catalog
+
+    table = signal_table(catalog or load_catalog(settings))
+    return table.scan(row_filter=EqualTo("run_id", run_id)).to_arrow().to_pylist()

@@ -1,0 +1,133 @@
+"""One `ingest_<endpoint>` DAG per endpoint config.
+
+enqueue_crawl → wait_for_crawl (a reschedule-mode sensor: a long crawl holds no
+worker slot) → publish_signal → [transform → check_counts, when the endpoint
+declares a table]. Each task is idempotent for its slot, so clearing any of them
+re-does only that step; a Nessie outage during publish retries only the publish.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow.sdk import DAG, Param, PokeReturnValue, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from lakehouse.endpoints import EndpointConfig
+from lakehouse.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def _doc(config: EndpointConfig) -> str:
+    table = f"`{config.table.identifier}`" if config.table else "no table (raw landing + signal only)"
+    return (
+        f"### ingest_{config.name}\n\n{config.description or ''}\n\n"
+        f"* source: `{config.request.method} {config.request.url}` ({config.pagination.type} pagination)\n"
+        f"* rate limit: {config.rate_limit.describe()}\n"
+        f"* schedule: `{config.schedule}` (catchup {'on' if config.catchup else 'off'})\n"
+        f"* raw landing: `s3://<bucket>/raw/{config.name}/ds=…/hr=…/min=…/<run_id>/`\n"
+        f"* signal row: `scraper.signals`; table: {table}\n\n"
+        "Param `force_recrawl`: crawl the slot again even if it already landed "
+        "(otherwise a rerun reuses the landed raw data and replaces the signal row and partition)."
+    )
+
+
+def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id: str | None = None) -> DAG:
+    settings = settings or load_settings()
+    af = settings.airflow
+    name = config.name
+    start = datetime(config.start_date.year, config.start_date.month, config.start_date.day, tzinfo=timezone.utc)
+
+    with DAG(
+        dag_id=dag_id or f"ingest_{name}",
+        schedule=config.schedule,
+        start_date=start,
+        catchup=config.catchup,
+        tags=["ingest", *config.tags],
+        doc_md=_doc(config),
+        is_paused_upon_creation=True,
+        max_active_runs=4,
+        params={"force_recrawl": Param(False, type="boolean", description="Crawl again even if the slot already landed.")},
+        default_args={"retries": af.task_retries, "retry_delay": timedelta(seconds=af.retry_delay_seconds)},
+    ) as dag:
+
+        @task(task_id="enqueue_crawl")
+        def enqueue_crawl(**context: Any) -> str:
+            from lakehouse import pipeline
+            from lakehouse.endpoints import load_endpoint
+            from lakehouse.paths import endpoints_dir
+
+            cfg = load_endpoint(endpoints_dir() / f"{name}.yaml")
+            slot_start, slot_end = pipeline.slot_of_run(cfg, context["data_interval_start"], context["data_interval_end"])
+            force = bool(context["params"].get("force_recrawl"))
+            result = pipeline.enqueue(load_settings(), cfg, slot_start, slot_end, force=force)
+            log.info("crawl %s for slot %s..%s: %s", result.run_id, slot_start, slot_end, result.outcome)
+            return result.run_id  # XCom carries the run id only: no secrets
+
+        @task.sensor(
+            task_id="wait_for_crawl",
+            mode="reschedule",
+            poke_interval=af.poke_interval_seconds,
+            timeout=af.crawl_timeout_seconds,
+            retries=0,
+        )
+        def wait_for_crawl(run_id: str) -> PokeReturnValue:
+            from lakehouse import pipeline
+
+            try:
+                status = pipeline.crawl_status(load_settings(), run_id)
+            except pipeline.CrawlFailedError as exc:
+                # Fail without retries: the worker already retried pages and attempts.
+                raise AirflowFailException(str(exc)) from exc
+            if status is None:
+                return PokeReturnValue(is_done=False)
+            log.info(
+                "crawl %s finished by %s: %s pages, %s records, %s bytes",
+                run_id, status.worker_id, status.pages, status.records, status.bytes,
+            )
+            return PokeReturnValue(is_done=True, xcom_value=status.manifest_path)
+
+        @task(task_id="publish_signal")
+        def publish_signal(run_id: str) -> dict[str, Any]:
+            from lakehouse import pipeline
+
+            signal = pipeline.publish_signal(load_settings(), run_id)
+            log.info("signal row for %s: %s (%s records)", run_id, signal.s3_path, signal.records)
+            return {"run_id": run_id, "s3_path": signal.s3_path, "records": signal.records}
+
+        run_id = enqueue_crawl()
+        waited = wait_for_crawl(run_id)
+        published = publish_signal(run_id)
+        waited >> published
+
+        if config.table is not None:
+            from lakehouse_airflow.transform import add_transform
+
+            add_transform(dag, config, run_id, published, settings)
+
+    return dag
+
+
+def build_ingest_dags(directory=None) -> dict[str, DAG]:
+    """DAGs of every valid config; broken ones are reported by endpoint_config_errors."""
+    from lakehouse.endpoints import validate_all
+
+    configs, _errors = validate_all(directory)
+    settings = load_settings()
+    return {f"ingest_{c.name}": ingest_dag(c, settings) for c in configs}
+
+
+def raise_config_errors(directory=None) -> None:
+    """Raise one error naming every broken config's file and field (an import error
+    in the Airflow UI), without affecting the DAGs of the valid ones."""
+    from lakehouse.endpoints import validate_all
+    from lakehouse.errors import EndpointConfigsError
+
+    _configs, errors = validate_all(directory)
+    if errors:
+        from lakehouse.paths import endpoints_dir
+
+        raise EndpointConfigsError(str(directory or endpoints_dir()), errors)

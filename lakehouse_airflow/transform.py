@@ -1,0 +1,35 @@
+"""The transform and count-check tasks of an ingest DAG whose endpoint declares a table."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.sdk import DAG, task
+
+from lakehouse.endpoints import EndpointConfig
+from lakehouse.settings import Settings, load_settings
+from lakehouse_airflow.spark import spark_submit
+
+log = logging.getLogger(__name__)
+
+
+def add_transform(dag: DAG, config: EndpointConfig, run_id: Any, published: Any, settings: Settings) -> None:
+    assert config.table is not None
+    name = config.name
+    transform = spark_submit(
+        "transform",
+        "raw_to_table",
+        ["--endpoint", name, "--run", "{{ ti.xcom_pull(task_ids='wait_for_crawl') }}"],
+        settings,
+    )
+
+    @task(task_id="check_counts")
+    def check_counts(run_id: str) -> dict[str, int]:
+        from lakehouse import pipeline
+
+        counts = pipeline.check_table_counts(load_settings(), config.table, run_id)
+        log.info("%s: %s", config.table.identifier, counts)
+        return counts
+
+    published >> transform >> check_counts(run_id)

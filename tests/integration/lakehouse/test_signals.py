@@ -1,0 +1,53 @@
+"""The signal table through Nessie: fixed schema, one row per run_id however often published."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from lakehouse.catalog import load_catalog
+from lakehouse.local.stack import LocalStack
+from lakehouse.settings import load_settings
+from lakehouse.signals import FIXED_COLUMNS, SIGNAL_IDENTIFIER, Signal, publish, rows_for
+
+SLOT = datetime(2026, 11, 27, 9, 15, tzinfo=timezone.utc)
+
+
+def _signal(run_id: str, records: int) -> Signal:
+    return Signal(
+        run_id=run_id,
+        endpoint="sandbox_trades",
+        s3_path=f"s3://warehouse/raw/sandbox_trades/ds=2026-11-27/hr=09/min=15/{run_id}/_manifest.json",
+        slot_start=SLOT,
+        pages=3,
+        records=records,
+        bytes=1234,
+    )
+
+
+def test_publishing_twice_leaves_one_row_with_the_latest_values(stack: LocalStack) -> None:
+    settings = load_settings()
+    run_id = "sandbox_trades__20261127T0915Z"
+    publish(settings, _signal(run_id, 250))
+    publish(settings, _signal(run_id, 300))
+    rows = rows_for(settings, run_id)
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["ds"], row["hr"], row["min"]) == ("2026-11-27", 9, 15)
+    assert row["records"] == 300
+    assert row["s3_path"].endswith(f"{run_id}/_manifest.json")
+
+
+def test_other_runs_rows_are_untouched(stack: LocalStack) -> None:
+    settings = load_settings()
+    publish(settings, _signal("sandbox_trades__20261127T0930Z", 10))
+    publish(settings, _signal("sandbox_trades__20261127T0945Z", 20))
+    publish(settings, _signal("sandbox_trades__20261127T0930Z", 11))
+    assert [r["records"] for r in rows_for(settings, "sandbox_trades__20261127T0945Z")] == [20]
+    assert [r["records"] for r in rows_for(settings, "sandbox_trades__20261127T0930Z")] == [11]
+
+
+def test_schema_starts_with_the_fixed_columns(stack: LocalStack) -> None:
+    table = load_catalog(load_settings()).load_table(SIGNAL_IDENTIFIER)
+    names = [f.name for f in table.schema().fields]
+    assert tuple(names[: len(FIXED_COLUMNS)]) == FIXED_COLUMNS
+    assert [f.name for f in table.spec().fields] == ["ds"]
