@@ -41,6 +41,7 @@ artifacts.register(app)
 settings_cmd.register(app)
 from lakehouse.cli import validate; validate.register(app)  # noqa: E402, E702
 from lakehouse.cli import queue; queue.register(app)  # noqa: E402, E702
+from lakehouse.cli import crawl; crawl.register(app)  # noqa: E402, E702
 
 
 def main() -> None:

@@ -1,0 +1,69 @@
+"""Why a crawl job ended without a landing. Each message names the run and says what to do.
+
+A ``JobFailedError`` becomes the job's ``failed`` status (its text is the ``error``
+field operators read in ``lakehouse queue status``), so messages never carry a URL
+that was not passed through ``raw_layout.redact_url`` first.
+"""
+
+from __future__ import annotations
+
+from scrapy.exceptions import IgnoreRequest
+
+from lakehouse.errors import LakehouseError
+
+
+class JobFailedError(LakehouseError):
+    """The job cannot finish; ack it as failed with this message."""
+
+
+class PaginationLoopError(JobFailedError):
+    def __init__(self, what: str, value: str, page: int) -> None:
+        super().__init__(
+            f"pagination loop: page {page} would request the {what} {value!r} again. The API "
+            "keeps returning a cursor or next link it already gave; check the endpoint's "
+            "pagination settings (cursor_param / next_*_path) against a real response."
+        )
+
+
+class MaxPagesExceededError(JobFailedError):
+    def __init__(self, max_pages: int) -> None:
+        super().__init__(
+            f"the crawl reached max_pages={max_pages} and the API still offers a next page. "
+            "Raise pagination.max_pages if the slot really holds that much, or check that the "
+            "stop condition (total_path, total_pages_path, short page) matches the API."
+        )
+
+
+class RecordsNotFoundError(JobFailedError):
+    def __init__(self, records_path: str, found: str, page: int) -> None:
+        where = repr(records_path) if records_path else "the body itself (records_path is empty)"
+        super().__init__(
+            f"page {page}: response_map.records_path {where} points at {found}, not a list of "
+            "records. Fix records_path in the endpoint config to match the response."
+        )
+
+
+class UnexpectedStatusError(JobFailedError):
+    def __init__(self, status: int, url: str, page: int) -> None:
+        super().__init__(
+            f"page {page}: HTTP {status} from {url}. A 4xx other than 429 is not retried: check "
+            "the endpoint's URL, params and auth (is the worker's token variable set and valid?)."
+        )
+
+
+class PageRetriesExhaustedError(IgnoreRequest):
+    """Raised from the retry middleware so the request's errback fails the job.
+
+    An IgnoreRequest subclass: Scrapy hands it to the errback without logging a
+    traceback (whose request line would show an unredacted URL)."""
+
+    def __init__(self, url: str, attempts: int, last_problem: str) -> None:
+        self.reason = (
+            f"gave up on {url} after {attempts} attempt(s); last problem: {last_problem}. "
+            "Raise the endpoint's retry.max_attempts if the API is flaky, or check it is up."
+        )
+        super().__init__(self.reason)
+
+
+class RunCancelledError(IgnoreRequest):
+    """The request's job ended (failed, lost its lease, released): drop it quietly."""

@@ -1,0 +1,239 @@
+"""Next-page logic, one class per pagination type of the endpoint config.
+
+Pure functions of (config, previous page): no Scrapy, no I/O, so every style is unit
+tested against hand-written responses. The spider asks ``first_url()`` once and then
+``next_url(page)`` after each page, until it returns None.
+
+Loop protection lives here because only the paginator knows what "the same page
+again" means: a cursor value seen before, a next URL seen before, or more than
+``max_pages`` pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from requests.utils import parse_header_links
+
+from lakehouse.endpoints import (
+    CursorPagination,
+    LinkHeaderPagination,
+    NoPagination,
+    OffsetPagination,
+    PagePagination,
+    extract,
+)
+from scrapworker.errors import MaxPagesExceededError, PaginationLoopError
+
+PaginationConfig = NoPagination | OffsetPagination | PagePagination | CursorPagination | LinkHeaderPagination
+
+
+def with_params(url: str, params: Mapping[str, str]) -> str:
+    """``url`` with ``params`` set (replacing same-named ones), other parameters kept in order."""
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query = urlencode(kept + list(params.items()))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def without_params(url: str, names: frozenset[str]) -> str:
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in names]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), parts.fragment))
+
+
+@dataclass(frozen=True)
+class Page:
+    """What the paginator may look at: the request URL, the parsed body, headers, and
+    how many records the page held."""
+
+    url: str
+    data: Any
+    records: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def _as_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class Paginator:
+    """Base: tracks pages and requested URLs so any style stops on a loop or max_pages."""
+
+    def __init__(
+        self,
+        config: PaginationConfig,
+        base_url: str,
+        params: Mapping[str, str],
+        secret_params: frozenset[str] = frozenset(),
+    ) -> None:
+        self.config = config
+        self.base_url = with_params(base_url, params) if params else base_url
+        # An API may echo a query-string key into its next links; the paginator keeps
+        # URLs clean and the worker adds the credential to each request it sends.
+        self.secret_params = secret_params
+        self.pages = 0
+        self._seen_urls: set[str] = set()
+        self._max_pages = getattr(config, "max_pages", 1)
+
+    def first_url(self) -> str:
+        return self._claim(self._first())
+
+    def next_url(self, page: Page) -> str | None:
+        """The next URL to request, or None when the crawl is complete."""
+        self.pages += 1
+        nxt = self._next(page)
+        if nxt is None:
+            return None
+        if self.pages >= self._max_pages:
+            raise MaxPagesExceededError(self._max_pages)
+        return self._claim(nxt)
+
+    def _claim(self, url: str) -> str:
+        if self.secret_params:
+            url = without_params(url, self.secret_params)
+        if url in self._seen_urls:
+            raise PaginationLoopError("URL", url, self.pages + 1)
+        self._seen_urls.add(url)
+        return url
+
+    def _first(self) -> str:
+        return self.base_url
+
+    def _next(self, page: Page) -> str | None:
+        return None
+
+
+class OffsetPaginator(Paginator):
+    config: OffsetPagination
+
+    def __init__(self, config: OffsetPagination, base_url: str, params: Mapping[str, str],
+                 secret_params: frozenset[str] = frozenset()) -> None:
+        super().__init__(config, base_url, params, secret_params)
+        self.offset = config.start_offset
+
+    def _at(self, offset: int) -> str:
+        c = self.config
+        return with_params(self.base_url, {c.offset_param: str(offset), c.limit_param: str(c.page_size)})
+
+    def _first(self) -> str:
+        return self._at(self.offset)
+
+    def _next(self, page: Page) -> str | None:
+        if page.records == 0:
+            return None
+        self.offset += page.records
+        total = _as_int(extract(page.data, self.config.total_path)) if self.config.total_path else None
+        if total is not None:
+            return self._at(self.offset) if self.offset < total else None
+        # Without a total, a short page is the last one.
+        return self._at(self.offset) if page.records >= self.config.page_size else None
+
+
+class PagePaginator(Paginator):
+    config: PagePagination
+
+    def __init__(self, config: PagePagination, base_url: str, params: Mapping[str, str],
+                 secret_params: frozenset[str] = frozenset()) -> None:
+        super().__init__(config, base_url, params, secret_params)
+        self.page = config.start_page
+
+    def _at(self, number: int) -> str:
+        c = self.config
+        params = {c.page_param: str(number)}
+        if c.page_size_param:
+            params[c.page_size_param] = str(c.page_size)
+        return with_params(self.base_url, params)
+
+    def _first(self) -> str:
+        return self._at(self.page)
+
+    def _next(self, page: Page) -> str | None:
+        if page.records == 0:
+            return None
+        c = self.config
+        total_pages = _as_int(extract(page.data, c.total_pages_path)) if c.total_pages_path else None
+        if total_pages is not None:
+            # Pages count from start_page (0 or 1), so the last one is start + total - 1.
+            if self.page >= c.start_page + total_pages - 1:
+                return None
+        elif page.records < c.page_size:
+            return None
+        self.page += 1
+        return self._at(self.page)
+
+
+class CursorPaginator(Paginator):
+    config: CursorPagination
+
+    def __init__(self, config: CursorPagination, base_url: str, params: Mapping[str, str],
+                 secret_params: frozenset[str] = frozenset()) -> None:
+        super().__init__(config, base_url, params, secret_params)
+        self._seen_cursors: set[str] = set()
+
+    def _first(self) -> str:
+        c = self.config
+        if c.limit_param and c.page_size:
+            return with_params(self.base_url, {c.limit_param: str(c.page_size)})
+        return self.base_url
+
+    def _next(self, page: Page) -> str | None:
+        c = self.config
+        if c.next_url_path:
+            nxt = extract(page.data, c.next_url_path)
+            if nxt in (None, ""):
+                return None
+            # A relative next link is relative to the page that carried it.
+            return urljoin(page.url, str(nxt))
+        assert c.next_cursor_path and c.cursor_param  # the model guarantees the pair
+        cursor = extract(page.data, c.next_cursor_path)
+        if cursor in (None, ""):
+            return None
+        cursor = str(cursor)
+        if cursor in self._seen_cursors:
+            raise PaginationLoopError("cursor", cursor, self.pages + 1)
+        self._seen_cursors.add(cursor)
+        return with_params(self._first(), {c.cursor_param: cursor})
+
+
+class LinkHeaderPaginator(Paginator):
+    config: LinkHeaderPagination
+
+    def _first(self) -> str:
+        c = self.config
+        if c.limit_param and c.page_size:
+            return with_params(self.base_url, {c.limit_param: str(c.page_size)})
+        return self.base_url
+
+    def _next(self, page: Page) -> str | None:
+        header = next((v for k, v in page.headers.items() if k.lower() == "link"), None)
+        if not header:
+            return None
+        for link in parse_header_links(header):
+            rels = str(link.get("rel", "")).split()
+            if "next" in rels and link.get("url"):
+                return urljoin(page.url, link["url"])
+        return None
+
+
+def paginator_for(
+    config: PaginationConfig,
+    base_url: str,
+    params: Mapping[str, str],
+    secret_params: frozenset[str] = frozenset(),
+) -> Paginator:
+    kinds: dict[type, type[Paginator]] = {
+        NoPagination: Paginator,
+        OffsetPagination: OffsetPaginator,
+        PagePagination: PagePaginator,
+        CursorPagination: CursorPaginator,
+        LinkHeaderPagination: LinkHeaderPaginator,
+    }
+    return kinds[type(config)](config, base_url, params, secret_params)  # type: ignore[arg-type]

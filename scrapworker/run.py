@@ -1,0 +1,332 @@
+"""One leased job while this worker crawls it: requests, pages, counters, and its end.
+
+A ``JobRun`` is the only place that knows a job's state; the spider routes responses
+to it (``request.meta["crawl_run"]``) and the middlewares read its endpoint config
+and bump its counters. It ends exactly once, one of four ways:
+
+- finished: every page landed, stale pages removed, manifest written, acked;
+- failed: a ``JobFailedError`` (pagination loop, max_pages, retries exhausted, an
+  unexpected status, records not a list, missing secret) - acked as failed;
+- lost: the lease was taken away - stop, never ack (another worker owns the run);
+- released: shutdown grace ran out - handed back to the queue untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Callable
+
+import scrapy
+from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
+
+from lakehouse.endpoints import EndpointConfig, extract
+from lakehouse.errors import LakehouseError, LeaseLostError
+from lakehouse.jobs import JobResult, JobState, Progress
+from lakehouse.queue import JobQueue, Lease
+from lakehouse.raw_layout import Manifest, ManifestPage, redact_url, s3_uri, sha256_hex
+from scrapworker.errors import (
+    JobFailedError,
+    PageRetriesExhaustedError,
+    RecordsNotFoundError,
+    RunCancelledError,
+    UnexpectedStatusError,
+)
+from scrapworker.landing import RawLanding
+from scrapworker.leases import LeaseKeeper
+from scrapworker.pagination import Page, paginator_for, with_params
+from scrapworker.redaction import auth_env_names, scrub, secret_values
+
+logger = logging.getLogger(__name__)
+
+RUN_META = "crawl_run"
+CLEAN_URL_META = "crawl_clean_url"
+# The retry middleware parses each body to decide whether to retry a truncated one;
+# it leaves the parsed document here so the spider does not parse it twice.
+PARSED_META = "crawl_parsed_json"
+_MAX_ERROR = 4000
+
+
+class RunState(Enum):
+    CRAWLING = "crawling"
+    LANDING = "landing"
+    FINISHED = "finished"
+    FAILED = "failed"
+    LOST = "lost"
+    RELEASED = "released"
+
+
+class JobRun:
+    def __init__(
+        self,
+        *,
+        lease: Lease,
+        config: EndpointConfig,
+        queue: JobQueue,
+        landing: RawLanding,
+        bucket: str,
+        worker_id: str,
+        heartbeat_seconds: float,
+        progress_every: int,
+        on_end: Callable[["JobRun"], None],
+    ) -> None:
+        self.lease = lease
+        self.job = lease.job
+        self.config = config
+        self.queue = queue
+        self.landing = landing
+        self.bucket = bucket
+        self.worker_id = worker_id
+        self.progress_every = progress_every
+        self._on_end = on_end
+        self.state = RunState.CRAWLING
+        self.secret_params = self.job.request.auth.secret_query_params
+        self.paginator = paginator_for(config.pagination, self.job.request.url, self.job.request.params, self.secret_params)
+        self.pages: list[ManifestPage] = []
+        self.records = 0
+        self.bytes = 0
+        self.requests = 0
+        self.retries = 0
+        self.throttled = 0
+        self.started_at = datetime.now(timezone.utc)
+        self._t0 = time.monotonic()
+        self._writes: list[Deferred[None]] = []
+        self.keeper = LeaseKeeper(queue, lease, heartbeat_seconds, self.progress, self._lease_lost)
+
+    # -- identity and helpers ----------------------------------------------------------
+
+    @property
+    def run_id(self) -> str:
+        return self.job.run_id
+
+    @property
+    def active(self) -> bool:
+        return self.state in (RunState.CRAWLING, RunState.LANDING)
+
+    def redact(self, url: str) -> str:
+        return redact_url(url, self.secret_params)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with this job's credential values masked and URLs redacted: error
+        texts from Twisted or boto can quote a URL that carried a query-string key."""
+        return scrub(text, secret_values(auth_env_names(self.job.request.auth)))
+
+    def progress(self) -> Progress:
+        return Progress(pages=len(self.pages), records=self.records, bytes=self.bytes)
+
+    # -- starting ---------------------------------------------------------------------
+
+    def start(self) -> Deferred[scrapy.Request | None]:
+        """Start heartbeats, clear the old manifest, and fire with the first request
+        (None when the job failed before sending one)."""
+        self.keeper.start()
+        logger.info(
+            "run %s: leased (attempt %d of %d), endpoint %s, pagination %s, into s3://%s/%s",
+            self.run_id, self.lease.attempt, self.job.max_attempts, self.config.name,
+            self.config.pagination.type, self.bucket, self.job.raw_prefix,
+        )
+        try:
+            first = self.request_for(self.paginator.first_url())
+        except (JobFailedError, LakehouseError) as exc:  # e.g. the worker lacks the token variable
+            self.fail(str(exc))
+            return succeed(None)
+        d = self.landing.begin(self.job.raw_prefix)
+        d.addCallback(lambda _: first if self.active else None)
+        d.addErrback(self._landing_failed)
+        return d
+
+    def request_for(self, clean_url: str) -> scrapy.Request:
+        """A request for a credential-free URL; the credential is added here, at send
+        time, from this worker's environment (it never travels in the job)."""
+        spec = self.job.request
+        auth_headers, auth_query = spec.auth.resolve()
+        url = with_params(clean_url, auth_query) if auth_query else clean_url
+        headers = {"Accept": "application/json", **spec.headers, **auth_headers}
+        body = self.config.render_body(self.job.slot_start, self.job.slot_end)
+        if body is not None:
+            headers.setdefault("Content-Type", "application/json")
+        return scrapy.Request(
+            url,
+            method=spec.method,
+            headers=headers,
+            body=json.dumps(body).encode() if body is not None else None,
+            # Pagination owns loop detection; retries must re-send the same URL.
+            dont_filter=True,
+            meta={
+                RUN_META: self,
+                CLEAN_URL_META: clean_url,
+                "handle_httpstatus_all": True,
+                "download_timeout": self.config.request.timeout_seconds,
+            },
+        )
+
+    # -- pages --------------------------------------------------------------------------
+
+    def on_response(self, response: scrapy.http.Response) -> scrapy.Request | None:
+        """Land the page and return the next request (None: no more pages, or ended)."""
+        if not self.active:
+            return None
+        clean_url: str = response.meta[CLEAN_URL_META]
+        index = len(self.pages) + 1
+        try:
+            if response.status != 200:
+                raise UnexpectedStatusError(response.status, self.redact(clean_url), index)
+            data = response.meta.pop(PARSED_META, None)
+            if data is None:
+                data = json.loads(response.body)
+            records = self._records(data, index)
+            body = bytes(response.body)
+            page = ManifestPage(
+                index=index,
+                key=self.job.page_key(index),
+                url=self.redact(clean_url),
+                status_code=response.status,
+                records=len(records),
+                bytes=len(body),
+                sha256=sha256_hex(body),
+                fetched_at=datetime.now(timezone.utc),
+                elapsed_seconds=float(response.meta.get("download_latency", 0.0)),
+            )
+            self.pages.append(page)
+            self.records += page.records
+            self.bytes += page.bytes
+            write = self.landing.put_page(page.key, body)
+            write.addErrback(self._landing_failed)
+            self._writes.append(write)
+            if self.progress_every and index % self.progress_every == 0:
+                logger.info("run %s: %d pages, %d records, %.1f req/s", self.run_id, index, self.records, self._rate())
+            headers = {k.decode("latin-1"): b", ".join(v).decode("latin-1") for k, v in response.headers.items()}
+            nxt = self.paginator.next_url(Page(clean_url, data, len(records), headers))
+        except JobFailedError as exc:
+            self.fail(str(exc))
+            return None
+        except ValueError as exc:  # a 200 the retry middleware let through unparsed (should not happen)
+            self.fail(f"page {index}: the body is not JSON ({exc}); the retry middleware should have retried it")
+            return None
+        if nxt is None:
+            self._land()
+            return None
+        return self.request_for(nxt)
+
+    def _records(self, data: Any, index: int) -> list[Any]:
+        found = extract(data, self.config.response_map.records_path)
+        if found is None:
+            return []  # an API that omits the key on an empty page
+        if not isinstance(found, list):
+            raise RecordsNotFoundError(self.config.response_map.records_path, type(found).__name__, index)
+        return found
+
+    def on_error(self, failure: Failure) -> None:
+        """The request's errback: retries were exhausted, or a non-retryable error."""
+        if failure.check(RunCancelledError) or not self.active:
+            return
+        if failure.check(PageRetriesExhaustedError):
+            self.fail(failure.value.reason)  # type: ignore[union-attr]
+            return
+        self.fail(f"page {len(self.pages) + 1}: {failure.type.__name__}: {failure.getErrorMessage()}")
+
+    # -- endings ------------------------------------------------------------------------
+
+    def _rate(self) -> float:
+        return self.requests / max(1e-9, time.monotonic() - self._t0)
+
+    def _land(self) -> None:
+        self.state = RunState.LANDING
+        d: Deferred[Any] = DeferredList(self._writes, fireOnOneErrback=True, consumeErrors=True)
+        d.addCallback(lambda _: self._complete())
+        d.addErrback(self._landing_failed)
+
+    def _complete(self) -> Deferred[None] | None:
+        if self.state is not RunState.LANDING:
+            return None
+        manifest = Manifest.build(
+            run_id=self.run_id,
+            endpoint=self.job.endpoint,
+            slot_start=self.job.slot_start,
+            slot_end=self.job.slot_end,
+            prefix=self.job.raw_prefix,
+            pages=self.pages,
+            started_at=self.started_at,
+            finished_at=datetime.now(timezone.utc),
+            worker_id=self.worker_id,
+        )
+        d = self.landing.complete(manifest)
+        d.addCallback(self._landed, manifest)
+        return d
+
+    def _landed(self, stale: int, manifest: Manifest) -> Deferred[None]:
+        if stale:
+            logger.info("run %s: removed %d stale page object(s) of an earlier, longer landing", self.run_id, stale)
+        result = JobResult(
+            state=JobState.FINISHED, pages=len(self.pages), records=self.records, bytes=self.bytes,
+            manifest_path=manifest.key,
+        )
+        return self._ack(RunState.FINISHED, result, f"manifest {s3_uri(self.bucket, manifest.key)}")
+
+    def _landing_failed(self, failure: Failure) -> None:
+        if self.active:
+            error = failure.value.subFailure if hasattr(failure.value, "subFailure") else failure  # DeferredList's FirstError
+            self.fail(f"writing the raw landing to s3://{self.bucket}/{self.job.raw_prefix} failed: "
+                      f"{error.getErrorMessage()}. Check the S3 endpoint and credentials; the job can be retried.")
+
+    def fail(self, reason: str) -> None:
+        if not self.active:
+            return
+        reason = self.scrub(reason)[:_MAX_ERROR]
+        result = JobResult(
+            state=JobState.FAILED, pages=len(self.pages), records=self.records, bytes=self.bytes, error=reason,
+        )
+        self._ack(RunState.FAILED, result, f"error: {reason}")
+
+    def _ack(self, state: RunState, result: JobResult, detail: str) -> Deferred[None]:
+        self.state = state
+        self.keeper.stop()
+        d = deferToThread(self.queue.ack, self.lease, result)
+
+        def acked(_: object) -> None:
+            self._summary(state.value, detail)
+
+        def not_acked(failure: Failure) -> None:
+            if failure.check(LeaseLostError):
+                logger.warning("run %s: %s; result discarded (another worker owns the run)", self.run_id, failure.getErrorMessage())
+            else:
+                # The lease will expire and the reaper will hand the job out again.
+                logger.error("run %s: could not record %s in the queue: %s", self.run_id, state.value, failure.getErrorMessage())
+
+        d.addCallbacks(acked, not_acked)
+        d.addBoth(lambda _: self._on_end(self))
+        return d
+
+    def _lease_lost(self, error: LeaseLostError) -> None:
+        if not self.active:
+            return
+        self.state = RunState.LOST
+        logger.warning("run %s: lease lost, stopping without ack: %s", self.run_id, error)
+        self._on_end(self)
+
+    def release(self) -> Deferred[None]:
+        """Hand the job back untouched (shutdown): queued again, attempt not counted."""
+        if not self.active:
+            return succeed(None)
+        self.state = RunState.RELEASED
+        self.keeper.stop()
+        d = deferToThread(self.queue.release, self.lease)
+        d.addCallbacks(
+            lambda _: logger.info("run %s: released back to the queue after %d pages (shutting down)", self.run_id, len(self.pages)),
+            lambda f: logger.warning("run %s: release failed (%s); its lease will expire and be reaped", self.run_id, f.getErrorMessage()),
+        )
+        d.addBoth(lambda _: self._on_end(self))
+        return d
+
+    def _summary(self, outcome: str, detail: str) -> None:
+        seconds = time.monotonic() - self._t0
+        logger.info(
+            "run %s %s: %d pages, %d records, %d bytes in %.2f s (%.1f req/s), %d retries, %d 429s; %s",
+            self.run_id, outcome, len(self.pages), self.records, self.bytes, seconds,
+            self.requests / max(seconds, 1e-9), self.retries, self.throttled, detail,
+        )

@@ -1,0 +1,241 @@
+"""The one long-running spider: leases jobs from the queue and crawls them side by side.
+
+Twisted's reactor cannot be restarted in a process, so the worker never starts a
+crawl per job. The spider stays open (``spider_idle`` -> ``DontCloseSpider``) and a
+LoopingCall leases jobs whenever it holds fewer than ``SCRAPWORKER_CONCURRENCY``,
+feeding each job's first request into the running engine (``engine.crawl``); each
+response yields that job's next page.
+
+Blocking calls (Redis, reading an endpoint's YAML) run in the reactor's thread pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import os
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+
+import scrapy
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DontCloseSpider
+from scrapy.http import Response
+from scrapy.utils.defer import deferred_from_coro
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.task import LoopingCall
+from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
+
+from lakehouse import paths
+from lakehouse.endpoints import EndpointConfig, load_endpoint
+from lakehouse.errors import EndpointConfigError, LeaseLostError
+from lakehouse.queue import JobQueue, Lease
+from scrapworker import context
+from scrapworker.leases import heartbeat_interval
+from scrapworker.redaction import auth_env_names, mask_env_names
+from scrapworker.run import RUN_META, JobRun
+
+logger = logging.getLogger(__name__)
+
+
+class UnknownEndpointError(EndpointConfigError):
+    """A job names an endpoint this worker has no (valid) config for."""
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def endpoint_config(directory: Path, name: str) -> EndpointConfig:
+    path = directory / f"{name}.yaml"
+    if not path.is_file():
+        alt = directory / f"{name}.yml"
+        path = alt if alt.is_file() else path
+    if not path.is_file():
+        raise UnknownEndpointError(
+            str(directory),
+            [("", f"no endpoint config {name}.yaml on worker; deploy the config to the workers' "
+                  "endpoints directory (LAKEHOUSE_ENDPOINTS_DIR / --endpoints-dir), then "
+                  f"`lakehouse queue retry <run_id>`")],
+        )
+    return load_endpoint(path)
+
+
+class QueueSpider(scrapy.Spider):
+    name = "scrapworker"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.runs: dict[str, JobRun] = {}
+        self.taken = 0
+        self.draining = False
+        self._leasing = False
+        self._closing = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> "QueueSpider":
+        spider: QueueSpider = super().from_crawler(crawler, *args, **kwargs)
+        s = crawler.settings
+        spider.concurrency = s.getint("SCRAPWORKER_CONCURRENCY", 4)
+        spider.worker_id = s.get("SCRAPWORKER_WORKER_ID") or default_worker_id()
+        spider.max_jobs = s.getint("SCRAPWORKER_MAX_JOBS", 0)
+        spider.endpoints_dir = Path(s.get("SCRAPWORKER_ENDPOINTS_DIR") or paths.endpoints_dir())
+        spider.poll_seconds = s.getfloat("SCRAPWORKER_POLL_SECONDS", 0.5)
+        spider.reap_seconds = s.getfloat("SCRAPWORKER_REAP_SECONDS", 5.0)
+        spider.progress_every = s.getint("SCRAPWORKER_PROGRESS_EVERY", 50)
+        spider.queue: JobQueue = context.queue(s)
+        lease_seconds = s.getfloat("SCRAPWORKER_LEASE_SECONDS", 0) or spider.queue.options.lease_seconds
+        spider.lease_seconds = lease_seconds
+        spider.heartbeat_seconds = heartbeat_interval(lease_seconds, spider.queue.options.heartbeat_seconds)
+        spider.landing = context.landing()
+        crawler.signals.connect(spider._opened, signal=signals.spider_opened)
+        crawler.signals.connect(spider._idle, signal=signals.spider_idle)
+        crawler.signals.connect(spider._closed, signal=signals.spider_closed)
+        return spider
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        # Jobs arrive from the queue (see _poll), not from start requests.
+        return
+        yield  # pragma: no cover - makes this an async generator
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def _opened(self, spider: scrapy.Spider) -> None:
+        logger.info(
+            "worker %s: serving queue %s (concurrency %d, lease %.0f s, heartbeat %.1f s, endpoints %s%s)",
+            self.worker_id, self.queue.keys.jobs, self.concurrency, self.lease_seconds, self.heartbeat_seconds,
+            self.endpoints_dir, f", exit after {self.max_jobs} job(s)" if self.max_jobs else "",
+        )
+        self._poller = LoopingCall(self._poll)
+        self._poller.start(self.poll_seconds, now=True).addErrback(self._loop_failed, "lease poller")
+        # lease() reaps too, but a worker at full capacity does not lease: reap anyway,
+        # so the leases of dead workers go back even when every live worker is busy.
+        self._reaper = LoopingCall(self._reap)
+        self._reaper.start(self.reap_seconds, now=False).addErrback(self._loop_failed, "reaper")
+
+    def _idle(self, spider: scrapy.Spider) -> None:
+        if not self._closing:
+            raise DontCloseSpider
+
+    def _closed(self, spider: scrapy.Spider, reason: str) -> None:
+        for loop in (getattr(self, "_poller", None), getattr(self, "_reaper", None)):
+            if loop is not None and loop.running:
+                loop.stop()
+        logger.info("worker %s: stopped (%s) after %d job(s)", self.worker_id, reason, self.taken)
+
+    def _loop_failed(self, failure: Failure, what: str) -> None:
+        logger.error("worker %s: %s stopped: %s", self.worker_id, what, failure.getErrorMessage())
+
+    def _wants_more(self) -> bool:
+        return (
+            not self.draining
+            and len(self.runs) < self.concurrency
+            and (not self.max_jobs or self.taken < self.max_jobs)
+        )
+
+    # -- leasing ----------------------------------------------------------------------------
+
+    def _poll(self) -> None:
+        if self._leasing or not self._wants_more():
+            return
+        self._leasing = True
+        d = deferToThread(self.queue.lease, self.worker_id, self.lease_seconds)
+        d.addCallback(self._leased)
+        d.addErrback(self._lease_failed)
+
+    def _lease_failed(self, failure: Failure) -> None:
+        self._leasing = False
+        logger.warning("worker %s: leasing failed (will retry): %s", self.worker_id, failure.getErrorMessage())
+
+    def _reap(self) -> Deferred[Any]:
+        d = deferToThread(self.queue.reap)
+        d.addCallbacks(self._reaped, lambda f: logger.warning("worker %s: reaping failed: %s", self.worker_id, f.getErrorMessage()))
+        return d
+
+    def _reaped(self, result: Any) -> None:
+        if result.requeued or result.dead:
+            logger.info("worker %s: reaped expired leases: requeued %s, dead-lettered %s",
+                        self.worker_id, result.requeued or "-", result.dead or "-")
+
+    def _leased(self, lease: Lease | None) -> Deferred[Any] | None:
+        self._leasing = False
+        if lease is None:
+            return None
+        self.taken += 1
+        d = deferToThread(endpoint_config, self.endpoints_dir, lease.job.endpoint)
+        d.addCallbacks(self._begin, self._unknown_endpoint, callbackArgs=(lease,), errbackArgs=(lease,))
+        # More capacity? Lease again at once rather than waiting for the next tick.
+        d.addBoth(lambda _: self._poll())
+        return d
+
+    def _unknown_endpoint(self, failure: Failure, lease: Lease) -> Deferred[None]:
+        reason = f"endpoint {lease.job.endpoint!r}: {failure.getErrorMessage()}"
+        logger.error("run %s: dead-lettered: %s", lease.run_id, reason)
+        d = deferToThread(self.queue.dead_letter, lease, reason)
+        d.addErrback(lambda f: logger.warning("run %s: dead-letter failed: %s", lease.run_id, f.getErrorMessage()))
+        d.addBoth(lambda _: self._maybe_close())
+        return d
+
+    def _begin(self, config: EndpointConfig, lease: Lease) -> Deferred[Any]:
+        run = JobRun(
+            lease=lease, config=config, queue=self.queue, landing=self.landing, bucket=self.landing.bucket,
+            worker_id=self.worker_id, heartbeat_seconds=self.heartbeat_seconds,
+            progress_every=self.progress_every, on_end=self._ended,
+        )
+        mask_env_names(auth_env_names(lease.job.request.auth))
+        self.runs[run.run_id] = run
+        d = run.start()
+        d.addCallback(self._crawl_first)
+        return d
+
+    def _crawl_first(self, request: scrapy.Request | None) -> None:
+        if request is not None:
+            assert self.crawler.engine is not None
+            request.callback, request.errback = self.parse, self.errback
+            self.crawler.engine.crawl(request)
+
+    # -- responses ----------------------------------------------------------------------
+
+    def parse(self, response: Response, **kwargs: Any) -> Iterator[scrapy.Request]:
+        run: JobRun = response.meta[RUN_META]
+        nxt = run.on_response(response)
+        if nxt is not None:
+            nxt.callback, nxt.errback = self.parse, self.errback
+            yield nxt
+
+    def errback(self, failure: Failure) -> None:
+        run: JobRun | None = getattr(failure, "request", None) and failure.request.meta.get(RUN_META)  # type: ignore[attr-defined]
+        if run is not None:
+            run.on_error(failure)
+
+    # -- endings ---------------------------------------------------------------------------
+
+    def _ended(self, run: JobRun) -> None:
+        self.runs.pop(run.run_id, None)
+        self._maybe_close()
+        self._poll()
+
+    def _maybe_close(self) -> None:
+        done_max = self.max_jobs and self.taken >= self.max_jobs
+        if (self.draining or done_max) and not self.runs and not self._leasing:
+            self._close("shutdown" if self.draining else "max_jobs")
+
+    def _close(self, reason: str) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        assert self.crawler.engine is not None
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason=reason))
+
+    def drain(self) -> None:
+        """Stop leasing; close once the jobs in hand end."""
+        self.draining = True
+        self._maybe_close()
+
+    def release_all(self) -> Deferred[Any]:
+        self.draining = True
+        d = DeferredList([run.release() for run in list(self.runs.values())])
+        d.addBoth(lambda _: self._close("shutdown"))
+        return d

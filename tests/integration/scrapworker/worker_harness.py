@@ -1,0 +1,147 @@
+"""Helpers for worker tests: sandbox slots and expected records, endpoint configs
+written for the sandbox's port, worker subprocess handles, and readers for what landed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lakehouse.pipeline import job_for_slot
+from lakehouse.endpoints import EndpointConfig, load_endpoint
+from lakehouse.jobs import CrawlJob
+from lakehouse.raw_layout import Manifest
+from lakehouse.settings import Settings
+from sandbox import MarketConfig, SandboxServer, expected_records
+
+ROOT = Path(__file__).resolve().parents[3]
+TOKEN = "sbx-secret-" + uuid.uuid4().hex  # unique: a hit in logs or S3 can only be a leak
+SLOT = datetime(2024, 1, 2, 3, 0, tzinfo=timezone.utc)
+
+
+def slot(n: int = 0) -> tuple[datetime, datetime]:
+    start = SLOT + timedelta(minutes=15 * n)
+    return start, start + timedelta(minutes=15)
+
+
+def market_for(records_per_slot: int, seed: int = 0) -> MarketConfig:
+    return MarketConfig(trade_interval_ms=(15 * 60_000) // records_per_slot, seed=seed)
+
+
+@dataclass
+class Sandbox:
+    server: SandboxServer
+    market: MarketConfig
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def expected(self, n: int = 0) -> list[dict[str, Any]]:
+        start, end = slot(n)
+        return [dict(r) for r in expected_records(self.market, start, end)]
+
+
+ROUTES = {
+    "offset": ("/v1/offset", {"type": "offset", "offset_param": "offset", "limit_param": "limit",
+                              "page_size": 100, "total_path": "total"}, "data.items"),
+    "page": ("/v1/page", {"type": "page", "page_param": "page", "page_size_param": "page_size",
+                          "page_size": 100, "start_page": 1, "total_pages_path": "total_pages"}, "data"),
+    "cursor": ("/v1/cursor", {"type": "cursor", "cursor_param": "cursor", "next_cursor_path": "next_cursor",
+                              "limit_param": "limit", "page_size": 100}, "data"),
+    "next_url": ("/v1/cursor", {"type": "cursor", "next_url_path": "next", "limit_param": "limit",
+                                "page_size": 100}, "data"),
+    "link_header": ("/v1/link", {"type": "link_header", "limit_param": "per_page", "page_size": 100}, ""),
+    "none": ("/api/v3/trades", {"type": "none"}, ""),
+}
+
+
+@dataclass
+class Endpoints:
+    directory: Path
+
+    def write(self, name: str, base_url: str, style: str = "offset", *, rate: float = 50.0,
+              auth: dict[str, Any] | None = None, retry: dict[str, Any] | None = None,
+              bucket_key: str | None = None, extra_params: dict[str, str] | None = None,
+              pagination: dict[str, Any] | None = None) -> EndpointConfig:
+        path, paging, records_path = ROUTES[style]
+        params = {"symbol": "BTCUSDT", "start_time": "{slot_start_ms}", "end_time": "{slot_end_ms}"}
+        if style == "none":
+            params["limit"] = "1000"
+        doc = {
+            "name": name,
+            "request": {"url": base_url + path, "params": {**params, **(extra_params or {})},
+                        "auth": auth or {"type": "bearer", "token_env": "SANDBOX_TOKEN"}, "timeout_seconds": 10},
+            "pagination": {**paging, **(pagination or {})},
+            "response_map": {"records_path": records_path},
+            "rate_limit": {"requests_per_second": rate, "burst": 1, **({"key": bucket_key} if bucket_key else {})},
+            "retry": retry or {"max_attempts": 6, "backoff_seconds": 0.05, "max_backoff_seconds": 0.5},
+            "schedule": "*/15 * * * *",
+        }
+        file = self.directory / f"{name}.yaml"
+        file.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return load_endpoint(file)
+
+
+def make_job(settings: Settings, config: EndpointConfig, n: int = 0, *, force: bool = False) -> CrawlJob:
+    start, end = slot(n)
+    return job_for_slot(config, start, end, settings.s3.raw_prefix, force=force)
+
+
+@dataclass
+class Worker:
+    proc: subprocess.Popen[bytes]
+    log: Path
+    args: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def wait(self, timeout: float = 60) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"worker did not exit within {timeout}s; log:\n{self.text()[-4000:]}") from None
+
+
+def read_manifest(s3: Any, settings: Settings, job: CrawlJob) -> Manifest:
+    body = s3.get_object(Bucket=settings.s3.bucket, Key=job.manifest_key)["Body"].read()
+    return Manifest.from_json(body)
+
+
+def landed_records(s3: Any, settings: Settings, manifest: Manifest, records_path: str) -> list[dict[str, Any]]:
+    from lakehouse.endpoints import extract
+
+    out: list[dict[str, Any]] = []
+    for page in manifest.pages:
+        data = json.loads(s3.get_object(Bucket=settings.s3.bucket, Key=page.key)["Body"].read())
+        out.extend(extract(data, records_path) or [])
+    return out
+
+
+def list_keys(s3: Any, settings: Settings, prefix: str) -> list[str]:
+    keys: list[str] = []
+    for listing in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.s3.bucket, Prefix=prefix):
+        keys.extend(obj["Key"] for obj in listing.get("Contents", []))
+    return sorted(keys)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+
+from lakehouse.pipeline import auth_spec, job_for_slot
+from lakehouse.endpoints import parse_endpoint
+from scrapworker.redaction import SecretScrubFilter, scrub, secret_values
+from scrapworker.retry_middleware import backoff_seconds, retry_after_seconds
+
+CONFIG = """
+name: demo
+request:
+  url: http://api.test/v1/trades
+  params: {symbol: X, start: "{slot_start_ms}"}
+  auth: {type: api_key, in: query, name: apikey, key_env: DEMO_KEY}
+pagination: {type: offset, offset_param: offset, limit_param: limit, page_size: 10}
+rate_limit: {requests_per_second: 5}
+schedule: "*/15 * * * *"
+"""
+
+
+def test_backoff_doubles_and_caps() -> None:
+    assert [backoff_seconds(n, 0.5, 3.0) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def test_retry_after_seconds_and_http_date() -> None:
+    assert retry_after_seconds(b"3") == 3.0
+    assert retry_after_seconds(None) == 1.0
+    assert retry_after_seconds(b"soon") == 1.0
+    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True).encode()
+    assert 25 < retry_after_seconds(later) <= 30
+
+
+def test_scrub_masks_values_and_secret_query_params() -> None:
+    values = secret_values(["K"], {"K": "topsecret"})
+    text = "GET http://h/x?a=1&token=abc failed with topsecret in it"
+    assert scrub(text, values) == "GET http://h/x?a=1 failed with *** in it"
+
+
+def test_log_filter_masks_args_and_tracebacks(monkeypatch: object) -> None:
+    import os
+
+    os.environ["SCRAPWORKER_TEST_KEY"] = "hunter2hunter2"
+    try:
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, "sent %s", ("hunter2hunter2",), None)
+        SecretScrubFilter(["SCRAPWORKER_TEST_KEY"]).filter(record)
+        assert record.getMessage() == "sent ***"
+    finally:
+        del os.environ["SCRAPWORKER_TEST_KEY"]
+
+
+def test_job_for_slot_carries_only_the_variable_name() -> None:
+    config = parse_endpoint(CONFIG, "demo.yaml")
+    start = datetime(2024, 1, 2, 3, 0, tzinfo=timezone.utc)
+    job = job_for_slot(config, start, start + timedelta(minutes=15), "raw")
+    assert job.request.auth == auth_spec(config)
+    assert job.request.auth.query_param == "apikey" and job.request.auth.token_env == "DEMO_KEY"
+    assert job.request.params == {"symbol": "X", "start": "1704164400000"}
+    assert job.raw_prefix == "raw/demo/ds=2024-01-02/hr=03/min=00/demo__20240102T0300Z/"
