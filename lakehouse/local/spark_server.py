@@ -1,0 +1,165 @@
+"""A standalone Spark master and one worker on loopback, from the installed pyspark.
+
+The pip package has no start-master.sh, but it ships ``bin/spark-class``, which runs
+the Master and Worker classes in the foreground: exactly what the stack supervises.
+Optional in the stack (``lakehouse local up --with spark``): local mode needs none of
+it, and two more JVMs cost about a gigabyte on a laptop.
+
+Ports, cores and memory come from environment variables until the settings carry
+them (named in ``SparkClusterOptions``); pyspark itself is found without importing
+it, so ``lakehouse`` keeps its no-Spark-at-import rule.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from lakehouse.errors import StackError
+from lakehouse.local.java import spark_java_home
+from lakehouse.local.service import Port, Service
+from lakehouse.settings import Settings
+
+MASTER_PORT_ENV = "LAKEHOUSE_SPARK_MASTER_PORT"
+MASTER_WEBUI_PORT_ENV = "LAKEHOUSE_SPARK_MASTER_WEBUI_PORT"
+WORKER_PORT_ENV = "LAKEHOUSE_SPARK_WORKER_PORT"
+WORKER_WEBUI_PORT_ENV = "LAKEHOUSE_SPARK_WORKER_WEBUI_PORT"
+WORKER_CORES_ENV = "LAKEHOUSE_SPARK_WORKER_CORES"
+WORKER_MEMORY_ENV = "LAKEHOUSE_SPARK_WORKER_MEMORY"
+
+
+@dataclass(frozen=True)
+class SparkClusterOptions:
+    # Away from Spark's defaults (7077, 8080, 8081), which other stacks on a machine take.
+    master_port: int = 17077
+    master_webui_port: int = 18180
+    worker_port: int = 17078
+    worker_webui_port: int = 18181
+    worker_cores: int = 2
+    worker_memory: str = "2g"
+
+    @classmethod
+    def from_env(cls) -> SparkClusterOptions:
+        d = cls()
+        env = os.environ
+        try:
+            return cls(
+                master_port=int(env.get(MASTER_PORT_ENV, d.master_port)),
+                master_webui_port=int(env.get(MASTER_WEBUI_PORT_ENV, d.master_webui_port)),
+                worker_port=int(env.get(WORKER_PORT_ENV, d.worker_port)),
+                worker_webui_port=int(env.get(WORKER_WEBUI_PORT_ENV, d.worker_webui_port)),
+                worker_cores=int(env.get(WORKER_CORES_ENV, d.worker_cores)),
+                worker_memory=env.get(WORKER_MEMORY_ENV, d.worker_memory),
+            )
+        except ValueError as exc:
+            raise StackError(f"a LAKEHOUSE_SPARK_* port or core count is not a number: {exc}") from exc
+
+
+def pyspark_home() -> Path:
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or not spec.submodule_search_locations:
+        raise StackError("pyspark is not installed in this environment. Run ./init.sh.")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def spark_class() -> str:
+    path = pyspark_home() / "bin" / "spark-class"
+    if not path.exists():
+        raise StackError(f"{path} is missing: the pyspark install is incomplete. Reinstall it with ./init.sh.")
+    return str(path)
+
+
+def master_url(settings: Settings, options: SparkClusterOptions | None = None) -> str:
+    options = options or SparkClusterOptions.from_env()
+    return f"spark://{settings.local.bind_host}:{options.master_port}"
+
+
+def _master_state(settings: Settings, options: SparkClusterOptions) -> dict[str, object] | None:
+    try:
+        resp = requests.get(f"http://{settings.local.bind_host}:{options.master_webui_port}/json/", timeout=2)
+        return resp.json() if resp.ok else None
+    except (requests.RequestException, ValueError):
+        return None
+
+
+class _SparkDaemon(Service):
+    stop_timeout = 15.0
+
+    def __init__(self, settings: Settings, options: SparkClusterOptions | None = None) -> None:
+        super().__init__(settings)
+        self.options = options or SparkClusterOptions.from_env()
+
+    def env(self) -> dict[str, str]:
+        return {
+            "JAVA_HOME": spark_java_home(),
+            "SPARK_HOME": str(pyspark_home()),
+            "SPARK_LOCAL_IP": self.settings.local.bind_host,
+            # The daemons only schedule; executors get their own JVMs and memory.
+            "SPARK_DAEMON_MEMORY": "512m",
+            "SPARK_LOG_DIR": str(self.state_dir / "logs"),
+        }
+
+
+class SparkMasterService(_SparkDaemon):
+    name = "spark-master"
+
+    @property
+    def url(self) -> str:
+        return master_url(self.settings, self.options)
+
+    def ports(self) -> list[Port]:
+        return [
+            Port("spark-master", self.options.master_port, MASTER_PORT_ENV),
+            Port("web UI", self.options.master_webui_port, MASTER_WEBUI_PORT_ENV),
+        ]
+
+    def command(self) -> list[str]:
+        return [
+            spark_class(), "org.apache.spark.deploy.master.Master",
+            "--host", self.settings.local.bind_host,
+            "--port", str(self.options.master_port),
+            "--webui-port", str(self.options.master_webui_port),
+        ]
+
+    def is_healthy(self) -> bool:
+        state = _master_state(self.settings, self.options)
+        return bool(state and state.get("status") == "ALIVE")
+
+
+class SparkWorkerService(_SparkDaemon):
+    name = "spark-worker"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.local.bind_host}:{self.options.worker_webui_port}"
+
+    def ports(self) -> list[Port]:
+        return [
+            Port("spark-worker", self.options.worker_port, WORKER_PORT_ENV),
+            Port("web UI", self.options.worker_webui_port, WORKER_WEBUI_PORT_ENV),
+        ]
+
+    def command(self) -> list[str]:
+        return [
+            spark_class(), "org.apache.spark.deploy.worker.Worker",
+            master_url(self.settings, self.options),
+            "--host", self.settings.local.bind_host,
+            "--port", str(self.options.worker_port),
+            "--webui-port", str(self.options.worker_webui_port),
+            "--cores", str(self.options.worker_cores),
+            "--memory", self.options.worker_memory,
+            "--work-dir", str(self.state_dir / "work"),
+        ]
+
+    def is_healthy(self) -> bool:
+        """Registered with the master and alive: only then can it run executors."""
+        state = _master_state(self.settings, self.options)
+        workers = state.get("workers", []) if state else []
+        return any(
+            isinstance(w, dict) and w.get("port") == self.options.worker_port and w.get("state") == "ALIVE"
+            for w in workers  # type: ignore[union-attr]
+        )

@@ -1,0 +1,48 @@
+"""Argument parsing shared by the job entry points (each runnable by spark-submit)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from lakehouse.errors import LakehouseError
+from lakehouse.settings import Settings, load_settings
+from spark_jobs.session import SessionOptions
+
+
+def parse_slot(text: str) -> datetime:
+    """An aware slot time, e.g. 2025-03-01T12:15:00Z; naive times are refused because a
+    shifted time zone would write the slot into another partition."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO time like 2025-03-01T12:15:00Z") from exc
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone: add Z (UTC) or an offset like +00:00")
+    return value.astimezone(timezone.utc)
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--profile", default=None, help="settings profile (default: $LAKEHOUSE_PROFILE or local)")
+    parser.add_argument("--master", default=None, help="Spark master (default: settings spark.master)")
+    parser.add_argument("--ui", action="store_true", help="enable the Spark web UI")
+    return parser
+
+
+def settings_and_options(args: argparse.Namespace, app_name: str) -> tuple[Settings, SessionOptions]:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return load_settings(args.profile), SessionOptions(app_name=app_name, master=args.master, ui=args.ui)
+
+
+def run_main(main: Callable[[], int]) -> None:
+    """Exit with the job's status; a LakehouseError prints its message (which says what
+    to do next) without the stack trace that would bury it in the driver log."""
+    try:
+        sys.exit(main())
+    except LakehouseError as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,157 @@
+"""Daily table maintenance: compact small files, then expire old snapshots.
+
+    spark-submit spark_jobs/maintenance.py                      # every table of every namespace
+    spark-submit spark_jobs/maintenance.py --table market.sandbox_trades --retain-last 20
+
+A 15-minute slot writes one small file per partition, 96 partitions a day, and every
+write adds a snapshot; compaction keeps scans cheap and expiry keeps metadata small.
+
+Snapshot expiry and Nessie: Iceberg's expire_snapshots deletes the files only expired
+snapshots use, but Nessie's commits, branches and tags may still point at them. So
+Nessie creates its tables with ``gc.enabled=false`` (Iceberg then refuses any expiry)
+and serves table metadata holding only the current snapshot: the history lives in
+Nessie's commit log, and Nessie GC is the tool that deletes unreferenced files. This
+job therefore runs the expire_snapshots procedure only on tables with GC enabled
+(another catalog, or a table an operator opted in) and reports the rest as left to
+Nessie GC.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from lakehouse.bootstrap import required_namespaces
+from lakehouse.settings import Settings
+from spark_jobs.cli import base_parser, run_main, settings_and_options
+from spark_jobs.session import build_session
+from spark_jobs.tables import quote
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MaintenancePolicy:
+    # Compact a partition once it has this many files (Iceberg's default is 5).
+    min_input_files: int = 5
+    # None: the table's write.target-file-size-bytes (512 MB by default).
+    target_file_size_bytes: int | None = None
+    expire: bool = True
+    expire_older_than: timedelta = timedelta(days=7)
+    # Time travel and in-flight readers need some history regardless of age.
+    retain_last: int = 10
+
+
+@dataclass(frozen=True)
+class MaintenanceResult:
+    table: str
+    rewritten_files: int
+    added_files: int
+    expired_snapshots: int | None  # None: expiry not run
+    # None: files left to Nessie GC (metadata-only expiry) or expiry not run.
+    deleted_data_files: int | None
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def list_tables(spark: "SparkSession", settings: Settings) -> list[str]:
+    """Every table in the configured and endpoint-declared namespaces."""
+    tables = []
+    for namespace in required_namespaces(settings):
+        for row in spark.sql(f"SHOW TABLES IN {quote(namespace)}").collect():
+            tables.append(f"{namespace}.{row.tableName}")
+    return tables
+
+
+def compact(spark: "SparkSession", settings: Settings, table: str, policy: MaintenancePolicy) -> tuple[int, int]:
+    options = {"min-input-files": str(policy.min_input_files)}
+    if policy.target_file_size_bytes is not None:
+        options["target-file-size-bytes"] = str(policy.target_file_size_bytes)
+    option_map = ", ".join(f"{_sql_string(k)}, {_sql_string(v)}" for k, v in options.items())
+    row = spark.sql(
+        f"CALL {quote(settings.catalog.name)}.system.rewrite_data_files("
+        f"table => {_sql_string(quote(table))}, options => map({option_map}))"
+    ).first()
+    return (row.rewritten_data_files_count, row.added_data_files_count) if row else (0, 0)
+
+
+def _snapshot_count(spark: "SparkSession", table: str) -> int:
+    return int(spark.sql(f"SELECT count(*) AS n FROM {quote(table)}.snapshots").first().n)
+
+
+def _gc_enabled(spark: "SparkSession", table: str) -> bool:
+    props = {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES {quote(table)}").collect()}
+    return props.get("gc.enabled", "true").lower() == "true"
+
+
+def expire(
+    spark: "SparkSession", settings: Settings, table: str, policy: MaintenancePolicy, now: datetime
+) -> tuple[int, int | None]:
+    """Expire old snapshots; returns (snapshots expired, data files deleted or None)."""
+    cutoff = now - policy.expire_older_than
+    if not _gc_enabled(spark, table):
+        log.info("%s: gc.enabled=false (a Nessie table): history and file deletion are Nessie GC's job", table)
+        return 0, None
+    before = _snapshot_count(spark, table)
+    stamp = cutoff.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    row = spark.sql(
+        f"CALL {quote(settings.catalog.name)}.system.expire_snapshots("
+        f"table => {_sql_string(quote(table))}, older_than => TIMESTAMP '{stamp}', "
+        f"retain_last => {policy.retain_last})"
+    ).first()
+    return before - _snapshot_count(spark, table), (row.deleted_data_files_count if row else 0)
+
+
+def run(
+    spark: "SparkSession",
+    settings: Settings,
+    tables: list[str] | None = None,
+    policy: MaintenancePolicy | None = None,
+    now: datetime | None = None,
+) -> list[MaintenanceResult]:
+    """Compact, then expire, each table (default: all). Compaction first, so the
+    snapshots it supersedes can age out in a later run."""
+    policy = policy or MaintenancePolicy()
+    now = now or datetime.now(UTC)
+    results = []
+    for table in tables if tables is not None else list_tables(spark, settings):
+        rewritten, added = compact(spark, settings, table, policy)
+        expired, deleted = expire(spark, settings, table, policy, now) if policy.expire else (None, None)
+        log.info("%s: compacted %d files into %d; expired %s snapshots, deleted %s data files",
+                 table, rewritten, added, expired, "(left to Nessie GC)" if deleted is None else deleted)
+        results.append(MaintenanceResult(table, rewritten, added, expired, deleted))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--table", action="append", dest="tables", help="ns.table; repeatable (default: all tables)")
+    parser.add_argument("--min-input-files", type=int, default=MaintenancePolicy.min_input_files)
+    parser.add_argument("--older-than-days", type=float, default=MaintenancePolicy.expire_older_than.days)
+    parser.add_argument("--retain-last", type=int, default=MaintenancePolicy.retain_last)
+    parser.add_argument("--no-expire", action="store_true", help="compact only")
+    args = parser.parse_args(argv)
+    settings, options = settings_and_options(args, "maintenance")
+    policy = MaintenancePolicy(
+        min_input_files=args.min_input_files,
+        expire=not args.no_expire,
+        expire_older_than=timedelta(days=args.older_than_days),
+        retain_last=args.retain_last,
+    )
+    spark = build_session(settings, options)
+    try:
+        run(spark, settings, args.tables, policy)
+    finally:
+        spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

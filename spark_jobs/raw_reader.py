@@ -1,0 +1,152 @@
+"""Finding complete raw landings (by manifest) and reading their pages from S3."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from lakehouse.errors import LakehouseError
+from lakehouse.raw_layout import MANIFEST_NAME, Manifest, manifest_key, sha256_hex
+from lakehouse.settings import S3Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client  # pragma: no cover
+
+log = logging.getLogger(__name__)
+
+_SLOT_IN_KEY = re.compile(r"/ds=(\d{4}-\d{2}-\d{2})/hr=(\d{2})/min=(\d{2})/[^/]+/" + re.escape(MANIFEST_NAME) + "$")
+
+
+class RawLandingError(LakehouseError):
+    """The raw landing a transform was asked for cannot be used."""
+
+
+class ManifestNotFoundError(RawLandingError):
+    def __init__(self, bucket: str, key: str) -> None:
+        super().__init__(
+            f"no manifest at s3://{bucket}/{key}: the landing is incomplete (still crawling, or the "
+            "crawl failed) or the key is wrong. Pass the run's prefix or its _manifest.json key "
+            "(the s3_path of the run's signal row), or rerun the crawl."
+        )
+
+
+class InvalidManifestError(RawLandingError):
+    def __init__(self, bucket: str, key: str, details: str) -> None:
+        super().__init__(
+            f"s3://{bucket}/{key} is not a valid manifest: {details}. It was written by another "
+            "version of the crawler, or edited by hand; rerun the crawl of that slot."
+        )
+
+
+class NoLandingsError(RawLandingError):
+    def __init__(self, endpoint: str, start: datetime, end: datetime, prefix: str) -> None:
+        super().__init__(
+            f"no complete landings of {endpoint} for slots in [{start.isoformat()}, {end.isoformat()}) "
+            f"under {prefix}: check the endpoint name and the range, or crawl those slots first."
+        )
+
+
+@dataclass(frozen=True)
+class PageBody:
+    key: str
+    body: bytes | None  # None: listed in the manifest, gone from the bucket
+    checksum_ok: bool
+
+
+class ForeignBucketError(RawLandingError):
+    def __init__(self, ref: str, bucket: str) -> None:
+        super().__init__(
+            f"{ref} is not in the configured bucket {bucket!r}: raw landings are read from "
+            "settings s3.bucket; pass a key in it, or run with the settings of that bucket."
+        )
+
+
+def manifest_key_for(ref: str, bucket: str) -> str:
+    """A run's manifest key from its prefix, its manifest key, or an s3:// URI of either."""
+    key = ref
+    if ref.startswith("s3://"):
+        ref_bucket, _, key = ref[len("s3://"):].partition("/")
+        if ref_bucket != bucket:
+            raise ForeignBucketError(ref, bucket)
+    if key.endswith(MANIFEST_NAME):
+        return key
+    return manifest_key(key if key.endswith("/") else key + "/")
+
+
+def read_manifest(client: "S3Client", bucket: str, key: str) -> Manifest:
+    from botocore.exceptions import ClientError
+    from pydantic import ValidationError
+
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            raise ManifestNotFoundError(bucket, key) from exc
+        raise
+    try:
+        return Manifest.from_json(body)
+    except ValidationError as exc:
+        raise InvalidManifestError(bucket, key, str(exc).splitlines()[0]) from exc
+
+
+def read_page(client: "S3Client", bucket: str, key: str, sha256: str) -> PageBody:
+    from botocore.exceptions import ClientError
+
+    try:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            return PageBody(key, None, False)
+        raise
+    return PageBody(key, body, sha256_hex(body) == sha256)
+
+
+def _days(start: datetime, end: datetime) -> Iterable[str]:
+    day = start.astimezone(UTC).date()
+    last = (end.astimezone(UTC) - timedelta(microseconds=1)).date()
+    while day <= last:
+        yield day.isoformat()
+        day += timedelta(days=1)
+
+
+def manifest_keys_in_range(
+    client: "S3Client", s3: S3Settings, endpoint: str, start: datetime, end: datetime
+) -> list[str]:
+    """Manifest keys of ``endpoint`` whose slot starts in [start, end), oldest first.
+
+    Listed by day prefix (ds=...): the layout puts the slot in the key, so a backfill
+    lists only the days it covers, never the endpoint's whole history.
+    """
+    base = f"{s3.raw_prefix.strip('/')}/{endpoint}/" if s3.raw_prefix.strip("/") else f"{endpoint}/"
+    found: list[tuple[datetime, str]] = []
+    paginator = client.get_paginator("list_objects_v2")
+    for day in _days(start, end):
+        for page in paginator.paginate(Bucket=s3.bucket, Prefix=f"{base}ds={day}/"):
+            for obj in page.get("Contents", []):
+                match = _SLOT_IN_KEY.search(obj["Key"])
+                if not match:
+                    continue
+                ds, hr, mn = match.groups()
+                slot = datetime.fromisoformat(f"{ds}T{hr}:{mn}:00+00:00")
+                if start <= slot < end:
+                    found.append((slot, obj["Key"]))
+    if not found:
+        raise NoLandingsError(endpoint, start, end, f"s3://{s3.bucket}/{base}")
+    return [key for _, key in sorted(found)]
+
+
+def latest_per_slot(manifests: list[Manifest]) -> list[Manifest]:
+    """One landing per slot: its partition is replaced as a whole, so two landings of
+    one slot (a forced re-crawl under another run id) would duplicate rows."""
+    chosen: dict[datetime, Manifest] = {}
+    for m in manifests:
+        current = chosen.get(m.slot_start)
+        if current is None or m.finished_at > current.finished_at:
+            if current is not None:
+                log.warning("slot %s has two landings; using %s over %s", m.slot_start, m.run_id, current.run_id)
+            chosen[m.slot_start] = m
+    return [chosen[slot] for slot in sorted(chosen)]

@@ -1,0 +1,77 @@
+"""Iceberg table helpers shared by the jobs: identifiers, slot partitions, creation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, NamedTuple
+
+from lakehouse.raw_layout import partition_of
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+# Every slot-partitioned table ends with these, in this order (ARCHITECTURE: Tables).
+PARTITION_DDL = "ds string, hr int, min int"
+PARTITION_COLUMNS: tuple[str, ...] = ("ds", "hr", "min")
+
+# Format v2 for row-level deletes; zstd keeps small slot files smaller than gzip does.
+TABLE_PROPERTIES: dict[str, str] = {
+    "format-version": "2",
+    "write.parquet.compression-codec": "zstd",
+}
+
+
+class SlotPartition(NamedTuple):
+    ds: str  # YYYY-MM-DD
+    hr: int
+    min: int
+
+
+def slot_partition(slot_start: datetime) -> SlotPartition:
+    """(ds, hr, min) of a slot, in UTC, from the same function that names raw keys."""
+    p = partition_of(slot_start)
+    return SlotPartition(p.ds, int(p.hr), int(p.min))
+
+
+def quote(identifier: str) -> str:
+    """`ns`.`name`: `default` and `min` are SQL keywords, so always quote."""
+    return ".".join(f"`{part}`" for part in identifier.split("."))
+
+
+def table_exists(spark: "SparkSession", identifier: str) -> bool:
+    return bool(spark.catalog.tableExists(identifier))
+
+
+def create_partitioned_table(spark: "SparkSession", identifier: str, columns_ddl: str) -> None:
+    """Create the table partitioned by (ds, hr, min) with identity transforms, if missing.
+
+    Created by DDL rather than by the first write, so the partition spec is declared
+    once and every write goes through DataFrameWriterV2 against a known spec.
+    """
+    props = ", ".join(f"'{k}'='{v}'" for k, v in TABLE_PROPERTIES.items())
+    spark.sql(
+        f"CREATE TABLE IF NOT EXISTS {quote(identifier)} ({columns_ddl}, {PARTITION_DDL}) "
+        f"USING iceberg PARTITIONED BY (ds, hr, `min`) TBLPROPERTIES ({props})"
+    )
+
+
+def with_slot(df: "DataFrame", slot: SlotPartition) -> "DataFrame":
+    from pyspark.sql import functions as F
+
+    return (
+        df.withColumn("ds", F.lit(slot.ds))
+        .withColumn("hr", F.lit(slot.hr).cast("int"))
+        .withColumn("min", F.lit(slot.min).cast("int"))
+    )
+
+
+def slots_filter(slots: list[SlotPartition]) -> "Column":
+    """A predicate matching exactly the rows of ``slots`` (one OR term per slot)."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    if not slots:
+        raise ValueError("slots_filter needs at least one slot")
+    terms = [(F.col("ds") == s.ds) & (F.col("hr") == s.hr) & (F.col("min") == s.min) for s in dict.fromkeys(slots)]
+    return reduce(lambda a, b: a | b, terms)

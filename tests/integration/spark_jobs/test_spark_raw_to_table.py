@@ -1,0 +1,153 @@
+"""raw_to_table on real landings (pages + manifest in the stack's S3, written here)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from lakehouse.catalog import load_catalog
+from lakehouse.endpoints import EndpointConfig
+from lakehouse.jobs import run_id_for
+from lakehouse.raw_layout import Manifest, ManifestPage, page_key, run_prefix, sha256_hex
+from lakehouse.storage import s3_client
+from spark_jobs import raw_to_table
+from spark_jobs.raw_reader import ManifestNotFoundError
+from spark_jobs.tables import quote
+
+SLOT_A = datetime(2025, 3, 1, 12, 15, tzinfo=UTC)
+SLOT_B = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
+T0 = 1740831300000  # 2025-03-01T12:15:00Z in ms
+
+
+def _endpoint(name: str) -> EndpointConfig:
+    return EndpointConfig.model_validate(
+        {
+            "name": name,
+            "request": {"url": "http://127.0.0.1:18080/v1/offset"},
+            "rate_limit": {"requests_per_second": 5},
+            "schedule": "*/15 * * * *",
+            "response_map": {"records_path": "data.items"},
+            "table": {
+                "namespace": "market",
+                "name": name,
+                "columns": [
+                    {"name": "trade_id", "path": "id", "type": "long", "required": True},
+                    {"name": "price", "path": "price", "type": "decimal(18,8)"},
+                    {"name": "traded_at", "path": "time", "type": "timestamp", "format": "epoch_ms", "required": True},
+                    {"name": "settled_at", "path": "settled", "type": "timestamp", "format": "iso"},
+                    {"name": "venue_code", "path": "venue.code", "type": "string"},
+                    {"name": "is_buyer_maker", "path": "is_buyer_maker", "type": "boolean"},
+                ],
+            },
+        }
+    )
+
+
+def _trade(i: int, **overrides: object) -> dict[str, object]:
+    trade: dict[str, object] = {
+        "id": i, "price": f"{100 + i}.12345678", "time": T0 + i, "settled": "2025-03-01T12:16:00Z",
+        "venue": {"code": f"V{i % 3}"}, "is_buyer_maker": i % 2 == 0,
+    }
+    trade.update(overrides)
+    return trade
+
+
+def land(settings, endpoint: str, slot: datetime, pages: list[list[object]], *, manifest: bool = True) -> str:
+    """Write one run's pages (and, unless told not to, its manifest) like the crawler does."""
+    client = s3_client(settings.s3)
+    run_id = run_id_for(endpoint, slot)
+    prefix = run_prefix(settings.s3.raw_prefix, endpoint, slot, run_id)
+    listed = []
+    for index, records in enumerate(pages, start=1):
+        body = json.dumps({"data": {"items": records}, "total": len(records)}).encode()
+        key = page_key(prefix, index)
+        client.put_object(Bucket=settings.s3.bucket, Key=key, Body=body)
+        listed.append(
+            ManifestPage(index=index, key=key, url=f"http://127.0.0.1:18080/v1/offset?offset={index}",
+                         status_code=200, records=len(records), bytes=len(body), sha256=sha256_hex(body),
+                         fetched_at=slot + timedelta(minutes=15, seconds=index), elapsed_seconds=0.01)
+        )
+    if manifest:
+        done = Manifest.build(run_id=run_id, endpoint=endpoint, slot_start=slot, slot_end=slot + timedelta(minutes=15),
+                              prefix=prefix, pages=listed, started_at=slot + timedelta(minutes=15),
+                              finished_at=slot + timedelta(minutes=16))
+        client.put_object(Bucket=settings.s3.bucket, Key=done.key, Body=done.to_json_bytes())
+    return prefix
+
+
+@pytest.fixture()
+def endpoint(table_suffix: str) -> EndpointConfig:
+    return _endpoint(f"rt_{table_suffix}")
+
+
+def test_declared_schema_applied_and_misfits_quarantined(spark, spark_settings, endpoint):
+    good = [_trade(i) for i in range(1, 6)]
+    bad = [_trade(90, price="12.123456789"), _trade(91, time=None), _trade(92, id="ninety-two")]
+    prefix = land(spark_settings, endpoint.name, SLOT_A, [good[:3] + bad[:1], good[3:] + bad[1:]])
+
+    result = raw_to_table.run(spark, spark_settings, endpoint, [prefix])
+
+    assert (result.rows, result.quarantined) == (5, 3)
+    table = spark.table(quote(result.table))
+    types = dict(table.dtypes)
+    assert types["trade_id"] == "bigint" and types["price"] == "decimal(18,8)"
+    assert types["traded_at"] == "timestamp" and types["settled_at"] == "timestamp"
+    rows = {r.trade_id: r for r in table.collect()}
+    assert set(rows) == {1, 2, 3, 4, 5}, "every good record of the slot is in the table"
+    one = rows[1]
+    assert one.price == Decimal("101.12345678")
+    assert one.venue_code == "V1", "nested path venue.code"
+    # Spark hands back naive datetimes in the session time zone, which is UTC.
+    assert one.traded_at == datetime(2025, 3, 1, 12, 15, 0, 1000)
+    assert one.settled_at == datetime(2025, 3, 1, 12, 16)
+    assert (one.ds, one.hr, one["min"], one._run_id) == ("2025-03-01", 12, 15, run_id_for(endpoint.name, SLOT_A))
+
+    quarantine = {json.loads(r.record)["id"]: r for r in spark.table(quote(result.quarantine_table)).collect()}
+    assert set(quarantine) == {90, 91, "ninety-two"}
+    assert "more than 8 decimal places" in quarantine[90].reason
+    assert "traded_at: required" in quarantine[91].reason
+    assert "not an integer" in quarantine["ninety-two"].reason
+    assert quarantine[90].raw_key.startswith(prefix) and quarantine[90].run_id == result.run_ids[0]
+    assert (quarantine[90].ds, quarantine[90].hr, quarantine[90]["min"]) == ("2025-03-01", 12, 15)
+
+    # Read back by pyiceberg: same rows.
+    arrow = load_catalog(spark_settings).load_table(result.table).scan().to_arrow()
+    assert sorted(zip(arrow.column("trade_id").to_pylist(), arrow.column("price").to_pylist())) == sorted(
+        (r.trade_id, r.price) for r in rows.values()
+    )
+
+
+def test_rerun_replaces_only_its_slot_even_when_it_becomes_empty(spark, spark_settings, endpoint):
+    prefix_a = land(spark_settings, endpoint.name, SLOT_A, [[_trade(1), _trade(2), _trade(3, id=None)]])
+    prefix_b = land(spark_settings, endpoint.name, SLOT_B, [[_trade(10), _trade(11)]])
+    raw_to_table.run(spark, spark_settings, endpoint, [prefix_a, prefix_b])
+    table = quote(endpoint.table.identifier)
+    files_b = {r.file_path for r in spark.sql(f"SELECT file_path FROM {table}.files WHERE partition.`min` = 30").collect()}
+    rows_b = sorted(spark.table(table).where("`min` = 30").collect())
+
+    # Slot A is re-crawled and now every record is bad: its rows must go, B's stay.
+    land(spark_settings, endpoint.name, SLOT_A, [[_trade(1, id="x")]])
+    result = raw_to_table.run(spark, spark_settings, endpoint, [prefix_a])
+
+    assert result.rows == 0 and result.quarantined == 1
+    assert spark.table(table).where("`min` = 15").count() == 0
+    assert sorted(spark.table(table).where("`min` = 30").collect()) == rows_b
+    after_b = {r.file_path for r in spark.sql(f"SELECT file_path FROM {table}.files WHERE partition.`min` = 30").collect()}
+    assert after_b == files_b
+    quarantined_a = spark.table(quote(result.quarantine_table)).where("`min` = 15").collect()
+    assert [json.loads(r.record)["id"] for r in quarantined_a] == ["x"], "the earlier run's quarantine rows are replaced too"
+
+
+def test_backfill_range_uses_only_complete_landings(spark, spark_settings, endpoint):
+    land(spark_settings, endpoint.name, SLOT_A, [[_trade(1)]])
+    land(spark_settings, endpoint.name, SLOT_B, [[_trade(2)]], manifest=False)  # still crawling
+    result = raw_to_table.run(spark, spark_settings, endpoint, slot_range=(SLOT_A, SLOT_A + timedelta(hours=1)))
+    assert [s.min for s in result.slots] == [15]
+    assert [r.trade_id for r in spark.table(quote(result.table)).collect()] == [1]
+
+    with pytest.raises(ManifestNotFoundError, match="landing is incomplete"):
+        raw_to_table.run(spark, spark_settings, endpoint,
+                         [run_prefix(spark_settings.s3.raw_prefix, endpoint.name, SLOT_B, run_id_for(endpoint.name, SLOT_B))])

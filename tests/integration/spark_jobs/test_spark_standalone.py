@@ -1,0 +1,81 @@
+"""A job submitted in client mode to a standalone master + worker on loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from lakehouse.catalog import load_catalog
+from lakehouse.local import spark_server
+from lakehouse.local.stack import OPTIONAL_SERVICES, LocalStack
+from lakehouse.settings import Settings
+from spark_jobs.session import SessionOptions
+from spark_jobs.static_data import ROWS
+from spark_jobs.submit import submit_command
+from tests.conftest import free_port
+
+
+@pytest.fixture(scope="module")
+def cluster(spark_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[spark_server.SparkClusterOptions]:
+    ports = {
+        spark_server.MASTER_PORT_ENV: free_port(),
+        spark_server.MASTER_WEBUI_PORT_ENV: free_port(),
+        spark_server.WORKER_PORT_ENV: free_port(),
+        spark_server.WORKER_WEBUI_PORT_ENV: free_port(),
+    }
+    # Its own state dir: stopping this stack must not stop the session's Redis/S3/Nessie.
+    state_dir: Path = tmp_path_factory.mktemp("spark-cluster")
+    settings = spark_settings.model_copy(update={"local": spark_settings.local.model_copy(update={"state_dir": state_dir})})
+    with pytest.MonkeyPatch.context() as mp:
+        for name, port in ports.items():
+            mp.setenv(name, str(port))
+        mp.setenv(spark_server.WORKER_CORES_ENV, "1")
+        mp.setenv(spark_server.WORKER_MEMORY_ENV, "1g")
+        stack = LocalStack(settings, services=OPTIONAL_SERVICES["spark"])
+        stack.up()
+        try:
+            yield spark_server.SparkClusterOptions.from_env()
+        finally:
+            stack.down()
+
+
+def test_a_job_runs_on_the_standalone_cluster_in_client_mode(spark_settings, cluster, table_suffix):
+    master = spark_server.master_url(spark_settings, cluster)
+    assert master.startswith("spark://127.0.0.1:")
+    table = f"default.cluster_{table_suffix}"
+    # The settings say local[2]; this run goes to the cluster.
+    cmd = submit_command(spark_settings, "static_data", ["--table", table], SessionOptions("static_data", master=master))
+
+    done = subprocess.run(cmd.argv, env={**os.environ, **cmd.env}, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr[-4000:]
+    _, secret = spark_settings.s3.require_credentials()
+    assert secret not in done.stdout + done.stderr
+    apps = requests.get(f"http://127.0.0.1:{cluster.master_webui_port}/json/", timeout=5).json()["completedapps"]
+    assert any(app["name"] == "static_data" for app in apps), "the app must have run on the standalone master"
+    rows = load_catalog(spark_settings).load_table(table).scan().to_arrow()
+    assert sorted(rows.column("symbol").to_pylist()) == sorted(r[0] for r in ROWS)
+
+
+OTHER_PYTHON = Path("/root/.pyenv/versions/3.12.1/bin/python3.12")
+
+
+@pytest.mark.skipif(not OTHER_PYTHON.exists(), reason="needs a second Python minor version for the workers")
+def test_a_worker_python_mismatch_fails_up_front_with_both_versions(spark_settings, cluster):
+    master = spark_server.master_url(spark_settings, cluster)
+    cmd = submit_command(spark_settings, "static_data", ["--table", "default.never_written"],
+                         SessionOptions("mismatch", master=master))
+    env = {**os.environ, **cmd.env, "PYSPARK_PYTHON": str(OTHER_PYTHON)}
+
+    done = subprocess.run(cmd.argv, env=env, capture_output=True, text=True, timeout=300)
+
+    # spark-submit hands the Python driver's stderr to its stdout.
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-3000:]
+    assert "error: PythonVersionMismatchError: the Spark driver runs Python 3.11 but the workers" in output
+    assert "run Python 3.12" in output
