@@ -74,11 +74,11 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
             timeout=af.crawl_timeout_seconds,
             retries=0,
         )
-        def wait_for_crawl(run_id: str) -> PokeReturnValue:
+        def wait_for_crawl(crawl_run_id: str) -> PokeReturnValue:
             from lakehouse import pipeline
 
             try:
-                status = pipeline.crawl_status(load_settings(), run_id)
+                status = pipeline.crawl_status(load_settings(), crawl_run_id)
             except pipeline.CrawlFailedError as exc:
                 # Fail without retries: the worker already retried pages and attempts.
                 raise AirflowFailException(str(exc)) from exc
@@ -86,17 +86,17 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
                 return PokeReturnValue(is_done=False)
             log.info(
                 "crawl %s finished by %s: %s pages, %s records, %s bytes",
-                run_id, status.worker_id, status.pages, status.records, status.bytes,
+                crawl_run_id, status.worker_id, status.pages, status.records, status.bytes,
             )
             return PokeReturnValue(is_done=True, xcom_value=status.manifest_path)
 
         @task(task_id="publish_signal")
-        def publish_signal(run_id: str) -> dict[str, Any]:
+        def publish_signal(crawl_run_id: str) -> dict[str, Any]:
             from lakehouse import pipeline
 
-            signal = pipeline.publish_signal(load_settings(), run_id)
-            log.info("signal row for %s: %s (%s records)", run_id, signal.s3_path, signal.records)
-            return {"run_id": run_id, "s3_path": signal.s3_path, "records": signal.records}
+            signal = pipeline.publish_signal(load_settings(), crawl_run_id)
+            log.info("signal row for %s: %s (%s records)", crawl_run_id, signal.s3_path, signal.records)
+            return {"run_id": crawl_run_id, "s3_path": signal.s3_path, "records": signal.records}
 
         run_id = enqueue_crawl()
         waited = wait_for_crawl(run_id)

@@ -25,10 +25,10 @@ def add_transform(dag: DAG, config: EndpointConfig, run_id: Any, published: Any,
     )
 
     @task(task_id="check_counts")
-    def check_counts(run_id: str) -> dict[str, int]:
+    def check_counts(crawl_run_id: str) -> dict[str, int]:
         from lakehouse import pipeline
 
-        counts = pipeline.check_table_counts(load_settings(), config.table, run_id)
+        counts = pipeline.check_table_counts(load_settings(), config.table, crawl_run_id)
         log.info("%s: %s", config.table.identifier, counts)
         return counts
 

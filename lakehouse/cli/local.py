@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lakehouse.local.stack import LocalStack
+from lakehouse.local.stack import OPTIONAL_SERVICES, LocalStack, services_with
 from lakehouse.settings import load_settings
 
 console = Console()
@@ -17,11 +17,11 @@ console = Console()
 ProfileOption = typer.Option(None, "--profile", "-p", help="Settings profile (default: $LAKEHOUSE_PROFILE or local).")
 
 
-def _stack(profile: str | None, status_line=None) -> LocalStack:
+def _stack(profile: str | None, status_line=None, extras: list[str] | None = None) -> LocalStack:
     hook = None
     if status_line is not None:
         hook = lambda service, message: status_line.update(f"[bold]{service}[/]: {message}")  # noqa: E731
-    return LocalStack(load_settings(profile), on_event=hook)
+    return LocalStack(load_settings(profile), services=services_with(extras or []), on_event=hook)
 
 
 def register(app: typer.Typer) -> None:
@@ -29,10 +29,15 @@ def register(app: typer.Typer) -> None:
     app.add_typer(local, name="local")
 
     @local.command("up")
-    def up(profile: str = ProfileOption) -> None:
+    def up(
+        profile: str = ProfileOption,
+        with_: list[str] = typer.Option(
+            [], "--with", help=f"Also start optional services: {', '.join(sorted(OPTIONAL_SERVICES))}. Repeatable."
+        ),
+    ) -> None:
         """Start every service (a no-op for those already healthy) and bootstrap the catalog."""
         with console.status("starting the local stack") as line:
-            stack = _stack(profile, line)
+            stack = _stack(profile, line, with_)
             result = stack.up()
         _print_status(stack)
         started = ", ".join(result.started) or "none"
@@ -43,6 +48,19 @@ def register(app: typer.Typer) -> None:
             f"namespaces {', '.join(result.namespaces)} ({created})"
         )
         console.print(f"state and logs: {stack.state_dir}")
+        if "airflow" in with_:
+            from lakehouse.local.airflow_server import ADMIN_USER, AirflowService
+
+            airflow = AirflowService(stack.settings)
+            console.print(
+                f"airflow UI: {airflow.url}  user [bold]{ADMIN_USER}[/]  password [bold]{airflow.admin_password()}[/] "
+                f"(kept in {airflow.password_file})"
+            )
+        if "spark" in with_:
+            from lakehouse.local.spark_server import master_url
+
+            url = master_url(stack.settings)
+            console.print(f"spark master: {url} (jobs use it with LAKEHOUSE_SPARK__MASTER={url})")
 
     @local.command("down")
     def down(profile: str = ProfileOption) -> None:

@@ -23,14 +23,39 @@ from filelock import FileLock
 
 from lakehouse.errors import PortInUseError, ServiceStartError, StackError
 from lakehouse.local.credentials import ensure_local_credentials
+from lakehouse.local.airflow_server import AirflowService
 from lakehouse.local.nessie_server import NessieService
+from lakehouse.local.sandbox_server import SandboxService
 from lakehouse.local.redis_server import RedisService
 from lakehouse.local.s3_server import S3Service
 from lakehouse.local.service import Service
+from lakehouse.local.spark_server import SparkMasterService, SparkWorkerService
+from lakehouse.local.worker_server import WorkerService
 from lakehouse.settings import Settings, load_settings, read_secret_files
 
 #: start order; `down` goes in reverse
 CORE_SERVICES: tuple[type[Service], ...] = (RedisService, S3Service, NessieService)
+
+#: started only on request (`lakehouse local up --with spark`), after the core services
+OPTIONAL_SERVICES: dict[str, tuple[type[Service], ...]] = {
+    "spark": (SparkMasterService, SparkWorkerService),
+    "sandbox": (SandboxService,),
+    "worker": (WorkerService,),
+    "airflow": (AirflowService,),
+}
+
+
+def services_with(extras: list[str] | tuple[str, ...] = ()) -> tuple[type[Service], ...]:
+    """The core services plus the named optional groups, in start order."""
+    unknown = sorted(set(extras) - set(OPTIONAL_SERVICES))
+    if unknown:
+        raise StackError(
+            f"unknown optional service(s) {', '.join(unknown)}; available: {', '.join(sorted(OPTIONAL_SERVICES))}"
+        )
+    chosen = list(CORE_SERVICES)
+    for extra in dict.fromkeys(extras):
+        chosen.extend(s for s in OPTIONAL_SERVICES[extra] if s not in chosen)
+    return tuple(chosen)
 
 EventHook = Callable[[str, str], None]
 
@@ -150,11 +175,23 @@ class LocalStack:
                 self._write_state(state)
         return outcome
 
+    def stop_service(self, name: str) -> str:
+        """Stop one service (outage drills, restarts); `up` brings it back."""
+        with self._lock():
+            state = self._read_state()
+            outcome = self._stop_one(name, state)
+            self._write_state(state)
+        return outcome
+
     def status(self) -> list[ServiceStatus]:
         state = self._read_state()
         settings = _with_secrets(self.settings)
         rows = []
-        for service in (cls(settings) for cls in self._service_types):
+        # Optional services started by another `up --with ...` show too.
+        known = {cls.name: cls for group in OPTIONAL_SERVICES.values() for cls in group}
+        types = list(self._service_types)
+        types += [known[n] for n in state if n in known and known[n] not in types]
+        for service in (cls(settings) for cls in types):
             record = state.get(service.name)
             running = bool(record and _alive(record))
             rows.append(
