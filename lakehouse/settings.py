@@ -127,6 +127,18 @@ class WeedPorts(_Section):
     filer_grpc: int = 18889
 
 
+class SparkClusterSettings(_Section):
+    """The optional standalone Spark cluster of the local stack (`up --with spark`)."""
+
+    # Away from Spark's defaults (7077, 8080, 8081), which other stacks on a machine take.
+    master_port: int = 17077
+    master_webui_port: int = 18180
+    worker_port: int = 17078
+    worker_webui_port: int = 18181
+    worker_cores: int = Field(2, ge=1)
+    worker_memory: str = Field("2g", pattern=r"^\d+[kmgt]$")
+
+
 class LocalStackSettings(_Section):
     state_dir: Path = Field(default_factory=lambda: paths.PROJECT_ROOT / ".lakehouse")
     bind_host: str = "127.0.0.1"
@@ -134,6 +146,7 @@ class LocalStackSettings(_Section):
     nessie_management_port: int = 19000
     nessie_heap: str = "512m"
     weed_ports: WeedPorts = Field(default_factory=WeedPorts)
+    spark_cluster: SparkClusterSettings = Field(default_factory=SparkClusterSettings)
 
     @property
     def secrets_dir(self) -> Path:

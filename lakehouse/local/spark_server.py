@@ -5,16 +5,15 @@ the Master and Worker classes in the foreground: exactly what the stack supervis
 Optional in the stack (``lakehouse local up --with spark``): local mode needs none of
 it, and two more JVMs cost about a gigabyte on a laptop.
 
-Ports, cores and memory come from environment variables until the settings carry
-them (named in ``SparkClusterOptions``); pyspark itself is found without importing
-it, so ``lakehouse`` keeps its no-Spark-at-import rule.
+Ports, cores and memory are the settings' ``local.spark_cluster`` section; pyspark
+itself is found without importing it, so ``lakehouse`` keeps its no-Spark-at-import
+rule.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -22,41 +21,18 @@ import requests
 from lakehouse.errors import StackError
 from lakehouse.local.java import spark_java_home
 from lakehouse.local.service import Port, Service
-from lakehouse.settings import Settings
+from lakehouse.settings import Settings, SparkClusterSettings
 
-MASTER_PORT_ENV = "LAKEHOUSE_SPARK_MASTER_PORT"
-MASTER_WEBUI_PORT_ENV = "LAKEHOUSE_SPARK_MASTER_WEBUI_PORT"
-WORKER_PORT_ENV = "LAKEHOUSE_SPARK_WORKER_PORT"
-WORKER_WEBUI_PORT_ENV = "LAKEHOUSE_SPARK_WORKER_WEBUI_PORT"
-WORKER_CORES_ENV = "LAKEHOUSE_SPARK_WORKER_CORES"
-WORKER_MEMORY_ENV = "LAKEHOUSE_SPARK_WORKER_MEMORY"
+_ENV = "LAKEHOUSE_LOCAL__SPARK_CLUSTER__"
+MASTER_PORT_ENV = _ENV + "MASTER_PORT"
+MASTER_WEBUI_PORT_ENV = _ENV + "MASTER_WEBUI_PORT"
+WORKER_PORT_ENV = _ENV + "WORKER_PORT"
+WORKER_WEBUI_PORT_ENV = _ENV + "WORKER_WEBUI_PORT"
+WORKER_CORES_ENV = _ENV + "WORKER_CORES"
+WORKER_MEMORY_ENV = _ENV + "WORKER_MEMORY"
 
-
-@dataclass(frozen=True)
-class SparkClusterOptions:
-    # Away from Spark's defaults (7077, 8080, 8081), which other stacks on a machine take.
-    master_port: int = 17077
-    master_webui_port: int = 18180
-    worker_port: int = 17078
-    worker_webui_port: int = 18181
-    worker_cores: int = 2
-    worker_memory: str = "2g"
-
-    @classmethod
-    def from_env(cls) -> SparkClusterOptions:
-        d = cls()
-        env = os.environ
-        try:
-            return cls(
-                master_port=int(env.get(MASTER_PORT_ENV, d.master_port)),
-                master_webui_port=int(env.get(MASTER_WEBUI_PORT_ENV, d.master_webui_port)),
-                worker_port=int(env.get(WORKER_PORT_ENV, d.worker_port)),
-                worker_webui_port=int(env.get(WORKER_WEBUI_PORT_ENV, d.worker_webui_port)),
-                worker_cores=int(env.get(WORKER_CORES_ENV, d.worker_cores)),
-                worker_memory=env.get(WORKER_MEMORY_ENV, d.worker_memory),
-            )
-        except ValueError as exc:
-            raise StackError(f"a LAKEHOUSE_SPARK_* port or core count is not a number: {exc}") from exc
+# Ports, cores and memory are the settings' `local.spark_cluster` section.
+SparkClusterOptions = SparkClusterSettings
 
 
 def pyspark_home() -> Path:
@@ -74,7 +50,7 @@ def spark_class() -> str:
 
 
 def master_url(settings: Settings, options: SparkClusterOptions | None = None) -> str:
-    options = options or SparkClusterOptions.from_env()
+    options = options or settings.local.spark_cluster
     return f"spark://{settings.local.bind_host}:{options.master_port}"
 
 
@@ -91,7 +67,7 @@ class _SparkDaemon(Service):
 
     def __init__(self, settings: Settings, options: SparkClusterOptions | None = None) -> None:
         super().__init__(settings)
-        self.options = options or SparkClusterOptions.from_env()
+        self.options = options or settings.local.spark_cluster
 
     def env(self) -> dict[str, str]:
         return {

@@ -22,26 +22,21 @@ from tests.conftest import free_port
 
 @pytest.fixture(scope="module")
 def cluster(spark_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[spark_server.SparkClusterOptions]:
-    ports = {
-        spark_server.MASTER_PORT_ENV: free_port(),
-        spark_server.MASTER_WEBUI_PORT_ENV: free_port(),
-        spark_server.WORKER_PORT_ENV: free_port(),
-        spark_server.WORKER_WEBUI_PORT_ENV: free_port(),
-    }
+    cluster_options = spark_server.SparkClusterOptions(
+        master_port=free_port(), master_webui_port=free_port(), worker_port=free_port(),
+        worker_webui_port=free_port(), worker_cores=1, worker_memory="1g",
+    )
     # Its own state dir: stopping this stack must not stop the session's Redis/S3/Nessie.
     state_dir: Path = tmp_path_factory.mktemp("spark-cluster")
-    settings = spark_settings.model_copy(update={"local": spark_settings.local.model_copy(update={"state_dir": state_dir})})
-    with pytest.MonkeyPatch.context() as mp:
-        for name, port in ports.items():
-            mp.setenv(name, str(port))
-        mp.setenv(spark_server.WORKER_CORES_ENV, "1")
-        mp.setenv(spark_server.WORKER_MEMORY_ENV, "1g")
-        stack = LocalStack(settings, services=OPTIONAL_SERVICES["spark"])
-        stack.up()
-        try:
-            yield spark_server.SparkClusterOptions.from_env()
-        finally:
-            stack.down()
+    settings = spark_settings.model_copy(
+        update={"local": spark_settings.local.model_copy(update={"state_dir": state_dir, "spark_cluster": cluster_options})}
+    )
+    stack = LocalStack(settings, services=OPTIONAL_SERVICES["spark"])
+    stack.up()
+    try:
+        yield cluster_options
+    finally:
+        stack.down()
 
 
 def test_a_job_runs_on_the_standalone_cluster_in_client_mode(spark_settings, cluster, table_suffix):

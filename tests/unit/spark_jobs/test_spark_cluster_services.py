@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lakehouse.errors import StackError
+from lakehouse.errors import SettingsError, StackError
 from lakehouse.local import spark_server
 from lakehouse.local.stack import CORE_SERVICES, services_with
 from lakehouse.settings import load_settings
@@ -37,8 +37,8 @@ def test_ports_and_sizes_come_from_the_environment(monkeypatch: pytest.MonkeyPat
 
 def test_a_bad_port_is_a_named_error(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv(spark_server.MASTER_PORT_ENV, "seventy")
-    with pytest.raises(StackError, match="LAKEHOUSE_SPARK_"):
-        spark_server.SparkClusterOptions.from_env()
+    with pytest.raises(SettingsError, match="local.spark_cluster.master_port: .*LAKEHOUSE_LOCAL__SPARK_CLUSTER__MASTER_PORT"):
+        load_settings("local")
 
 
 def test_submit_command_is_client_mode_with_jars_and_no_secrets(monkeypatch: pytest.MonkeyPatch):
