@@ -148,6 +148,8 @@ class QueueSpider(scrapy.Spider):
     def _lease_failed(self, failure: Failure) -> None:
         self._leasing = False
         logger.warning("worker %s: leasing failed (will retry): %s", self.worker_id, failure.getErrorMessage())
+        # A shutdown that began while this lease call was out waits for it to return.
+        self._maybe_close()
 
     def _reap(self) -> Deferred[Any]:
         d = deferToThread(self.queue.reap)
@@ -162,6 +164,7 @@ class QueueSpider(scrapy.Spider):
     def _leased(self, lease: Lease | None) -> Deferred[Any] | None:
         self._leasing = False
         if lease is None:
+            self._maybe_close()
             return None
         self.taken += 1
         d = deferToThread(endpoint_config, self.endpoints_dir, lease.job.endpoint)

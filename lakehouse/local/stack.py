@@ -29,6 +29,7 @@ from lakehouse.local.sandbox_server import SandboxService
 from lakehouse.local.redis_server import RedisService
 from lakehouse.local.s3_server import S3Service
 from lakehouse.local.service import Service
+from lakehouse.local.spark_connect_server import SparkConnectService
 from lakehouse.local.spark_server import SparkMasterService, SparkWorkerService
 from lakehouse.local.worker_server import WorkerService
 from lakehouse.settings import Settings, load_settings, read_secret_files
@@ -39,6 +40,7 @@ CORE_SERVICES: tuple[type[Service], ...] = (RedisService, S3Service, NessieServi
 #: started only on request (`lakehouse local up --with spark`), after the core services
 OPTIONAL_SERVICES: dict[str, tuple[type[Service], ...]] = {
     "spark": (SparkMasterService, SparkWorkerService),
+    "spark-connect": (SparkConnectService,),
     "sandbox": (SandboxService,),
     "worker": (WorkerService,),
     "airflow": (AirflowService,),
@@ -167,8 +169,9 @@ class LocalStack:
             return outcome
         with self._lock():
             state = self._read_state()
-            order = [s.name for s in self.services]
-            names = [n for n in reversed(order) if n in state] + [n for n in state if n not in order]
+            # Newest first: optional services (workers, Airflow) started after the core
+            # ones they depend on stop before Redis, S3 and Nessie go away.
+            names = sorted(state, key=lambda n: state[n].started_at, reverse=True)
             for name in names:
                 self._on_event(name, "stopping")
                 outcome.append((name, self._stop_one(name, state)))
@@ -321,7 +324,9 @@ class LocalStack:
         record = state.pop(name, None)
         if record is None or not _alive(record):
             return "not running"
-        timeout = next((s.stop_timeout for s in self.services if s.name == name), 20.0)
+        known = {cls.name: cls for cls in self._service_types}
+        known.update({cls.name: cls for group in OPTIONAL_SERVICES.values() for cls in group})
+        timeout = known[name].stop_timeout if name in known else 20.0
         try:
             pgid = os.getpgid(record.pid)
             os.killpg(pgid, signal.SIGTERM)
