@@ -63,6 +63,11 @@ if [ -z "$java17" ]; then
   apt_install openjdk-17-jre-headless
 fi
 
+# The Airflow UI browser test drives Debian's Chromium headless through its chromedriver.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  apt_install chromium chromium-driver fonts-liberation
+fi
+
 # --- Python environment -------------------------------------------------------------
 PY=""
 for candidate in python3.11 python3; do

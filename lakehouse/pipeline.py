@@ -9,7 +9,7 @@ enqueue (same run_id, same job) → wait (reads the status) → publish the sign
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from lakehouse.endpoints import ApiKeyAuth, BasicAuth, BearerAuth, EndpointConfig
@@ -17,7 +17,7 @@ from lakehouse.errors import LakehouseError
 from lakehouse.jobs import AuthSpec, CrawlJob, JobState, JobStatus, ResolvedRequest
 from lakehouse.raw_layout import Manifest, s3_uri
 from lakehouse.settings import Settings
-from lakehouse.slots import slot_window
+from lakehouse.slots import previous_slots, slot_window, to_utc
 
 if TYPE_CHECKING:
     from lakehouse.endpoints import Table
@@ -91,13 +91,21 @@ def job_for_slot(
 
 
 def slot_of_run(config: EndpointConfig, interval_start: datetime, interval_end: datetime | None) -> tuple[datetime, datetime]:
-    """The slot a DAG run covers. A manual run has a zero-width interval (start ==
-    end); the slot is then derived from the schedule, so manual and scheduled runs
-    of the same slot are the same job."""
-    start = interval_start.astimezone(timezone.utc)
-    if interval_end is not None and interval_end > interval_start:
-        return start, interval_end.astimezone(timezone.utc)
-    return slot_window(config.schedule, start)
+    """The slot a DAG run ingests: the latest slot already complete when the run's
+    data interval ends.
+
+    Airflow 3's default cron timetable gives scheduled and manual runs a zero-width
+    interval at the trigger time (a scheduled run at 09:45 has 09:45..09:45), so the
+    slot that *starts* there has not happened yet; the one ending there has. A
+    data-interval timetable that hands over exactly one slot is taken as it is.
+    Either way a rerun or backfill of a logical date ingests the same slot.
+    """
+    start = to_utc(interval_start, "data_interval_start")
+    end = to_utc(interval_end, "data_interval_end") if interval_end is not None else start
+    if end > start and slot_window(config.schedule, start) == (start, end):
+        return start, end
+    ((slot_start, slot_end),) = previous_slots(config.schedule, end, 1)
+    return slot_start, slot_end
 
 
 @dataclass(frozen=True)

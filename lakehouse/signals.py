@@ -76,15 +76,37 @@ def signal_table(catalog: "Catalog") -> "Table":
 
 
 def publish(settings: Settings, signal: Signal, catalog: "Catalog | None" = None) -> None:
-    """Write the run's row, replacing any earlier row of the same run_id atomically."""
-    import pyarrow as pa
-    from pyiceberg.expressions import EqualTo
+    """Write the run's row, replacing any earlier row of the same run_id atomically.
+
+    Slots of a backfill publish at the same time into one table; Iceberg lets only
+    one commit win, and the others fail validation against the new snapshot. Each
+    retry reloads the table and redoes the replace, which is safe because the
+    replace is idempotent per run_id.
+    """
+    from pyiceberg.exceptions import CommitFailedException, ValidationException
+    from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
     from lakehouse.catalog import load_catalog
 
-    table = signal_table(catalog or load_catalog(settings))
+    catalog = catalog or load_catalog(settings)
+
+    @retry(
+        retry=retry_if_exception_type((CommitFailedException, ValidationException)),
+        stop=stop_after_attempt(12),
+        wait=wait_random_exponential(multiplier=0.2, max=5),
+        reraise=True,
+    )
+    def _replace() -> None:
+        _replace_row(signal_table(catalog), signal)
+
+    _replace()
+
+
+def _replace_row(table: "Table", signal: Signal) -> None:
+    import pyarrow as pa
+    from pyiceberg.expressions import EqualTo
+
     ds, hr, minute = signal.partition
-    arrow_schema = table.schema().as_arrow()
     row = pa.Table.from_pylist(
         [
             {
@@ -100,7 +122,7 @@ def publish(settings: Settings, signal: Signal, catalog: "Catalog | None" = None
                 "bytes": signal.bytes,
             }
         ],
-        schema=arrow_schema,
+        schema=table.schema().as_arrow(),
     )
     with warnings.catch_warnings():
         # The first publish of a run deletes nothing; pyiceberg warns about that.

@@ -30,6 +30,8 @@ def _doc(config: EndpointConfig) -> str:
         f"* schedule: `{config.schedule}` (catchup {'on' if config.catchup else 'off'})\n"
         f"* raw landing: `s3://<bucket>/raw/{config.name}/ds=…/hr=…/min=…/<run_id>/`\n"
         f"* signal row: `scraper.signals`; table: {table}\n\n"
+        "A run ingests the latest slot complete at its logical date: the run at 10:00 "
+        "ingests 09:45-10:00 (for a backfill, `--from-date`/`--to-date` name slot ends).\n\n"
         "Param `force_recrawl`: crawl the slot again even if it already landed "
         "(otherwise a rerun reuses the landed raw data and replaces the signal row and partition)."
     )

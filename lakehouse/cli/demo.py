@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
         env.update(airflow_env(settings, airflow.home))
         windows = previous_slots(config.schedule, datetime.now(timezone.utc), slots)
         results = []
-        for index, (start, _end) in enumerate(windows, 1):
+        for index, (start, end) in enumerate(windows, 1):
             label = f"[{index}/{len(windows)}] slot {start:%Y-%m-%d %H:%M} UTC"
             before = _slot_state(settings, config, start)
             if before["complete"]:
@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
             began = time.monotonic()
             with console.status(f"{label}: airflow dags test ingest_{ENDPOINT}") as line:
                 proc = subprocess.Popen(
-                    [str(Path(sys.executable).parent / "airflow"), "dags", "test", f"ingest_{ENDPOINT}", start.isoformat()],
+                    [str(Path(sys.executable).parent / "airflow"), "dags", "test", f"ingest_{ENDPOINT}", end.isoformat()],
                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                 )
                 output = []

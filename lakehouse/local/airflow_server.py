@@ -73,6 +73,11 @@ class AirflowService(Service):
                 # localhost:8080, which is not where this one listens.
                 "AIRFLOW__API__BASE_URL": self.url,
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                # Four components and every task process write one SQLite file; with
+                # the driver's 5 s busy timeout a CLI command next to a busy scheduler
+                # (`airflow backfill create --reprocess-behavior ...`) failed with
+                # "database is locked".
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}?timeout=60",
                 "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
                 # The scheduler's health server binds 0.0.0.0; health comes from the api-server.
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",

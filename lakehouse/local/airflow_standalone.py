@@ -52,6 +52,11 @@ def airflow_binary() -> str:
 
 @dataclass
 class Supervisor:
+    #: name -> argv; Airflow's components by default
+    commands: dict[str, list[str]] = field(
+        default_factory=lambda: {name: [airflow_binary(), *args] for name, args in COMPONENTS.items()}
+    )
+    grace_seconds: float = GRACE_SECONDS
     out: IO[str] = field(default_factory=lambda: sys.stdout)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     stop_requested: threading.Event = field(default_factory=threading.Event)
@@ -67,9 +72,9 @@ class Supervisor:
             self.say(name, raw.decode(errors="replace").rstrip())
 
     def start(self) -> None:
-        for name, args in COMPONENTS.items():
+        for name, argv in self.commands.items():
             proc = subprocess.Popen(
-                [airflow_binary(), *args],
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -94,17 +99,15 @@ class Supervisor:
         return 0
 
     def stop(self) -> None:
-        me = psutil.Process()
-        tree = {p.pid: p for p in me.children(recursive=True)}
-        for name, proc in self.procs.items():
+        tree = self._component_trees()
+        for proc in self.procs.values():
             if proc.poll() is None:
                 proc.terminate()
-        deadline = time.monotonic() + GRACE_SECONDS
+        deadline = time.monotonic() + self.grace_seconds
         while time.monotonic() < deadline:
-            # Re-read the tree: a dying parent's orphans leave it, so keep everyone seen.
-            tree.update({p.pid: p for p in me.children(recursive=True)})
-            alive = [p for p in tree.values() if _running(p)]
-            if not alive:
+            # Re-read the trees: a dying parent's orphans leave them, so keep everyone seen.
+            tree.update(self._component_trees())
+            if not any(_running(p) for p in tree.values()):
                 break
             time.sleep(0.2)
         leftovers = [p for p in tree.values() if _running(p)]
@@ -114,14 +117,26 @@ class Supervisor:
             except psutil.NoSuchProcess:
                 pass
         psutil.wait_procs(leftovers, timeout=5)
-        for proc in self.procs.values():
+        for popen in self.procs.values():
             try:
-                proc.wait(timeout=1)
+                popen.wait(timeout=1)
             except subprocess.TimeoutExpired:
                 pass
         if leftovers:
-            self.say("supervisor", f"killed {len(leftovers)} process(es) that did not stop within {GRACE_SECONDS:.0f} s")
+            self.say("supervisor", f"killed {len(leftovers)} process(es) that did not stop within {self.grace_seconds:.0f} s")
         self.say("supervisor", "all components stopped")
+
+    def _component_trees(self) -> dict[int, psutil.Process]:
+        """The components and all their descendants (only those: never our other children)."""
+        found: dict[int, psutil.Process] = {}
+        for popen in self.procs.values():
+            try:
+                root = psutil.Process(popen.pid)
+                found[root.pid] = root
+                found.update({c.pid: c for c in root.children(recursive=True)})
+            except psutil.NoSuchProcess:
+                pass
+        return found
 
 
 def _running(proc: psutil.Process) -> bool:

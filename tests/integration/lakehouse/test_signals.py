@@ -51,3 +51,14 @@ def test_schema_starts_with_the_fixed_columns(stack: LocalStack) -> None:
     names = [f.name for f in table.schema().fields]
     assert tuple(names[: len(FIXED_COLUMNS)]) == FIXED_COLUMNS
     assert [f.name for f in table.spec().fields] == ["ds"]
+
+
+def test_concurrent_publishes_of_different_runs_all_land_once(stack: LocalStack) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = load_settings()
+    run_ids = [f"sandbox_trades__20261127T1{h}00Z" for h in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda r: publish(settings, _signal(r, 7)), run_ids))
+    for run_id in run_ids:
+        assert len(rows_for(settings, run_id)) == 1
