@@ -21,6 +21,9 @@ MAVEN_CENTRAL = os.environ.get("LAKEHOUSE_MAVEN_REPO", "https://repo1.maven.org/
 ICEBERG_VERSION = "1.10.1"
 SPARK_SCALA = "3.5_2.12"
 NESSIE_VERSION = "0.108.8"
+# The Spark Connect server jar must be the exact Spark version of the pyspark client
+# and of the spark-submit that starts it; Maven Central has no 3.5.8, hence pyspark 3.5.7.
+SPARK_VERSION = "3.5.7"
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,15 @@ ARTIFACTS: dict[str, Artifact] = {
             sha256="86bf20892ea5b4c17688f19b075399885f6aa5303f6b2dc9f491e76ceef9633b",
             size=62673230,
             role="AWS SDK v2 and S3FileIO for Spark",
+        ),
+        Artifact(
+            key="spark-connect",
+            group="org.apache.spark",
+            artifact="spark-connect_2.12",
+            version=SPARK_VERSION,
+            sha256="15366e21273a874c760b51fa00743a2acb8fa78642cc35d7a076a3ade0c5eef6",
+            size=14147901,
+            role="Spark Connect server for Spark 3.5 (lakehouse local up --with spark-connect)",
         ),
     )
 }

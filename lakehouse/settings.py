@@ -103,6 +103,10 @@ class CatalogSettings(_Section):
 
 class SparkSettings(_Section):
     master: str = "local[2]"
+    # sc://host:port of a long-running Spark Connect server. When set, jobs open a
+    # client session there instead of starting a driver JVM of their own; the server
+    # holds the catalog conf and the S3 keys.
+    connect_url: str | None = Field(None, pattern=r"^sc://[^/\s]+:\d+/?$")
 
 
 class AirflowSettings(_Section):
@@ -147,6 +151,8 @@ class LocalStackSettings(_Section):
     nessie_heap: str = "512m"
     weed_ports: WeedPorts = Field(default_factory=WeedPorts)
     spark_cluster: SparkClusterSettings = Field(default_factory=SparkClusterSettings)
+    # Away from Spark Connect's default 15002, which a developer's own server may hold.
+    spark_connect_port: int = 15102
 
     @property
     def secrets_dir(self) -> Path:

@@ -30,12 +30,16 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--profile", default=None, help="settings profile (default: $LAKEHOUSE_PROFILE or local)")
     parser.add_argument("--master", default=None, help="Spark master (default: settings spark.master)")
     parser.add_argument("--ui", action="store_true", help="enable the Spark web UI")
+    parser.add_argument("--remote", default=None, metavar="sc://HOST:PORT",
+                        help="run on a Spark Connect server (default: settings spark.connect_url, if set)")
     return parser
 
 
 def settings_and_options(args: argparse.Namespace, app_name: str) -> tuple[Settings, SessionOptions]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return load_settings(args.profile), SessionOptions(app_name=app_name, master=args.master, ui=args.ui)
+    return load_settings(args.profile), SessionOptions(
+        app_name=app_name, master=args.master, ui=args.ui, remote=args.remote
+    )
 
 
 def run_main(main: Callable[[], int]) -> None:

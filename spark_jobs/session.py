@@ -2,7 +2,9 @@
 on the stack's object store, everything taken from the ``lakehouse`` settings.
 
 The same function serves ``spark-submit`` (the driver process imports it) and tests
-(in-process), in local mode and against a standalone master in client mode.
+(in-process), in local mode and against a standalone master in client mode, and,
+given a ``sc://`` URL, opens a Spark Connect client session on the stack's long-running
+server instead (``lakehouse local up --with spark-connect``): the jobs' code is the same.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ class SessionOptions:
     ui: bool = False
     shuffle_partitions: int = DEFAULT_SHUFFLE_PARTITIONS
     extra_conf: Mapping[str, str] | None = None
+    # sc://host:port: a Spark Connect client session instead of a driver JVM here.
+    # None: settings.spark.connect_url, unless a master is given or spark-submit runs us.
+    remote: str | None = None
 
 
 def launch_conf(settings: Settings, options: SessionOptions) -> dict[str, str]:
@@ -152,12 +157,51 @@ def session_conf(settings: Settings, options: SessionOptions) -> dict[str, str]:
     return conf
 
 
+def connect_url(settings: Settings, options: SessionOptions) -> str | None:
+    """The Spark Connect server this session should use, or None for a driver here.
+
+    An explicit master, or a driver JVM spark-submit already started, means the caller
+    chose where to run; the settings' server must not silently take that over.
+    """
+    if options.remote:
+        return options.remote
+    if options.master is not None or os.environ.get("PYSPARK_GATEWAY_PORT"):
+        return None
+    return settings.spark.connect_url
+
+
+def remote_conf(options: SessionOptions) -> dict[str, str]:
+    """What a Connect client may set on its session: runtime SQL conf only. The rest of
+    launch_conf (jars, catalog, S3 keys) is the server's, fixed when it started."""
+    conf = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(options.shuffle_partitions),
+    }
+    conf.update({k: v for k, v in (options.extra_conf or {}).items() if k.startswith("spark.sql.")})
+    return conf
+
+
+def build_remote_session(url: str, options: SessionOptions) -> "SparkSession":
+    """A Spark Connect client session. In pyspark 3.5 a process cannot hold a classic
+    SparkContext and a Connect session at once (and stays in Connect mode afterwards),
+    so run Connect jobs in their own process, as the CLI entry points do."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.remote(url)
+    for name, value in remote_conf(options).items():
+        builder = builder.config(name, value)
+    return builder.getOrCreate()
+
+
 def build_session(settings: Settings, options: SessionOptions | None = None) -> "SparkSession":
     """A SparkSession on the lakehouse catalog. Checks driver/worker Python versions
     first when the master is a standalone cluster."""
     from pyspark.sql import SparkSession
 
     options = options or SessionOptions()
+    remote = connect_url(settings, options)
+    if remote:
+        return build_remote_session(remote, options)
     conf = session_conf(settings, options)
     prepare_driver_environment(settings, conf.get("spark.master", ""))
     builder = SparkSession.builder

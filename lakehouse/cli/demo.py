@@ -22,7 +22,8 @@ from rich.table import Table
 
 from lakehouse.settings import Settings, load_settings
 
-console = Console()
+# Piped or logged output gets a width that fits a run_id and a raw path on one line.
+console = Console() if sys.stdout.isatty() else Console(width=180)
 
 ENDPOINT = "sandbox_trades"
 

@@ -29,6 +29,7 @@ from lakehouse.local.sandbox_server import SandboxService
 from lakehouse.local.redis_server import RedisService
 from lakehouse.local.s3_server import S3Service
 from lakehouse.local.service import Service
+from lakehouse.local.spark_connect_server import SparkConnectService
 from lakehouse.local.spark_server import SparkMasterService, SparkWorkerService
 from lakehouse.local.worker_server import WorkerService
 from lakehouse.settings import Settings, load_settings, read_secret_files
@@ -39,6 +40,7 @@ CORE_SERVICES: tuple[type[Service], ...] = (RedisService, S3Service, NessieServi
 #: started only on request (`lakehouse local up --with spark`), after the core services
 OPTIONAL_SERVICES: dict[str, tuple[type[Service], ...]] = {
     "spark": (SparkMasterService, SparkWorkerService),
+    "spark-connect": (SparkConnectService,),
     "sandbox": (SandboxService,),
     "worker": (WorkerService,),
     "airflow": (AirflowService,),

@@ -55,7 +55,7 @@ def test_version_check_names_both_versions_when_a_worker_differs():
 def test_version_check_translates_pysparks_own_mismatch_error():
     def failing_probe() -> str:
         raise RuntimeError(
-            # As PySpark 3.5.8 words it (seen against the loopback cluster).
+            # As PySpark 3.5 words it (seen with 3.5.8 against the loopback cluster).
             "pyspark.errors.exceptions.base.PySparkRuntimeError: [PYTHON_VERSION_MISMATCH] Python in worker "
             "has different version (3, 12) than that in driver 3.11, PySpark cannot run with different minor versions."
         )

@@ -1,0 +1,302 @@
+"""Transform benchmark (a script, not a test): raw pages to a typed Iceberg table.
+
+    .venv/bin/python benchmarks/transform_bench.py --own-stack                  # 1M records, throwaway stack
+    .venv/bin/python benchmarks/transform_bench.py --own-stack --records 200000 # smaller
+    .venv/bin/python benchmarks/transform_bench.py                              # the running stack (+ spark-connect)
+
+In one run, on the same raw landings (sandbox-like trade records, written with
+``lakehouse.raw_layout`` into the stack's S3 exactly as the crawler lands them):
+
+(a) Spark local mode: ``spark_jobs.raw_to_table.run`` over every slot in one call,
+    session start-up timed apart from the transform;
+(b) dlt: a dlt resource reads the same manifests and pages from S3, applies the same
+    column types (decimals, epoch-ms timestamps, flattened venue, ds/hr/min), and
+    dlt's filesystem destination with ``table_format="iceberg"`` writes them through
+    the same Nessie REST catalog (pyiceberg underneath) into the same S3 server;
+(c) per-slot overhead on a small slot: one ``spark-submit spark_jobs/raw_to_table.py``
+    per slot, against the same entry point with ``--remote`` on the stack's Spark
+    Connect server (a new Python process per slot, as an Airflow task would be), and
+    against one client session per slot inside a long-lived process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.own_stack import own_stack  # noqa: E402
+from lakehouse.catalog import catalog_properties, load_catalog  # noqa: E402
+from lakehouse.endpoints import EndpointConfig, load_endpoint  # noqa: E402
+from lakehouse.endpoints.jsonpath import compile_path  # noqa: E402
+from lakehouse.jobs import run_id_for  # noqa: E402
+from lakehouse.local.spark_connect_server import SparkConnectService  # noqa: E402
+from lakehouse.local.stack import LocalStack  # noqa: E402
+from lakehouse.raw_layout import Manifest, ManifestPage, page_key, partition_of, run_prefix, sha256_hex  # noqa: E402
+from lakehouse.settings import Settings, load_settings  # noqa: E402
+from lakehouse.storage import ensure_bucket, s3_client  # noqa: E402
+from sandbox.market import MarketConfig, trade  # noqa: E402
+from spark_jobs.raw_reader import read_manifest, read_page  # noqa: E402
+from spark_jobs.submit import submit_command  # noqa: E402
+
+FIRST_SLOT = datetime(2024, 3, 1, 0, 0, tzinfo=UTC)
+SLOT = timedelta(minutes=15)
+ENDPOINT_CONFIG = ROOT / "config" / "endpoints" / "sandbox_trades.yaml"
+
+
+@dataclass(frozen=True)
+class Landing:
+    prefix: str
+    manifest_key: str
+    records: int
+
+
+def bench_endpoint(directory: Path, name: str) -> EndpointConfig:
+    """sandbox_trades' request and declared table, under this run's own names, so
+    reruns and the two engines never share a table."""
+    doc = yaml.safe_load(ENDPOINT_CONFIG.read_text())
+    doc["name"] = name
+    doc["table"]["name"] = name
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return load_endpoint(path)
+
+
+def land(settings: Settings, endpoint: str, slot: datetime, pages: int, per_page: int, first_index: int) -> Landing:
+    """One slot's pages and manifest, as the crawler writes them (manifest last)."""
+    client = s3_client(settings.s3)
+    market = MarketConfig()
+    run_id = run_id_for(endpoint, slot)
+    prefix = run_prefix(settings.s3.raw_prefix, endpoint, slot, run_id)
+
+    def put(index: int) -> ManifestPage:
+        start = first_index + (index - 1) * per_page
+        records = [trade(market, "BTCUSDT", i) for i in range(start, start + per_page)]
+        body = json.dumps({"data": {"items": records}, "total": per_page}).encode()
+        key = page_key(prefix, index)
+        client.put_object(Bucket=settings.s3.bucket, Key=key, Body=body)
+        return ManifestPage(index=index, key=key, url=f"http://127.0.0.1:18080/v1/offset?offset={start}",
+                            status_code=200, records=per_page, bytes=len(body), sha256=sha256_hex(body),
+                            fetched_at=slot + SLOT, elapsed_seconds=0.01)
+
+    # Threads overlap the PUTs; the record generation itself is Python-bound.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        listed = list(pool.map(put, range(1, pages + 1)))
+    manifest = Manifest.build(run_id=run_id, endpoint=endpoint, slot_start=slot, slot_end=slot + SLOT, prefix=prefix,
+                              pages=listed, started_at=slot + SLOT, finished_at=slot + SLOT + timedelta(minutes=1))
+    client.put_object(Bucket=settings.s3.bucket, Key=manifest.key, Body=manifest.to_json_bytes())
+    return Landing(prefix=prefix, manifest_key=manifest.key, records=pages * per_page)
+
+
+def land_slots(settings: Settings, endpoint: str, slots: int, pages: int, per_page: int) -> list[Landing]:
+    return [land(settings, endpoint, FIRST_SLOT + n * SLOT, pages, per_page, n * pages * per_page)
+            for n in range(slots)]
+
+
+# --- (a) Spark local mode --------------------------------------------------------------
+
+
+def spark_local(settings: Settings, endpoint: EndpointConfig, landings: list[Landing]) -> dict[str, float]:
+    from spark_jobs import raw_to_table
+    from spark_jobs.session import SessionOptions, build_session
+
+    t0 = time.monotonic()
+    # 1M driver-side rows pass through the driver JVM on their way to the writer.
+    spark = build_session(settings, SessionOptions(app_name="transform-bench", extra_conf={"spark.driver.memory": "3g"}))
+    spark.sql("SELECT 1").collect()
+    started = time.monotonic() - t0
+    try:
+        t1 = time.monotonic()
+        result = raw_to_table.run(spark, settings, endpoint, [landing.prefix for landing in landings])
+        seconds = time.monotonic() - t1
+        written = spark.table(endpoint.table.identifier).count()  # type: ignore[union-attr]
+    finally:
+        spark.stop()
+    expected = sum(landing.records for landing in landings)
+    if result.rows != expected or written != expected or result.quarantined:
+        raise RuntimeError(f"spark wrote {written} rows ({result.rows} typed, {result.quarantined} quarantined), "
+                           f"expected {expected}")
+    return {"startup": started, "seconds": seconds, "rows": float(result.rows)}
+
+
+# --- (b) dlt into Iceberg --------------------------------------------------------------
+
+
+def dlt_records(settings: Settings, endpoint: EndpointConfig, landings: list[Landing]) -> Iterator[dict[str, Any]]:
+    """The same records, read and typed the way raw_to_table types them."""
+    client = s3_client(settings.s3)
+    bucket = settings.s3.bucket
+    records_at = compile_path(endpoint.response_map.records_path)
+    for landing in landings:
+        manifest = read_manifest(client, bucket, landing.manifest_key)
+        part = partition_of(manifest.slot_start)
+        for page in manifest.pages:
+            fetched = read_page(client, bucket, page.key, page.sha256)
+            if fetched.body is None or not fetched.checksum_ok:
+                raise RuntimeError(f"{page.key} is missing or changed since it was landed")
+            for r in records_at.search(json.loads(fetched.body)) or []:
+                yield {
+                    "trade_id": int(r["id"]),
+                    "symbol": r["symbol"],
+                    "price": Decimal(r["price"]),
+                    "qty": Decimal(r["qty"]),
+                    "quote_qty": Decimal(r["quote_qty"]),
+                    "traded_at": datetime.fromtimestamp(r["time"] / 1000, tz=UTC),
+                    "is_buyer_maker": bool(r["is_buyer_maker"]),
+                    "venue_code": r["venue"]["code"],
+                    "venue_region": r["venue"]["region"],
+                    "_run_id": manifest.run_id,
+                    "ds": part.ds, "hr": int(part.hr), "min": int(part.min),
+                }
+
+
+def dlt_load(settings: Settings, endpoint: EndpointConfig, landings: list[Landing], tmp: Path) -> dict[str, float]:
+    import dlt
+    from dlt.destinations.adapters import iceberg_adapter
+
+    key, secret = settings.s3.require_credentials()
+    # dlt reads its Iceberg catalog from config: Nessie's REST endpoint, as pyiceberg
+    # everywhere else in the project is given it.
+    os.environ["ICEBERG_CATALOG__ICEBERG_CATALOG_TYPE"] = "rest"
+    os.environ["ICEBERG_CATALOG__ICEBERG_CATALOG_CONFIG"] = json.dumps(catalog_properties(settings))
+    dataset = f"dlt_{endpoint.name}"
+    columns: dict[str, Any] = {
+        "price": {"data_type": "decimal", "precision": 18, "scale": 8},
+        "qty": {"data_type": "decimal", "precision": 18, "scale": 8},
+        "quote_qty": {"data_type": "decimal", "precision": 24, "scale": 8},
+        "traded_at": {"data_type": "timestamp"},
+    }
+    resource = dlt.resource(dlt_records(settings, endpoint, landings), name="trades", columns=columns,
+                            table_format="iceberg", write_disposition="append")
+    resource = iceberg_adapter(resource, partition=["ds", "hr", "min"])
+    destination = dlt.destinations.filesystem(
+        bucket_url=f"s3://{settings.s3.bucket}/dlt",
+        credentials={"aws_access_key_id": key, "aws_secret_access_key": secret,
+                     "endpoint_url": settings.s3.endpoint_url, "region_name": settings.s3.region},
+    )
+    pipeline = dlt.pipeline(pipeline_name=f"bench_{endpoint.name}", destination=destination, dataset_name=dataset,
+                            pipelines_dir=str(tmp / "dlt"))
+    t0 = time.monotonic()
+    pipeline.run(resource)
+    seconds = time.monotonic() - t0
+    table = load_catalog(settings).load_table(f"{dataset}.trades")
+    rows = table.scan().to_arrow().num_rows
+    expected = sum(landing.records for landing in landings)
+    if rows != expected:
+        raise RuntimeError(f"dlt wrote {rows} rows to {dataset}.trades, expected {expected}")
+    return {"seconds": seconds, "rows": float(rows)}
+
+
+# --- (c) per-slot overhead -------------------------------------------------------------
+
+
+def per_slot_runs(settings: Settings, endpoints_dir: Path, name: str, landings: list[Landing],
+                  connect_url: str) -> dict[str, list[float]]:
+    job_args = ["--endpoint", name, "--endpoints-dir", str(endpoints_dir)]
+    times: dict[str, list[float]] = {"spark-submit": [], "connect (process per slot)": [],
+                                     "connect (session per slot)": []}
+    for landing in landings:
+        cmd = submit_command(settings, "raw_to_table", [*job_args, "--run", landing.prefix])
+        t0 = time.monotonic()
+        subprocess.run(cmd.argv, env={**os.environ, **cmd.env}, check=True, capture_output=True, cwd=ROOT)
+        times["spark-submit"].append(time.monotonic() - t0)
+    for landing in landings:
+        t0 = time.monotonic()
+        subprocess.run([sys.executable, str(ROOT / "spark_jobs" / "raw_to_table.py"), "--remote", connect_url,
+                        *job_args, "--run", landing.prefix], check=True, capture_output=True, cwd=ROOT)
+        times["connect (process per slot)"].append(time.monotonic() - t0)
+    # Last: once this process holds a Connect session, pyspark 3.5 keeps it in Connect mode.
+    from spark_jobs import raw_to_table
+    from spark_jobs.session import SessionOptions, build_session
+
+    endpoint = load_endpoint(endpoints_dir / f"{name}.yaml")
+    for landing in landings:
+        t0 = time.monotonic()
+        spark = build_session(settings, SessionOptions(remote=connect_url))
+        try:
+            raw_to_table.run(spark, settings, endpoint, [landing.prefix])
+        finally:
+            spark.stop()
+        times["connect (session per slot)"].append(time.monotonic() - t0)
+    return times
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--records", type=int, default=1_000_000, help="records for (a) and (b) (default 1M)")
+    p.add_argument("--per-page", type=int, default=1000, help="records per raw page")
+    p.add_argument("--slots", type=int, default=4, help="slots the records are spread over")
+    p.add_argument("--small-slot-records", type=int, default=1000, help="records of each small slot in (c)")
+    p.add_argument("--small-slots", type=int, default=3, help="small slots run one by one in (c)")
+    p.add_argument("--own-stack", action="store_true", help="start a throwaway local stack on free ports")
+    args = p.parse_args()
+    pages = max(1, args.records // (args.per_page * args.slots))
+    tag = uuid.uuid4().hex[:6]
+    with tempfile.TemporaryDirectory(prefix="transform-bench-") as tmpdir, ExitStack() as cleanup:
+        tmp = Path(tmpdir)
+        if args.own_stack:
+            cleanup.enter_context(own_stack(tmp / "stack", extras=["spark-connect"]))
+            settings = load_settings()
+        else:
+            connect = LocalStack(load_settings(), services=(SparkConnectService,))
+            if connect.up().started:
+                cleanup.callback(connect.stop_service, SparkConnectService.name)
+            settings = connect.settings
+        connect_url = SparkConnectService(settings).url
+        ensure_bucket(settings.s3)
+        endpoints_dir = tmp / "endpoints"
+        endpoints_dir.mkdir()
+
+        big = bench_endpoint(endpoints_dir, f"bench_big_{tag}")
+        t0 = time.monotonic()
+        landings = land_slots(settings, big.name, args.slots, pages, args.per_page)
+        total = sum(landing.records for landing in landings)
+        print(f"landed {total} records: {args.slots} slots x {pages} pages x {args.per_page} records "
+              f"in {time.monotonic() - t0:.1f} s")
+
+        a = spark_local(settings, big, landings)
+        print(f"(a) spark local[2] raw_to_table.run: {total} records in {a['seconds']:.1f} s "
+              f"= {total / a['seconds']:,.0f} records/s (+ {a['startup']:.1f} s session start)")
+        b = dlt_load(settings, big, landings, tmp)
+        print(f"(b) dlt filesystem/iceberg via Nessie REST: {total} records in {b['seconds']:.1f} s "
+              f"= {total / b['seconds']:,.0f} records/s")
+        faster, slower = ("spark", "dlt") if a["seconds"] < b["seconds"] else ("dlt", "spark")
+        print(f"    comparison: spark {a['seconds']:.1f} s vs dlt {b['seconds']:.1f} s for the same records: "
+              f"{faster} {max(a['seconds'], b['seconds']) / min(a['seconds'], b['seconds']):.2f}x faster than {slower}")
+
+        small = bench_endpoint(endpoints_dir, f"bench_small_{tag}")
+        small_landings = land_slots(settings, small.name, args.small_slots, 1, args.small_slot_records)
+        times = per_slot_runs(settings, endpoints_dir, small.name, small_landings, connect_url)
+        print(f"(c) per slot of {args.small_slot_records} records, {args.small_slots} slots one by one:")
+        for label, values in times.items():
+            print(f"    {label:28s} median {statistics.median(values):6.2f} s  "
+                  f"(runs: {', '.join(f'{v:.2f}' for v in values)})")
+        submit_s = statistics.median(times["spark-submit"])
+        for label in ("connect (process per slot)", "connect (session per slot)"):
+            connect_s = statistics.median(times[label])
+            print(f"    {label}: {submit_s - connect_s:.2f} s less per slot than spark-submit "
+                  f"({submit_s / connect_s:.1f}x faster)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
