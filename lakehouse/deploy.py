@@ -19,6 +19,7 @@ from pathlib import Path
 
 from lakehouse import paths
 from lakehouse.settings import Settings, load_settings
+from lakehouse.spark_conf import catalog_conf
 
 DEPLOY_PROFILE = "docker"
 
@@ -41,21 +42,9 @@ def spark_defaults(settings: Settings) -> dict[str, str]:
     gets ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` from the environment and the
     file stays free of secrets (it is committed and baked into images).
     """
-    cat = f"spark.sql.catalog.{settings.catalog.name}"
     return {
         "spark.master": settings.spark.master,
-        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
-        cat: "org.apache.iceberg.spark.SparkCatalog",
-        f"{cat}.type": "rest",
-        f"{cat}.uri": settings.catalog.rest_uri,
-        # Nessie selects its warehouse by name (not an s3:// URI) from this.
-        f"{cat}.warehouse": settings.catalog.warehouse,
-        f"{cat}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
-        f"{cat}.s3.endpoint": settings.s3.endpoint_url,
-        # S3-compatible servers on one host name have no per-bucket DNS names.
-        f"{cat}.s3.path-style-access": "true",
-        f"{cat}.client.region": settings.s3.region,
-        "spark.sql.defaultCatalog": settings.catalog.name,
+        **catalog_conf(settings),
         # SQL INSERT OVERWRITE replaces only the partitions it writes, like
         # writeTo(...).overwritePartitions() does.
         "spark.sql.sources.partitionOverwriteMode": "dynamic",

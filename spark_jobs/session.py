@@ -20,11 +20,11 @@ from lakehouse import artifacts
 from lakehouse.errors import LakehouseError
 from lakehouse.local.java import java_major, spark_java_home
 from lakehouse.settings import Settings
+from lakehouse.spark_conf import ICEBERG_EXTENSIONS, catalog_conf
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 
 # The AWS SDK v2 inside Iceberg 1.10 sends CRC checksum headers by default that
 # S3-compatible servers (RustFS, some SeaweedFS builds) reject; "when_required" is the
@@ -77,7 +77,6 @@ def launch_conf(settings: Settings, options: SessionOptions) -> dict[str, str]:
     runtime, by :func:`secret_conf`.
     """
     jars = [str(artifacts.require(key)) for key in ("iceberg-spark-runtime", "iceberg-aws-bundle")]
-    cat = f"spark.sql.catalog.{settings.catalog.name}"
     region = settings.s3.region
     conf: dict[str, str] = {
         "spark.master": options.master or settings.spark.master,
@@ -85,19 +84,7 @@ def launch_conf(settings: Settings, options: SessionOptions) -> dict[str, str]:
         # Cached, checksummed jars: spark.jars.packages would resolve from Maven via
         # Ivy at every start, which fails offline and is not pinned by checksum.
         "spark.jars": ",".join(jars),
-        "spark.sql.extensions": ICEBERG_EXTENSIONS,
-        "spark.sql.defaultCatalog": settings.catalog.name,
-        cat: "org.apache.iceberg.spark.SparkCatalog",
-        f"{cat}.type": "rest",
-        f"{cat}.uri": settings.catalog.rest_uri,
-        f"{cat}.warehouse": settings.catalog.warehouse,
-        f"{cat}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
-        f"{cat}.s3.endpoint": settings.s3.endpoint_url,
-        f"{cat}.s3.path-style-access": "true",
-        f"{cat}.client.region": region,
-        # Other writers (pyiceberg publishes signals, maintenance runs elsewhere) commit
-        # to the same tables; a cached table would plan reads on a stale snapshot.
-        f"{cat}.cache-enabled": "false",
+        **catalog_conf(settings),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(options.shuffle_partitions),
         "spark.ui.enabled": str(options.ui).lower(),
