@@ -16,6 +16,8 @@ from pathlib import Path
 from lakehouse import paths
 from lakehouse.settings import Settings
 
+LOCAL_SETTINGS_DIR = Path(__file__).parent / "local_settings"
+
 
 def spark_connection(settings: Settings) -> str:
     return json.dumps(
@@ -49,4 +51,9 @@ def airflow_env(settings: Settings, airflow_home: Path) -> dict[str, str]:
         "PYSPARK_DRIVER_PYTHON": sys.executable,
         "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
         "LAKEHOUSE_PROFILE": settings.profile,
+        # Airflow imports `airflow_local_settings` from sys.path in every process; ours
+        # fixes SQLite savepoint locking (see lakehouse_airflow/sqlite_savepoints.py).
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(LOCAL_SETTINGS_DIR), os.environ.get("PYTHONPATH", "")) if p
+        ),
     }
