@@ -420,7 +420,9 @@ class JobQueue:
         wait_seconds: float = 0.0,
         poll_interval: float = 0.5,
     ) -> Lease | None:
-        """Take the next job, or None if none arrives within ``wait_seconds``.
+        """Take the next job, or None if none arrives within ``wait_seconds`` (a job
+        that arrives meanwhile is taken at once; ``poll_interval`` bounds each block,
+        so leases of dead workers are reaped at least that often while waiting).
 
         Payloads that fail validation are dead-lettered with the reason on the way,
         never raised: one bad producer must not stop the workers."""
@@ -443,7 +445,12 @@ class JobQueue:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
-                time.sleep(min(poll_interval, remaining))
+                # Block until a job arrives instead of sleeping a poll interval: a job
+                # pushed now starts now. LMOVE LEFT LEFT on one list is "pop the head and
+                # put it back": it changes nothing, and Redis has no plain "wait until
+                # non-empty". It also wakes on jobs pushed without enqueue() and on
+                # requeues. Every blocked worker is woken in turn and races for the job.
+                self.client.blmove(k.jobs, k.jobs, min(poll_interval, remaining), src="LEFT", dest="LEFT")
                 continue
             run_id, lease_id, payload, attempts, expires = (_text(v) for v in got)
             try:

@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="on SIGTERM, seconds to finish jobs in hand before releasing them (default 30)")
     p.add_argument("--rate-headroom", type=float, default=0.05,
                    help="share of each endpoint's rate left unused to absorb network jitter (default 0.05)")
+    p.add_argument("--rate-slack", type=float, default=0.010,
+                   help="seconds a grant may come early so late wake-ups cost no rate; must stay below "
+                        "the headroom's margin (default 0.010)")
     p.add_argument("--queue-prefix", default=None, help="Redis key prefix (default: the settings' queue prefix)")
     p.add_argument("--log-level", default="INFO")
     return p
@@ -51,6 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     from scrapworker.redaction import install_filter, secret_env_names
     from scrapworker.spider import QueueSpider
 
+    from scrapworker.rate_settings import validate_rate_settings
+
+    try:
+        validate_rate_settings(args.rate_headroom, args.rate_slack)
+    except ValueError as exc:
+        print(f"scrapworker: {exc}", file=sys.stderr)
+        return 2
+
     scrapy_settings = settings.as_dict() | {
         "LOG_LEVEL": args.log_level.upper(),
         "SCRAPWORKER_CONCURRENCY": args.concurrency,
@@ -60,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         "SCRAPWORKER_ENDPOINTS_DIR": str(args.endpoints_dir) if args.endpoints_dir else None,
         "SCRAPWORKER_SHUTDOWN_GRACE": args.shutdown_grace,
         "SCRAPWORKER_RATE_HEADROOM": args.rate_headroom,
+        "SCRAPWORKER_RATE_SLACK": args.rate_slack,
         "SCRAPWORKER_QUEUE_PREFIX": args.queue_prefix,
     }
     process = CrawlerProcess(scrapy_settings)

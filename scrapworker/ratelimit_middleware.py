@@ -11,9 +11,15 @@ jobs' responses meanwhile. The bucket is asked again after each wait (nothing is
 reserved), so a worker that dies while waiting costs the others nothing.
 
 ``SCRAPWORKER_RATE_HEADROOM`` (default 0.05) takes that share off the configured
-rate: grants are exactly 1/R apart on Redis's clock, but arrival at the upstream
-jitters by a few ms, and a strict sliding-window upstream counts an early arrival
-as the (R+1)-th request. 5 % of 1/R is 5 ms at 10/s, 2.5 ms at 20/s.
+rate: grants are spaced on Redis's clock, but arrival at the upstream jitters by a
+few ms, and a strict sliding-window upstream counts an early arrival as the
+(R+1)-th request. R grants at the reduced rate span 1/(1-h) s, so the headroom
+leaves a margin of h/(1-h) s in every window (53 ms at 0.05) for that jitter.
+
+``SCRAPWORKER_RATE_SLACK`` (default 0.010 s) lets a grant come that much early
+(see lakehouse.ratelimit): a wake-up that is a few ms late then costs nothing,
+where before every request lost it (≈4 % of the rate at 20/s). It spends part of
+the same margin, so it must stay below it; it is capped at half an interval.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from twisted.internet.threads import deferToThread
 from lakehouse.ratelimit import RateLimiter
 from scrapworker import context
 from scrapworker.errors import RunCancelledError
+from scrapworker.rate_settings import validate_rate_settings
 from scrapworker.run import RUN_META, JobRun
 
 NOT_BEFORE_META = "crawl_not_before"  # monotonic time before which not to send (backoff)
@@ -42,15 +49,20 @@ async def sleep(seconds: float) -> None:
 
 
 class SharedRateLimitMiddleware:
-    def __init__(self, limiter: RateLimiter, headroom: float) -> None:
-        if not 0 <= headroom < 1:
-            raise ValueError(f"SCRAPWORKER_RATE_HEADROOM must be in [0, 1), got {headroom}")
+    def __init__(self, limiter: RateLimiter, headroom: float, slack: float = 0.0) -> None:
+        validate_rate_settings(headroom, slack)
         self.limiter = limiter
         self.headroom = headroom
+        self.slack = slack
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(context.limiter(crawler.settings), crawler.settings.getfloat("SCRAPWORKER_RATE_HEADROOM", 0.05))
+        s = crawler.settings
+        return cls(
+            context.limiter(s),
+            s.getfloat("SCRAPWORKER_RATE_HEADROOM", 0.05),
+            s.getfloat("SCRAPWORKER_RATE_SLACK", 0.010),
+        )
 
     async def process_request(self, request: Request) -> None:
         run: JobRun | None = request.meta.get(RUN_META)
@@ -61,11 +73,12 @@ class SharedRateLimitMiddleware:
             await sleep(not_before - time.monotonic())
         limit = run.config.rate_limit
         rate = limit.per_second * (1.0 - self.headroom)
+        slack = min(self.slack, 0.5 / rate)
         while True:
             if not run.active:
                 raise RunCancelledError(f"run {run.run_id} ended")
             wait = await maybe_deferred_to_future(
-                deferToThread(self.limiter.acquire, run.config.rate_limit_key, rate, limit.burst)
+                deferToThread(self.limiter.acquire, run.config.rate_limit_key, rate, limit.burst, slack)
             )
             if wait == 0:
                 run.requests += 1

@@ -138,10 +138,13 @@ class QueueSpider(scrapy.Spider):
     # -- leasing ----------------------------------------------------------------------------
 
     def _poll(self) -> None:
-        if self._leasing or not self._wants_more():
+        if self._leasing or self._closing or not self._wants_more():
             return
         self._leasing = True
-        d = deferToThread(self.queue.lease, self.worker_id, self.lease_seconds)
+        # Blocks in a pool thread until a job arrives or poll_seconds pass, so a job
+        # starts as soon as it is queued, not at the next tick.
+        d = deferToThread(self.queue.lease, self.worker_id, self.lease_seconds, wait_seconds=self.poll_seconds,
+                          poll_interval=self.poll_seconds)
         d.addCallback(self._leased)
         d.addErrback(self._lease_failed)
 
@@ -165,6 +168,8 @@ class QueueSpider(scrapy.Spider):
         self._leasing = False
         if lease is None:
             self._maybe_close()
+            # Wait again straight away; the looping call is the fallback after errors.
+            self._poll()
             return None
         self.taken += 1
         d = deferToThread(endpoint_config, self.endpoints_dir, lease.job.endpoint)

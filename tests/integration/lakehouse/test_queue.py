@@ -427,3 +427,35 @@ def test_concurrent_workers_never_get_the_same_job(queue: JobQueue, make_job: Ma
     lease_ids = [lid for got in results + thread_results for _, lid in got]
     assert len(lease_ids) == len(set(lease_ids))
     assert queue.queue_stats().by_state[JobState.FINISHED] == len(jobs)
+
+
+def test_a_waiting_lease_wakes_as_soon_as_a_job_arrives_in_order(queue: JobQueue, make_job: MakeJob) -> None:
+    """Waiting blocks on Redis rather than sleeping a poll interval, and the wait
+    (LMOVE of the list's head onto itself) leaves the queue's order untouched."""
+    jobs = [make_job(hour=1, minute=m) for m in (0, 15, 30)]
+    got: list[tuple[float, Lease | None]] = []
+
+    def waiter() -> None:
+        lease = queue.lease("waiter", wait_seconds=30, poll_interval=20)
+        got.append((time.monotonic(), lease))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.5)  # the waiter is blocked now
+    assert not got
+    pushed = time.monotonic()
+    for job in jobs:
+        queue.enqueue(job)
+    thread.join(timeout=30)
+    (woke, lease), = got
+    assert lease is not None and lease.run_id == jobs[0].run_id
+    # A sleeping poll would take up to 20 s; the bound is loose for a loaded machine.
+    assert woke - pushed < 5
+    order = [l.run_id for l in iter(lambda: queue.lease("after"), None)]
+    assert order == [j.run_id for j in jobs[1:]]
+
+
+def test_a_waiting_lease_gives_up_after_wait_seconds(queue: JobQueue) -> None:
+    started = time.monotonic()
+    assert queue.lease("idle", wait_seconds=0.6, poll_interval=0.25) is None
+    assert 0.5 <= time.monotonic() - started < 10

@@ -131,6 +131,47 @@ def test_acquire_blocking_waits_and_times_out(limiter: RateLimiter) -> None:
     assert time.monotonic() - started < 5  # it gives up instead of sleeping 30 s
 
 
+def _late_client(limiter: RateLimiter, bucket: str, rate: float, slack: float, late: float, seconds: float) -> list[float]:
+    """A caller that always wakes `late` seconds after it was told to (a busy reactor)."""
+    grants: list[float] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        d = limiter.try_acquire(bucket, rate, 1, slack)
+        if d.granted:
+            grants.append(d.server_time)
+        else:
+            time.sleep(d.wait_seconds + late)
+    return grants
+
+
+def test_slack_keeps_a_late_caller_at_the_full_rate_and_the_window_bound(limiter: RateLimiter) -> None:
+    limit, headroom, slack, late = 20, 0.05, 0.015, 0.010
+    rate = limit * (1 - headroom)  # what the worker asks for: 19/s
+    achieved = {}
+    for name, s in (("no-slack", 0.0), ("slack", slack)):
+        grants = _late_client(limiter, f"late-{name}", rate, s, late, seconds=2.5)
+        achieved[name] = (len(grants) - 1) / (grants[-1] - grants[0])
+        gaps = [b - a for a, b in zip(grants, grants[1:])]
+        # k consecutive grants are never closer than k·T - slack ...
+        for k in (1, 5, 19):
+            spans = [grants[i + k] - grants[i] for i in range(len(grants) - k)]
+            assert min(spans) >= k / rate - s - 1e-5, (name, k, min(spans))
+        # ... so the headroom's margin (1/0.95 - 1 s = 52 ms) still holds the window.
+        assert _max_in_any_window(grants) <= limit
+        assert gaps
+    # Without slack every wake-up delay is lost (spacing >= T + 10 ms, <= 16.1/s);
+    # with it the schedule holds and the caller gets its full 19/s.
+    assert achieved["no-slack"] <= 1 / (1 / rate + late) + 0.1
+    assert achieved["slack"] >= 0.97 * rate, achieved
+
+
+def test_slack_must_stay_below_the_interval(limiter: RateLimiter) -> None:
+    with pytest.raises(ValueError, match="slack"):
+        limiter.acquire("x", 10, 1, slack=0.1)
+    with pytest.raises(ValueError, match="slack"):
+        limiter.acquire("x", 10, 1, slack=-0.001)
+
+
 @pytest.mark.parametrize(("rate", "burst"), [(0, 1), (-1, 1), (float("inf"), 1), (5, 0), (5, 1.5)])
 def test_invalid_limits_are_refused(limiter: RateLimiter, rate: float, burst: int) -> None:
     with pytest.raises(ValueError):
