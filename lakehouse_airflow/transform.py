@@ -9,7 +9,7 @@ from airflow.sdk import DAG, task
 
 from lakehouse.endpoints import EndpointConfig
 from lakehouse.settings import Settings, load_settings
-from lakehouse_airflow.spark import spark_submit
+from lakehouse_airflow.spark import spark_job
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 def add_transform(dag: DAG, config: EndpointConfig, run_id: Any, published: Any, settings: Settings) -> None:
     assert config.table is not None
     name = config.name
-    transform = spark_submit(
+    transform = spark_job(
         "transform",
         "raw_to_table",
         ["--endpoint", name, "--run", "{{ ti.xcom_pull(task_ids='wait_for_crawl') }}"],

@@ -93,3 +93,29 @@ def settings(stack: "LocalStack") -> Settings:
     """The running test stack's settings, secrets included."""
     return load_settings()
 
+
+
+@pytest.fixture(scope="session")
+def spark_connect_url(stack: "LocalStack") -> Iterator[str]:
+    """The stack's Spark Connect server on a free port, started once for the session
+    (the Spark job tests and the Airflow transform over Connect share it)."""
+    from lakehouse.local.spark_connect_server import ALLOW_OPEN_ENV, PORT_SETTING, SparkConnectService
+    from lakehouse.local.stack import LocalStack
+
+    saved = {k: os.environ.get(k) for k in (PORT_SETTING, ALLOW_OPEN_ENV)}
+    os.environ[PORT_SETTING] = str(free_port())
+    # Spark 3.5's Connect server cannot bind loopback only; this test machine is
+    # reachable by nothing else, so the opt-in is given for the session.
+    os.environ[ALLOW_OPEN_ENV] = "1"
+    # Only this service: the shared stack's core services are already up and stay up.
+    server = LocalStack(load_settings(), services=(SparkConnectService,))
+    try:
+        server.up()
+        yield SparkConnectService(server.settings).url
+    finally:
+        server.stop_service(SparkConnectService.name)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

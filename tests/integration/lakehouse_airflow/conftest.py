@@ -46,10 +46,11 @@ class Airflow:
     env: dict[str, str]
     home: Path
 
-    def dags_test(self, dag_id: str, logical: datetime = SLOT_END, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def dags_test(self, dag_id: str, logical: datetime = SLOT_END, timeout: float = 600,
+                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(BIN / "airflow"), "dags", "test", dag_id, logical.isoformat()],
-            env=self.env, capture_output=True, text=True, timeout=timeout,
+            env=env or self.env, capture_output=True, text=True, timeout=timeout,
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 from pyiceberg.expressions import EqualTo
 
@@ -52,6 +53,21 @@ def test_a_slot_lands_raw_pages_one_signal_row_and_its_table_rows(airflow: Airfl
     assert sandboxes["good"].stats().total_requests == served_before
     assert len(rows_for(settings, run_id)) == 1
     assert _table_rows("market.e2e_trades", run_id) == manifest.total_records
+
+
+def test_with_a_spark_connect_server_the_transform_runs_there(airflow: Airflow, spark_connect_url: str) -> None:
+    """spark.connect_url set: the transform is a Connect client, not a spark-submit."""
+    slot = SLOT + timedelta(hours=1)  # a slot no other test lands
+    env = {**airflow.env, "LAKEHOUSE_SPARK__CONNECT_URL": spark_connect_url}
+    out = airflow.dags_test("ingest_e2e_trades", logical=slot + timedelta(minutes=15), env=env)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-5000:]
+    run_id = run_id_for("e2e_trades", slot)
+    manifest = _landing(run_id)
+    assert _table_rows("market.e2e_trades", run_id) == manifest.total_records == 900
+    assert f"--remote {spark_connect_url}" in text
+    assert "spark-submit" not in text.lower()
+    assert TOKEN not in text
 
 
 def test_an_endpoint_that_always_fails_stops_at_the_wait_with_the_workers_reason(airflow: Airflow) -> None:

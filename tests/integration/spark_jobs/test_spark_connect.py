@@ -8,10 +8,8 @@ next to this process's classic SparkContext (the shared ``spark`` fixture).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,14 +19,12 @@ import yaml
 
 from lakehouse.endpoints import EndpointConfig
 from lakehouse.jobs import run_id_for
-from lakehouse.local.spark_connect_server import ALLOW_OPEN_ENV, PORT_SETTING, SparkConnectService
-from lakehouse.local.stack import LocalStack
 from lakehouse.raw_layout import Manifest, ManifestPage, page_key, run_prefix, sha256_hex
 from lakehouse.settings import Settings, load_settings
 from lakehouse.storage import s3_client
 from spark_jobs import raw_to_table
 from spark_jobs.tables import quote
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -37,21 +33,9 @@ SLOT = datetime(2025, 4, 2, 9, 45, tzinfo=UTC)
 T0 = int(SLOT.timestamp() * 1000)
 
 
-@pytest.fixture(scope="module")
-def connect_url(stack: LocalStack) -> Iterator[str]:
-    os.environ[PORT_SETTING] = str(free_port())
-    # Spark 3.5's Connect server cannot bind loopback only; this test machine is
-    # reachable by nothing else, so the opt-in is given for the test's duration.
-    os.environ[ALLOW_OPEN_ENV] = "1"
-    # Only this service: the shared stack's core services are already up and stay up.
-    server = LocalStack(load_settings(), services=(SparkConnectService,))
-    try:
-        server.up()
-        yield SparkConnectService(server.settings).url
-    finally:
-        server.stop_service(SparkConnectService.name)
-        del os.environ[PORT_SETTING]
-        del os.environ[ALLOW_OPEN_ENV]
+@pytest.fixture()
+def connect_url(spark_connect_url: str) -> str:
+    return spark_connect_url
 
 
 def _endpoint_doc(name: str, table: str) -> dict[str, object]:
