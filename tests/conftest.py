@@ -10,6 +10,7 @@ so code under test that calls `load_settings()` and CLI subprocesses see it too.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
     from lakehouse.local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Importing Airflow (the DAG-helper unit tests) routes INFO records to a stream that
+# pytest closes at exit; py4j then logs "Closing down clientserver connection" from
+# a __del__ during shutdown and prints a "Logging error" traceback after the summary.
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
