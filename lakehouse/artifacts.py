@@ -104,8 +104,11 @@ def artifact_path(key: str) -> Path:
     return jars_dir() / ARTIFACTS[key].filename
 
 
+SPARK_JAR_KEYS = ("iceberg-spark-runtime", "iceberg-aws-bundle")
+
+
 def spark_jars() -> list[Path]:
-    return [artifact_path("iceberg-spark-runtime"), artifact_path("iceberg-aws-bundle")]
+    return [artifact_path(key) for key in SPARK_JAR_KEYS]
 
 
 def sha256_of(path: Path) -> str:

@@ -144,14 +144,21 @@ def read_manifest(settings: Settings, manifest_key: str) -> Manifest:
     return Manifest.from_json(body)
 
 
+def _finished_manifest(settings: Settings, run_id: str, not_finished: str) -> Manifest:
+    """The manifest of a finished crawl; LakehouseError(not_finished) before that."""
+    status = crawl_status(settings, run_id)
+    if status is None:
+        raise LakehouseError(not_finished)
+    return read_manifest(settings, status.manifest_path or "")
+
+
 def publish_signal(settings: Settings, run_id: str) -> "Signal":
     """Publish the finished run's signal row (idempotent per run_id)."""
     from lakehouse.signals import Signal, publish
 
-    status = crawl_status(settings, run_id)
-    if status is None:
-        raise LakehouseError(f"crawl {run_id} has not finished yet; the publish step runs only after the wait step")
-    manifest = read_manifest(settings, status.manifest_path or "")
+    manifest = _finished_manifest(
+        settings, run_id, f"crawl {run_id} has not finished yet; the publish step runs only after the wait step"
+    )
     signal = Signal(
         run_id=run_id,
         endpoint=manifest.endpoint,
@@ -172,13 +179,10 @@ def check_table_counts(settings: Settings, table: "Table", run_id: str) -> dict[
 
     from lakehouse.catalog import load_catalog
 
-    status = crawl_status(settings, run_id)
-    if status is None:
-        raise LakehouseError(f"crawl {run_id} has not finished; nothing to check yet")
-    expected = read_manifest(settings, status.manifest_path or "").total_records
+    expected = _finished_manifest(settings, run_id, f"crawl {run_id} has not finished; nothing to check yet").total_records
     catalog = load_catalog(settings)
     landed = catalog.load_table(table.identifier).scan(row_filter=EqualTo("_run_id", run_id)).count()
-    quarantine_id = f"{table.identifier}__quarantine"
+    quarantine_id = table.quarantine_identifier
     quarantined = (
         catalog.load_table(quarantine_id).scan(row_filter=EqualTo("run_id", run_id)).count()
         if catalog.table_exists(quarantine_id)

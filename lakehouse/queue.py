@@ -330,10 +330,6 @@ class EnqueueOutcome(StrEnum):
     ALREADY_FINISHED = "already_finished"
     REQUEUED = "requeued"  # it had finished (forced), failed or died before
 
-    @property
-    def queued_now(self) -> bool:
-        return self in (EnqueueOutcome.QUEUED, EnqueueOutcome.REQUEUED)
-
 
 @dataclass(frozen=True)
 class EnqueueResult:
@@ -632,13 +628,13 @@ def _status_from_hash(raw: dict[Any, Any]) -> JobStatus:
     return JobStatus.model_validate(data, strict=False)
 
 
-def open_queue(settings: "Settings", options: QueueSettings | None = None) -> JobQueue:
-    """The queue described by the settings, checked reachable (a named error if not)."""
+def open_queue(settings: "Settings", prefix: str | None = None) -> JobQueue:
+    """The queue described by the settings, checked reachable (a named error if not);
+    ``prefix`` replaces the settings' key prefix (a separate queue on the same Redis)."""
     client = settings.redis.client()
     try:
         client.ping()
     except redis.RedisError as exc:
         raise QueueUnavailableError(settings.redis.display_url, str(exc)) from exc
-    # Settings grows a `queue` section (QueueSettings) in the settings module; until a
-    # profile sets one, the defaults (prefix "scrapworker") apply.
-    return JobQueue(client, options or settings.queue)
+    options = settings.queue.model_copy(update={"prefix": prefix}) if prefix else settings.queue
+    return JobQueue(client, options)

@@ -59,10 +59,9 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
         @task(task_id="enqueue_crawl")
         def enqueue_crawl(**context: Any) -> str:
             from lakehouse import pipeline
-            from lakehouse.endpoints import load_endpoint
-            from lakehouse.paths import endpoints_dir
+            from lakehouse.endpoints import endpoint_path, load_endpoint
 
-            cfg = load_endpoint(endpoints_dir() / f"{name}.yaml")
+            cfg = load_endpoint(endpoint_path(name))
             slot_start, slot_end = pipeline.slot_of_run(cfg, context["data_interval_start"], context["data_interval_end"])
             force = bool(context["params"].get("force_recrawl"))
             result = pipeline.enqueue(load_settings(), cfg, slot_start, slot_end, force=force)

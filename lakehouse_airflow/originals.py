@@ -69,8 +69,7 @@ def partitioned() -> DAG:
 
 def scraper_pipeline() -> DAG:
     """The full crawl pipeline for the original design's Binance trades endpoint."""
-    from lakehouse.endpoints import load_endpoint
-    from lakehouse.paths import endpoints_dir
+    from lakehouse.endpoints import endpoint_path, load_endpoint
     from lakehouse_airflow.ingest import ingest_dag
 
-    return ingest_dag(load_endpoint(endpoints_dir() / "binance_trades.yaml"), dag_id="scraper_pipeline_v1")
+    return ingest_dag(load_endpoint(endpoint_path("binance_trades")), dag_id="scraper_pipeline_v1")

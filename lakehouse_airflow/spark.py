@@ -18,7 +18,7 @@ def _application(job: str) -> str:
     return str(paths.PROJECT_ROOT / "spark_jobs" / f"{job}.py")
 
 
-def spark_submit(task_id: str, job: str, args: Sequence[str], settings: Settings, **kwargs) -> SparkSubmitOperator:
+def spark_submit(task_id: str, job: str, args: Sequence[str], settings: Settings) -> SparkSubmitOperator:
     """Submit `spark_jobs/<job>.py` in client mode through the `spark_default` connection.
 
     The launch conf (jars, Iceberg catalog, extensions) comes from the same function
@@ -27,7 +27,9 @@ def spark_submit(task_id: str, job: str, args: Sequence[str], settings: Settings
     """
     from spark_jobs.session import SessionOptions, launch_conf
 
-    conf = launch_conf(settings, SessionOptions(app_name=f"{task_id}"))
+    # Not verified here: this runs at every DAG parse, and the job's session checks
+    # the jars (and names a missing one) when the task runs.
+    conf = launch_conf(settings, SessionOptions(app_name=task_id), verify=False)
     conf.pop("spark.master")  # the connection's master wins, as an operator expects
     return SparkSubmitOperator(
         task_id=task_id,
@@ -36,11 +38,10 @@ def spark_submit(task_id: str, job: str, args: Sequence[str], settings: Settings
         conf=conf,
         conn_id="spark_default",
         name=task_id,
-        **kwargs,
     )
 
 
-def spark_connect(task_id: str, job: str, args: Sequence[str], url: str, **kwargs) -> BashOperator:
+def spark_connect(task_id: str, job: str, args: Sequence[str], url: str) -> BashOperator:
     """Run `spark_jobs/<job>.py --remote <url>` as a Spark Connect client.
 
     Its own process, because pyspark 3.5 cannot hold a Connect session next to a
@@ -52,12 +53,12 @@ def spark_connect(task_id: str, job: str, args: Sequence[str], url: str, **kwarg
     env = {f"LAKEHOUSE_JOB_ARG_{i}": value for i, value in enumerate(args)}
     argv = " ".join(f'"${name}"' for name in env)
     command = f"exec {shlex.quote(sys.executable)} {shlex.quote(_application(job))} {argv} --remote {shlex.quote(url)}"
-    return BashOperator(task_id=task_id, bash_command=command, env=env, append_env=True, **kwargs)
+    return BashOperator(task_id=task_id, bash_command=command, env=env, append_env=True)
 
 
-def spark_job(task_id: str, job: str, args: Sequence[str], settings: Settings, **kwargs) -> BaseOperator:
+def spark_job(task_id: str, job: str, args: Sequence[str], settings: Settings) -> BaseOperator:
     """The per-slot path: on the stack's Spark Connect server when `spark.connect_url`
     is set (no driver JVM to start per task), else spark-submit. Same job code."""
     if settings.spark.connect_url:
-        return spark_connect(task_id, job, args, settings.spark.connect_url, **kwargs)
-    return spark_submit(task_id, job, args, settings, **kwargs)
+        return spark_connect(task_id, job, args, settings.spark.connect_url)
+    return spark_submit(task_id, job, args, settings)

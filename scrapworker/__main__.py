@@ -19,8 +19,12 @@ from lakehouse.errors import LakehouseError
 
 
 def _parser() -> argparse.ArgumentParser:
+    # The defaults are the worker's settings module's (no heavy imports: --help stays fast).
+    from scrapworker import settings as d
+
     p = argparse.ArgumentParser(prog="python -m scrapworker", description=__doc__.split("\n\n")[0])
-    p.add_argument("--concurrency", type=int, default=4, help="jobs held and crawled at once (default 4)")
+    p.add_argument("--concurrency", type=int, default=d.SCRAPWORKER_CONCURRENCY,
+                   help="jobs held and crawled at once (default %(default)s)")
     p.add_argument("--worker-id", default=None, help="name in job statuses (default host:pid)")
     p.add_argument("--lease-seconds", type=float, default=None,
                    help="lease term; a killed worker's job goes back after this long (default: queue settings, 60)")
@@ -29,13 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     stop.add_argument("--once", action="store_true", help="same as --max-jobs 1")
     p.add_argument("--endpoints-dir", type=Path, default=None,
                    help="endpoint configs (default $LAKEHOUSE_ENDPOINTS_DIR or config/endpoints)")
-    p.add_argument("--shutdown-grace", type=float, default=30.0,
-                   help="on SIGTERM, seconds to finish jobs in hand before releasing them (default 30)")
-    p.add_argument("--rate-headroom", type=float, default=0.05,
-                   help="share of each endpoint's rate left unused to absorb network jitter (default 0.05)")
-    p.add_argument("--rate-slack", type=float, default=0.010,
+    p.add_argument("--shutdown-grace", type=float, default=d.SCRAPWORKER_SHUTDOWN_GRACE,
+                   help="on SIGTERM, seconds to finish jobs in hand before releasing them (default %(default)s)")
+    p.add_argument("--rate-headroom", type=float, default=d.SCRAPWORKER_RATE_HEADROOM,
+                   help="share of each endpoint's rate left unused to absorb network jitter (default %(default)s)")
+    p.add_argument("--rate-slack", type=float, default=d.SCRAPWORKER_RATE_SLACK,
                    help="seconds a grant may come early so late wake-ups cost no rate; must stay below "
-                        "the headroom's margin (default 0.010)")
+                        "the headroom's margin (default %(default)s)")
     p.add_argument("--queue-prefix", default=None, help="Redis key prefix (default: the settings' queue prefix)")
     p.add_argument("--log-level", default="INFO")
     return p

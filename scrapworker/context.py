@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from functools import cache
 
-import redis
 from scrapy.settings import BaseSettings
 
 from lakehouse.queue import JobQueue, open_queue
-from lakehouse.queue_config import QueueSettings
 from lakehouse.ratelimit import RateLimiter
 from lakehouse.settings import Settings, load_settings
 from lakehouse.storage import s3_client
@@ -25,22 +23,13 @@ def lakehouse_settings() -> Settings:
     return load_settings()
 
 
-def queue_options(prefix: str | None) -> QueueSettings:
-    base: QueueSettings = getattr(lakehouse_settings(), "queue", None) or QueueSettings()
-    return base.model_copy(update={"prefix": prefix}) if prefix else base
-
-
 @cache
 def _queue(prefix: str | None) -> JobQueue:
-    return open_queue(lakehouse_settings(), queue_options(prefix))
+    return open_queue(lakehouse_settings(), prefix)
 
 
 def queue(settings: BaseSettings) -> JobQueue:
     return _queue(settings.get("SCRAPWORKER_QUEUE_PREFIX"))
-
-
-def redis_client(settings: BaseSettings) -> redis.Redis:
-    return queue(settings).client
 
 
 @cache

@@ -29,8 +29,8 @@ from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
 from lakehouse import paths
-from lakehouse.endpoints import EndpointConfig, load_endpoint
-from lakehouse.errors import EndpointConfigError, LeaseLostError
+from lakehouse.endpoints import EndpointConfig, endpoint_path, load_endpoint
+from lakehouse.errors import EndpointConfigError
 from lakehouse.queue import JobQueue, Lease
 from scrapworker import context
 from scrapworker.leases import heartbeat_interval
@@ -49,10 +49,7 @@ def default_worker_id() -> str:
 
 
 def endpoint_config(directory: Path, name: str) -> EndpointConfig:
-    path = directory / f"{name}.yaml"
-    if not path.is_file():
-        alt = directory / f"{name}.yml"
-        path = alt if alt.is_file() else path
+    path = endpoint_path(name, directory)
     if not path.is_file():
         raise UnknownEndpointError(
             str(directory),

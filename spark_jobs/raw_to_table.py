@@ -28,8 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lakehouse import paths
-from lakehouse.endpoints import EndpointConfig, Table, load_endpoint
+from lakehouse.endpoints import EndpointConfig, Table, endpoint_path, load_endpoint
 from lakehouse.errors import LakehouseError
 from lakehouse.raw_layout import Manifest
 from lakehouse.settings import Settings
@@ -58,7 +57,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-QUARANTINE_SUFFIX = "__quarantine"
 LINEAGE_DDL = "`_run_id` string, `_ingested_at` timestamp"
 QUARANTINE_DDL = "reason string, raw_key string, record string, run_id string"
 
@@ -96,10 +94,6 @@ class TransformResult:
     slots: list[SlotPartition] = field(default_factory=list)
     rows: int = 0
     quarantined: int = 0
-
-
-def quarantine_identifier(table: Table) -> str:
-    return f"{table.identifier}{QUARANTINE_SUFFIX}"
 
 
 def _resolve_manifests(
@@ -185,7 +179,7 @@ def run(
     client = client or s3_client(settings.s3)
     manifests = _resolve_manifests(client, settings, endpoint, runs, slot_range)
     typer = RecordTyper(table)
-    result = TransformResult(table=table.identifier, quarantine_table=quarantine_identifier(table))
+    result = TransformResult(table=table.identifier, quarantine_table=table.quarantine_identifier)
 
     rows: list[tuple[Any, ...]] = []
     bad: list[tuple[Any, ...]] = []
@@ -218,7 +212,7 @@ def run(
 
 
 def endpoint_by_name(name: str, directory: Path | None = None) -> EndpointConfig:
-    return load_endpoint((directory or paths.endpoints_dir()) / f"{name}.yaml")
+    return load_endpoint(endpoint_path(name, directory))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from lakehouse import artifacts
 from lakehouse.errors import LakehouseError
 from lakehouse.local.java import java_major, spark_java_home
 from lakehouse.settings import Settings
-from lakehouse.spark_conf import ICEBERG_EXTENSIONS, catalog_conf
+from lakehouse.spark_conf import catalog_conf
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -68,15 +68,20 @@ class SessionOptions:
     remote: str | None = None
 
 
-def launch_conf(settings: Settings, options: SessionOptions) -> dict[str, str]:
+def launch_conf(settings: Settings, options: SessionOptions, *, verify: bool = True) -> dict[str, str]:
     """Spark conf that may be passed at JVM launch: no secrets in here.
+
+    ``verify=False`` only names the jars: for callers that build a command the job
+    runs later (a DAG file at parse time), since the job's own session verifies them.
 
     pyspark hands this conf to spark-submit as ``--conf k=v`` arguments, which every
     user on the machine can read in ``ps``, and Spark prints it with ``spark.logConf``
     and on the UI's environment page. The S3 key pair is therefore set later, at
     runtime, by :func:`secret_conf`.
     """
-    jars = [str(artifacts.require(key)) for key in ("iceberg-spark-runtime", "iceberg-aws-bundle")]
+    jars = [str(artifacts.require(key)) for key in artifacts.SPARK_JAR_KEYS] if verify else [
+        str(path) for path in artifacts.spark_jars()
+    ]
     region = settings.s3.region
     conf: dict[str, str] = {
         "spark.master": options.master or settings.spark.master,

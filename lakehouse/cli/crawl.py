@@ -17,13 +17,12 @@ from rich.live import Live
 from rich.text import Text
 
 from lakehouse import paths
-from lakehouse.endpoints import EndpointConfig, load_endpoint
+from lakehouse.endpoints import EndpointConfig, endpoint_path, load_endpoint
 from lakehouse.errors import EndpointConfigError, SlotError, WaitTimeoutError
 from lakehouse.jobs import JobState, JobStatus
 from lakehouse.pipeline import job_for_slot
 from lakehouse.raw_layout import s3_uri
-from lakehouse.queue_config import QueueSettings
-from lakehouse.settings import Settings, load_settings
+from lakehouse.settings import load_settings
 from lakehouse.slots import previous_slots, slot_window
 
 
@@ -38,7 +37,7 @@ def parse_slot(text: str) -> datetime:
 
 def _endpoint(name: str) -> EndpointConfig:
     directory = paths.endpoints_dir()
-    path = directory / f"{name}.yaml"
+    path = endpoint_path(name, directory)
     if not path.is_file():
         known = sorted(p.stem for p in directory.glob("*.yaml"))
         raise EndpointConfigError(
@@ -46,13 +45,6 @@ def _endpoint(name: str) -> EndpointConfig:
                              "or point LAKEHOUSE_ENDPOINTS_DIR at the configs")]
         )
     return load_endpoint(path)
-
-
-def _queue_options(settings: Settings, prefix: str | None) -> QueueSettings | None:
-    if prefix is None:
-        return None
-    base: QueueSettings = getattr(settings, "queue", None) or QueueSettings()
-    return base.model_copy(update={"prefix": prefix})
 
 
 def _line(status: JobStatus, elapsed: float) -> Text:
@@ -84,7 +76,7 @@ def register(app: typer.Typer) -> None:
             start, end = slot_window(config.schedule, parse_slot(slot))
         settings = load_settings(profile)
         job = job_for_slot(config, start, end, settings.s3.raw_prefix, force=force)
-        queue = open_queue(settings, _queue_options(settings, queue_prefix))
+        queue = open_queue(settings, queue_prefix)
         result = queue.enqueue(job, force=force)
         console = Console()
         console.print(

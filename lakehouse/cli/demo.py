@@ -61,15 +61,14 @@ def register(app: typer.Typer) -> None:
         slots: int = typer.Option(3, "--slots", min=1, max=96, help="How many recent 15-minute slots to ingest."),
     ) -> None:
         """Ingest the sandbox API's recent slots through Airflow on the local stack, then summarise."""
-        from lakehouse.endpoints import load_endpoint
+        from lakehouse.endpoints import endpoint_path, load_endpoint
         from lakehouse.local.airflow_server import AirflowService
         from lakehouse.local.stack import LocalStack, services_with
-        from lakehouse.paths import endpoints_dir
         from lakehouse.slots import previous_slots
         from lakehouse_airflow.environment import airflow_env
 
         t0 = time.monotonic()
-        config = load_endpoint(endpoints_dir() / f"{ENDPOINT}.yaml")
+        config = load_endpoint(endpoint_path(ENDPOINT))
         with console.status("starting the local stack") as line:
             stack = LocalStack(
                 load_settings(),

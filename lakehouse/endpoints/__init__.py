@@ -6,6 +6,7 @@ Import from here; the submodules are split by role (models, loader, templates, j
 from lakehouse.endpoints.jsonpath import JsonPathError, extract
 from lakehouse.endpoints.loader import (
     declared_namespaces,
+    endpoint_path,
     load_endpoint,
     load_endpoints,
     parse_endpoint,
@@ -54,6 +55,7 @@ __all__ = [
     "Retry",
     "Table",
     "declared_namespaces",
+    "endpoint_path",
     "extract",
     "load_endpoint",
     "load_endpoints",

@@ -208,6 +208,17 @@ def parse_endpoint(text: str, source: str, stem: str | None = None) -> EndpointC
     return config
 
 
+def endpoint_path(name: str, directory: Path | None = None) -> Path:
+    """Where endpoint ``name``'s config lives: ``<name>.yaml`` or ``<name>.yml`` (the
+    suffixes validate_all reads), in ``directory`` or the endpoints directory. The
+    ``.yaml`` path when neither exists, for the caller's error message."""
+    directory = directory or paths.endpoints_dir()
+    for suffix in SUFFIXES:
+        if (directory / f"{name}{suffix}").is_file():
+            return directory / f"{name}{suffix}"
+    return directory / f"{name}{SUFFIXES[0]}"
+
+
 def load_endpoint(path: Path) -> EndpointConfig:
     """One config file, validated; raises EndpointConfigError naming the file and field."""
     source = display_path(path)

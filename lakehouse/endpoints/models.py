@@ -428,6 +428,11 @@ class Table(StrictModel):
     def identifier(self) -> str:
         return f"{self.namespace}.{self.name}"
 
+    @property
+    def quarantine_identifier(self) -> str:
+        """Where the transform puts records that do not fit the columns."""
+        return f"{self.identifier}__quarantine"
+
 
 # --- the endpoint -------------------------------------------------------------------
 

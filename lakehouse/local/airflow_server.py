@@ -22,6 +22,7 @@ import requests
 from lakehouse.errors import ServiceStartError
 from lakehouse.local.airflow_standalone import GRACE_SECONDS, airflow_binary
 from lakehouse.local.service import Port, Service
+from lakehouse.local.files import write_private
 
 ADMIN_USER = "admin"
 
@@ -73,11 +74,6 @@ class AirflowService(Service):
                 # localhost:8080, which is not where this one listens.
                 "AIRFLOW__API__BASE_URL": self.url,
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-                # Four components and every task process write one SQLite file; with
-                # the driver's 5 s busy timeout a CLI command next to a busy scheduler
-                # (`airflow backfill create --reprocess-behavior ...`) failed with
-                # "database is locked".
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}?timeout=60",
                 "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
                 # The scheduler's health server binds 0.0.0.0; health comes from the api-server.
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
@@ -91,9 +87,7 @@ class AirflowService(Service):
     def prepare(self) -> None:
         super().prepare()
         if self.admin_password() is None:
-            fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                json.dump({ADMIN_USER: secrets.token_urlsafe(16)}, fh)
+            write_private(self.password_file, json.dumps({ADMIN_USER: secrets.token_urlsafe(16)}))
         # Migrating an up-to-date database is a quick no-op; a fresh one takes ~10 s.
         # It also writes airflow.cfg with the JWT secret every component must share.
         out = subprocess.run(

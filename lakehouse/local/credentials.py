@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 from lakehouse.settings import SECRET_FIELDS, Settings
+from lakehouse.local.files import write_private
 
 _GENERATED = {
     ("s3", "access_key_id"): lambda: "lh" + secrets.token_hex(8),
@@ -38,6 +39,4 @@ def ensure_local_credentials(settings: Settings) -> bool:
 def _write_secret(path: Path, value: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value + "\n")
+    write_private(path, value + "\n", exclusive=True)

@@ -3,7 +3,6 @@ its Iceberg REST warehouse on the local S3 server."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import requests
@@ -11,6 +10,7 @@ import requests
 from lakehouse import artifacts
 from lakehouse.local.java import nessie_java
 from lakehouse.local.service import Port, Service
+from lakehouse.local.files import properties_text, write_private
 
 # Quarkus secret reference: Nessie refuses plain strings for S3 keys.
 _SECRET_NAME = "lakehouse.s3"
@@ -68,10 +68,7 @@ class NessieService(Service):
     def prepare(self) -> None:
         super().prepare()
         self.properties_path.parent.mkdir(parents=True, exist_ok=True)
-        body = "".join(f"{k}={_escape(v)}\n" for k, v in self.properties().items())
-        fd = os.open(self.properties_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(body)
+        write_private(self.properties_path, properties_text(self.properties()))
 
     def command(self) -> list[str]:
         jar = artifacts.require("nessie")
@@ -90,8 +87,3 @@ class NessieService(Service):
             return resp.status_code == 200 and resp.json().get("status") == "UP"
         except Exception:
             return False
-
-
-def _escape(value: str) -> str:
-    # java.util.Properties treats backslashes, and leading spaces, specially.
-    return value.replace("\\", "\\\\").replace("\n", "\\n")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from urllib.parse import urlparse
 from lakehouse.errors import StackError
 from lakehouse.local.service import Port, Service
 from lakehouse.storage import ensure_bucket, s3_client
+from lakehouse.local.files import write_private
 
 
 def weed_binary() -> str:
@@ -66,9 +66,7 @@ class S3Service(Service):
             ]
         }
         # Written with owner-only permissions: it holds the key pair.
-        fd = os.open(self.identities_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh)
+        write_private(self.identities_path, json.dumps(doc))
 
     def command(self) -> list[str]:
         wp = self.settings.local.weed_ports

@@ -10,6 +10,7 @@ import sys
 import requests
 
 from lakehouse.local.service import Port, Service
+from lakehouse.local.files import write_private
 
 SANDBOX_PORT_ENV = "LAKEHOUSE_SANDBOX_PORT"
 TOKEN_ENV = "SANDBOX_TOKEN"
@@ -26,9 +27,7 @@ def sandbox_token(state_secrets_dir) -> str:
     path = state_secrets_dir / TOKEN_ENV
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(24) + "\n")
+        write_private(path, secrets.token_urlsafe(24) + "\n", exclusive=True)
     return path.read_text().strip()
 
 

@@ -34,6 +34,7 @@ from lakehouse.errors import StackError
 from lakehouse.local.java import spark_java_home
 from lakehouse.local.service import Port, Service
 from lakehouse.local.spark_server import pyspark_home
+from lakehouse.local.files import properties_text, write_private
 
 CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 ALLOW_OPEN_ENV = "LAKEHOUSE_ALLOW_OPEN_SPARK_CONNECT"
@@ -82,12 +83,7 @@ class SparkConnectService(Service):
                 "(the default) instead."
             )
         super().prepare()
-        body = "".join(f"{_escape_key(k)}={_escape_value(v)}\n" for k, v in self.properties().items())
-        fd = os.open(self.properties_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        # O_CREAT's mode applies only to a new file; an older, wider one is narrowed.
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(body)
+        write_private(self.properties_path, properties_text(self.properties()))
 
     def command(self) -> list[str]:
         return [
@@ -116,16 +112,3 @@ class SparkConnectService(Service):
                 return True
         except OSError:
             return False
-
-
-def _escape_key(key: str) -> str:
-    out = _escape_value(key)
-    for ch in "=: #!":
-        out = out.replace(ch, "\\" + ch)
-    return out
-
-
-def _escape_value(value: str) -> str:
-    # java.util.Properties treats backslashes, line breaks and leading spaces specially.
-    escaped = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
-    return "\\" + escaped if escaped.startswith(" ") else escaped

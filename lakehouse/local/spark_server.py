@@ -13,7 +13,6 @@ rule.
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 import requests
@@ -28,7 +27,6 @@ MASTER_PORT_ENV = _ENV + "MASTER_PORT"
 MASTER_WEBUI_PORT_ENV = _ENV + "MASTER_WEBUI_PORT"
 WORKER_PORT_ENV = _ENV + "WORKER_PORT"
 WORKER_WEBUI_PORT_ENV = _ENV + "WORKER_WEBUI_PORT"
-WORKER_CORES_ENV = _ENV + "WORKER_CORES"
 WORKER_MEMORY_ENV = _ENV + "WORKER_MEMORY"
 
 # Ports, cores and memory are the settings' `local.spark_cluster` section.
