@@ -18,12 +18,13 @@ from lakehouse.errors import ChecksumMismatchError, LakehouseError, MissingArtif
 
 MAVEN_CENTRAL = os.environ.get("LAKEHOUSE_MAVEN_REPO", "https://repo1.maven.org/maven2")
 
-ICEBERG_VERSION = "1.10.1"
-SPARK_SCALA = "3.5_2.12"
+ICEBERG_VERSION = "1.12.0"
+# Iceberg's Spark runtime is built for one Spark minor version and one Scala version.
+SPARK_SCALA = "4.1_2.13"
 NESSIE_VERSION = "0.108.8"
-# The Spark Connect server jar must be the exact Spark version of the pyspark client
-# and of the spark-submit that starts it; Maven Central has no 3.5.8, hence pyspark 3.5.7.
-SPARK_VERSION = "3.5.7"
+# pyspark (and pyspark-client) in pyproject.toml are pinned to this version; pyspark 4
+# ships the Spark Connect server jar itself, so no separate Connect artifact is needed.
+SPARK_VERSION = "4.1.3"
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,8 @@ ARTIFACTS: dict[str, Artifact] = {
             group="org.apache.iceberg",
             artifact=f"iceberg-spark-runtime-{SPARK_SCALA}",
             version=ICEBERG_VERSION,
-            sha256="39ea09e6c03550a300b9d9ab498949836d2d434e441da4c12a943a086e396940",
-            size=47140434,
+            sha256="3123c3798af642dd537230923548e013ef41cc28b6626e5225808cf5670a0f82",
+            size=48309426,
             role="Iceberg for Spark: SparkCatalog, DataFrameWriterV2, SQL extensions",
         ),
         Artifact(
@@ -79,18 +80,9 @@ ARTIFACTS: dict[str, Artifact] = {
             group="org.apache.iceberg",
             artifact="iceberg-aws-bundle",
             version=ICEBERG_VERSION,
-            sha256="86bf20892ea5b4c17688f19b075399885f6aa5303f6b2dc9f491e76ceef9633b",
-            size=62673230,
+            sha256="dd7e49ffa4ac9b215bed846581991259e3aec9bb2fa08d6cec029c46cd66d957",
+            size=69034612,
             role="AWS SDK v2 and S3FileIO for Spark",
-        ),
-        Artifact(
-            key="spark-connect",
-            group="org.apache.spark",
-            artifact="spark-connect_2.12",
-            version=SPARK_VERSION,
-            sha256="15366e21273a874c760b51fa00743a2acb8fa78642cc35d7a076a3ade0c5eef6",
-            size=14147901,
-            role="Spark Connect server for Spark 3.5 (lakehouse local up --with spark-connect)",
         ),
     )
 }
