@@ -27,6 +27,7 @@ from pydantic_settings import (
 from lakehouse import paths
 from lakehouse.errors import MissingSecretError, SettingsError, UnknownProfileError
 from lakehouse.queue_config import QueueSettings
+from lakehouse.worker_config import WorkerSettings
 
 ENV_PREFIX = "LAKEHOUSE_"
 PROFILE_ENV = "LAKEHOUSE_PROFILE"
@@ -174,6 +175,7 @@ class Settings(BaseSettings):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
     local: LocalStackSettings = Field(default_factory=LocalStackSettings)
 
     def redacted(self) -> dict[str, Any]:
