@@ -1,48 +1,55 @@
 """The process-wide connections every worker component shares.
 
 Scrapy builds each middleware and extension from the crawler's settings, which it
-deep-copies, so live clients cannot travel in them. Components call these instead:
-one Redis connection pool, one queue, one rate limiter and one S3 client per process.
+deep-copies, so live clients cannot travel in them. Components call these with the
+typed settings they read (``scrapworker.settings.lakehouse_settings``): one Redis
+connection pool and queue, one rate limiter and one S3 client per process and
+Redis/queue prefix (or S3 endpoint and bucket).
 """
 
 from __future__ import annotations
 
-from functools import cache
-
-from scrapy.settings import BaseSettings
+from threading import Lock
 
 from lakehouse.queue import JobQueue, open_queue
 from lakehouse.ratelimit import RateLimiter
-from lakehouse.settings import Settings, load_settings
+from lakehouse.settings import Settings
 from lakehouse.storage import s3_client
 from scrapworker.landing import RawLanding
 
-
-@cache
-def lakehouse_settings() -> Settings:
-    return load_settings()
-
-
-@cache
-def _queue(prefix: str | None) -> JobQueue:
-    return open_queue(lakehouse_settings(), prefix)
+_lock = Lock()
+_queues: dict[tuple[str, str], JobQueue] = {}
+_limiters: dict[tuple[str, str], RateLimiter] = {}
+_landings: dict[tuple[str, str], RawLanding] = {}
 
 
-def queue(settings: BaseSettings) -> JobQueue:
-    return _queue(settings.get("SCRAPWORKER_QUEUE_PREFIX"))
+def _queue_key(settings: Settings) -> tuple[str, str]:
+    return settings.redis.display_url, settings.queue.prefix
 
 
-@cache
-def _limiter(prefix: str | None) -> RateLimiter:
-    return RateLimiter(_queue(prefix).client, _queue(prefix).keys.prefix)
+def queue(settings: Settings) -> JobQueue:
+    """The queue of ``settings`` (checked reachable on first use: a named error if not)."""
+    key = _queue_key(settings)
+    with _lock:
+        if key not in _queues:
+            _queues[key] = open_queue(settings)
+        return _queues[key]
 
 
-def limiter(settings: BaseSettings) -> RateLimiter:
-    return _limiter(settings.get("SCRAPWORKER_QUEUE_PREFIX"))
+def limiter(settings: Settings) -> RateLimiter:
+    shared = queue(settings)
+    key = _queue_key(settings)
+    with _lock:
+        if key not in _limiters:
+            _limiters[key] = RateLimiter(shared.client, shared.keys.prefix)
+        return _limiters[key]
 
 
-@cache
-def landing() -> RawLanding:
-    s3 = lakehouse_settings().s3
-    # One pooled connection per reactor thread that may upload at once.
-    return RawLanding(s3_client(s3, max_pool_connections=32), s3.bucket)
+def landing(settings: Settings) -> RawLanding:
+    s3 = settings.s3
+    key = (s3.endpoint_url, s3.bucket)
+    with _lock:
+        if key not in _landings:
+            # One pooled connection per reactor thread that may upload at once.
+            _landings[key] = RawLanding(s3_client(s3, max_pool_connections=32), s3.bucket)
+        return _landings[key]

@@ -10,16 +10,17 @@ Waiting is a Twisted ``deferLater``, never a sleep: the reactor keeps serving ot
 jobs' responses meanwhile. The bucket is asked again after each wait (nothing is
 reserved), so a worker that dies while waiting costs the others nothing.
 
-``SCRAPWORKER_RATE_HEADROOM`` (default 0.05) takes that share off the configured
+``worker.rate_headroom`` (``--rate-headroom``, default 0.05) takes that share off the configured
 rate: grants are spaced on Redis's clock, but arrival at the upstream jitters by a
 few ms, and a strict sliding-window upstream counts an early arrival as the
 (R+1)-th request. R grants at the reduced rate span 1/(1-h) s, so the headroom
 leaves a margin of h/(1-h) s in every window (53 ms at 0.05) for that jitter.
 
-``SCRAPWORKER_RATE_SLACK`` (default 0.010 s) lets a grant come that much early
+``worker.rate_slack`` (``--rate-slack``, default 0.010 s) lets a grant come that much early
 (see lakehouse.ratelimit): a wake-up that is a few ms late then costs nothing,
 where before every request lost it (≈4 % of the rate at 20/s). It spends part of
-the same margin, so it must stay below it; it is capped at half an interval.
+the same margin, so it must stay below it (``lakehouse.worker_config`` checks both
+when the settings load); it is capped at half an interval.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from twisted.internet.threads import deferToThread
 from lakehouse.ratelimit import RateLimiter
 from scrapworker import context
 from scrapworker.errors import RunCancelledError
-from scrapworker.rate_settings import validate_rate_settings
 from scrapworker.run import RUN_META, JobRun
+from scrapworker.settings import lakehouse_settings
 
 NOT_BEFORE_META = "crawl_not_before"  # monotonic time before which not to send (backoff)
 
@@ -50,19 +51,15 @@ async def sleep(seconds: float) -> None:
 
 class SharedRateLimitMiddleware:
     def __init__(self, limiter: RateLimiter, headroom: float, slack: float = 0.0) -> None:
-        validate_rate_settings(headroom, slack)
         self.limiter = limiter
         self.headroom = headroom
         self.slack = slack
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        s = crawler.settings
-        return cls(
-            context.limiter(s),
-            s.getfloat("SCRAPWORKER_RATE_HEADROOM", 0.05),
-            s.getfloat("SCRAPWORKER_RATE_SLACK", 0.010),
-        )
+        settings = lakehouse_settings(crawler.settings)
+        # Validated with the settings (WorkerSettings' model validator).
+        return cls(context.limiter(settings), settings.worker.rate_headroom, settings.worker.rate_slack)
 
     async def process_request(self, request: Request) -> None:
         run: JobRun | None = request.meta.get(RUN_META)
@@ -81,6 +78,6 @@ class SharedRateLimitMiddleware:
                 deferToThread(self.limiter.acquire, run.config.rate_limit_key, rate, limit.burst, slack)
             )
             if wait == 0:
-                run.requests += 1
+                run.stats.inc("requests")
                 return None
             await sleep(wait)

@@ -16,6 +16,11 @@ waits for the bucket (and for ``NOT_BEFORE_META``) before the request goes out a
 
 When attempts run out it raises ``PageRetriesExhaustedError``: the request's errback
 fails the job with the reason.
+
+Counts go to Scrapy's stats collector: the job's ``retries`` and ``throttled``
+(``scrapworker.stats``), and Scrapy's own ``retry/count``,
+``retry/reason_count/<reason>`` and ``retry/max_reached``, which Scrapy's
+RetryMiddleware would have kept.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Self
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.http import Response
+from scrapy.statscollectors import StatsCollector
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.misc import load_object
 from twisted.internet.threads import deferToThread
@@ -39,6 +45,7 @@ from scrapworker import context
 from scrapworker.errors import PageRetriesExhaustedError
 from scrapworker.ratelimit_middleware import NOT_BEFORE_META
 from scrapworker.run import CLEAN_URL_META, PARSED_META, RUN_META, JobRun
+from scrapworker.settings import lakehouse_settings
 
 logger = logging.getLogger(__name__)
 
@@ -73,16 +80,20 @@ def retry_after_seconds(value: bytes | None, default: float = DEFAULT_RETRY_AFTE
 
 
 class BackoffRetryMiddleware:
-    def __init__(self, limiter: RateLimiter, exceptions: tuple[type[BaseException], ...]) -> None:
+    def __init__(
+        self, limiter: RateLimiter, exceptions: tuple[type[BaseException], ...], stats: StatsCollector
+    ) -> None:
         self.limiter = limiter
         self.exceptions = exceptions
+        self.stats = stats
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         exceptions = tuple(
             load_object(e) if isinstance(e, str) else e for e in crawler.settings.getlist("RETRY_EXCEPTIONS")
         )
-        return cls(context.limiter(crawler.settings), exceptions)
+        assert crawler.stats is not None
+        return cls(context.limiter(lakehouse_settings(crawler.settings)), exceptions, crawler.stats)
 
     async def process_response(self, request: Request, response: Response) -> Request | Response:
         run: JobRun | None = request.meta.get(RUN_META)
@@ -91,40 +102,51 @@ class BackoffRetryMiddleware:
         if response.status == 429:
             return await self._throttled(run, request, response)
         if response.status in RETRY_STATUSES:
-            return self._retry(run, request, f"HTTP {response.status}")
+            return self._retry(run, request, f"HTTP {response.status}", f"{response.status}")
         if response.status == 200:
             try:
                 request.meta[PARSED_META] = json.loads(response.body)
             except ValueError as exc:
-                return self._retry(run, request, f"body is not valid JSON ({exc.msg} at byte {exc.pos} of {len(response.body)})")
+                return self._retry(
+                    run, request, f"body is not valid JSON ({exc.msg} at byte {exc.pos} of {len(response.body)})",
+                    "invalid_json",
+                )
         return response
 
     async def process_exception(self, request: Request, exception: Exception) -> Request | None:
         run: JobRun | None = request.meta.get(RUN_META)
         if run is None or not run.active or not isinstance(exception, self.exceptions):
             return None
-        return self._retry(run, request, f"{type(exception).__name__}: {exception}")
+        return self._retry(run, request, f"{type(exception).__name__}: {exception}", type(exception).__name__)
 
     async def _throttled(self, run: JobRun, request: Request, response: Response) -> Request:
         seconds = retry_after_seconds(response.headers.get(b"Retry-After"))
-        run.throttled += 1
+        run.stats.inc("throttled")
         throttled = request.meta.get(THROTTLED_META, 0) + 1
         url = run.redact(request.meta[CLEAN_URL_META])
         if throttled > MAX_429_PER_PAGE:
+            self.stats.inc_value("retry/max_reached")
             raise PageRetriesExhaustedError(url, throttled, f"HTTP 429 {throttled} times: is rate_limit above the API's real limit?")
         await maybe_deferred_to_future(deferToThread(self.limiter.pause, run.config.rate_limit_key, seconds))
         logger.warning("run %s: 429 for %s; endpoint bucket %r paused %.1f s for all workers",
                        run.run_id, url, run.config.rate_limit_key, seconds)
+        # Not one of the page's attempts (nor of the job's "retries"), but a re-send in
+        # Scrapy's terms, as its RetryMiddleware would count it.
+        self.stats.inc_value("retry/count")
+        self.stats.inc_value("retry/reason_count/429")
         return self._again(request, {THROTTLED_META: throttled})
 
-    def _retry(self, run: JobRun, request: Request, problem: str) -> Request:
+    def _retry(self, run: JobRun, request: Request, problem: str, reason: str) -> Request:
         retry = run.config.retry
         failed = request.meta.get(ATTEMPTS_META, 0) + 1
         url = run.redact(request.meta[CLEAN_URL_META])
         if failed >= retry.max_attempts:
+            self.stats.inc_value("retry/max_reached")
             raise PageRetriesExhaustedError(url, failed, problem)
         delay = backoff_seconds(failed, retry.backoff_seconds, retry.max_backoff_seconds)
-        run.retries += 1
+        run.stats.inc("retries")
+        self.stats.inc_value("retry/count")
+        self.stats.inc_value(f"retry/reason_count/{reason}")
         logger.info("run %s: retrying %s in %.1f s (attempt %d of %d): %s",
                     run.run_id, url, delay, failed + 1, retry.max_attempts, problem)
         return self._again(request, {ATTEMPTS_META: failed, NOT_BEFORE_META: time.monotonic() + delay})

@@ -2,7 +2,8 @@
 
 A ``JobRun`` is the only place that knows a job's state; the spider routes responses
 to it (``request.meta["crawl_run"]``) and the middlewares read its endpoint config
-and bump its counters. It ends exactly once, one of four ways:
+and count requests, retries and 429s in its stats (``scrapworker.stats``: Scrapy's
+stats collector). It ends exactly once, one of four ways:
 
 - finished: every page landed, stale pages removed, manifest written, acked;
 - failed: a ``JobFailedError`` (pagination loop, max_pages, retries exhausted, an
@@ -21,6 +22,7 @@ from enum import Enum
 from typing import Any, Callable
 
 import scrapy
+from scrapy.statscollectors import StatsCollector
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
@@ -41,6 +43,7 @@ from scrapworker.landing import RawLanding
 from scrapworker.leases import LeaseKeeper
 from scrapworker.pagination import Page, paginator_for, with_params
 from scrapworker.redaction import auth_env_names, scrub, secret_values
+from scrapworker.stats import RunStats
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +77,7 @@ class JobRun:
         heartbeat_seconds: float,
         progress_every: int,
         on_end: Callable[["JobRun"], None],
+        stats: StatsCollector,
     ) -> None:
         self.lease = lease
         self.job = lease.job
@@ -88,11 +92,7 @@ class JobRun:
         self.secret_params = self.job.request.auth.secret_query_params
         self.paginator = paginator_for(config.pagination, self.job.request.url, self.job.request.params, self.secret_params)
         self.pages: list[ManifestPage] = []
-        self.records = 0
-        self.bytes = 0
-        self.requests = 0
-        self.retries = 0
-        self.throttled = 0
+        self.stats = RunStats(stats, self.job.run_id)
         self.started_at = datetime.now(timezone.utc)
         self._t0 = time.monotonic()
         self._writes: list[Deferred[None]] = []
@@ -115,6 +115,15 @@ class JobRun:
         """``text`` with this job's credential values masked and URLs redacted: error
         texts from Twisted or boto can quote a URL that carried a query-string key."""
         return scrub(text, secret_values(auth_env_names(self.job.request.auth)))
+
+    @property
+    def records(self) -> int:
+        """Records of the landed pages: the job's status and manifest count."""
+        return sum(page.records for page in self.pages)
+
+    @property
+    def bytes(self) -> int:
+        return sum(page.bytes for page in self.pages)
 
     def progress(self) -> Progress:
         return Progress(pages=len(self.pages), records=self.records, bytes=self.bytes)
@@ -193,8 +202,9 @@ class JobRun:
                 elapsed_seconds=float(response.meta.get("download_latency", 0.0)),
             )
             self.pages.append(page)
-            self.records += page.records
-            self.bytes += page.bytes
+            self.stats.inc("pages")
+            self.stats.inc("records", page.records)
+            self.stats.inc("bytes", page.bytes)
             write = self.landing.put_page(page.key, body)
             write.addErrback(self._landing_failed)
             self._writes.append(write)
@@ -233,7 +243,7 @@ class JobRun:
     # -- endings ------------------------------------------------------------------------
 
     def _rate(self) -> float:
-        return self.requests / max(1e-9, time.monotonic() - self._t0)
+        return self.stats.get("requests") / max(1e-9, time.monotonic() - self._t0)
 
     def _land(self) -> None:
         self.state = RunState.LANDING
@@ -299,7 +309,7 @@ class JobRun:
                 logger.error("run %s: could not record %s in the queue: %s", self.run_id, state.value, failure.getErrorMessage())
 
         d.addCallbacks(acked, not_acked)
-        d.addBoth(lambda _: self._on_end(self))
+        d.addBoth(lambda _: self._end())
         return d
 
     def _lease_lost(self, error: LeaseLostError) -> None:
@@ -307,7 +317,7 @@ class JobRun:
             return
         self.state = RunState.LOST
         logger.warning("run %s: lease lost, stopping without ack: %s", self.run_id, error)
-        self._on_end(self)
+        self._end()
 
     def release(self) -> Deferred[None]:
         """Hand the job back untouched (shutdown): queued again, attempt not counted."""
@@ -320,13 +330,19 @@ class JobRun:
             lambda _: logger.info("run %s: released back to the queue after %d pages (shutting down)", self.run_id, len(self.pages)),
             lambda f: logger.warning("run %s: release failed (%s); its lease will expire and be reaped", self.run_id, f.getErrorMessage()),
         )
-        d.addBoth(lambda _: self._on_end(self))
+        d.addBoth(lambda _: self._end())
         return d
 
+    def _end(self) -> None:
+        self.stats.close()  # a lost or released run's per-job keys leave the collector too
+        self._on_end(self)
+
     def _summary(self, outcome: str, detail: str) -> None:
+        """The job's one summary line, from its stats (which then leave the collector)."""
         seconds = time.monotonic() - self._t0
+        counts = self.stats.close()
         logger.info(
             "run %s %s: %d pages, %d records, %d bytes in %.2f s (%.1f req/s), %d retries, %d 429s; %s",
             self.run_id, outcome, len(self.pages), self.records, self.bytes, seconds,
-            self.requests / max(seconds, 1e-9), self.retries, self.throttled, detail,
+            counts["requests"] / max(seconds, 1e-9), counts["retries"], counts["throttled"], detail,
         )

@@ -1,12 +1,30 @@
-"""Scrapy settings of the worker, the way a Scrapy project's settings module reads.
+"""Scrapy settings of the worker, generated in this one place from the typed
+lakehouse settings (``lakehouse.settings.Settings``, its ``worker`` section).
 
-Every worker component is plugged in here; ``__main__`` adds the command-line options
-as ``SCRAPWORKER_*`` settings on top.
+The module-level names read like a Scrapy project's settings module: the fixed
+choices that plug in every worker component. ``scrapy_settings(settings)`` adds the
+values that come from the typed settings, and carries the ``Settings`` object itself
+so that the spider, middlewares and extensions read typed values
+(``lakehouse_settings(crawler.settings).worker.rate_headroom``), never a
+``SCRAPWORKER_*`` string with a fallback default of its own.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from scrapy.settings import BaseSettings
+
+from lakehouse.errors import LakehouseError
+from lakehouse.settings import Settings
+
+# The key under which the Scrapy settings carry the typed settings.
+LAKEHOUSE_SETTINGS = "LAKEHOUSE_SETTINGS"
+
+
+class WorkerSettingsMissingError(LakehouseError):
+    """A worker component was built from Scrapy settings not made by scrapy_settings()."""
+
 
 BOT_NAME = "scrapworker"
 
@@ -40,7 +58,6 @@ EXTENSIONS: dict[str, int | None] = {
 }
 
 LOG_FORMATTER = "scrapworker.redaction.RedactingLogFormatter"
-LOG_LEVEL = "INFO"
 LOG_FORMAT = "%(asctime)s [%(name)s] %(levelname)s: %(message)s"
 
 ROBOTSTXT_OBEY = False
@@ -57,14 +74,25 @@ USER_AGENT = "lakehouse-scrapworker/0.1 (+https://github.com/)"
 TELNETCONSOLE_ENABLED = False
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 
-SCRAPWORKER_CONCURRENCY = 4
-SCRAPWORKER_SHUTDOWN_GRACE = 30.0
-SCRAPWORKER_RATE_HEADROOM = 0.05
-SCRAPWORKER_RATE_SLACK = 0.010
-SCRAPWORKER_PROGRESS_EVERY = 50
-SCRAPWORKER_POLL_SECONDS = 0.5
-SCRAPWORKER_REAP_SECONDS = 5.0
+
+def _fixed() -> dict[str, Any]:
+    return {name: value for name, value in globals().items() if name.isupper() and name != "LAKEHOUSE_SETTINGS"}
 
 
-def as_dict() -> dict[str, Any]:
-    return {name: value for name, value in globals().items() if name.isupper()}
+def scrapy_settings(settings: Settings) -> dict[str, Any]:
+    """The Scrapy settings of a worker run with ``settings``: the one place they are made."""
+    return _fixed() | {
+        "LOG_LEVEL": settings.worker.log_level.upper(),
+        LAKEHOUSE_SETTINGS: settings,
+    }
+
+
+def lakehouse_settings(crawler_settings: BaseSettings) -> Settings:
+    """The typed settings a worker component reads (Scrapy hands components a copy)."""
+    settings = crawler_settings.get(LAKEHOUSE_SETTINGS)
+    if not isinstance(settings, Settings):
+        raise WorkerSettingsMissingError(
+            f"the Scrapy settings carry no {LAKEHOUSE_SETTINGS}; build them with "
+            "scrapworker.settings.scrapy_settings(load_settings(...))"
+        )
+    return settings

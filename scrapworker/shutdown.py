@@ -5,7 +5,7 @@ leases stay held until they expire (a lease term of delay for those jobs). This
 extension replaces it (the worker starts the process with Scrapy's handlers off):
 
 1. first signal: the spider stops leasing; jobs in hand may finish within
-   ``SCRAPWORKER_SHUTDOWN_GRACE`` seconds;
+   ``worker.shutdown_grace`` seconds (``--shutdown-grace``);
 2. when the grace ends, jobs still running are *released* (queued again at the
    head, attempt not counted) and the spider closes; the process exits 0;
 3. a second signal skips the rest of the grace (release now).
@@ -25,6 +25,8 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from twisted.internet import reactor
 
+from scrapworker.settings import lakehouse_settings
+
 if TYPE_CHECKING:
     from scrapworker.spider import QueueSpider
 
@@ -43,7 +45,7 @@ class GracefulShutdown:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler, crawler.settings.getfloat("SCRAPWORKER_SHUTDOWN_GRACE", 30.0))
+        return cls(crawler, lakehouse_settings(crawler.settings).worker.shutdown_grace)
 
     def _opened(self, spider: "QueueSpider") -> None:
         for sig in SIGNALS:

@@ -2,7 +2,7 @@
 
 Twisted's reactor cannot be restarted in a process, so the worker never starts a
 crawl per job. The spider stays open (``spider_idle`` -> ``DontCloseSpider``) and a
-LoopingCall leases jobs whenever it holds fewer than ``SCRAPWORKER_CONCURRENCY``,
+LoopingCall leases jobs whenever it holds fewer than ``worker.concurrency``,
 feeding each job's first request into the running engine (``engine.crawl``); each
 response yields that job's next page.
 
@@ -36,6 +36,7 @@ from scrapworker import context
 from scrapworker.leases import heartbeat_interval
 from scrapworker.redaction import auth_env_names, mask_env_names
 from scrapworker.run import RUN_META, JobRun
+from scrapworker.settings import lakehouse_settings
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +64,10 @@ def endpoint_config(directory: Path, name: str) -> EndpointConfig:
 class QueueSpider(scrapy.Spider):
     name = "scrapworker"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, endpoints_dir: Path | str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # A spider argument (`--endpoints-dir`), like the project's LAKEHOUSE_ENDPOINTS_DIR.
+        self.endpoints_dir = Path(endpoints_dir) if endpoints_dir else paths.endpoints_dir()
         self.runs: dict[str, JobRun] = {}
         self.taken = 0
         self.draining = False
@@ -74,19 +77,18 @@ class QueueSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> "QueueSpider":
         spider: QueueSpider = super().from_crawler(crawler, *args, **kwargs)
-        s = crawler.settings
-        spider.concurrency = s.getint("SCRAPWORKER_CONCURRENCY", 4)
-        spider.worker_id = s.get("SCRAPWORKER_WORKER_ID") or default_worker_id()
-        spider.max_jobs = s.getint("SCRAPWORKER_MAX_JOBS", 0)
-        spider.endpoints_dir = Path(s.get("SCRAPWORKER_ENDPOINTS_DIR") or paths.endpoints_dir())
-        spider.poll_seconds = s.getfloat("SCRAPWORKER_POLL_SECONDS", 0.5)
-        spider.reap_seconds = s.getfloat("SCRAPWORKER_REAP_SECONDS", 5.0)
-        spider.progress_every = s.getint("SCRAPWORKER_PROGRESS_EVERY", 50)
-        spider.queue: JobQueue = context.queue(s)
-        lease_seconds = s.getfloat("SCRAPWORKER_LEASE_SECONDS", 0) or spider.queue.options.lease_seconds
-        spider.lease_seconds = lease_seconds
-        spider.heartbeat_seconds = heartbeat_interval(lease_seconds, spider.queue.options.heartbeat_seconds)
-        spider.landing = context.landing()
+        settings = lakehouse_settings(crawler.settings)
+        worker = settings.worker
+        spider.concurrency = worker.concurrency
+        spider.worker_id = worker.worker_id or default_worker_id()
+        spider.max_jobs = worker.max_jobs
+        spider.poll_seconds = worker.poll_seconds
+        spider.reap_seconds = worker.reap_seconds
+        spider.progress_every = worker.progress_every
+        spider.queue: JobQueue = context.queue(settings)
+        spider.lease_seconds = settings.queue.lease_seconds
+        spider.heartbeat_seconds = heartbeat_interval(settings.queue.lease_seconds, settings.queue.heartbeat_seconds)
+        spider.landing = context.landing(settings)
         crawler.signals.connect(spider._opened, signal=signals.spider_opened)
         crawler.signals.connect(spider._idle, signal=signals.spider_idle)
         crawler.signals.connect(spider._closed, signal=signals.spider_closed)
@@ -187,7 +189,7 @@ class QueueSpider(scrapy.Spider):
         run = JobRun(
             lease=lease, config=config, queue=self.queue, landing=self.landing, bucket=self.landing.bucket,
             worker_id=self.worker_id, heartbeat_seconds=self.heartbeat_seconds,
-            progress_every=self.progress_every, on_end=self._ended,
+            progress_every=self.progress_every, on_end=self._ended, stats=self.crawler.stats,
         )
         mask_env_names(auth_env_names(lease.job.request.auth))
         self.runs[run.run_id] = run

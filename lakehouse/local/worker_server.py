@@ -32,7 +32,9 @@ class WorkerService(Service):
         return env
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "scrapworker", "--worker-id", "local-worker", "--concurrency", "4"]
+        # Everything else (concurrency, rate headroom, lease) the worker reads from the same
+        # profile and LAKEHOUSE_* environment as the stack: its `worker` and `queue` sections.
+        return [sys.executable, "-m", "scrapworker", "--worker-id", self.settings.worker.worker_id or "local-worker"]
 
     def is_healthy(self) -> bool:
         # A worker has no port; it is healthy while its process runs (the stack
