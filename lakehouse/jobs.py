@@ -48,8 +48,10 @@ SCHEMA_VERSION = 1
 
 ENDPOINT_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 # <endpoint>__<YYYYmmddTHHMM>Z: safe in S3 keys, Redis keys and Airflow ids, and it
-# sorts by slot within an endpoint. The Lua scripts in lakehouse.queue mirror it.
+# sorts by slot within an endpoint. The queue's Lua scripts get both from here
+# (lakehouse.lua translates the pattern), so they are written once.
 RUN_ID_PATTERN = r"^[a-z][a-z0-9_]*__\d{8}T\d{4}Z$"
+RUN_ID_MAX_LENGTH = 200
 ENV_VAR_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 # Headers that carry credentials must come from an AuthSpec, never as literal values.
@@ -205,7 +207,7 @@ class CrawlJob(_Strict):
     """One endpoint, one slot. Build it with ``CrawlJob.for_slot``."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    run_id: str = Field(pattern=RUN_ID_PATTERN, max_length=200)
+    run_id: str = Field(pattern=RUN_ID_PATTERN, max_length=RUN_ID_MAX_LENGTH)
     endpoint: str = Field(pattern=ENDPOINT_NAME_PATTERN, max_length=100)
     slot_start: UtcDatetime
     slot_end: UtcDatetime

@@ -20,6 +20,14 @@ key                                       type       holds
 ``scrapworker:job:<run_id>``              hash       one run's status and bookkeeping (payload,
                                                      state, attempts, lease id, counts, manifest);
                                                      expires some days after a terminal state
+``scrapworker:workers``                   zset       worker_id -> last seen (s, server clock): set by
+                                                     every lease, heartbeat and ack; entries older
+                                                     than a day are dropped. Waiters use it to tell
+                                                     "no worker is running" from "the queue is busy"
+``scrapworker:status``                     channel    pub/sub: ``{"run_id": ..., "state": ...}`` on
+                                                     every terminal state (finished, failed, dead),
+                                                     published by the script that writes it. Not
+                                                     durable: the run's hash stays the truth
 ``scrapworker:ratelimit:<bucket>``        hash       a token bucket (GCRA ``tat``, ``paused_until``)
 ========================================  =========  ===============================================
 
@@ -72,6 +80,15 @@ class Keys:
     @property
     def runs(self) -> str:
         return self._k("runs")
+
+    @property
+    def workers(self) -> str:
+        return self._k("workers")
+
+    @property
+    def status_channel(self) -> str:
+        """Pub/sub channel announcing terminal states (not a key: nothing is stored)."""
+        return self._k("status")
 
     @property
     def job_prefix(self) -> str:

@@ -21,6 +21,12 @@ lease was reaped (it stalled past expiry, then woke up) gets ``LeaseLostError`` 
 must stop writing. An expired lease that nobody reaped yet may still be extended by
 its holder: no one else can hold the run until the reaper moves it.
 
+The scripts are ``.lua`` files in ``lakehouse/lua/`` (one per transition, plus the
+fragments they share), composed by ``lakehouse.lua.script_text``. Terminal states are
+announced on ``Keys.status_channel`` by the script that writes them, and every lease,
+heartbeat and ack records its worker in ``Keys.workers``; ``lakehouse.queue_watch``
+uses both to wait for a run without polling hard and to notice that no worker runs.
+
 The invariant the scripts keep: a run whose state is ``queued`` has exactly one
 payload in the ready list, and a run whose state is ``running`` is in the lease set
 with a lease id. Nothing else pushes to the ready list.
@@ -32,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import redis
 
@@ -53,271 +59,18 @@ from lakehouse.jobs import (
     Progress,
 )
 from lakehouse.keys import Keys
+from lakehouse.lua import script_text
 from lakehouse.queue_config import QueueSettings
 
 if TYPE_CHECKING:
     from lakehouse.settings import Settings
 
-# Lua mirror of jobs.RUN_ID_PATTERN (Lua patterns have no {n} counts).
-_LUA_RUN_ID = "^[a-z][a-z0-9_]*__%d%d%d%d%d%d%d%dT%d%d%d%dZ$"
-
-_LUA_COMMON = r"""
-local function now_s()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
-local function fmt(x) return string.format('%.6f', x) end
-local function int(x) return string.format('%d', x) end
-local function dead_letter(dead_key, cap, run_id, payload, reason, now, attempts, worker)
-  local entry = {reason = reason, dead_at = now, payload = payload}
-  if run_id then entry['run_id'] = run_id end
-  if attempts then entry['attempts'] = attempts end
-  if worker and worker ~= '' then entry['worker_id'] = worker end
-  redis.call('LPUSH', dead_key, cjson.encode(entry))
-  redis.call('LTRIM', dead_key, 0, cap - 1)
-end
-local function drop_dead_entries(dead_key, run_id)
-  local removed = 0
-  for _, e in ipairs(redis.call('LRANGE', dead_key, 0, -1)) do
-    local ok, d = pcall(cjson.decode, e)
-    if ok and type(d) == 'table' and d['run_id'] == run_id then
-      removed = removed + redis.call('LREM', dead_key, 1, e)
-    end
-  end
-  return removed
-end
--- Clients decode replies as UTF-8; one undecodable payload handed back would make
--- every lease() call fail. Such payloads are dead-lettered with their high bytes
--- masked, so even the dead-letter list stays readable.
-local function valid_utf8(s)
-  if not string.find(s, '[\128-\255]') then return true end
-  local i, n = 1, #s
-  while i <= n do
-    local c = string.byte(s, i)
-    local len, lo, hi = 1, 0x80, 0xBF
-    if c < 0x80 then len = 1
-    elseif c >= 0xC2 and c <= 0xDF then len = 2
-    elseif c >= 0xE0 and c <= 0xEF then
-      len = 3
-      if c == 0xE0 then lo = 0xA0 elseif c == 0xED then hi = 0x9F end
-    elseif c >= 0xF0 and c <= 0xF4 then
-      len = 4
-      if c == 0xF0 then lo = 0x90 elseif c == 0xF4 then hi = 0x8F end
-    else return false end
-    for j = i + 1, i + len - 1 do
-      local cc = string.byte(s, j)
-      if j > i + 1 then lo, hi = 0x80, 0xBF end
-      if not cc or cc < lo or cc > hi then return false end
-    end
-    i = i + len
-  end
-  return true
-end
--- The lease check every holder-side transition starts with (the fencing token).
-local function holder_check(job_key, lease_id)
-  local h = redis.call('HMGET', job_key, 'state', 'lease_id', 'worker_id')
-  if h[1] ~= 'running' or h[2] ~= lease_id then
-    return {'lost', h[1] or '', h[3] or ''}
-  end
-  return nil
-end
-"""
-
-# KEYS: job, ready, dead, runs. ARGV: run_id, payload, force, max_attempts, endpoint
-_ENQUEUE = _LUA_COMMON + r"""
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'queued' then return 'already_queued' end
-if state == 'running' then return 'already_running' end
-if state == 'finished' and ARGV[3] ~= '1' then return 'already_finished' end
-local now = now_s()
-local outcome = 'queued'
-if state then outcome = 'requeued' end
-if state == 'dead' then drop_dead_entries(KEYS[3], ARGV[1]) end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'run_id', ARGV[1], 'endpoint', ARGV[5], 'payload', ARGV[2],
-  'state', 'queued', 'attempts', '0', 'max_attempts', ARGV[4], 'queued_at', fmt(now), 'updated_at', fmt(now))
-redis.call('RPUSH', KEYS[2], ARGV[2])
-redis.call('ZADD', KEYS[4], now, ARGV[1])
-return outcome
-"""
-
-# KEYS: ready, leased, dead, lease_seq, runs.
-# ARGV: job_prefix, worker_id, lease_ms, default_max_attempts, dead_cap, scan_limit
-_LEASE = _LUA_COMMON + r"""
-local now = now_s()
-local cap = tonumber(ARGV[5])
--- Returns the lease reply, or nil when the payload was dead-lettered instead.
-local function take(payload)
-  if not valid_utf8(payload) then
-    dead_letter(KEYS[3], cap, nil, string.gsub(payload, '[\128-\255]', '?'),
-      'payload is not valid UTF-8 (bytes >= 0x80 shown as ?)', now, nil, nil)
-    return nil
-  end
-  local ok, doc = pcall(cjson.decode, payload)
-  local run_id = nil
-  if ok and type(doc) == 'table' then run_id = doc['run_id'] end
-  if type(run_id) ~= 'string' or #run_id > 200 or not string.match(run_id, '""" + _LUA_RUN_ID + r"""') then
-    local why = 'payload has no valid run_id (expected <endpoint>__<YYYYmmddTHHMM>Z)'
-    if not ok then why = 'payload is not valid JSON'
-    elseif type(doc) ~= 'table' or doc[1] ~= nil then why = 'payload is not a JSON object' end
-    dead_letter(KEYS[3], cap, nil, payload, why, now, nil, nil)
-    return nil
-  end
-  local jk = ARGV[1] .. run_id
-  local state = redis.call('HGET', jk, 'state')
-  if state and state ~= 'queued' then
-    -- Cannot happen through enqueue(); a hand-pushed copy of a live or finished run
-    -- must not start a second crawl, and must not vanish silently either.
-    dead_letter(KEYS[3], cap, run_id, payload, 'duplicate payload: run ' .. run_id .. ' is already ' .. state ..
-      '; push jobs with enqueue() (force=True crawls a finished run again), not straight onto the list', now, nil, nil)
-    return nil
-  end
-  if not state then
-    -- Pushed by a producer that bypassed enqueue(): adopt it, so it is tracked,
-    -- fenced and counted like any other job.
-    local max = tonumber(doc['max_attempts'])
-    if not max or max < 1 then max = tonumber(ARGV[4]) end
-    local ep = doc['endpoint']
-    if type(ep) ~= 'string' then ep = '' end
-    redis.call('HSET', jk, 'run_id', run_id, 'endpoint', ep, 'payload', payload, 'attempts', '0',
-      'max_attempts', int(math.floor(max)), 'queued_at', fmt(now))
-  end
-  local attempts = redis.call('HINCRBY', jk, 'attempts', 1)
-  local lease_id = redis.call('INCR', KEYS[4])
-  local expires = math.floor(now * 1000) + tonumber(ARGV[3])
-  redis.call('HSET', jk, 'state', 'running', 'worker_id', ARGV[2], 'lease_id', int(lease_id),
-    'lease_expires', int(expires), 'started_at', fmt(now), 'heartbeat_at', fmt(now), 'updated_at', fmt(now))
-  redis.call('PERSIST', jk)
-  redis.call('ZADD', KEYS[2], expires, run_id)
-  redis.call('ZADD', KEYS[5], now, run_id)
-  return {run_id, int(lease_id), payload, int(attempts), int(expires)}
-end
-for _ = 1, tonumber(ARGV[6]) do
-  local payload = redis.call('LPOP', KEYS[1])
-  if not payload then return false end
-  local reply = take(payload)
-  if reply then return reply end
-end
-return 'again'
-"""
-
-# KEYS: ready, leased, dead, runs. ARGV: job_prefix, cutoff_ms ('' = server now), ttl, dead_cap, batch
-_REAP = _LUA_COMMON + r"""
-local now = now_s()
-local cutoff = math.floor(now * 1000)
-if ARGV[2] ~= '' then cutoff = tonumber(ARGV[2]) end
-local cap = tonumber(ARGV[4])
-local requeued, dead = {}, {}
-for _, run_id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', cutoff, 'LIMIT', 0, tonumber(ARGV[5]))) do
-  redis.call('ZREM', KEYS[2], run_id)
-  local jk = ARGV[1] .. run_id
-  local h = redis.call('HMGET', jk, 'state', 'attempts', 'max_attempts', 'payload', 'worker_id')
-  if h[1] == 'running' and h[4] then
-    local attempts = tonumber(h[2]) or 0
-    local max = tonumber(h[3]) or 1
-    local worker = h[5] or '?'
-    redis.call('HDEL', jk, 'lease_id', 'lease_expires')
-    if attempts >= max then
-      local reason = 'lease expired on attempt ' .. attempts .. ' of max_attempts ' .. max .. ' (worker ' .. worker ..
-        ' stopped heartbeating: killed, hung or overloaded). Inspect the worker logs, then retry it.'
-      redis.call('HSET', jk, 'state', 'dead', 'error', reason, 'finished_at', fmt(now), 'updated_at', fmt(now))
-      redis.call('EXPIRE', jk, ARGV[3])
-      dead_letter(KEYS[3], cap, run_id, h[4], reason, now, attempts, worker)
-      table.insert(dead, run_id)
-    else
-      redis.call('HSET', jk, 'state', 'queued', 'queued_at', fmt(now), 'updated_at', fmt(now),
-        'error', 'attempt ' .. attempts .. ': lease expired (worker ' .. worker .. ' stopped heartbeating); queued again')
-      -- At the head: a job that was already running should not wait behind a backlog.
-      redis.call('LPUSH', KEYS[1], h[4])
-      table.insert(requeued, run_id)
-    end
-    redis.call('ZADD', KEYS[4], now, run_id)
-  end
-end
-return {requeued, dead}
-"""
-
-# KEYS: job, leased, runs. ARGV: run_id, lease_id, lease_ms, pages, records, bytes ('' = no progress)
-_HEARTBEAT = _LUA_COMMON + r"""
-local lost = holder_check(KEYS[1], ARGV[2])
-if lost then return lost end
-local now = now_s()
-local expires = math.floor(now * 1000) + tonumber(ARGV[3])
-redis.call('ZADD', KEYS[2], expires, ARGV[1])
-redis.call('HSET', KEYS[1], 'lease_expires', int(expires), 'heartbeat_at', fmt(now), 'updated_at', fmt(now))
-if ARGV[4] ~= '' then
-  redis.call('HSET', KEYS[1], 'pages', ARGV[4], 'records', ARGV[5], 'bytes', ARGV[6])
-end
-redis.call('ZADD', KEYS[3], now, ARGV[1])
-return {'ok', int(expires)}
-"""
-
-# KEYS: job, leased, runs. ARGV: run_id, lease_id, state, pages, records, bytes, manifest_path, error, ttl
-_ACK = _LUA_COMMON + r"""
-local lost = holder_check(KEYS[1], ARGV[2])
-if lost then return lost end
-local now = now_s()
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[1], 'lease_id', 'lease_expires', 'manifest_path', 'error')
-redis.call('HSET', KEYS[1], 'state', ARGV[3], 'pages', ARGV[4], 'records', ARGV[5], 'bytes', ARGV[6],
-  'finished_at', fmt(now), 'updated_at', fmt(now))
-if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'manifest_path', ARGV[7]) end
-if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[8]) end
-redis.call('EXPIRE', KEYS[1], ARGV[9])
-redis.call('ZADD', KEYS[3], now, ARGV[1])
-return {'ok'}
-"""
-
-# KEYS: job, leased, ready, runs. ARGV: run_id, lease_id
-_RELEASE = _LUA_COMMON + r"""
-local lost = holder_check(KEYS[1], ARGV[2])
-if lost then return lost end
-local now = now_s()
-local h = redis.call('HMGET', KEYS[1], 'payload', 'worker_id')
-redis.call('ZREM', KEYS[2], ARGV[1])
--- A graceful hand-back is not the job's fault: it does not use up an attempt.
-redis.call('HINCRBY', KEYS[1], 'attempts', -1)
-redis.call('HDEL', KEYS[1], 'lease_id', 'lease_expires')
-redis.call('HSET', KEYS[1], 'state', 'queued', 'queued_at', fmt(now), 'updated_at', fmt(now),
-  'error', 'released by worker ' .. (h[2] or '?') .. ' (shutting down); queued again')
-redis.call('LPUSH', KEYS[3], h[1])
-redis.call('ZADD', KEYS[4], now, ARGV[1])
-return {'ok'}
-"""
-
-# KEYS: job, leased, dead, runs. ARGV: run_id, lease_id, reason, ttl, dead_cap
-_DEAD_LETTER_LEASED = _LUA_COMMON + r"""
-local lost = holder_check(KEYS[1], ARGV[2])
-if lost then return lost end
-local now = now_s()
-local h = redis.call('HMGET', KEYS[1], 'payload', 'attempts', 'worker_id')
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[1], 'lease_id', 'lease_expires')
-redis.call('HSET', KEYS[1], 'state', 'dead', 'error', ARGV[3], 'finished_at', fmt(now), 'updated_at', fmt(now))
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-dead_letter(KEYS[3], tonumber(ARGV[5]), ARGV[1], h[1] or '', ARGV[3], now, tonumber(h[2]), h[3])
-redis.call('ZADD', KEYS[4], now, ARGV[1])
-return {'ok'}
-"""
-
-# KEYS: job, ready, dead, runs. ARGV: run_id, payload, max_attempts, endpoint
-_RETRY_DEAD = _LUA_COMMON + r"""
-local state = redis.call('HGET', KEYS[1], 'state')
-if state == 'queued' or state == 'running' or state == 'finished' then return {'refused', state} end
-if drop_dead_entries(KEYS[3], ARGV[1]) == 0 then return {'missing', state or ''} end
-local now = now_s()
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'run_id', ARGV[1], 'endpoint', ARGV[4], 'payload', ARGV[2],
-  'state', 'queued', 'attempts', '0', 'max_attempts', ARGV[3], 'queued_at', fmt(now), 'updated_at', fmt(now))
-redis.call('RPUSH', KEYS[2], ARGV[2])
-redis.call('ZADD', KEYS[4], now, ARGV[1])
-return {'ok', ''}
-"""
-
 # Bounds one lease script's run time when the list is full of junk: it returns
 # 'again' and Python calls it once more, so other clients get the server in between.
 _LEASE_SCAN_LIMIT = 100
 _REAP_BATCH = 500
+# Worker presence entries older than this are dropped (worker ids change per process).
+_WORKERS_KEEP_SECONDS = 86_400
 
 _STATUS_INTERNAL_FIELDS = ("payload", "lease_id", "lease_expires")
 _STATUS_TIME_FIELDS = ("queued_at", "started_at", "heartbeat_at", "finished_at", "updated_at")
@@ -383,15 +136,17 @@ class JobQueue:
         self.client = client
         self.options = options or QueueSettings()
         self.keys = Keys(self.options.prefix)
-        reg = client.register_script
-        self._enqueue = reg(_ENQUEUE)
-        self._lease = reg(_LEASE)
-        self._reap = reg(_REAP)
-        self._heartbeat = reg(_HEARTBEAT)
-        self._ack = reg(_ACK)
-        self._release = reg(_RELEASE)
-        self._dead_letter_leased = reg(_DEAD_LETTER_LEASED)
-        self._retry_dead = reg(_RETRY_DEAD)
+        def reg(name: str) -> Any:
+            return client.register_script(script_text(name))
+
+        self._enqueue = reg("enqueue")
+        self._lease = reg("lease")
+        self._reap = reg("reap")
+        self._heartbeat = reg("heartbeat")
+        self._ack = reg("ack")
+        self._release = reg("release")
+        self._dead_letter_leased = reg("dead_letter_leased")
+        self._retry_dead = reg("retry_dead")
 
     # -- producer side ---------------------------------------------------------------
 
@@ -431,9 +186,9 @@ class JobQueue:
         while True:
             self.reap()
             got = self._lease(
-                keys=[k.jobs, k.leased, k.dead, k.lease_seq, k.runs],
+                keys=[k.jobs, k.leased, k.dead, k.lease_seq, k.runs, k.workers],
                 args=[k.job_prefix, worker_id, lease_ms, self.options.default_max_attempts,
-                      self.options.dead_letter_cap, _LEASE_SCAN_LIMIT],
+                      self.options.dead_letter_cap, _LEASE_SCAN_LIMIT, _WORKERS_KEEP_SECONDS],
             )
             if _text(got) == "again":
                 continue
@@ -458,7 +213,7 @@ class JobQueue:
                     self._holder_call(self._dead_letter_leased, run_id, int(lease_id),
                                       keys=[k.job(run_id), k.leased, k.dead, k.runs],
                                       args=[f"invalid payload: {exc.details}", self.options.status_ttl_seconds,
-                                            self.options.dead_letter_cap])
+                                            self.options.dead_letter_cap, k.status_channel])
                 except LeaseLostError:
                     pass  # a sub-millisecond lease was reaped already; its next holder dead-letters it
                 continue
@@ -473,7 +228,7 @@ class JobQueue:
         counts = [progress.pages, progress.records, progress.bytes] if progress else ["", "", ""]
         reply = self._holder_call(
             self._heartbeat, lease.run_id, lease.lease_id,
-            keys=[k.job(lease.run_id), k.leased, k.runs],
+            keys=[k.job(lease.run_id), k.leased, k.runs, k.workers],
             args=[max(1, int(lease.lease_seconds * 1000)), *counts],
         )
         return _from_ms(reply[1])
@@ -484,9 +239,10 @@ class JobQueue:
         k = self.keys
         self._holder_call(
             self._ack, lease.run_id, lease.lease_id,
-            keys=[k.job(lease.run_id), k.leased, k.runs],
+            keys=[k.job(lease.run_id), k.leased, k.runs, k.workers],
             args=[result.state.value, result.pages, result.records, result.bytes,
-                  result.manifest_path or "", result.error or "", self.options.status_ttl_seconds],
+                  result.manifest_path or "", result.error or "", self.options.status_ttl_seconds,
+                  k.status_channel],
         )
 
     def release(self, lease: Lease) -> None:
@@ -502,7 +258,8 @@ class JobQueue:
         k = self.keys
         self._holder_call(self._dead_letter_leased, lease.run_id, lease.lease_id,
                           keys=[k.job(lease.run_id), k.leased, k.dead, k.runs],
-                          args=[reason[:4000], self.options.status_ttl_seconds, self.options.dead_letter_cap])
+                          args=[reason[:4000], self.options.status_ttl_seconds, self.options.dead_letter_cap,
+                                k.status_channel])
 
     def reap(self, now: datetime | None = None) -> ReapResult:
         """Requeue runs whose lease expired before ``now`` (default: the Redis server's
@@ -512,7 +269,8 @@ class JobQueue:
         cutoff = "" if now is None else str(int(now.timestamp() * 1000))
         requeued, dead = self._reap(
             keys=[k.jobs, k.leased, k.dead, k.runs],
-            args=[k.job_prefix, cutoff, self.options.status_ttl_seconds, self.options.dead_letter_cap, _REAP_BATCH],
+            args=[k.job_prefix, cutoff, self.options.status_ttl_seconds, self.options.dead_letter_cap, _REAP_BATCH,
+                  k.status_channel],
         )
         return ReapResult([_text(r) for r in requeued], [_text(d) for d in dead])
 
@@ -526,10 +284,19 @@ class JobQueue:
 
     def get_status(self, run_id: str) -> JobStatus | None:
         raw = self.client.hgetall(self.keys.job(run_id))
-        return _status_from_hash(raw) if raw else None
+        return status_from_hash(raw) if raw else None
 
-    def wait_for(self, run_id: str, timeout: float, poll_interval: float = 1.0) -> JobStatus:
-        """Poll until the run reaches a terminal state (finished, failed, dead)."""
+    def wait_for(
+        self,
+        run_id: str,
+        timeout: float,
+        poll_interval: float = 1.0,
+        on_poll: Callable[[JobStatus], None] | None = None,
+    ) -> JobStatus:
+        """Poll until the run reaches a terminal state (finished, failed, dead).
+        ``on_poll`` sees every status read before that (e.g. for a live status line).
+        Asynchronous waiters that must not poll (Airflow's triggerer) use
+        ``lakehouse.queue_watch`` instead."""
         deadline = time.monotonic() + timeout
         while True:
             status = self.get_status(run_id)
@@ -537,10 +304,20 @@ class JobQueue:
                 raise JobNotFoundError(run_id)
             if status.state.terminal:
                 return status
+            if on_poll is not None:
+                on_poll(status)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WaitTimeoutError(run_id, timeout, status.state.value)
             time.sleep(min(poll_interval, remaining))
+
+    def workers_seen(self) -> dict[str, datetime]:
+        """Workers that leased, heartbeated or acked within the last day, by the time
+        they were last seen (Redis server clock)."""
+        return {
+            _text(worker): datetime.fromtimestamp(float(score), tz=timezone.utc)
+            for worker, score in self.client.zrange(self.keys.workers, 0, -1, withscores=True)
+        }
 
     def recent_statuses(self, limit: int = 20) -> list[JobStatus]:
         """The runs changed most recently, newest first."""
@@ -551,7 +328,7 @@ class JobQueue:
         statuses, gone = [], []
         for run_id, raw in zip(run_ids, pipe.execute()):
             if raw:
-                statuses.append(_status_from_hash(raw))
+                statuses.append(status_from_hash(raw))
             else:
                 gone.append(run_id)
         if gone:  # their terminal status expired: drop them from the index too
@@ -616,7 +393,8 @@ class JobQueue:
         return self.dead_letters(limit=self.options.dead_letter_cap)
 
 
-def _status_from_hash(raw: dict[Any, Any]) -> JobStatus:
+def status_from_hash(raw: dict[Any, Any]) -> JobStatus:
+    """A run's status from its hash as HGETALL returns it (also for async clients)."""
     data: dict[str, Any] = {_text(key): _text(v) for key, v in raw.items()}
     for name in _STATUS_INTERNAL_FIELDS:
         data.pop(name, None)
