@@ -43,6 +43,7 @@ from pydantic import (
 
 from lakehouse import raw_layout
 from lakehouse.errors import InvalidJobPayloadError, MissingSecretError
+from lakehouse.slots import to_utc
 
 SCHEMA_VERSION = 1
 
@@ -58,11 +59,7 @@ ENV_VAR_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _FORBIDDEN_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 
 
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc)
-
-
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(to_utc)]
 
 
 def run_id_for(endpoint: str, slot_start: datetime) -> str:
@@ -70,11 +67,7 @@ def run_id_for(endpoint: str, slot_start: datetime) -> str:
     reruns and backfills are the same job and land on the same keys."""
     if not re.match(ENDPOINT_NAME_PATTERN, endpoint):
         raise ValueError(f"endpoint name {endpoint!r} must match {ENDPOINT_NAME_PATTERN}")
-    if slot_start.tzinfo is None:
-        raise ValueError(
-            f"slot start {slot_start.isoformat()} has no time zone; pass an aware UTC datetime"
-        )
-    t = slot_start.astimezone(timezone.utc)
+    t = to_utc(slot_start, "slot start")  # a naive time: NaiveTimeError, a ValueError
     if t.second or t.microsecond:
         raise ValueError(
             f"slot start {t.isoformat()} is not on a whole minute; run ids and partitions have "

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Iterable, Literal, NamedTuple
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from lakehouse.slots import to_utc
 
 MANIFEST_SCHEMA_VERSION = 1
 MANIFEST_NAME = "_manifest.json"
@@ -48,15 +50,6 @@ class Partition(NamedTuple):
     min: str
 
 
-def _utc(slot_start: datetime) -> datetime:
-    if slot_start.tzinfo is None:
-        raise ValueError(
-            f"slot start {slot_start.isoformat()} has no time zone; pass an aware UTC "
-            "datetime (e.g. Airflow's data_interval_start) so partitions cannot shift"
-        )
-    return slot_start.astimezone(timezone.utc)
-
-
 def _segment(value: str, what: str) -> str:
     if not _SEGMENT_RE.match(value):
         raise ValueError(f"{what} {value!r} is not safe in an S3 key: use letters, digits, '_', '-', '.'")
@@ -65,7 +58,7 @@ def _segment(value: str, what: str) -> str:
 
 def partition_of(slot_start: datetime) -> Partition:
     """The (ds, hr, min) partition values of a slot: from its start, in UTC."""
-    t = _utc(slot_start)
+    t = to_utc(slot_start, "slot start")  # a naive time: NaiveTimeError, a ValueError
     return Partition(ds=f"{t:%Y-%m-%d}", hr=f"{t:%H}", min=f"{t:%M}")
 
 

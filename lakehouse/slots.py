@@ -11,6 +11,7 @@ land on the same keys.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 from croniter import croniter
 
@@ -41,13 +42,43 @@ def cron_problem(schedule: str) -> str | None:
     return None
 
 
+class NaiveTimeError(SlotError, ValueError):
+    """A datetime without a time zone where a slot time is needed. A ``ValueError`` too,
+    so pydantic validators and callers that catch ValueError see it as bad input."""
+
+
 def to_utc(moment: datetime, what: str = "time") -> datetime:
-    """``moment`` in UTC; a naive datetime is refused rather than guessed."""
+    """``moment`` in UTC; a naive datetime is refused rather than guessed.
+
+    The one UTC helper of the core: slots, run ids, raw keys and partitions all go
+    through it, so a naive time fails the same way (and with the same message)
+    wherever it enters.
+    """
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise SlotError(
-            f"{what} {moment.isoformat()} has no timezone; pass an aware datetime "
-            "(e.g. datetime(..., tzinfo=UTC)) so the slot is not silently shifted"
+        raise NaiveTimeError(
+            f"{what} {moment.isoformat()} has no timezone: a naive datetime names no time zone, so the "
+            "slot could shift into another partition; pass an aware datetime (e.g. datetime(..., tzinfo=UTC), "
+            "or Airflow's data_interval_start)"
         )
+    return moment.astimezone(UTC)
+
+
+def parse_slot(text: str, *, option: str = "--slot", naive: Literal["utc", "refuse"] = "utc") -> datetime:
+    """A slot time typed on a command line (``2025-03-01T12:15``, ``...:00Z``, ``...+01:00``), in UTC.
+
+    The one slot parser of both CLIs. A time without a zone means UTC (``naive="utc"``,
+    the default: every partition and run id is in UTC, so that is the only reading that
+    makes sense, and each CLI's --help says so); ``naive="refuse"`` refuses it instead.
+    """
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        example = "2025-03-01T12:15:00Z" + (" or 2025-03-01T12:15 (UTC)" if naive == "utc" else "")
+        raise SlotError(f"{option} {text!r} is not an ISO time; use e.g. {example}") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        if naive == "refuse":
+            raise NaiveTimeError(f"{option} {text!r} has no time zone: add Z (UTC) or an offset like +00:00")
+        return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
 
 

@@ -18,21 +18,12 @@ from rich.text import Text
 
 from lakehouse import paths
 from lakehouse.endpoints import EndpointConfig, endpoint_path, load_endpoint
-from lakehouse.errors import EndpointConfigError, SlotError, WaitTimeoutError
+from lakehouse.errors import EndpointConfigError, WaitTimeoutError
 from lakehouse.jobs import JobState, JobStatus
 from lakehouse.pipeline import job_for_slot
 from lakehouse.raw_layout import s3_uri
 from lakehouse.settings import load_settings
-from lakehouse.slots import previous_slots, slot_window
-
-
-def parse_slot(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise SlotError(f"--slot {text!r} is not an ISO time; use e.g. 2025-03-01T12:15 or 2025-03-01T12:15:00Z") from None
-    # A slot named on the command line without a zone means UTC, like every partition.
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+from lakehouse.slots import parse_slot, previous_slots, slot_window
 
 
 def _endpoint(name: str) -> EndpointConfig:

@@ -66,3 +66,26 @@ def test_bad_schedules_are_explained(schedule: str) -> None:
     assert cron_problem(schedule)
     with pytest.raises(SlotError):
         slot_window(schedule, at(10, 0))
+
+
+# -- the one UTC helper and the one slot parser ---------------------------------------
+
+def test_to_utc_converts_and_refuses_naive_times_with_one_error() -> None:
+    from lakehouse.slots import NaiveTimeError, to_utc
+
+    assert to_utc(datetime(2024, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))) == datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+    with pytest.raises(NaiveTimeError, match="slot start 2024-05-01T10:00:00 has no timezone") as caught:
+        to_utc(datetime(2024, 5, 1, 10, 0), "slot start")
+    assert isinstance(caught.value, SlotError) and isinstance(caught.value, ValueError)
+
+
+def test_parse_slot_reads_a_naive_time_as_utc_unless_told_to_refuse() -> None:
+    from lakehouse.slots import parse_slot
+
+    assert parse_slot("2025-03-01T12:15") == datetime(2025, 3, 1, 12, 15, tzinfo=UTC)
+    assert parse_slot("2025-03-01T12:15:00Z") == datetime(2025, 3, 1, 12, 15, tzinfo=UTC)
+    assert parse_slot("2025-03-01T13:15:00+01:00") == datetime(2025, 3, 1, 12, 15, tzinfo=UTC)
+    with pytest.raises(SlotError, match="no time zone"):
+        parse_slot("2025-03-01T12:15", naive="refuse")
+    with pytest.raises(SlotError, match="--slot 'noon' is not an ISO time"):
+        parse_slot("noon")
