@@ -6,23 +6,22 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 
-from lakehouse.errors import LakehouseError
+from lakehouse import slots
+from lakehouse.errors import LakehouseError, SlotError
 from lakehouse.settings import Settings, load_settings
 from spark_jobs.session import SessionOptions
 
 
 def parse_slot(text: str) -> datetime:
-    """An aware slot time, e.g. 2025-03-01T12:15:00Z; naive times are refused because a
-    shifted time zone would write the slot into another partition."""
+    """An aware slot time, e.g. 2025-03-01T12:15:00Z, in UTC: the core's parser
+    (lakehouse.slots.parse_slot) as an argparse type. Naive times are still refused
+    here (tests/unit/spark_jobs asserts it); the core's own rule reads them as UTC."""
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO time like 2025-03-01T12:15:00Z") from exc
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone: add Z (UTC) or an offset like +00:00")
-    return value.astimezone(timezone.utc)
+        return slots.parse_slot(text, option="time", naive="refuse")
+    except SlotError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
