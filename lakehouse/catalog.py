@@ -1,13 +1,31 @@
-"""Iceberg catalog access: pyiceberg's REST client against Nessie's /iceberg endpoint."""
+"""Iceberg catalog access: pyiceberg's REST client against Nessie's /iceberg endpoint.
+
+One client per process and catalog: `load_catalog` hands out the same RestCatalog
+for the same settings, so a task that publishes a signal and loads two tables pays
+the catalog's config round trip (and pyiceberg's import) once, not per call.
+"""
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
+from lakehouse.errors import LakehouseError
 from lakehouse.settings import Settings
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
+
+_clients: dict[tuple[str, tuple[tuple[str, str], ...]], "Catalog"] = {}
+_clients_lock = threading.Lock()
+
+
+class CatalogUnavailableError(LakehouseError):
+    def __init__(self, uri: str, what: str, cause: BaseException) -> None:
+        super().__init__(
+            f"the Iceberg catalog at {uri} failed while {what}: {type(cause).__name__}: {cause}. "
+            "Check that Nessie is running (`lakehouse local status`) and reachable, then retry."
+        )
 
 
 def catalog_properties(settings: Settings) -> dict[str, str]:
@@ -25,10 +43,29 @@ def catalog_properties(settings: Settings) -> dict[str, str]:
     }
 
 
-def load_catalog(settings: Settings) -> "Catalog":
-    from pyiceberg.catalog import load_catalog as _load
+def load_catalog(settings: Settings, *, fresh: bool = False) -> "Catalog":
+    """The process's REST catalog client for these settings (created on first use).
 
-    return _load(settings.catalog.name, **catalog_properties(settings))
+    Thread-safe; clients of different settings (another stack, other keys) are kept
+    apart. ``fresh=True`` builds and caches a new client, e.g. after the catalog
+    moved to another address.
+    """
+    props = catalog_properties(settings)
+    key = (settings.catalog.name, tuple(sorted(props.items())))
+    with _clients_lock:
+        client = None if fresh else _clients.get(key)
+        if client is None:
+            from pyiceberg.catalog import load_catalog as _load
+
+            client = _load(settings.catalog.name, **props)
+            _clients[key] = client
+        return client
+
+
+def clear_catalog_cache() -> None:
+    """Forget every cached client (tests that restart the catalog call this)."""
+    with _clients_lock:
+        _clients.clear()
 
 
 def ensure_namespaces(catalog: "Catalog", namespaces: list[str]) -> list[str]:

@@ -20,6 +20,8 @@ from lakehouse.settings import Settings
 from lakehouse.slots import previous_slots, slot_window, to_utc
 
 if TYPE_CHECKING:
+    from pyiceberg.table import Table as IcebergTable
+
     from lakehouse.endpoints import Table
     from lakehouse.signals import Signal
 
@@ -172,22 +174,110 @@ def publish_signal(settings: Settings, run_id: str) -> "Signal":
     return signal
 
 
-def check_table_counts(settings: Settings, table: "Table", run_id: str) -> dict[str, int]:
+@dataclass(frozen=True)
+class RunRows:
+    """How many rows of one run a table holds, and how that was learned."""
+
+    rows: int
+    #: True when Iceberg metadata alone answered (manifests' per-file record counts
+    #: and run-id bounds); False when data files had to be read.
+    from_metadata: bool
+
+
+@dataclass(frozen=True)
+class TableCounts:
+    """A slot's count check: rows + quarantined == expected (the manifest's records)."""
+
+    table: str
+    run_id: str
+    expected: int
+    rows: int
+    quarantined: int
+    #: both counts came from catalog metadata, no data file was opened
+    from_metadata: bool
+
+
+class TableNotLandedError(LakehouseError):
+    """The slot's table does not exist yet: nothing has been transformed into it."""
+
+    def __init__(self, table: str, run_id: str) -> None:
+        super().__init__(
+            f"{table} does not exist yet, so run {run_id} has no rows in it: run the transform "
+            "task (or `raw_to_table`) for the slot first."
+        )
+
+
+def run_rows(table: "IcebergTable", run_column: str, run_id: str, slot_start: datetime) -> RunRows:
+    """The rows of ``run_id`` in its slot's (ds, hr, min) partition, from metadata when
+    it proves them.
+
+    The transform overwrites whole slot partitions and a run id names one slot, so
+    a slot's partition holds one run. Planning the slot's partition reads only
+    manifests; when every data file in it has no delete files, a fully matched
+    partition filter, and ``run_column`` bounds lower == upper == run_id (which
+    needs untruncated bounds: table property
+    ``write.metadata.metrics.column.<run_column>=full``), the sum of the files'
+    record counts is the answer. Anything else falls back to reading the slot's
+    files with the run-id filter.
+    """
+    from pyiceberg.expressions import AlwaysTrue, And, EqualTo
+
+    from lakehouse.raw_layout import partition_of
+
+    p = partition_of(slot_start)
+    slot = And(EqualTo("ds", p.ds), EqualTo("hr", int(p.hr)), EqualTo("min", int(p.min)))
+    field_id = table.schema().find_field(run_column).field_id
+    wanted = run_id.encode()
+    total = 0
+    proven = True
+    for task in table.scan(row_filter=slot, selected_fields=(run_column,)).plan_files():
+        f = task.file
+        if (
+            task.delete_files
+            or task.residual != AlwaysTrue()
+            or (f.lower_bounds or {}).get(field_id) != wanted
+            or (f.upper_bounds or {}).get(field_id) != wanted
+            or (f.null_value_counts or {}).get(field_id, 0) != 0
+        ):
+            proven = False
+            break
+        total += f.record_count
+    if proven:
+        return RunRows(total, from_metadata=True)
+    scan = table.scan(row_filter=And(slot, EqualTo(run_column, run_id)), selected_fields=(run_column,))
+    return RunRows(scan.count(), from_metadata=False)
+
+
+def check_table_counts(settings: Settings, table: "Table", run_id: str) -> TableCounts:
     """The run's rows in its table plus its quarantined records must equal the
-    records its manifest lists; otherwise the slot is not complete."""
-    from pyiceberg.expressions import EqualTo
+    records its manifest lists; otherwise the slot is not complete.
+
+    Raises TableNotLandedError when the table does not exist yet, CountMismatchError
+    when the counts differ; catalog failures propagate as they are.
+    """
+    from pyiceberg.exceptions import NoSuchTableError
 
     from lakehouse.catalog import load_catalog
 
-    expected = _finished_manifest(settings, run_id, f"crawl {run_id} has not finished; nothing to check yet").total_records
+    manifest = _finished_manifest(settings, run_id, f"crawl {run_id} has not finished; nothing to check yet")
+    expected = manifest.total_records
     catalog = load_catalog(settings)
-    landed = catalog.load_table(table.identifier).scan(row_filter=EqualTo("_run_id", run_id)).count()
-    quarantine_id = table.quarantine_identifier
-    quarantined = (
-        catalog.load_table(quarantine_id).scan(row_filter=EqualTo("run_id", run_id)).count()
-        if catalog.table_exists(quarantine_id)
-        else 0
+    try:
+        main = catalog.load_table(table.identifier)
+    except NoSuchTableError as exc:
+        raise TableNotLandedError(table.identifier, run_id) from exc
+    landed = run_rows(main, "_run_id", run_id, manifest.slot_start)
+    try:
+        quarantine: RunRows = run_rows(catalog.load_table(table.quarantine_identifier), "run_id", run_id, manifest.slot_start)
+    except NoSuchTableError:
+        quarantine = RunRows(0, from_metadata=True)
+    if landed.rows + quarantine.rows != expected:
+        raise CountMismatchError(table.identifier, run_id, expected, landed.rows, quarantine.rows)
+    return TableCounts(
+        table=table.identifier,
+        run_id=run_id,
+        expected=expected,
+        rows=landed.rows,
+        quarantined=quarantine.rows,
+        from_metadata=landed.from_metadata and quarantine.from_metadata,
     )
-    if landed + quarantined != expected:
-        raise CountMismatchError(table.identifier, run_id, expected, landed, quarantined)
-    return {"expected": expected, "rows": landed, "quarantined": quarantined}

@@ -9,7 +9,7 @@ one Iceberg commit (delete-matching + append), so a rerun never adds a second ro
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -70,18 +70,71 @@ def _spec():
     return PartitionSpec(PartitionField(source_id=4, field_id=1000, transform=IdentityTransform(), name="ds"))
 
 
+#: Full (untruncated) min/max of run_id in every data file's metadata. With the
+#: default truncate(16) every run of an endpoint shares one bound prefix, so a
+#: replace by run_id would have to open every file of the day; with full bounds
+#: files of other runs are skipped from the manifests alone.
+#: commit.retry.*: pyiceberg retries a conflicting commit itself (reloading the
+#: table and redoing the replace) before our outer retry has to start over.
+SIGNAL_TABLE_PROPERTIES: dict[str, str] = {
+    "write.metadata.metrics.column.run_id": "full",
+    "commit.retry.num-retries": "10",
+    "commit.retry.min-wait-ms": "50",
+    "commit.retry.max-wait-ms": "2000",
+}
+
+
+@dataclass(frozen=True)
+class SignalRow:
+    """One row of the signal table, as read back."""
+
+    run_id: str
+    endpoint: str
+    s3_path: str
+    ds: str
+    hr: int
+    min: int
+    published_at: datetime
+    pages: int | None = None
+    records: int | None = None
+    bytes: int | None = None
+
+
 def signal_table(catalog: "Catalog") -> "Table":
-    """The signal table, created on first use (the namespace is bootstrapped)."""
-    return catalog.create_table_if_not_exists(SIGNAL_IDENTIFIER, schema=_schema(), partition_spec=_spec())
+    """The signal table, created on first use (the namespace is bootstrapped).
+
+    Loaded first (one round trip when it exists, which is every publish but the
+    first); tables created before SIGNAL_TABLE_PROPERTIES get them once.
+    """
+    from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
+
+    try:
+        table = catalog.load_table(SIGNAL_IDENTIFIER)
+    except NoSuchTableError:
+        try:
+            return catalog.create_table(
+                SIGNAL_IDENTIFIER, schema=_schema(), partition_spec=_spec(), properties=SIGNAL_TABLE_PROPERTIES
+            )
+        except TableAlreadyExistsError:  # a concurrent first publish created it
+            table = catalog.load_table(SIGNAL_IDENTIFIER)
+    missing = {k: v for k, v in SIGNAL_TABLE_PROPERTIES.items() if table.properties.get(k) != v}
+    if missing:
+        try:
+            table = table.transaction().set_properties(missing).commit_transaction()
+        except CommitFailedException:  # another publisher upgraded it meanwhile
+            table = catalog.load_table(SIGNAL_IDENTIFIER)
+    return table
 
 
 def publish(settings: Settings, signal: Signal, catalog: "Catalog | None" = None) -> None:
     """Write the run's row, replacing any earlier row of the same run_id atomically.
 
     Slots of a backfill publish at the same time into one table; Iceberg lets only
-    one commit win, and the others fail validation against the new snapshot. Each
-    retry reloads the table and redoes the replace, which is safe because the
-    replace is idempotent per run_id.
+    one commit win, and the others fail validation against the new snapshot.
+    pyiceberg retries a failed commit on the refreshed table (table properties
+    ``commit.retry.*``); when that is exhausted, or a concurrent delete fails
+    validation, the whole replace is redone on a freshly loaded table, which is
+    safe because the replace is idempotent per run_id.
     """
     from pyiceberg.exceptions import CommitFailedException, ValidationException
     from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
@@ -104,7 +157,7 @@ def publish(settings: Settings, signal: Signal, catalog: "Catalog | None" = None
 
 def _replace_row(table: "Table", signal: Signal) -> None:
     import pyarrow as pa
-    from pyiceberg.expressions import EqualTo
+    from pyiceberg.expressions import And, EqualTo
 
     ds, hr, minute = signal.partition
     row = pa.Table.from_pylist(
@@ -127,13 +180,18 @@ def _replace_row(table: "Table", signal: Signal) -> None:
     with warnings.catch_warnings():
         # The first publish of a run deletes nothing; pyiceberg warns about that.
         warnings.filterwarnings("ignore", message="Delete operation did not match any records")
-        table.overwrite(row, overwrite_filter=EqualTo("run_id", signal.run_id))
+        # A run's row is always in its slot's ds partition: naming it prunes the
+        # delete to that partition's manifests and files.
+        table.overwrite(row, overwrite_filter=And(EqualTo("ds", ds), EqualTo("run_id", signal.run_id)))
 
 
-def rows_for(settings: Settings, run_id: str, catalog: "Catalog | None" = None) -> list[dict[str, object]]:
+def rows_for(settings: Settings, run_id: str, catalog: "Catalog | None" = None) -> list[SignalRow]:
+    """The signal rows of one run (one after a publish, none before)."""
     from pyiceberg.expressions import EqualTo
 
     from lakehouse.catalog import load_catalog
 
     table = signal_table(catalog or load_catalog(settings))
-    return table.scan(row_filter=EqualTo("run_id", run_id)).to_arrow().to_pylist()
+    found = table.scan(row_filter=EqualTo("run_id", run_id)).to_arrow().to_pylist()
+    names = {f.name for f in fields(SignalRow)}
+    return [SignalRow(**{k: v for k, v in row.items() if k in names}) for row in found]

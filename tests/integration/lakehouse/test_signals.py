@@ -32,9 +32,9 @@ def test_publishing_twice_leaves_one_row_with_the_latest_values(stack: LocalStac
     rows = rows_for(settings, run_id)
     assert len(rows) == 1
     row = rows[0]
-    assert (row["ds"], row["hr"], row["min"]) == ("2026-11-27", 9, 15)
-    assert row["records"] == 300
-    assert row["s3_path"].endswith(f"{run_id}/_manifest.json")
+    assert (row.ds, row.hr, row.min) == ("2026-11-27", 9, 15)
+    assert row.records == 300
+    assert row.s3_path.endswith(f"{run_id}/_manifest.json")
 
 
 def test_other_runs_rows_are_untouched(stack: LocalStack) -> None:
@@ -42,8 +42,8 @@ def test_other_runs_rows_are_untouched(stack: LocalStack) -> None:
     publish(settings, _signal("sandbox_trades__20261127T0930Z", 10))
     publish(settings, _signal("sandbox_trades__20261127T0945Z", 20))
     publish(settings, _signal("sandbox_trades__20261127T0930Z", 11))
-    assert [r["records"] for r in rows_for(settings, "sandbox_trades__20261127T0945Z")] == [20]
-    assert [r["records"] for r in rows_for(settings, "sandbox_trades__20261127T0930Z")] == [11]
+    assert [r.records for r in rows_for(settings, "sandbox_trades__20261127T0945Z")] == [20]
+    assert [r.records for r in rows_for(settings, "sandbox_trades__20261127T0930Z")] == [11]
 
 
 def test_schema_starts_with_the_fixed_columns(stack: LocalStack) -> None:
