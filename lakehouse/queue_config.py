@@ -22,3 +22,11 @@ class QueueSettings(BaseModel):
     # Dead letters are kept until retried; the cap keeps a runaway producer from
     # filling Redis memory.
     dead_letter_cap: int = Field(10_000, ge=10)
+    # Waiters (Airflow's deferred wait_for_crawl) give up on a run that stays queued or
+    # running with no update while no worker has leased, heartbeated or acked for this
+    # long. A busy worker heartbeats every heartbeat_seconds and an idle one leases
+    # about twice a second, so keep it well above heartbeat_seconds.
+    no_worker_seconds: float = Field(60.0, gt=0)
+    # Waiters wake on the status channel, and re-read the run's hash at least this
+    # often anyway: pub/sub is not durable, the hash is the truth.
+    status_recheck_seconds: float = Field(2.0, gt=0)

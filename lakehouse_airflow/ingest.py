@@ -1,8 +1,8 @@
 """One `ingest_<endpoint>` DAG per endpoint config.
 
-enqueue_crawl → wait_for_crawl (a reschedule-mode sensor: a long crawl holds no
-worker slot) → publish_signal → [transform → check_counts, when the endpoint
-declares a table]. Each task is idempotent for its slot, so clearing any of them
+enqueue_crawl → wait_for_crawl (deferred to the triggerer: a long crawl holds no
+worker slot, and the worker's announcement resumes it at once) → publish_signal →
+[transform → check_counts, when the endpoint declares a table]. Each task is idempotent for its slot, so clearing any of them
 re-does only that step; a Nessie outage during publish retries only the publish.
 """
 
@@ -12,11 +12,12 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import DAG, Param, PokeReturnValue, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk import DAG, Param, task
 
 from lakehouse.endpoints import EndpointConfig
+from lakehouse.airflow_env import MAX_ACTIVE_RUNS
 from lakehouse.settings import Settings, load_settings
+from lakehouse_airflow.operators import CrawlWaitOperator
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
         tags=["ingest", *config.tags],
         doc_md=_doc(config),
         is_paused_upon_creation=True,
-        max_active_runs=4,
+        # Overlapping runs of a backfill; the UI's backfill form caps its max at this.
+        max_active_runs=MAX_ACTIVE_RUNS,
         params={"force_recrawl": Param(False, type="boolean", description="Crawl again even if the slot already landed.")},
         default_args={"retries": af.task_retries, "retry_delay": timedelta(seconds=af.retry_delay_seconds)},
     ) as dag:
@@ -68,29 +70,6 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
             log.info("crawl %s for slot %s..%s: %s", result.run_id, slot_start, slot_end, result.outcome)
             return result.run_id  # XCom carries the run id only: no secrets
 
-        @task.sensor(
-            task_id="wait_for_crawl",
-            mode="reschedule",
-            poke_interval=af.poke_interval_seconds,
-            timeout=af.crawl_timeout_seconds,
-            retries=0,
-        )
-        def wait_for_crawl(crawl_run_id: str) -> PokeReturnValue:
-            from lakehouse import pipeline
-
-            try:
-                status = pipeline.crawl_status(load_settings(), crawl_run_id)
-            except pipeline.CrawlFailedError as exc:
-                # Fail without retries: the worker already retried pages and attempts.
-                raise AirflowFailException(str(exc)) from exc
-            if status is None:
-                return PokeReturnValue(is_done=False)
-            log.info(
-                "crawl %s finished by %s: %s pages, %s records, %s bytes",
-                crawl_run_id, status.worker_id, status.pages, status.records, status.bytes,
-            )
-            return PokeReturnValue(is_done=True, xcom_value=status.manifest_path)
-
         @task(task_id="publish_signal")
         def publish_signal(crawl_run_id: str) -> dict[str, Any]:
             from lakehouse import pipeline
@@ -100,7 +79,8 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
             return {"run_id": crawl_run_id, "s3_path": signal.s3_path, "records": signal.records}
 
         run_id = enqueue_crawl()
-        waited = wait_for_crawl(run_id)
+        # Deferrable: it waits in the triggerer, woken by the worker's announcement.
+        waited = CrawlWaitOperator(task_id="wait_for_crawl", crawl_run_id=run_id, retries=0)
         published = publish_signal(run_id)
         waited >> published
 

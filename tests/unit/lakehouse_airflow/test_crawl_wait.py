@@ -1,0 +1,104 @@
+"""The deferrable crawl wait without services: the trigger survives serialisation as
+the triggerer stores it, carries no secret, imports no engine, and the operator's
+resume step turns each event into the outcome a user sees."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from lakehouse.pipeline import CrawlFailedError
+from lakehouse_airflow.operators import CrawlWaitOperator
+from lakehouse_airflow.triggers import CrawlStatusTrigger
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[3]
+RUN = "sandbox_trades__20250301T1215Z"
+
+
+def _trigger(**overrides: object) -> CrawlStatusTrigger:
+    kwargs: dict = {"run_id": RUN, "queue_prefix": "scrapworker", "deadline": time.time() + 3600,
+                    "no_worker_seconds": 60.0, "recheck_seconds": 2.0, "timeout_seconds": 3600.0}
+    kwargs.update(overrides)
+    return CrawlStatusTrigger(**kwargs)
+
+
+def test_the_trigger_round_trips_through_airflows_serialisation() -> None:
+    from airflow.sdk._shared.module_loading import import_string
+    from airflow.sdk.serde import deserialize, serialize
+
+    trigger = _trigger()
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "lakehouse_airflow.triggers.CrawlStatusTrigger"
+    json.dumps(kwargs)  # JSON-able as stored in the metadata DB
+    # What the triggerer (and `airflow dags test`) does: serde-encode, decode, rebuild.
+    rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_no_secret_travels_in_the_trigger(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_REDIS__PASSWORD", "redis-secret-value")
+    _, kwargs = _trigger().serialize()
+    assert "redis-secret-value" not in json.dumps(kwargs)
+    assert set(kwargs) == {"run_id", "queue_prefix", "deadline", "no_worker_seconds", "recheck_seconds",
+                           "timeout_seconds", "profile"}
+
+
+def test_the_trigger_module_imports_no_engine() -> None:
+    code = (
+        "import sys, lakehouse_airflow.triggers, lakehouse.queue_watch, lakehouse.settings\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyiceberg', 'pyspark', 'scrapy')))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _event(state: str, **extra: object) -> dict:
+    return {"run_id": RUN, "state": state, "manifest_path": None, "error": None, "attempts": 0, "pages": 0,
+            "records": 0, "bytes": 0, "worker_id": "w1", "message": None, "announced": True,
+            "waited_seconds": 0.1, **extra}
+
+
+def test_resume_on_finished_returns_the_manifest_path() -> None:
+    op = CrawlWaitOperator(task_id="wait_for_crawl", crawl_run_id=RUN)
+    event = _event("finished", manifest_path="raw/x/_manifest.json", pages=9, records=900, bytes=1234)
+    assert op.execute_complete({}, event) == "raw/x/_manifest.json"
+
+
+@pytest.mark.parametrize("state", ["failed", "dead"])
+def test_resume_on_failure_fails_with_the_workers_reason(state: str) -> None:
+    op = CrawlWaitOperator(task_id="wait_for_crawl", crawl_run_id=RUN)
+    reason = "HTTP 500 from http://127.0.0.1:1/v1/offset after 2 attempts"
+    with pytest.raises(AirflowFailException) as info:
+        op.execute_complete({}, _event(state, error=reason, attempts=2))
+    assert str(info.value) == str(CrawlFailedError(RUN, state, reason, 2))
+    assert reason in str(info.value)
+
+
+@pytest.mark.parametrize("state", ["no_worker", "timeout", "missing"])
+def test_resume_on_a_wait_that_gave_up_fails_with_its_message(state: str) -> None:
+    op = CrawlWaitOperator(task_id="wait_for_crawl", crawl_run_id=RUN)
+    with pytest.raises(AirflowFailException, match="start one here"):
+        op.execute_complete({}, _event(state, message="start one here"))
+
+
+def test_the_wait_task_has_no_retries_and_takes_the_run_id_from_enqueue() -> None:
+    from lakehouse.endpoints import endpoint_path, load_endpoint
+    from lakehouse_airflow.ingest import ingest_dag
+
+    dag = ingest_dag(load_endpoint(endpoint_path("sandbox_trades", ROOT / "config" / "endpoints")))
+    wait = dag.get_task("wait_for_crawl")
+    assert isinstance(wait, CrawlWaitOperator)
+    assert wait.retries == 0
+    assert wait.upstream_task_ids == {"enqueue_crawl"}
+    assert "crawl_run_id" in wait.template_fields
