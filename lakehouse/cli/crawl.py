@@ -18,7 +18,7 @@ from rich.text import Text
 
 from lakehouse import paths
 from lakehouse.endpoints import EndpointConfig, endpoint_path, load_endpoint
-from lakehouse.errors import EndpointConfigError, WaitTimeoutError
+from lakehouse.errors import EndpointConfigError, JobNotFoundError, WaitTimeoutError
 from lakehouse.jobs import JobState, JobStatus
 from lakehouse.pipeline import job_for_slot
 from lakehouse.raw_layout import s3_uri
@@ -78,16 +78,14 @@ def register(app: typer.Typer) -> None:
         if not wait:
             return
         started = time.monotonic()
-        status = queue.get_status(job.run_id)
         with Live(console=console, transient=True, refresh_per_second=4) as live:
-            while status is not None and not status.state.terminal:
-                live.update(_line(status, time.monotonic() - started))
-                if time.monotonic() - started > timeout:
-                    raise WaitTimeoutError(job.run_id, timeout, status.state.value)
-                time.sleep(0.25)
-                status = queue.get_status(job.run_id)
-        if status is None:
-            raise WaitTimeoutError(job.run_id, timeout, "gone (its status expired)")
+            try:
+                status = queue.wait_for(
+                    job.run_id, timeout, poll_interval=0.25,
+                    on_poll=lambda s: live.update(_line(s, time.monotonic() - started)),
+                )
+            except JobNotFoundError:
+                raise WaitTimeoutError(job.run_id, timeout, "gone (its status expired)") from None
         seconds = time.monotonic() - started
         bucket = settings.s3.bucket
         if status.state == JobState.FINISHED:

@@ -459,3 +459,45 @@ def test_a_waiting_lease_gives_up_after_wait_seconds(queue: JobQueue) -> None:
     started = time.monotonic()
     assert queue.lease("idle", wait_seconds=0.6, poll_interval=0.25) is None
     assert 0.5 <= time.monotonic() - started < 10
+
+
+# -- announcements and worker presence (what the deferred Airflow wait relies on) ----
+
+
+def test_every_terminal_state_is_announced_with_only_run_id_and_state(queue: JobQueue, make_job: MakeJob) -> None:
+    pubsub = queue.client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(queue.keys.status_channel)
+    jobs = [make_job(minute=m, max_attempts=1) for m in (0, 15, 30, 45)]
+    for job in jobs:
+        queue.enqueue(job)
+    finished, failed, dead, reaped = (queue.lease("w1") for _ in jobs)
+    queue.heartbeat(finished)  # not terminal: not announced
+    queue.ack(finished, _finished())
+    queue.ack(failed, JobResult(state=JobState.FAILED, error="HTTP 500, Bearer abc"))
+    queue.dead_letter(dead, "no config")
+    assert _expire(queue, reaped) == []  # its only attempt: dead, not requeued
+    got = []
+    deadline = time.monotonic() + 10
+    while len(got) < 4 and time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=1)
+        if message:
+            got.append(json.loads(message["data"]))
+    pubsub.close()
+    assert got == [
+        {"run_id": finished.run_id, "state": "finished"},
+        {"run_id": failed.run_id, "state": "failed"},
+        {"run_id": dead.run_id, "state": "dead"},
+        {"run_id": reaped.run_id, "state": "dead"},
+    ]
+
+
+def test_leases_heartbeats_and_acks_record_the_worker_as_seen(queue: JobQueue, make_job: MakeJob) -> None:
+    assert queue.workers_seen() == {}
+    assert queue.lease("idle-worker") is None  # an idle worker's lease call counts too
+    queue.enqueue(make_job())
+    lease = queue.lease("busy-worker")
+    first = queue.workers_seen()["busy-worker"]
+    time.sleep(0.05)
+    queue.heartbeat(lease)
+    assert queue.workers_seen()["busy-worker"] > first
+    assert set(queue.workers_seen()) == {"idle-worker", "busy-worker"}
