@@ -1,14 +1,88 @@
-"""The `lakehouse` command. Each command group lives in its own module and
-registers itself on `app`; this file only assembles them."""
+"""The `lakehouse` command. Each command (or command group) lives in its own module
+and registers itself with ``register(app)``; this file only names them.
+
+Command modules are imported when their command runs, not when the CLI starts:
+`lakehouse --help` and `lakehouse --version` import no settings, Redis, boto3,
+pyiceberg or local-stack code (tests/unit/lakehouse/cli/test_cli_startup.py). The
+help listing comes from ``COMMANDS`` below; a test checks it against each module's
+own help text.
+"""
 
 from __future__ import annotations
 
+import importlib
+from difflib import get_close_matches
+from typing import Any
+
 import typer
+import typer.main
+from typer.core import TyperGroup
 
 from lakehouse.cli import _errors
 
+# name -> (module with a ``register(app)`` function, its help text); in `--help` order.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("lakehouse.cli.demo",
+             "Ingest the sandbox API's recent slots through Airflow on the local stack, then summarise."),
+    "settings": ("lakehouse.cli.settings_cmd",
+                 "Show the resolved settings (profile + environment); secrets are masked."),
+    "validate": ("lakehouse.cli.validate",
+                 "Check every endpoint config; print each problem with its file and field path. Exits 1 on any error."),
+    "crawl": ("lakehouse.cli.crawl",
+              "Enqueue one slot's crawl job for a worker (`python -m scrapworker`); --wait follows it."),
+    "local": ("lakehouse.cli.local", "Run the embedded stack (Redis, S3 server, Nessie) on 127.0.0.1."),
+    "catalog": ("lakehouse.cli.catalog_cmd", "The Iceberg catalog (Nessie REST)."),
+    "artifacts": ("lakehouse.cli.artifacts", "The pinned jars (Nessie runner, Iceberg for Spark) from Maven Central."),
+    "queue": ("lakehouse.cli.queue", "The crawl job queue in Redis: counts, dead letters, retries."),
+}
+
+
+def load_command(name: str) -> Any:  # -> click.Command (typer's vendored click)
+    """Import the command's module and build its command, as `register(app)` defines it."""
+    module = importlib.import_module(COMMANDS[name][0])
+    holder = typer.Typer()
+    module.register(holder)
+    return typer.main.get_group(holder).commands[name]
+
+
+class LazyCommandGroup(TyperGroup):
+    """A group that imports a command's module only when that command is resolved; the
+    help listing shows stand-ins carrying the same help text."""
+
+    _listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(name for name in COMMANDS if name not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        if self._listing:
+            return typer.main.TyperCommand(cmd_name, help=COMMANDS[cmd_name][1])
+        command = load_command(cmd_name)
+        self.add_command(command, cmd_name)
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return self._click_resolve_command(ctx, args)
+        except typer.main._click.exceptions.UsageError as exc:  # suggest the lazy commands too
+            matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if matches:
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {', '.join(repr(m) for m in matches)}?"
+            raise
+
+
 app = typer.Typer(
     name="lakehouse",
+    cls=LazyCommandGroup,
     help="Batch ingestion from rate-limited HTTP/JSON APIs into Apache Iceberg.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -29,19 +103,6 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """Batch ingestion from rate-limited HTTP/JSON APIs into Apache Iceberg."""
-
-
-# Command groups (one module each; keep this list in the order `--help` shows them).
-from lakehouse.cli import artifacts, catalog_cmd, demo, local, settings_cmd  # noqa: E402
-
-demo.register(app)
-local.register(app)
-catalog_cmd.register(app)
-artifacts.register(app)
-settings_cmd.register(app)
-from lakehouse.cli import validate; validate.register(app)  # noqa: E402, E702
-from lakehouse.cli import queue; queue.register(app)  # noqa: E402, E702
-from lakehouse.cli import crawl; crawl.register(app)  # noqa: E402, E702
 
 
 def main() -> None:

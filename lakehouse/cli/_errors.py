@@ -27,9 +27,26 @@ def run(app: typer.Typer) -> None:
         err_console.print("aborted")
         sys.exit(130)
     except Exception as exc:  # click's usage errors come through here in non-standalone mode
+        if isinstance(exc, _click_exceptions()):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        raise
+
+
+def _click_exceptions() -> tuple[type[Exception], ...]:
+    """ClickException of the click typer runs on: typer 0.29 vendors its own
+    (``typer._click``), older typers use the click package."""
+    found: list[type[Exception]] = []
+    try:
+        from typer._click.exceptions import ClickException as Vendored
+
+        found.append(Vendored)
+    except ImportError:
+        pass
+    try:
         import click
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+        found.append(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(found)
