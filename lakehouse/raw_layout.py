@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Iterable, Literal, NamedTuple
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
@@ -62,13 +62,64 @@ def partition_of(slot_start: datetime) -> Partition:
     return Partition(ds=f"{t:%Y-%m-%d}", hr=f"{t:%H}", min=f"{t:%M}")
 
 
+def endpoint_prefix(raw_base: str, endpoint: str) -> str:
+    """The prefix (ending in '/') of every landing of ``endpoint``."""
+    base = raw_base.strip("/")
+    return "/".join([*([base] if base else []), _segment(endpoint, "endpoint name")]) + "/"
+
+
+def day_prefix(raw_base: str, endpoint: str, day: date) -> str:
+    """The prefix (ending in '/') of every landing of ``endpoint`` whose slot starts on
+    ``day`` (UTC): a backfill lists only the days it covers."""
+    return f"{endpoint_prefix(raw_base, endpoint)}ds={day.isoformat()}/"
+
+
+def day_prefixes(raw_base: str, endpoint: str, start: datetime, end: datetime) -> list[str]:
+    """The day prefixes covering slot starts in [start, end), oldest first."""
+    day = to_utc(start, "range start").date()
+    last = (to_utc(end, "range end") - timedelta(microseconds=1)).date()
+    prefixes = []
+    while day <= last:
+        prefixes.append(day_prefix(raw_base, endpoint, day))
+        day += timedelta(days=1)
+    return prefixes
+
+
 def run_prefix(raw_base: str, endpoint: str, slot_start: datetime, run_id: str) -> str:
     """The prefix (ending in '/') under which one run's pages and manifest land."""
     p = partition_of(slot_start)
-    base = raw_base.strip("/")
-    parts = [base] if base else []
-    parts += [_segment(endpoint, "endpoint name"), f"ds={p.ds}", f"hr={p.hr}", f"min={p.min}", _segment(run_id, "run_id")]
-    return "/".join(parts) + "/"
+    return f"{endpoint_prefix(raw_base, endpoint)}ds={p.ds}/hr={p.hr}/min={p.min}/{_segment(run_id, 'run_id')}/"
+
+
+class LandingKey(NamedTuple):
+    """What a manifest key says about its landing, read back from the layout."""
+
+    endpoint: str
+    slot_start: datetime  # aware, UTC
+    run_id: str
+
+
+# <endpoint>/ds=YYYY-MM-DD/hr=HH/min=MM/<run_id>/_manifest.json at the end of a key; the
+# raw base before it may be anything (or nothing).
+_MANIFEST_KEY_RE = re.compile(
+    r"(?:^|/)(?P<endpoint>[^/]+)/ds=(?P<ds>\d{4}-\d{2}-\d{2})/hr=(?P<hr>\d{2})/min=(?P<min>\d{2})/"
+    r"(?P<run_id>[^/]+)/" + re.escape(MANIFEST_NAME) + "$"
+)
+
+
+def parse_manifest_key(key: str) -> LandingKey | None:
+    """The endpoint, slot start and run id of a manifest key built by manifest_key(run_prefix(...));
+    None for any other key (a page, a stray object, a key with an impossible slot time)."""
+    match = _MANIFEST_KEY_RE.search(key)
+    if match is None:
+        return None
+    try:
+        slot = datetime.fromisoformat(f"{match['ds']}T{match['hr']}:{match['min']}:00+00:00")
+    except ValueError:
+        return None
+    if not (_SEGMENT_RE.match(match["endpoint"]) and _SEGMENT_RE.match(match["run_id"])):
+        return None
+    return LandingKey(endpoint=match["endpoint"], slot_start=slot, run_id=match["run_id"])
 
 
 def _check_prefix(prefix: str) -> str:

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from lakehouse.errors import LakehouseError
-from lakehouse.raw_layout import MANIFEST_NAME, Manifest, manifest_key, sha256_hex
+from lakehouse.raw_layout import (
+    MANIFEST_NAME,
+    Manifest,
+    day_prefixes,
+    endpoint_prefix,
+    manifest_key,
+    parse_manifest_key,
+    sha256_hex,
+)
 from lakehouse.settings import S3Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client  # pragma: no cover
 
 log = logging.getLogger(__name__)
-
-_SLOT_IN_KEY = re.compile(r"/ds=(\d{4}-\d{2}-\d{2})/hr=(\d{2})/min=(\d{2})/[^/]+/" + re.escape(MANIFEST_NAME) + "$")
 
 
 class RawLandingError(LakehouseError):
@@ -105,14 +109,6 @@ def read_page(client: "S3Client", bucket: str, key: str, sha256: str) -> PageBod
     return PageBody(key, body, sha256_hex(body) == sha256)
 
 
-def _days(start: datetime, end: datetime) -> Iterable[str]:
-    day = start.astimezone(UTC).date()
-    last = (end.astimezone(UTC) - timedelta(microseconds=1)).date()
-    while day <= last:
-        yield day.isoformat()
-        day += timedelta(days=1)
-
-
 def manifest_keys_in_range(
     client: "S3Client", s3: S3Settings, endpoint: str, start: datetime, end: datetime
 ) -> list[str]:
@@ -121,21 +117,16 @@ def manifest_keys_in_range(
     Listed by day prefix (ds=...): the layout puts the slot in the key, so a backfill
     lists only the days it covers, never the endpoint's whole history.
     """
-    base = f"{s3.raw_prefix.strip('/')}/{endpoint}/" if s3.raw_prefix.strip("/") else f"{endpoint}/"
     found: list[tuple[datetime, str]] = []
     paginator = client.get_paginator("list_objects_v2")
-    for day in _days(start, end):
-        for page in paginator.paginate(Bucket=s3.bucket, Prefix=f"{base}ds={day}/"):
+    for prefix in day_prefixes(s3.raw_prefix, endpoint, start, end):
+        for page in paginator.paginate(Bucket=s3.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                match = _SLOT_IN_KEY.search(obj["Key"])
-                if not match:
-                    continue
-                ds, hr, mn = match.groups()
-                slot = datetime.fromisoformat(f"{ds}T{hr}:{mn}:00+00:00")
-                if start <= slot < end:
-                    found.append((slot, obj["Key"]))
+                landing = parse_manifest_key(obj["Key"])
+                if landing is not None and landing.endpoint == endpoint and start <= landing.slot_start < end:
+                    found.append((landing.slot_start, obj["Key"]))
     if not found:
-        raise NoLandingsError(endpoint, start, end, f"s3://{s3.bucket}/{base}")
+        raise NoLandingsError(endpoint, start, end, f"s3://{s3.bucket}/{endpoint_prefix(s3.raw_prefix, endpoint)}")
     return [key for _, key in sorted(found)]
 
 

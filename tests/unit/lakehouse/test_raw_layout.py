@@ -109,3 +109,42 @@ def test_manifest_rejects_gaps_wrong_keys_wrong_totals_and_secret_urls() -> None
     other["prefix"] = "raw/elsewhere/"
     with pytest.raises(ValidationError, match="layout prefix"):
         Manifest.model_validate(other)
+
+
+def test_day_prefixes_cover_the_range_in_utc_and_end_exclusive() -> None:
+    start = datetime(2025, 3, 1, 23, 45, tzinfo=timezone.utc)
+    assert raw_layout.day_prefixes("raw", "sandbox_trades", start, datetime(2025, 3, 3, tzinfo=timezone.utc)) == [
+        "raw/sandbox_trades/ds=2025-03-01/", "raw/sandbox_trades/ds=2025-03-02/",
+    ]
+    # 00:30 at UTC+1 is still the 1st in UTC: no prefix for the 2nd.
+    plus_one = timezone(timedelta(hours=1))
+    assert raw_layout.day_prefixes("/raw/", "sandbox_trades", start, datetime(2025, 3, 2, 0, 30, tzinfo=plus_one)) == [
+        "raw/sandbox_trades/ds=2025-03-01/",
+    ]
+    assert raw_layout.day_prefix("", "sandbox_trades", SLOT.date()) == "sandbox_trades/ds=2025-03-01/"
+    assert raw_layout.endpoint_prefix("raw", "sandbox_trades") == "raw/sandbox_trades/"
+    # Every run prefix of a day starts with that day's prefix.
+    assert PREFIX.startswith(raw_layout.day_prefix("raw", "sandbox_trades", SLOT.date()))
+    with pytest.raises(ValueError, match="no timezone"):
+        raw_layout.day_prefixes("raw", "sandbox_trades", start.replace(tzinfo=None), start)
+
+
+def test_a_manifest_key_parses_back_to_its_landing() -> None:
+    landing = raw_layout.parse_manifest_key(manifest_key(PREFIX))
+    assert landing == raw_layout.LandingKey("sandbox_trades", SLOT, RUN)
+    assert raw_layout.parse_manifest_key(manifest_key(PREFIX.removeprefix("raw/"))) == landing
+    assert raw_layout.parse_manifest_key(manifest_key(run_prefix("a/b", "e", SLOT, "r"))) == ("e", SLOT, "r")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        PREFIX + "page-000001.json",  # a page, not the manifest
+        PREFIX + "x/_manifest.json",  # one level too deep
+        "raw/sandbox_trades/ds=2025-02-30/hr=00/min=00/r/_manifest.json",  # no such day
+        "raw/sandbox_trades/ds=2025-03-01/hr=24/min=00/r/_manifest.json",
+        "raw/sandbox_trades/ds=2025-03-01/hr=9/min=05/r/_manifest.json",  # not the layout's padding
+    ],
+)
+def test_other_keys_are_not_landings(key: str) -> None:
+    assert raw_layout.parse_manifest_key(key) is None
