@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -104,10 +104,21 @@ class CatalogSettings(_Section):
 
 class SparkSettings(_Section):
     master: str = "local[2]"
-    # sc://host:port of a long-running Spark Connect server. When set, jobs open a
-    # client session there instead of starting a driver JVM of their own; the server
-    # holds the catalog conf and the S3 keys.
-    connect_url: str | None = Field(None, pattern=r"^sc://[^/\s]+:\d+/?$")
+    # How the ingest DAGs run their transform: "connect", a client session on the
+    # long-running Spark Connect server (no driver JVM per task), or "submit",
+    # spark-submit in client mode (a driver JVM per task, on spark.master).
+    engine: Literal["connect", "submit"] = "connect"
+    # sc://host:port of that server, never with the token in it. Unset: the local
+    # stack's server (sc://localhost:<local.spark_connect_port>).
+    connect_url: str | None = Field(None, pattern=r"^sc://[^/\s;]+:\d+/?$")
+    # The server's shared token; clients add it to the URL only when they connect.
+    # The local stack generates it (secret file); never in a profile.
+    connect_token: SecretStr | None = None
+
+    def require_connect_token(self) -> str:
+        if self.connect_token is None:
+            raise MissingSecretError("the Spark Connect token (spark.connect_token)", _secret_places("spark__connect_token"))
+        return self.connect_token.get_secret_value()
 
 
 class AirflowSettings(_Section):
@@ -153,7 +164,11 @@ class LocalStackSettings(_Section):
     weed_ports: WeedPorts = Field(default_factory=WeedPorts)
     spark_cluster: SparkClusterSettings = Field(default_factory=SparkClusterSettings)
     # Away from Spark Connect's default 15002, which a developer's own server may hold.
-    spark_connect_port: int = 15102
+    spark_connect_port: int = Field(15102, ge=1, le=65535)
+    # The Connect server is one long-lived driver for every slot: its heap is sized on
+    # purpose (with Spark's default 1g it died of heap exhaustion on the third
+    # 1M-row write).
+    spark_connect_driver_memory: str = Field("3g", pattern=r"^\d+[kmgt]$")
 
     @property
     def secrets_dir(self) -> Path:
@@ -178,6 +193,15 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     local: LocalStackSettings = Field(default_factory=LocalStackSettings)
 
+    @model_validator(mode="after")
+    def _default_connect_url(self) -> "Settings":
+        # The local stack's server, spelled `localhost`: with a token, the PySpark 4.1
+        # client uses TLS unless the host is exactly `localhost` (then gRPC local
+        # credentials), and the server speaks no TLS.
+        if self.spark.connect_url is None:
+            self.spark.connect_url = f"sc://localhost:{self.local.spark_connect_port}"
+        return self
+
     def redacted(self) -> dict[str, Any]:
         """A JSON-able view for `lakehouse settings`: SecretStr dumps as '**********'."""
         return self.model_dump(mode="json")
@@ -188,6 +212,7 @@ SECRET_FIELDS: dict[tuple[str, str], str] = {
     ("s3", "access_key_id"): "LAKEHOUSE_S3__ACCESS_KEY_ID",
     ("s3", "secret_access_key"): "LAKEHOUSE_S3__SECRET_ACCESS_KEY",
     ("redis", "password"): "LAKEHOUSE_REDIS__PASSWORD",
+    ("spark", "connect_token"): "LAKEHOUSE_SPARK__CONNECT_TOKEN",
 }
 
 

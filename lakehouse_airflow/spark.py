@@ -1,17 +1,22 @@
-"""Airflow tasks for the jobs in spark_jobs/, configured from settings."""
+"""Airflow tasks for the jobs in spark_jobs/, configured from settings.
+
+``spark.engine`` picks the operator: ``connect`` (the default) runs the job in the
+task's own process as a Spark Connect client of the long-lived server; ``submit``
+runs spark-submit in client mode through the ``spark_default`` connection.
+"""
 
 from __future__ import annotations
 
-import shlex
-import sys
+import logging
 from typing import Sequence
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, task
 
 from lakehouse import paths
 from lakehouse.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def _application(job: str) -> str:
@@ -21,11 +26,11 @@ def _application(job: str) -> str:
 def spark_submit(task_id: str, job: str, args: Sequence[str], settings: Settings) -> SparkSubmitOperator:
     """Submit `spark_jobs/<job>.py` in client mode through the `spark_default` connection.
 
-    The launch conf (jars, Iceberg catalog, extensions) comes from the same function
-    the jobs use for a direct run; it carries no secrets: the job sets the S3 keys at
-    runtime from the lakehouse settings in its environment.
+    The launch conf (jars, Iceberg catalog, extensions) comes from the same core
+    function the jobs use for a direct run; it carries no secrets: the job sets the S3
+    keys at runtime from the lakehouse settings in its environment.
     """
-    from spark_jobs.session import SessionOptions, launch_conf
+    from lakehouse.spark_conf import SessionOptions, launch_conf
 
     # Not verified here: this runs at every DAG parse, and the job's session checks
     # the jars (and names a missing one) when the task runs.
@@ -41,24 +46,48 @@ def spark_submit(task_id: str, job: str, args: Sequence[str], settings: Settings
     )
 
 
-def spark_connect(task_id: str, job: str, args: Sequence[str], url: str) -> BashOperator:
-    """Run `spark_jobs/<job>.py --remote <url>` as a Spark Connect client.
+def run_on_connect(job: str, job_args: Sequence[str]) -> None:
+    """The body of a Connect transform task, in the task's process.
 
-    Its own process, because pyspark 3.5 cannot hold a Connect session next to a
-    classic SparkContext (and `airflow dags test` runs tasks in one process). The
-    server holds the jars, the catalog conf and the S3 keys, so the client gets none.
-    Arguments travel as environment variables and are expanded by the shell inside
-    double quotes, so a rendered value (an XCom) can never be read as shell syntax.
+    Settings are read when the task runs (never at parse time). In the local profile
+    :func:`lakehouse.engine.ensure_engine` first brings a dead server back, so an
+    attempt that failed because the server died (SparkEngineUnavailableError) succeeds
+    on Airflow's retry. The token is added to the connection string inside the job's
+    session factory only; the URL logged here has none.
     """
-    env = {f"LAKEHOUSE_JOB_ARG_{i}": value for i, value in enumerate(args)}
-    argv = " ".join(f'"${name}"' for name in env)
-    command = f"exec {shlex.quote(sys.executable)} {shlex.quote(_application(job))} {argv} --remote {shlex.quote(url)}"
-    return BashOperator(task_id=task_id, bash_command=command, env=env, append_env=True)
+    from lakehouse.engine import ensure_engine
+    from lakehouse.settings import load_settings
+
+    settings = load_settings()
+    ensure_engine(settings)
+    # The task process is the Spark Connect client: the one place the Airflow adapter
+    # runs Spark adapter code, at run time (DAG parsing imports no pyspark).
+    from spark_jobs.cli import run_job
+
+    log.info("running spark_jobs/%s.py on the Spark Connect server at %s", job, settings.spark.connect_url)
+    code = run_job(job, list(job_args), settings)
+    if code != 0:
+        raise RuntimeError(f"spark_jobs/{job}.py exited with status {code}")
+
+
+def spark_connect(task_id: str, job: str, args: Sequence[str]) -> BaseOperator:
+    """A TaskFlow task that runs `spark_jobs/<job>.py` as a Spark Connect client.
+
+    The arguments (templated: an XCom in them is rendered by Airflow) reach the job's
+    argv as a list, never through shell text; the server holds the jars, the catalog
+    conf and the S3 keys, so the task carries none.
+    """
+
+    @task(task_id=task_id, do_xcom_push=False)
+    def connect_job(job_args: list[str]) -> None:
+        run_on_connect(job, job_args)
+
+    return connect_job(list(args)).operator
 
 
 def spark_job(task_id: str, job: str, args: Sequence[str], settings: Settings) -> BaseOperator:
-    """The per-slot path: on the stack's Spark Connect server when `spark.connect_url`
-    is set (no driver JVM to start per task), else spark-submit. Same job code."""
-    if settings.spark.connect_url:
-        return spark_connect(task_id, job, args, settings.spark.connect_url)
+    """The per-slot path: on the Spark Connect server when `spark.engine` is connect (no
+    driver JVM to start per task), else spark-submit. Same job code."""
+    if settings.spark.engine == "connect":
+        return spark_connect(task_id, job, args)
     return spark_submit(task_id, job, args, settings)

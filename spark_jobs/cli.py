@@ -11,7 +11,7 @@ from datetime import datetime
 from lakehouse import slots
 from lakehouse.errors import LakehouseError, SlotError
 from lakehouse.settings import Settings, load_settings
-from spark_jobs.session import SessionOptions
+from lakehouse.spark_conf import SessionOptions
 
 
 def parse_slot(text: str) -> datetime:
@@ -30,7 +30,8 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--master", default=None, help="Spark master (default: settings spark.master)")
     parser.add_argument("--ui", action="store_true", help="enable the Spark web UI")
     parser.add_argument("--remote", default=None, metavar="sc://HOST:PORT",
-                        help="run on a Spark Connect server (default: settings spark.connect_url, if set)")
+                        help="run on this Spark Connect server (default: settings spark.connect_url when "
+                             "spark.engine is connect; --master runs a driver here instead)")
     return parser
 
 
@@ -43,9 +44,32 @@ def settings_and_options(args: argparse.Namespace, app_name: str) -> tuple[Setti
 
 def run_main(main: Callable[[], int]) -> None:
     """Exit with the job's status; a LakehouseError prints its message (which says what
-    to do next) without the stack trace that would bury it in the driver log."""
+    to do next) without the stack trace that would bury it in the driver log. Spark
+    Connect failures (refused token, server gone) become named errors first."""
+    from spark_jobs.session import translate_connect_errors
+
     try:
-        sys.exit(main())
+        with translate_connect_errors():
+            code = main()
     except LakehouseError as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(2)
+    sys.exit(code)
+
+
+def run_job(job: str, argv: list[str], settings: Settings) -> int:
+    """Run ``spark_jobs/<job>.py`` in this process, as its entry point would, on the
+    settings' Spark Connect server: what an Airflow transform task does with
+    ``spark.engine: connect``. Connect failures surface as named errors;
+    SparkEngineUnavailableError is the retryable one."""
+    import importlib
+
+    from spark_jobs.session import translate_connect_errors
+    from spark_jobs.submit import job_path
+
+    job_path(job)  # a ValueError naming the known jobs, for a typo
+    module = importlib.import_module(f"spark_jobs.{job}")
+    url = settings.spark.connect_url
+    assert url, "settings always carry a connect_url (the local stack's by default)"
+    with translate_connect_errors(settings, url):
+        return int(module.main([*argv, "--remote", url]))

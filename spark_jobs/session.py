@@ -1,46 +1,59 @@
 """The one way jobs get a SparkSession: Iceberg through the Nessie REST catalog, S3FileIO
 on the stack's object store, everything taken from the ``lakehouse`` settings.
 
-The same function serves ``spark-submit`` (the driver process imports it) and tests
-(in-process), in local mode and against a standalone master in client mode, and,
-given a ``sc://`` URL, opens a Spark Connect client session on the stack's long-running
-server instead (``lakehouse local up --with spark-connect``): the jobs' code is the same.
+By default (``spark.engine: connect``) a session is a Spark Connect client of the
+long-lived server (the local stack's, started by ``lakehouse local up``; the compose
+``spark-connect`` service): the server holds the jars, the catalog conf and the S3
+keys, and the client adds the server's token to the connection string only here, at
+build time. With an explicit master, under spark-submit, or with ``spark.engine:
+submit``, it is a classic session with its own driver JVM, in local mode or against
+a standalone master in client mode. The jobs' code is the same either way.
+
+The engine-free builders (launch and secret conf, the session options) live in the
+core, :mod:`lakehouse.spark_conf`, so the stack and the Airflow adapter never import
+this module; they are re-exported here for the jobs and the tests.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
-from lakehouse import artifacts
-from lakehouse.errors import LakehouseError
-from lakehouse.local.java import java_major, spark_java_home
+from lakehouse import artifacts  # noqa: F401  (tests patch artifacts.require through here)
+from lakehouse.engine import SparkConnectAuthError, SparkEngineUnavailableError, SparkSessionError
+from lakehouse.java import java_major, spark_java_home
 from lakehouse.settings import Settings
-from lakehouse.spark_conf import catalog_conf
+from lakehouse.spark_conf import (
+    AWS_SDK_ENV,
+    DEFAULT_SHUFFLE_PARTITIONS,
+    SessionOptions,
+    client_connect_url,
+    launch_conf,
+    secret_conf,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+__all__ = [
+    "AWS_SDK_ENV", "DEFAULT_SHUFFLE_PARTITIONS", "PythonVersionMismatchError", "SessionOptions",
+    "SparkConnectAuthError", "SparkEngineUnavailableError", "SparkSessionError", "build_session",
+    "check_python_versions", "connect_url", "launch_conf", "release_session", "remote_conf", "secret_conf",
+    "session_conf", "translate_connect_errors",
+]
 
-# The AWS SDK v2 inside Iceberg 1.10 sends CRC checksum headers by default that
-# S3-compatible servers (RustFS, some SeaweedFS builds) reject; "when_required" is the
-# documented switch. The SDK reads these from the environment of each JVM.
-AWS_SDK_ENV: dict[str, str] = {
-    "AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
-    "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required",
-}
+log = logging.getLogger(__name__)
 
-# Enough parallelism for two cores; the default 200 shuffle partitions turns a
-# slot-sized write into 200 tiny tasks and, for partitioned tables, tiny files.
-DEFAULT_SHUFFLE_PARTITIONS = 4
-
-
-class SparkSessionError(LakehouseError):
-    """A SparkSession could not be configured from the settings."""
+# A dead server must fail the job in seconds, not after pyspark's default ten minutes of
+# reconnecting: the task's retry (after ensure_engine restarted the server) is the
+# recovery. 8 tries from 0.2 s, doubling, capped at 4 s: about 15 s of waiting.
+CONNECT_RETRY = {"max_retries": 8, "initial_backoff": 200, "backoff_multiplier": 2.0, "max_backoff": 4000}
 
 
 class PythonVersionMismatchError(SparkSessionError):
@@ -52,71 +65,6 @@ class PythonVersionMismatchError(SparkSessionError):
             "PySpark needs the same minor version on both. Point PYSPARK_PYTHON at a Python "
             f"{driver} that exists on every worker (or run the driver on Python {worker})."
         )
-
-
-@dataclass(frozen=True)
-class SessionOptions:
-    """What differs between a test, a CLI run and a deployment, beyond the settings."""
-
-    app_name: str = "lakehouse"
-    master: str | None = None  # None: settings.spark.master
-    ui: bool = False
-    shuffle_partitions: int = DEFAULT_SHUFFLE_PARTITIONS
-    extra_conf: Mapping[str, str] | None = None
-    # sc://host:port: a Spark Connect client session instead of a driver JVM here.
-    # None: settings.spark.connect_url, unless a master is given or spark-submit runs us.
-    remote: str | None = None
-
-
-def launch_conf(settings: Settings, options: SessionOptions, *, verify: bool = True) -> dict[str, str]:
-    """Spark conf that may be passed at JVM launch: no secrets in here.
-
-    ``verify=False`` only names the jars: for callers that build a command the job
-    runs later (a DAG file at parse time), since the job's own session verifies them.
-
-    pyspark hands this conf to spark-submit as ``--conf k=v`` arguments, which every
-    user on the machine can read in ``ps``, and Spark prints it with ``spark.logConf``
-    and on the UI's environment page. The S3 key pair is therefore set later, at
-    runtime, by :func:`secret_conf`.
-    """
-    jars = [str(artifacts.require(key)) for key in artifacts.SPARK_JAR_KEYS] if verify else [
-        str(path) for path in artifacts.spark_jars()
-    ]
-    region = settings.s3.region
-    conf: dict[str, str] = {
-        "spark.master": options.master or settings.spark.master,
-        "spark.app.name": options.app_name,
-        # Cached, checksummed jars: spark.jars.packages would resolve from Maven via
-        # Ivy at every start, which fails offline and is not pinned by checksum.
-        "spark.jars": ",".join(jars),
-        **catalog_conf(settings),
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.shuffle.partitions": str(options.shuffle_partitions),
-        "spark.ui.enabled": str(options.ui).lower(),
-        "spark.ui.showConsoleProgress": "false",
-        # Spark's default also matches "secret"; widen it to the key id and anything
-        # Iceberg names "credential", in case a key ever reaches the launch conf.
-        "spark.redaction.regex": r"(?i)secret|password|token|credential|access[.-]key",
-        "spark.executorEnv.AWS_REGION": region,
-    }
-    for name, value in AWS_SDK_ENV.items():
-        conf[f"spark.executorEnv.{name}"] = value
-    if conf["spark.master"].startswith("local"):
-        # Local mode needs no address other hosts can reach; stay on loopback instead
-        # of Spark's guess (the first non-loopback interface).
-        conf["spark.driver.host"] = "127.0.0.1"
-        conf["spark.driver.bindAddress"] = "127.0.0.1"
-    conf.update(options.extra_conf or {})
-    return conf
-
-
-def secret_conf(settings: Settings) -> dict[str, str]:
-    """The S3 key pair for the catalog's FileIO. Nessie's request signing is off, so
-    Spark must bring its own keys. Iceberg serialises the FileIO, keys included, into
-    the tasks it sends to executors, so setting them on the driver is enough."""
-    key, secret = settings.s3.require_credentials()
-    cat = f"spark.sql.catalog.{settings.catalog.name}"
-    return {f"{cat}.s3.access-key-id": key, f"{cat}.s3.secret-access-key": secret}
 
 
 def prepare_driver_environment(settings: Settings, master: str) -> None:
@@ -153,13 +101,14 @@ def connect_url(settings: Settings, options: SessionOptions) -> str | None:
     """The Spark Connect server this session should use, or None for a driver here.
 
     An explicit master, or a driver JVM spark-submit already started, means the caller
-    chose where to run; the settings' server must not silently take that over.
+    chose where to run; the settings' server must not silently take that over. Without
+    either, ``spark.engine`` decides.
     """
     if options.remote:
         return options.remote
     if options.master is not None or os.environ.get("PYSPARK_GATEWAY_PORT"):
         return None
-    return settings.spark.connect_url
+    return settings.spark.connect_url if settings.spark.engine == "connect" else None
 
 
 def remote_conf(options: SessionOptions) -> dict[str, str]:
@@ -173,16 +122,128 @@ def remote_conf(options: SessionOptions) -> dict[str, str]:
     return conf
 
 
-def build_remote_session(url: str, options: SessionOptions) -> "SparkSession":
-    """A Spark Connect client session. In pyspark 3.5 a process cannot hold a classic
-    SparkContext and a Connect session at once (and stays in Connect mode afterwards),
-    so run Connect jobs in their own process, as the CLI entry points do."""
-    from pyspark.sql import SparkSession
+def _token_places(settings: Settings | None) -> str:
+    local = f"{settings.local.secrets_dir}/" if settings is not None else "<state dir>/secrets/"
+    return (
+        "LAKEHOUSE_SPARK__CONNECT_TOKEN in the environment, a file of that name in "
+        f"$LAKEHOUSE_SECRETS_DIR, or {local}LAKEHOUSE_SPARK__CONNECT_TOKEN (written by `lakehouse local up`)"
+    )
 
-    builder = SparkSession.builder.remote(url)
-    for name, value in remote_conf(options).items():
-        builder = builder.config(name, value)
-    return builder.getOrCreate()
+
+@contextlib.contextmanager
+def translate_connect_errors(settings: Settings | None = None, url: str | None = None) -> Iterator[None]:
+    """Spark Connect's gRPC failures as named errors that say what to do: a refused
+    token (SparkConnectAuthError), a server that is gone (SparkEngineUnavailableError,
+    which a task retry recovers from once the server is back)."""
+    url = url or (settings.spark.connect_url if settings is not None else None) or "the configured sc:// URL"
+    try:
+        yield
+    except Exception as exc:
+        code = _grpc_code(exc)
+        if code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+            raise SparkConnectAuthError(url, _token_places(settings)) from None
+        if code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") or _is_session_lost(exc):
+            raise SparkEngineUnavailableError(url, type(exc).__name__) from exc
+        raise
+
+
+def _grpc_code(exc: BaseException) -> str | None:
+    getter = getattr(exc, "getGrpcStatusCode", None) or getattr(exc, "code", None)
+    if getter is None:
+        return None
+    try:
+        code = getter()
+    except Exception:
+        return None
+    return getattr(code, "name", None)
+
+
+def _is_session_lost(exc: BaseException) -> bool:
+    # A server restarted mid-job does not know the client's session any more.
+    text = str(exc)
+    return "INVALID_HANDLE.SESSION_NOT_FOUND" in text or "INVALID_HANDLE.SESSION_CLOSED" in text
+
+
+def _channel_builder(url_with_token: str):  # -> pyspark DefaultChannelBuilder
+    """pyspark's channel for ``localhost`` (gRPC local credentials plus the token); for
+    any other host, a plaintext channel that sends the token as the bearer header.
+
+    pyspark switches to TLS whenever a token is given, unless the host is exactly
+    ``localhost``, and the Connect server speaks no TLS. The compose deployment reaches
+    the server by service name on its internal network (no published port), so there
+    the token crosses that network unencrypted: put a TLS-terminating proxy in front of
+    the server before clients reach it over anything less private.
+    """
+    from pyspark.sql.connect.client import DefaultChannelBuilder
+
+    class _BearerOverPlaintext(DefaultChannelBuilder):
+        @property
+        def secure(self) -> bool:
+            return False
+
+        def metadata(self):  # type: ignore[no-untyped-def]
+            return [*super().metadata(), ("authorization", f"Bearer {self.token}")]
+
+    host = urlparse(url_with_token).hostname or ""
+    if host == "localhost":
+        return DefaultChannelBuilder(url_with_token)
+    return _BearerOverPlaintext(url_with_token)
+
+
+def build_remote_session(url: str, options: SessionOptions, settings: Settings) -> "SparkSession":
+    """A Spark Connect client session on ``url``, authenticated with the settings' token.
+
+    Spark 4 runs the client in this process (no own interpreter per job, as 3.5
+    needed), but not next to a classic SparkContext: pyspark keeps one mode per
+    process, so a process that started a local driver JVM runs Connect jobs in a
+    subprocess (the tests do).
+    """
+    from pyspark.core.context import SparkContext
+    from pyspark.sql.connect.client.retries import DefaultPolicy
+    from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
+
+    if SparkContext._active_spark_context is not None:
+        raise SparkSessionError(
+            "this process already runs a classic SparkContext (a local or cluster driver); pyspark "
+            "cannot open a Spark Connect session next to it. Run the Connect job in its own process, "
+            "or stop the classic session first."
+        )
+    token = settings.spark.require_connect_token()
+    # What pyspark.sql.SparkSession.builder.remote() does: functions and columns built
+    # from here on are Connect ones.
+    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
+
+    class _ReleasingSession(RemoteSparkSession):
+        """Every job ends with spark.stop(); on a long-lived server that must also drop
+        what the job cached, or the server's heap grows slot by slot."""
+
+        def stop(self) -> None:
+            if not self.is_stopped:
+                try:
+                    self.catalog.clearCache()
+                except Exception as exc:  # a dead server has nothing left to clear
+                    log.debug("clearCache before stop failed: %s", exc)
+            super().stop()
+
+    with translate_connect_errors(settings, url):
+        spark = _ReleasingSession(connection=_channel_builder(client_connect_url(url, token)))
+        RemoteSparkSession._set_default_and_active_session(spark)
+        spark.client.set_retry_policies([DefaultPolicy(**CONNECT_RETRY)])
+        for name, value in remote_conf(options).items():
+            spark.conf.set(name, value)
+    return spark
+
+
+def release_session(spark: "SparkSession") -> None:
+    """End a job's session so a long-lived server keeps nothing of it: cached tables
+    cleared, and for a Connect session the server-side session released (its
+    DataFrames, caches and temporary views go with it); a classic session stops its
+    driver. A Connect session from build_session does the same on plain spark.stop()."""
+    try:
+        spark.catalog.clearCache()
+    except Exception as exc:  # a dead server cannot clear anything; stop() still closes the channel
+        log.debug("clearCache failed: %s", exc)
+    spark.stop()
 
 
 def build_session(settings: Settings, options: SessionOptions | None = None) -> "SparkSession":
@@ -193,7 +254,7 @@ def build_session(settings: Settings, options: SessionOptions | None = None) -> 
     options = options or SessionOptions()
     remote = connect_url(settings, options)
     if remote:
-        return build_remote_session(remote, options)
+        return build_remote_session(remote, options, settings)
     conf = session_conf(settings, options)
     prepare_driver_environment(settings, conf.get("spark.master", ""))
     builder = SparkSession.builder
@@ -213,8 +274,8 @@ def build_session(settings: Settings, options: SessionOptions | None = None) -> 
 
 # --- driver/worker Python versions ---------------------------------------------------
 
-# PySpark 3.5 prints the worker's version as a tuple: "different version (3, 12) than
-# that in driver 3.11,".
+# PySpark words the worker's version as a tuple in some releases: "different version
+# (3, 12) than that in driver 3.11,"; and as "3.12" in others.
 _MISMATCH_RE = re.compile(r"different version \(?(\d+)[., ]+(\d+)\)? than that in driver (\d+)\.(\d+)")
 
 WorkerProbe = Callable[[], str]
@@ -256,3 +317,4 @@ def check_python_versions(spark: "SparkSession", master: str, probe: WorkerProbe
         raise
     if worker != driver:
         raise PythonVersionMismatchError(driver=driver, worker=worker, master=master)
+

@@ -10,9 +10,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from lakehouse.local.spark_server import pyspark_home
+from lakehouse.java import pyspark_home, spark_java_home
 from lakehouse.settings import Settings
-from spark_jobs.session import AWS_SDK_ENV, SessionOptions, launch_conf
+from lakehouse.spark_conf import AWS_SDK_ENV, SessionOptions, launch_conf
 
 JOBS_DIR = Path(__file__).resolve().parent
 
@@ -35,8 +35,6 @@ def submit_command(settings: Settings, job: str, job_args: list[str], options: S
     """spark-submit in client mode (cluster mode is not supported for Python apps on a
     standalone master). The jars go in as --jars so the driver JVM has them on its
     classpath from the start; conf set later from Python would reach executors only."""
-    from lakehouse.local.java import spark_java_home
-
     options = options or SessionOptions(app_name=job)
     conf = launch_conf(settings, options)
     jars = conf.pop("spark.jars")

@@ -49,7 +49,7 @@ def stack_env(state_dir: Path) -> dict[str, str]:
     """LAKEHOUSE_* variables for a stack on free ports under `state_dir`."""
     ports = {name: free_port() for name in (
         "redis", "s3", "nessie", "nessie_mgmt", "s3_grpc", "master", "master_grpc",
-        "volume", "volume_grpc", "filer", "filer_grpc",
+        "volume", "volume_grpc", "filer", "filer_grpc", "spark_connect",
     )}
     env = {
         "LAKEHOUSE_PROFILE": "local",
@@ -58,6 +58,9 @@ def stack_env(state_dir: Path) -> dict[str, str]:
         "LAKEHOUSE_S3__ENDPOINT_URL": f"http://127.0.0.1:{ports['s3']}",
         "LAKEHOUSE_CATALOG__URI": f"http://127.0.0.1:{ports['nessie']}/iceberg",
         "LAKEHOUSE_LOCAL__NESSIE_MANAGEMENT_PORT": str(ports["nessie_mgmt"]),
+        # Every process of the session (Airflow tasks included) agrees on where the
+        # stack's Spark Connect server is: spark.connect_url derives from this port.
+        "LAKEHOUSE_LOCAL__SPARK_CONNECT_PORT": str(ports["spark_connect"]),
     }
     for name in ("s3_grpc", "master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc"):
         env[f"LAKEHOUSE_LOCAL__WEED_PORTS__{name.upper()}"] = str(ports[name])
@@ -67,8 +70,13 @@ def stack_env(state_dir: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def stack_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     env = stack_env(tmp_path_factory.mktemp("stack"))
-    # Keys the developer's shell may carry must not leak into the test stack.
-    scrubbed = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("LAKEHOUSE_S3__") and k.endswith(("KEY_ID", "ACCESS_KEY"))}
+    # Secrets the developer's shell may carry must not leak into the test stack, nor a
+    # Connect server or engine choice of their own.
+    scrubbed = {
+        k: os.environ.pop(k) for k in list(os.environ)
+        if (k.startswith("LAKEHOUSE_S3__") and k.endswith(("KEY_ID", "ACCESS_KEY")))
+        or k in ("LAKEHOUSE_SPARK__CONNECT_TOKEN", "LAKEHOUSE_SPARK__CONNECT_URL", "LAKEHOUSE_SPARK__ENGINE")
+    }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -101,27 +109,24 @@ def settings(stack: "LocalStack") -> Settings:
 
 
 
-@pytest.fixture(scope="session")
-def spark_connect_url(stack: "LocalStack") -> Iterator[str]:
-    """The stack's Spark Connect server on a free port, started once for the session
-    (the Spark job tests and the Airflow transform over Connect share it)."""
-    from lakehouse.local.spark_connect_server import ALLOW_OPEN_ENV, PORT_SETTING, SparkConnectService
+def spark_connect_stack() -> "LocalStack":
+    """The shared stack's Spark Connect server alone (its core services are up already)."""
+    from lakehouse.local.spark_connect_server import SparkConnectService
     from lakehouse.local.stack import LocalStack
 
-    saved = {k: os.environ.get(k) for k in (PORT_SETTING, ALLOW_OPEN_ENV)}
-    os.environ[PORT_SETTING] = str(free_port())
-    # Spark 3.5's Connect server cannot bind loopback only; this test machine is
-    # reachable by nothing else, so the opt-in is given for the session.
-    os.environ[ALLOW_OPEN_ENV] = "1"
-    # Only this service: the shared stack's core services are already up and stay up.
-    server = LocalStack(load_settings(), services=(SparkConnectService,))
+    return LocalStack(load_settings(), services=(SparkConnectService,))
+
+
+@pytest.fixture(scope="session")
+def spark_connect_url(stack: "LocalStack") -> Iterator[str]:
+    """The stack's Spark Connect server (loopback, token from the stack's secrets dir)
+    on the session's port, started once (the Spark job tests and the Airflow transforms
+    share it). The URL carries no token; clients add it from the settings."""
+    from lakehouse.local.spark_connect_server import SparkConnectService
+
+    server = spark_connect_stack()
     try:
         server.up()
         yield SparkConnectService(server.settings).url
     finally:
         server.stop_service(SparkConnectService.name)
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

@@ -17,11 +17,22 @@ console = Console()
 ProfileOption = typer.Option(None, "--profile", "-p", help="Settings profile (default: $LAKEHOUSE_PROFILE or local).")
 
 
-def _stack(profile: str | None, status_line=None, extras: list[str] | None = None) -> LocalStack:
+def _stack(profile: str | None, status_line=None, extras: list[str] | None = None, settings=None) -> LocalStack:
     hook = None
     if status_line is not None:
         hook = lambda service, message: status_line.update(f"[bold]{service}[/]: {message}")  # noqa: E731
-    return LocalStack(load_settings(profile), services=services_with(extras or []), on_event=hook)
+    return LocalStack(settings or load_settings(profile), services=services_with(extras or []), on_event=hook)
+
+
+def engine_extras(settings) -> list[str]:
+    """The transform engine's services, when any endpoint config declares a table (the
+    only thing that runs a transform). Broken configs do not stop `up`: `lakehouse
+    validate` reports them; the valid ones decide."""
+    from lakehouse.endpoints import validate_all
+    from lakehouse.engine import engine_services
+
+    configs, _ = validate_all()
+    return engine_services(settings) if any(c.table is not None for c in configs) else []
 
 
 def register(app: typer.Typer) -> None:
@@ -36,8 +47,10 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Start every service (a no-op for those already healthy) and bootstrap the catalog."""
+        settings = load_settings(profile)
+        extras = [*with_, *(e for e in engine_extras(settings) if e not in with_)]
         with console.status("starting the local stack") as line:
-            stack = _stack(profile, line, with_)
+            stack = _stack(profile, line, extras, settings=settings)
             result = stack.up()
         _print_status(stack)
         started = ", ".join(result.started) or "none"
@@ -47,6 +60,16 @@ def register(app: typer.Typer) -> None:
             f"stack up in {result.total_seconds:.1f} s: started {started}; already running {kept}; "
             f"namespaces {', '.join(result.namespaces)} ({created})"
         )
+        if result.restarted:
+            console.print(f"[yellow]restarted[/] (had died since the last up): {', '.join(result.restarted)}")
+        if "spark-connect" in extras:
+            from lakehouse.local.spark_connect_server import SparkConnectService
+
+            console.print(
+                f"spark connect: {SparkConnectService(stack.settings).url} (token in "
+                f"{stack.settings.local.secrets_dir}/LAKEHOUSE_SPARK__CONNECT_TOKEN; transforms use it, "
+                "spark.engine=connect)"
+            )
         console.print(f"state and logs: {stack.state_dir}")
         if "airflow" in with_:
             from lakehouse.local.airflow_server import ADMIN_USER, AirflowService

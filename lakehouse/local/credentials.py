@@ -1,8 +1,10 @@
-"""The local stack's S3 key pair: generated once per state directory.
+"""The local stack's secrets: the S3 key pair and the Spark Connect token, generated
+once per state directory.
 
-A fixed key pair in the repo would be a default password; instead the first `up`
-writes a random pair as secret files (owner-only) that `load_settings` reads.
-Keys already given in the environment are used as they are.
+A fixed key pair (or token) in the repo would be a default password; instead the
+first `up` writes random values as secret files (owner-only, in an owner-only
+directory) that `load_settings` reads. Values already given in the environment are
+used as they are.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from lakehouse.local.files import write_private
 _GENERATED = {
     ("s3", "access_key_id"): lambda: "lh" + secrets.token_hex(8),
     ("s3", "secret_access_key"): lambda: secrets.token_urlsafe(30),
+    # The Connect server requires it; clients add it to the sc:// URL at session start.
+    ("spark", "connect_token"): lambda: secrets.token_urlsafe(32),
 }
 
 
 def ensure_local_credentials(settings: Settings) -> bool:
-    """Write the missing key files. Returns True when any was generated."""
+    """Write the missing secret files. Returns True when any was generated."""
     directory = settings.local.secrets_dir
     wrote = False
     for (section, field), make in _GENERATED.items():

@@ -1,44 +1,64 @@
-"""A long-running Spark Connect server: per-slot transforms open a client session on it
-instead of paying a driver JVM start (and the Iceberg catalog warm-up) every time.
+"""The transform engine of the local stack: a long-lived Spark Connect server. Per-slot
+transforms open a client session on it instead of paying a driver JVM start (and the
+Iceberg catalog warm-up) every time.
 
 Started the way ``sbin/start-connect-server.sh`` does it (the pip package has the
 script's ``spark-submit`` but not the ``spark-daemon.sh`` it wraps): ``spark-submit
 --class org.apache.spark.sql.connect.service.SparkConnectServer``, in the foreground,
-supervised by the stack. Spark 3.5 does not bundle the server, so the pinned
-``spark-connect_2.12`` jar of the *same* Spark version as pyspark goes on the driver
-classpath next to the Iceberg jars.
+supervised by the stack. Spark 4 ships the server in pyspark's own ``jars/``
+(``spark-connect_2.13-<version>.jar``), so only the Iceberg jars are added.
 
-Its conf is exactly ``spark_jobs.session.launch_conf`` plus the S3 key pair, written to
-a mode-600 properties file handed over with ``--properties-file``: argv is readable by
-every user in ``ps``, and ``/proc/<pid>/environ`` is not a channel Spark reads catalog
-conf from. The file is read once by spark-submit; Spark's redaction regex keeps the
-values out of its logs. Each client session is cloned from the server's root session,
-so it sees the catalog with the keys without a client ever holding them.
+Loopback only, with a token:
 
-Spark 3.5's Connect server has no bind-address option (it arrived in 4.0): it listens on
-every interface, without authentication, holding the S3 keys. The stack's rule is
-loopback only, so the service refuses to start unless the operator says
-``LAKEHOUSE_ALLOW_OPEN_SPARK_CONNECT=1`` (tests and the benchmark do, on a machine
-nothing else reaches); on a shared machine, firewall the port first.
+- ``spark.connect.grpc.binding.address`` is ``local.bind_host``; the service refuses
+  to start when that is not a loopback address (the server holds the S3 keys and
+  runs whatever a client sends);
+- ``spark.connect.authenticate.token`` is the stack's generated token
+  (``LAKEHOUSE_SPARK__CONNECT_TOKEN``, a secret file written by the first ``up``):
+  a client without it, or with another, is refused.
+
+Its conf is :func:`lakehouse.spark_conf.connect_server_conf` (the same launch conf as
+every job, bound, sized) plus the S3 key pair and the token, written to a mode-600
+properties file handed over with ``--properties-file``: argv is readable by every
+user in ``ps``. The file is read once by spark-submit; Spark's redaction regex keeps
+the values out of its logs. Each client session is cloned from the server's root
+session, so it sees the catalog with the keys without a client ever holding them.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 from pathlib import Path
 
-from lakehouse import artifacts
 from lakehouse.errors import StackError
-from lakehouse.local.java import spark_java_home
-from lakehouse.local.service import Port, Service
-from lakehouse.local.spark_server import pyspark_home
+from lakehouse.java import pyspark_home, spark_java_home
 from lakehouse.local.files import properties_text, write_private
+from lakehouse.local.service import Port, Service
+from lakehouse.spark_conf import (
+    AWS_SDK_ENV,
+    CONNECT_SERVER_CLASS,
+    connect_server_conf,
+    connect_server_secret_conf,
+    is_loopback,
+)
 
-CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
-ALLOW_OPEN_ENV = "LAKEHOUSE_ALLOW_OPEN_SPARK_CONNECT"
 PORT_SETTING = "LAKEHOUSE_LOCAL__SPARK_CONNECT_PORT"
+BIND_HOST_SETTING = "LAKEHOUSE_LOCAL__BIND_HOST"
+MEMORY_SETTING = "LAKEHOUSE_LOCAL__SPARK_CONNECT_DRIVER_MEMORY"
+
+__all__ = ["BIND_HOST_SETTING", "CONNECT_SERVER_CLASS", "MEMORY_SETTING", "PORT_SETTING", "SparkConnectService"]
+
+
+class NonLoopbackBindError(StackError):
+    def __init__(self, host: str) -> None:
+        super().__init__(
+            f"spark-connect would listen on {host}, which is not a loopback address; the local "
+            "stack's Connect server holds the S3 keys and runs any plan a client sends, so it binds "
+            f"127.0.0.1 only. Set {BIND_HOST_SETTING}=127.0.0.1 (or local.bind_host in the profile). "
+            "To serve other machines, deploy the compose stack, where the server is reachable on "
+            "its internal network only."
+        )
 
 
 class SparkConnectService(Service):
@@ -50,8 +70,13 @@ class SparkConnectService(Service):
         return self.settings.local.spark_connect_port
 
     @property
+    def bind_host(self) -> str:
+        return self.settings.local.bind_host
+
+    @property
     def url(self) -> str:
-        return f"sc://{self.settings.local.bind_host}:{self.port}"
+        """Where clients connect; never with the token (see spark_conf.client_connect_url)."""
+        return f"sc://localhost:{self.port}"
 
     def ports(self) -> list[Port]:
         return [Port("grpc", self.port, PORT_SETTING)]
@@ -61,27 +86,22 @@ class SparkConnectService(Service):
         return self.state_dir / "spark-connect.properties"
 
     def properties(self) -> dict[str, str]:
-        # Imported here, not at module level: spark_jobs builds on lakehouse, and the
-        # stack must import without it (it imports no pyspark itself).
-        from spark_jobs.session import SessionOptions, launch_conf, secret_conf
-
-        conf = launch_conf(self.settings, SessionOptions(app_name="lakehouse-spark-connect"))
-        conf["spark.jars"] = ",".join([conf["spark.jars"], str(artifacts.require("spark-connect"))])
-        conf["spark.connect.grpc.binding.port"] = str(self.port)
-        # Python UDFs run in workers the server starts; they need this environment's
-        # interpreter (lakehouse and spark_jobs importable), not whatever python3 is on PATH.
-        conf["spark.pyspark.python"] = sys.executable
-        conf.update(secret_conf(self.settings))
+        conf = connect_server_conf(
+            self.settings,
+            bind_host=self.bind_host,
+            port=self.port,
+            driver_memory=self.settings.local.spark_connect_driver_memory,
+            python=sys.executable,
+        )
+        conf.update(connect_server_secret_conf(self.settings))
         return conf
 
+    def check_bind_host(self) -> None:
+        if not is_loopback(self.bind_host):
+            raise NonLoopbackBindError(self.bind_host)
+
     def prepare(self) -> None:
-        if os.environ.get(ALLOW_OPEN_ENV) != "1":
-            raise StackError(
-                f"spark-connect (Spark 3.5) listens on every network interface without "
-                f"authentication, on port {self.port}; the local stack binds only 127.0.0.1. "
-                f"Firewall that port, then start it with {ALLOW_OPEN_ENV}=1, or use spark-submit "
-                "(the default) instead."
-            )
+        self.check_bind_host()
         super().prepare()
         write_private(self.properties_path, properties_text(self.properties()))
 
@@ -94,12 +114,10 @@ class SparkConnectService(Service):
         ]
 
     def env(self) -> dict[str, str]:
-        from spark_jobs.session import AWS_SDK_ENV
-
         return {
             "JAVA_HOME": spark_java_home(),
             "SPARK_HOME": str(pyspark_home()),
-            "SPARK_LOCAL_IP": self.settings.local.bind_host,
+            "SPARK_LOCAL_IP": self.bind_host,
             "AWS_REGION": self.settings.s3.region,
             **AWS_SDK_ENV,
         }
@@ -108,7 +126,7 @@ class SparkConnectService(Service):
         # The gRPC server binds only after the SparkContext is up, so an open port
         # means clients can create sessions.
         try:
-            with socket.create_connection((self.settings.local.bind_host, self.port), timeout=1):
+            with socket.create_connection((self.bind_host, self.port), timeout=1):
                 return True
         except OSError:
             return False

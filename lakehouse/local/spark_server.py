@@ -7,18 +7,16 @@ it, and two more JVMs cost about a gigabyte on a laptop.
 
 Ports, cores and memory are the settings' ``local.spark_cluster`` section; pyspark
 itself is found without importing it, so ``lakehouse`` keeps its no-Spark-at-import
-rule.
+rule (lakehouse.java.pyspark_home, re-exported here). The Spark 4.1 daemons run on
+the same Java 17 as every Spark process of the stack.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import requests
 
 from lakehouse.errors import StackError
-from lakehouse.local.java import spark_java_home
+from lakehouse.java import pyspark_home, spark_java_home
 from lakehouse.local.service import Port, Service
 from lakehouse.settings import Settings, SparkClusterSettings
 
@@ -29,15 +27,10 @@ WORKER_PORT_ENV = _ENV + "WORKER_PORT"
 WORKER_WEBUI_PORT_ENV = _ENV + "WORKER_WEBUI_PORT"
 WORKER_MEMORY_ENV = _ENV + "WORKER_MEMORY"
 
+__all__ = ["SparkMasterService", "SparkWorkerService", "master_url", "pyspark_home", "spark_class"]
+
 # Ports, cores and memory are the settings' `local.spark_cluster` section.
 SparkClusterOptions = SparkClusterSettings
-
-
-def pyspark_home() -> Path:
-    spec = importlib.util.find_spec("pyspark")
-    if spec is None or not spec.submodule_search_locations:
-        raise StackError("pyspark is not installed in this environment. Run ./init.sh.")
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def spark_class() -> str:

@@ -3,6 +3,11 @@
 `up` is idempotent (a healthy service is left alone), `down` stops exactly the
 processes `up` recorded (checked by pid *and* start time, so a recycled pid is
 never killed), and a failed `up` stops what it started, leaving no half-stack.
+
+Supervision: a service that `up` recorded and that died without `down` (killed, out
+of memory) is started again by the next `up`, whatever `--with` that `up` names:
+the record says the user wanted it running. The transform tasks call `up` for the
+Spark Connect server through lakehouse.engine.ensure_engine before each attempt.
 """
 
 from __future__ import annotations
@@ -92,6 +97,7 @@ class UpResult:
     seconds: dict[str, float] = field(default_factory=dict)
     namespaces_created: list[str] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
+    restarted: list[str] = field(default_factory=list)  # recorded, found dead, started again
     total_seconds: float = 0.0
 
 
@@ -113,20 +119,32 @@ class LocalStack:
     def services(self) -> list[Service]:
         return [cls(self.settings) for cls in self._service_types]
 
+    def _services_to_run(self, state: dict[str, ProcessRecord]) -> list[Service]:
+        """The chosen services, plus optional ones an earlier `up` recorded that have
+        died since: those are restarted, in their group's start order. A recorded one
+        that still runs is left to whoever started it (its settings may differ)."""
+        types = list(self._service_types)
+        for group in OPTIONAL_SERVICES.values():
+            types.extend(
+                cls for cls in group if cls.name in state and not _alive(state[cls.name]) and cls not in types
+            )
+        return [cls(self.settings) for cls in types]
+
     def up(self) -> UpResult:
         started_at = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         result = UpResult()
         with self._lock():
             if ensure_local_credentials(self.settings):
-                self._on_event("stack", "generated an S3 key pair for this stack")
+                self._on_event("stack", "generated this stack's secrets (S3 key pair, Spark Connect token)")
             # Reload so the generated (or pre-existing) secret files are picked up;
             # explicit settings objects keep their overrides.
             self.settings = _with_secrets(self.settings)
             state = self._read_state()
             started_now: list[Service] = []
+            services = self._services_to_run(state)
             try:
-                for service in self.services:
+                for service in services:
                     t0 = time.monotonic()
                     record = state.get(service.name)
                     if record and _alive(record):
@@ -134,6 +152,11 @@ class LocalStack:
                         self._wait_healthy(service, record)
                         result.already_running.append(service.name)
                     else:
+                        if record is not None:
+                            # Recorded but dead: it died without `down`. Start it again.
+                            self._on_event(service.name, f"died (pid {record.pid}); restarting")
+                            result.restarted.append(service.name)
+                            state.pop(service.name)
                         self._check_ports_free(service)
                         service.prepare()
                         self._on_event(service.name, f"starting on port {service.main_port}")
@@ -146,7 +169,7 @@ class LocalStack:
                     service.after_healthy()
                     result.seconds[service.name] = round(time.monotonic() - t0, 2)
                     self._on_event(service.name, f"healthy at {service.url}")
-                if any(s.name == "nessie" for s in self.services):
+                if any(s.name == "nessie" for s in services):
                     from lakehouse.bootstrap import bootstrap
 
                     self._on_event("catalog", "bootstrapping namespaces")

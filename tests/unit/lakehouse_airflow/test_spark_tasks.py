@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
+from datetime import datetime, timezone
 
 import pytest
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG
 
 from lakehouse.settings import load_settings
 from lakehouse_airflow import spark
@@ -18,33 +17,62 @@ from lakehouse_airflow import spark
 pytestmark = pytest.mark.unit
 
 
-def test_spark_submit_without_a_connect_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("LAKEHOUSE_SPARK__CONNECT_URL", raising=False)
-    op = spark.spark_job("transform", "raw_to_table", ["--endpoint", "e"], load_settings())
+def _dag() -> DAG:
+    return DAG("t", schedule=None, start_date=datetime(2025, 1, 1, tzinfo=timezone.utc))
+
+
+def test_spark_submit_when_the_engine_is_submit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_SPARK__ENGINE", "submit")
+    with _dag():
+        op = spark.spark_job("transform", "raw_to_table", ["--endpoint", "e"], load_settings())
     assert isinstance(op, SparkSubmitOperator)
 
 
-def test_a_connect_client_with_a_connect_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LAKEHOUSE_SPARK__CONNECT_URL", "sc://127.0.0.1:15102")
-    op = spark.spark_job("transform", "raw_to_table", ["--endpoint", "e"], load_settings())
-    assert isinstance(op, BashOperator)
+def test_a_connect_client_task_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LAKEHOUSE_SPARK__ENGINE", raising=False)
+    with _dag():
+        op = spark.spark_job("transform", "raw_to_table", ["--endpoint", "e"], load_settings())
+    assert not isinstance(op, SparkSubmitOperator)
     assert op.task_id == "transform"
-    assert op.bash_command.endswith("--remote sc://127.0.0.1:15102")
-    assert "env" in BashOperator.template_fields  # where the XCom in an argument is rendered
+    assert "op_args" in type(op).template_fields  # where the XCom in an argument is rendered
 
 
-def test_arguments_reach_the_job_verbatim_and_are_never_shell_code(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    echo = tmp_path / "echo_args.py"
-    echo.write_text("import json, sys\nprint(json.dumps(sys.argv[1:]))\n")
-    monkeypatch.setattr(spark, "_application", lambda job: str(echo))
-    marker = tmp_path / "pwned"
-    args = ["--endpoint", "e 1", "--run", f"raw/x/'; touch {marker}; $(touch {marker}) `touch {marker}`", ""]
-    op = spark.spark_connect("transform", "any", args, "sc://127.0.0.1:15102")
-    out = subprocess.run(["bash", "-c", op.bash_command], env={**os.environ, **op.env},
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == [*args, "--remote", "sc://127.0.0.1:15102"]
-    assert not marker.exists()
-    assert sys.executable in op.bash_command
+def test_arguments_reach_the_job_verbatim_and_never_as_shell_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    import spark_jobs.cli
+
+    seen: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr("lakehouse.engine.ensure_engine", lambda settings: None)
+    monkeypatch.setattr(spark_jobs.cli, "run_job", lambda job, argv, settings: seen.append((job, argv)) or 0)
+    args = ["--endpoint", "e 1", "--run", "raw/x/'; touch /tmp/pwned; $(touch /tmp/pwned) `touch /tmp/pwned`", ""]
+    with _dag():
+        op = spark.spark_connect("transform", "any", args)
+    assert list(op.op_args) == [args]
+    op.python_callable(*op.op_args)
+    assert seen == [("any", args)]
+
+
+def test_a_failed_job_fails_the_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    import spark_jobs.cli
+
+    monkeypatch.setattr("lakehouse.engine.ensure_engine", lambda settings: None)
+    monkeypatch.setattr(spark_jobs.cli, "run_job", lambda job, argv, settings: 2)
+    with pytest.raises(RuntimeError, match="exited with status 2"):
+        spark.run_on_connect("raw_to_table", [])
+
+
+def test_building_the_connect_task_imports_no_pyspark() -> None:
+    # DAG files are parsed often; the Connect client is imported only when a task runs.
+    code = (
+        "import json, sys\n"
+        "from datetime import datetime, timezone\n"
+        "from airflow.sdk import DAG\n"
+        "from lakehouse.settings import load_settings\n"
+        "from lakehouse_airflow.spark import spark_job\n"
+        "with DAG('t', schedule=None, start_date=datetime(2025, 1, 1, tzinfo=timezone.utc)):\n"
+        "    spark_job('transform', 'raw_to_table', ['--endpoint', 'e'], load_settings())\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'spark_jobs'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "LAKEHOUSE_SPARK__ENGINE": "connect"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -8,22 +8,24 @@ from pathlib import Path
 import pytest
 
 from lakehouse import artifacts
-from lakehouse.local.spark_connect_server import ALLOW_OPEN_ENV, CONNECT_SERVER_CLASS, SparkConnectService
+from lakehouse.engine import engine_services, is_local_server
+from lakehouse.errors import MissingSecretError, StackError
+from lakehouse.local.spark_connect_server import CONNECT_SERVER_CLASS, SparkConnectService
 from lakehouse.local.stack import CORE_SERVICES, services_with
 from lakehouse.settings import load_settings
-from spark_jobs import session
+from lakehouse.spark_conf import client_connect_url, is_loopback
 from spark_jobs.session import SessionOptions, connect_url, remote_conf
+
+TOKEN = "tok-EXAMPLE-0123456789"
 
 
 @pytest.fixture()
 def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SparkConnectService:
     monkeypatch.setattr(artifacts, "require", lambda key: Path(f"/jars/{key}.jar"))
-    monkeypatch.setattr(session.artifacts, "require", lambda key: Path(f"/jars/{key}.jar"))
     monkeypatch.setenv("LAKEHOUSE_LOCAL__SPARK_CONNECT_PORT", "25102")
-    monkeypatch.setenv(ALLOW_OPEN_ENV, "1")
     settings = load_settings(
         "local", s3={"access_key_id": "AKIDEXAMPLE", "secret_access_key": "s3cr3t\\value"},
-        local={"state_dir": str(tmp_path)},
+        spark={"connect_token": TOKEN}, local={"state_dir": str(tmp_path)},
     )
     return SparkConnectService(settings)
 
@@ -32,20 +34,33 @@ def test_spark_connect_is_an_optional_service():
     assert services_with(["spark-connect"]) == CORE_SERVICES + (SparkConnectService,)
 
 
-def test_keys_go_to_a_private_properties_file_never_to_argv(service: SparkConnectService):
+def test_secrets_go_to_a_private_properties_file_never_to_argv(service: SparkConnectService):
     service.prepare()
     argv = service.command()
     assert argv[0].endswith("bin/spark-submit") and argv[argv.index("--class") + 1] == CONNECT_SERVER_CLASS
     assert argv[argv.index("--properties-file") + 1] == str(service.properties_path)
-    assert not any("AKIDEXAMPLE" in a or "s3cr3t" in a for a in argv)
+    assert not any("AKIDEXAMPLE" in a or "s3cr3t" in a or TOKEN in a for a in argv)
+    assert not any(TOKEN in v for v in service.env().values())
     assert stat.S_IMODE(service.properties_path.stat().st_mode) == 0o600
     text = service.properties_path.read_text()
     # java.util.Properties would read a lone backslash as an escape and drop it.
     assert "spark.sql.catalog.lakehouse.s3.secret-access-key=s3cr3t\\\\value\n" in text
+    assert f"spark.connect.authenticate.token={TOKEN}\n" in text
+    assert "spark.connect.grpc.binding.address=127.0.0.1\n" in text
     assert "spark.connect.grpc.binding.port=25102\n" in text
+    assert "spark.driver.memory=3g\n" in text
+    assert "spark.sql.shuffle.partitions=4\n" in text
     jars = next(line for line in text.splitlines() if line.startswith("spark.jars="))
-    assert jars.endswith(",/jars/spark-connect.jar") and "/jars/iceberg-spark-runtime.jar" in jars
-    assert service.url == "sc://127.0.0.1:25102"
+    # Spark 4 ships the Connect server in pyspark's jars/: only the Iceberg jars are added.
+    assert jars == "spark.jars=/jars/iceberg-spark-runtime.jar,/jars/iceberg-aws-bundle.jar"
+    assert service.url == "sc://localhost:25102" and TOKEN not in service.url
+
+
+def test_the_heap_is_a_setting(service: SparkConnectService, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LAKEHOUSE_LOCAL__SPARK_CONNECT_DRIVER_MEMORY", "5g")
+    settings = load_settings("local", s3={"access_key_id": "a", "secret_access_key": "b"},
+                             spark={"connect_token": TOKEN}, local={"state_dir": str(service.state_dir.parent)})
+    assert SparkConnectService(settings).properties()["spark.driver.memory"] == "5g"
 
 
 def test_a_wider_existing_properties_file_is_narrowed(service: SparkConnectService):
@@ -56,13 +71,53 @@ def test_a_wider_existing_properties_file_is_narrowed(service: SparkConnectServi
     assert stat.S_IMODE(service.properties_path.stat().st_mode) == 0o600
 
 
-def test_it_refuses_to_start_open_to_the_network_without_the_opt_in(service: SparkConnectService, monkeypatch: pytest.MonkeyPatch):
-    from lakehouse.errors import StackError
-
-    monkeypatch.delenv(ALLOW_OPEN_ENV)
-    with pytest.raises(StackError, match="every network interface.*LAKEHOUSE_ALLOW_OPEN_SPARK_CONNECT=1"):
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "example.org", "::"])
+def test_it_refuses_to_bind_a_non_loopback_address(tmp_path: Path, host: str):
+    settings = load_settings("local", s3={"access_key_id": "a", "secret_access_key": "b"},
+                             spark={"connect_token": TOKEN}, local={"state_dir": str(tmp_path), "bind_host": host})
+    service = SparkConnectService(settings)
+    with pytest.raises(StackError, match=rf"would listen on {host}, which is not a loopback.*LAKEHOUSE_LOCAL__BIND_HOST=127\.0\.0\.1"):
         service.prepare()
     assert not service.properties_path.exists()
+
+
+def test_it_will_not_start_without_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("LAKEHOUSE_SPARK__CONNECT_TOKEN", raising=False)
+    monkeypatch.setattr(artifacts, "require", lambda key: Path(f"/jars/{key}.jar"))
+    settings = load_settings("local", s3={"access_key_id": "a", "secret_access_key": "b"},
+                             local={"state_dir": str(tmp_path)})
+    with pytest.raises(MissingSecretError, match=r"(?s)Spark Connect token.*LAKEHOUSE_SPARK__CONNECT_TOKEN"):
+        SparkConnectService(settings).prepare()
+
+
+def test_the_token_is_a_secret_setting_never_in_a_profile_or_a_dump():
+    settings = load_settings("local", spark={"connect_token": TOKEN})
+    assert TOKEN not in repr(settings) and TOKEN not in str(settings.redacted())
+    assert TOKEN not in (settings.spark.connect_url or "")
+
+
+def test_clients_add_the_token_and_say_localhost():
+    # With a token, PySpark 4.1 uses TLS unless the host is exactly `localhost`.
+    assert client_connect_url("sc://127.0.0.1:15102", "t") == "sc://localhost:15102/;token=t"
+    assert client_connect_url("sc://localhost:15102/", "t") == "sc://localhost:15102/;token=t"
+    assert client_connect_url("sc://spark-connect:15002", "t") == "sc://spark-connect:15002/;token=t"
+    assert [is_loopback(h) for h in ("127.0.0.1", "::1", "::ffff:127.0.0.1", "localhost", "0.0.0.0", "10.0.0.1")] == [
+        True, True, True, True, False, False,
+    ]
+
+
+def test_the_default_engine_is_the_local_connect_server(monkeypatch: pytest.MonkeyPatch):
+    for name in ("LAKEHOUSE_SPARK__ENGINE", "LAKEHOUSE_SPARK__CONNECT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LAKEHOUSE_LOCAL__SPARK_CONNECT_PORT", "25102")
+    local = load_settings("local")
+    assert local.spark.engine == "connect" and local.spark.connect_url == "sc://localhost:25102"
+    assert is_local_server(local) and engine_services(local) == ["spark-connect"]
+    docker = load_settings("docker")
+    assert docker.spark.engine == "connect" and docker.spark.connect_url == "sc://spark-connect:15002"
+    assert not is_local_server(docker)
+    monkeypatch.setenv("LAKEHOUSE_SPARK__ENGINE", "submit")
+    assert engine_services(load_settings("local")) == []
 
 
 def test_sessions_use_the_connect_server_only_when_nothing_else_was_chosen(monkeypatch: pytest.MonkeyPatch):
@@ -71,6 +126,7 @@ def test_sessions_use_the_connect_server_only_when_nothing_else_was_chosen(monke
     assert connect_url(settings, SessionOptions()) == "sc://127.0.0.1:15102"
     assert connect_url(settings, SessionOptions(master="local[1]")) is None
     assert connect_url(load_settings("local"), SessionOptions(remote="sc://h:1")) == "sc://h:1"
+    assert connect_url(load_settings("local", spark={"engine": "submit"}), SessionOptions()) is None
     monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "40000")  # spark-submit started our driver JVM
     assert connect_url(settings, SessionOptions()) is None
 
@@ -80,3 +136,10 @@ def test_a_connect_client_sends_only_runtime_sql_conf():
                                                                          "spark.sql.ansi.enabled": "true"}))
     assert conf == {"spark.sql.session.timeZone": "UTC", "spark.sql.shuffle.partitions": "8",
                     "spark.sql.ansi.enabled": "true"}
+
+
+def test_the_connect_url_setting_refuses_a_token_in_it():
+    from lakehouse.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="spark.connect_url"):
+        load_settings("local", spark={"connect_url": "sc://localhost:15102/;token=abc"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lakehouse.errors import JavaNotFoundError
-from lakehouse.local import java
+from lakehouse import java
 
 
 def test_nessie_gets_java_21_or_newer() -> None:

