@@ -1,6 +1,6 @@
 # The two quick-start commands. Both run ./init.sh first, which installs what is
 # missing and otherwise changes nothing.
-.PHONY: install demo test test-unit up down status
+.PHONY: install demo lint test test-unit up down status
 
 install:
 	./init.sh
@@ -8,7 +8,11 @@ install:
 demo: install
 	.venv/bin/lakehouse demo
 
-test: install
+# ruff (lint + format check) and mypy, configured in pyproject.toml; never rewrites files.
+lint: install
+	.ci/lint
+
+test: install lint
 	.venv/bin/pytest
 
 test-unit: install
