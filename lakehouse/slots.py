@@ -29,7 +29,8 @@ def cron_problem(schedule: str) -> str | None:
     text = schedule.strip()
     if text.startswith("@"):
         if text not in CRON_PRESETS:
-            return f"unknown cron preset {text!r}; use one of {', '.join(sorted(CRON_PRESETS))} or a 5-field cron expression"
+            presets = ", ".join(sorted(CRON_PRESETS))
+            return f"unknown cron preset {text!r}; use one of {presets} or a 5-field cron expression"
         return None
     fields = text.split()
     if len(fields) != 5:

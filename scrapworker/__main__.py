@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from lakehouse.errors import LakehouseError
 from lakehouse.queue_config import QueueSettings
 from lakehouse.worker_config import WorkerSettings
@@ -38,7 +40,8 @@ FLAG_SETTINGS: dict[str, tuple[str, str]] = {
 
 
 def _default(section: str, field: str) -> Any:
-    model = {"worker": WorkerSettings, "queue": QueueSettings}[section]
+    models: dict[str, type[BaseModel]] = {"worker": WorkerSettings, "queue": QueueSettings}
+    model = models[section]
     return model.model_fields[field].default
 
 
@@ -52,27 +55,46 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m scrapworker", description=__doc__.split("\n\n")[0])
     p.add_argument("--concurrency", type=int, help=f"jobs held and crawled at once ({default('concurrency')})")
     p.add_argument("--worker-id", help="name in job statuses (worker.worker_id, default host:pid)")
-    p.add_argument("--lease-seconds", type=float,
-                   help=f"lease term; a killed worker's job goes back after this long ({default('lease_seconds')})")
+    p.add_argument(
+        "--lease-seconds",
+        type=float,
+        help=f"lease term; a killed worker's job goes back after this long ({default('lease_seconds')})",
+    )
     stop = p.add_mutually_exclusive_group()
-    stop.add_argument("--max-jobs", type=int,
-                      help="exit after taking this many jobs, tests and benchmarks (worker.max_jobs, default 0: never)")
+    stop.add_argument(
+        "--max-jobs",
+        type=int,
+        help="exit after taking this many jobs, tests and benchmarks (worker.max_jobs, default 0: never)",
+    )
     stop.add_argument("--once", action="store_true", help="same as --max-jobs 1")
-    p.add_argument("--endpoints-dir", type=Path, default=None,
-                   help="endpoint configs (default $LAKEHOUSE_ENDPOINTS_DIR or config/endpoints)")
-    p.add_argument("--shutdown-grace", type=float,
-                   help=f"on SIGTERM, seconds to finish jobs in hand before releasing them ({default('shutdown_grace')})")
-    p.add_argument("--rate-headroom", type=float,
-                   help=f"share of each endpoint's rate left unused to absorb network jitter ({default('rate_headroom')})")
-    p.add_argument("--rate-slack", type=float,
-                   help="seconds a grant may come early so late wake-ups cost no rate; must stay below "
-                        f"the headroom's margin ({default('rate_slack')})")
+    p.add_argument(
+        "--endpoints-dir",
+        type=Path,
+        default=None,
+        help="endpoint configs (default $LAKEHOUSE_ENDPOINTS_DIR or config/endpoints)",
+    )
+    p.add_argument(
+        "--shutdown-grace",
+        type=float,
+        help=f"on SIGTERM, seconds to finish jobs in hand before releasing them ({default('shutdown_grace')})",
+    )
+    p.add_argument(
+        "--rate-headroom",
+        type=float,
+        help=f"share of each endpoint's rate left unused to absorb network jitter ({default('rate_headroom')})",
+    )
+    p.add_argument(
+        "--rate-slack",
+        type=float,
+        help="seconds a grant may come early so late wake-ups cost no rate; must stay below "
+        f"the headroom's margin ({default('rate_slack')})",
+    )
     p.add_argument("--queue-prefix", help=f"Redis key prefix ({default('queue_prefix')})")
     p.add_argument("--log-level", help=f"({default('log_level')})")
     return p
 
 
-def overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The flags given, as ``load_settings`` overrides by section."""
     if args.once:
         args.max_jobs = 1

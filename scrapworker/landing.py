@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 class RawLanding:
-    def __init__(self, client: "S3Client", bucket: str) -> None:
+    def __init__(self, client: S3Client, bucket: str) -> None:
         self.client = client
         self.bucket = bucket
 
@@ -52,7 +52,9 @@ class RawLanding:
                 if key not in keep and not key.endswith("/" + MANIFEST_NAME):
                     stale.append({"Key": key})
         for start in range(0, len(stale), 1000):
-            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": stale[start : start + 1000], "Quiet": True})
+            self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": stale[start : start + 1000], "Quiet": True}
+            )
         self._put(manifest.key, manifest.to_json_bytes())
         return len(stale)
 

@@ -10,7 +10,7 @@ worker now owns the run (the queue's fencing token rejects our writes anyway).
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThread

@@ -11,8 +11,9 @@ again" means: a cursor value seen before, a next URL seen before, or more than
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from requests.utils import parse_header_links
@@ -114,8 +115,13 @@ class Paginator:
 class OffsetPaginator(Paginator):
     config: OffsetPagination
 
-    def __init__(self, config: OffsetPagination, base_url: str, params: Mapping[str, str],
-                 secret_params: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        config: OffsetPagination,
+        base_url: str,
+        params: Mapping[str, str],
+        secret_params: frozenset[str] = frozenset(),
+    ) -> None:
         super().__init__(config, base_url, params, secret_params)
         self.offset = config.start_offset
 
@@ -140,8 +146,13 @@ class OffsetPaginator(Paginator):
 class PagePaginator(Paginator):
     config: PagePagination
 
-    def __init__(self, config: PagePagination, base_url: str, params: Mapping[str, str],
-                 secret_params: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        config: PagePagination,
+        base_url: str,
+        params: Mapping[str, str],
+        secret_params: frozenset[str] = frozenset(),
+    ) -> None:
         super().__init__(config, base_url, params, secret_params)
         self.page = config.start_page
 
@@ -173,8 +184,13 @@ class PagePaginator(Paginator):
 class CursorPaginator(Paginator):
     config: CursorPagination
 
-    def __init__(self, config: CursorPagination, base_url: str, params: Mapping[str, str],
-                 secret_params: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        config: CursorPagination,
+        base_url: str,
+        params: Mapping[str, str],
+        secret_params: frozenset[str] = frozenset(),
+    ) -> None:
         super().__init__(config, base_url, params, secret_params)
         self._seen_cursors: set[str] = set()
 
@@ -236,4 +252,4 @@ def paginator_for(
         CursorPagination: CursorPaginator,
         LinkHeaderPagination: LinkHeaderPaginator,
     }
-    return kinds[type(config)](config, base_url, params, secret_params)  # type: ignore[arg-type]
+    return kinds[type(config)](config, base_url, params, secret_params)

@@ -128,8 +128,12 @@ class RedactingLogFormatter(LogFormatter):
     def crawled(self, request: Request, response: Response, spider: Spider) -> LogFormatterResult:
         return self._redact(super().crawled(request, response, spider))
 
-    def spider_error(self, failure: Failure, request: Request, response: Response | Failure, spider: Spider) -> LogFormatterResult:
+    def spider_error(
+        self, failure: Failure, request: Request, response: Response | Failure, spider: Spider
+    ) -> LogFormatterResult:
         return self._redact(super().spider_error(failure, request, response, spider))
 
-    def download_error(self, failure: Failure, request: Request, spider: Spider, errmsg: str | None = None) -> LogFormatterResult:
+    def download_error(
+        self, failure: Failure, request: Request, spider: Spider, errmsg: str | None = None
+    ) -> LogFormatterResult:
         return self._redact(super().download_error(failure, request, spider, errmsg))

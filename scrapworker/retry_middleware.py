@@ -28,8 +28,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
 from typing import Self
 
 from scrapy import Request
@@ -75,8 +75,8 @@ def retry_after_seconds(value: bytes | None, default: float = DEFAULT_RETRY_AFTE
     except (TypeError, ValueError):
         return default
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class BackoffRetryMiddleware:
@@ -106,10 +106,10 @@ class BackoffRetryMiddleware:
         if response.status == 200:
             try:
                 request.meta[PARSED_META] = json.loads(response.body)
-            except ValueError as exc:
+            except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError for bytes that are not text
+                where = f"{exc.msg} at byte {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
                 return self._retry(
-                    run, request, f"body is not valid JSON ({exc.msg} at byte {exc.pos} of {len(response.body)})",
-                    "invalid_json",
+                    run, request, f"body is not valid JSON ({where} of {len(response.body)})", "invalid_json"
                 )
         return response
 
@@ -126,10 +126,17 @@ class BackoffRetryMiddleware:
         url = run.redact(request.meta[CLEAN_URL_META])
         if throttled > MAX_429_PER_PAGE:
             self.stats.inc_value("retry/max_reached")
-            raise PageRetriesExhaustedError(url, throttled, f"HTTP 429 {throttled} times: is rate_limit above the API's real limit?")
+            raise PageRetriesExhaustedError(
+                url, throttled, f"HTTP 429 {throttled} times: is rate_limit above the API's real limit?"
+            )
         await maybe_deferred_to_future(deferToThread(self.limiter.pause, run.config.rate_limit_key, seconds))
-        logger.warning("run %s: 429 for %s; endpoint bucket %r paused %.1f s for all workers",
-                       run.run_id, url, run.config.rate_limit_key, seconds)
+        logger.warning(
+            "run %s: 429 for %s; endpoint bucket %r paused %.1f s for all workers",
+            run.run_id,
+            url,
+            run.config.rate_limit_key,
+            seconds,
+        )
         # Not one of the page's attempts (nor of the job's "retries"), but a re-send in
         # Scrapy's terms, as its RetryMiddleware would count it.
         self.stats.inc_value("retry/count")
@@ -147,8 +154,15 @@ class BackoffRetryMiddleware:
         run.stats.inc("retries")
         self.stats.inc_value("retry/count")
         self.stats.inc_value(f"retry/reason_count/{reason}")
-        logger.info("run %s: retrying %s in %.1f s (attempt %d of %d): %s",
-                    run.run_id, url, delay, failed + 1, retry.max_attempts, problem)
+        logger.info(
+            "run %s: retrying %s in %.1f s (attempt %d of %d): %s",
+            run.run_id,
+            url,
+            delay,
+            failed + 1,
+            retry.max_attempts,
+            problem,
+        )
         return self._again(request, {ATTEMPTS_META: failed, NOT_BEFORE_META: time.monotonic() + delay})
 
     @staticmethod

@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
 import scrapy
 from scrapy.statscollectors import StatsCollector
@@ -76,7 +77,7 @@ class JobRun:
         worker_id: str,
         heartbeat_seconds: float,
         progress_every: int,
-        on_end: Callable[["JobRun"], None],
+        on_end: Callable[[JobRun], None],
         stats: StatsCollector,
     ) -> None:
         self.lease = lease
@@ -90,10 +91,12 @@ class JobRun:
         self._on_end = on_end
         self.state = RunState.CRAWLING
         self.secret_params = self.job.request.auth.secret_query_params
-        self.paginator = paginator_for(config.pagination, self.job.request.url, self.job.request.params, self.secret_params)
+        self.paginator = paginator_for(
+            config.pagination, self.job.request.url, self.job.request.params, self.secret_params
+        )
         self.pages: list[ManifestPage] = []
         self.stats = RunStats(stats, self.job.run_id)
-        self.started_at = datetime.now(timezone.utc)
+        self.started_at = datetime.now(UTC)
         self._t0 = time.monotonic()
         self._writes: list[Deferred[None]] = []
         self.keeper = LeaseKeeper(queue, lease, heartbeat_seconds, self.progress, self._lease_lost)
@@ -136,16 +139,24 @@ class JobRun:
         self.keeper.start()
         logger.info(
             "run %s: leased (attempt %d of %d), endpoint %s, pagination %s, into s3://%s/%s",
-            self.run_id, self.lease.attempt, self.job.max_attempts, self.config.name,
-            self.config.pagination.type, self.bucket, self.job.raw_prefix,
+            self.run_id,
+            self.lease.attempt,
+            self.job.max_attempts,
+            self.config.name,
+            self.config.pagination.type,
+            self.bucket,
+            self.job.raw_prefix,
         )
         try:
             first = self.request_for(self.paginator.first_url())
         except (JobFailedError, LakehouseError) as exc:  # e.g. the worker lacks the token variable
             self.fail(str(exc))
             return succeed(None)
-        d = self.landing.begin(self.job.raw_prefix)
-        d.addCallback(lambda _: first if self.active else None)
+
+        def first_if_active(_: object) -> scrapy.Request | None:
+            return first if self.active else None
+
+        d: Deferred[scrapy.Request | None] = self.landing.begin(self.job.raw_prefix).addCallback(first_if_active)
         d.addErrback(self._landing_failed)
         return d
 
@@ -198,7 +209,7 @@ class JobRun:
                 records=len(records),
                 bytes=len(body),
                 sha256=sha256_hex(body),
-                fetched_at=datetime.now(timezone.utc),
+                fetched_at=datetime.now(UTC),
                 elapsed_seconds=float(response.meta.get("download_latency", 0.0)),
             )
             self.pages.append(page)
@@ -238,7 +249,8 @@ class JobRun:
         if failure.check(PageRetriesExhaustedError):
             self.fail(failure.value.reason)  # type: ignore[union-attr]
             return
-        self.fail(f"page {len(self.pages) + 1}: {failure.type.__name__}: {failure.getErrorMessage()}")
+        kind = failure.type.__name__ if failure.type is not None else "error"
+        self.fail(f"page {len(self.pages) + 1}: {kind}: {failure.getErrorMessage()}")
 
     # -- endings ------------------------------------------------------------------------
 
@@ -251,7 +263,7 @@ class JobRun:
         d.addCallback(lambda _: self._complete())
         d.addErrback(self._landing_failed)
 
-    def _complete(self) -> Deferred[None] | None:
+    def _complete(self) -> Deferred[Any] | None:
         if self.state is not RunState.LANDING:
             return None
         manifest = Manifest.build(
@@ -262,7 +274,7 @@ class JobRun:
             prefix=self.job.raw_prefix,
             pages=self.pages,
             started_at=self.started_at,
-            finished_at=datetime.now(timezone.utc),
+            finished_at=datetime.now(UTC),
             worker_id=self.worker_id,
         )
         d = self.landing.complete(manifest)
@@ -273,23 +285,32 @@ class JobRun:
         if stale:
             logger.info("run %s: removed %d stale page object(s) of an earlier, longer landing", self.run_id, stale)
         result = JobResult(
-            state=JobState.FINISHED, pages=len(self.pages), records=self.records, bytes=self.bytes,
+            state=JobState.FINISHED,
+            pages=len(self.pages),
+            records=self.records,
+            bytes=self.bytes,
             manifest_path=manifest.key,
         )
         return self._ack(RunState.FINISHED, result, f"manifest {s3_uri(self.bucket, manifest.key)}")
 
     def _landing_failed(self, failure: Failure) -> None:
         if self.active:
-            error = failure.value.subFailure if hasattr(failure.value, "subFailure") else failure  # DeferredList's FirstError
-            self.fail(f"writing the raw landing to s3://{self.bucket}/{self.job.raw_prefix} failed: "
-                      f"{error.getErrorMessage()}. Check the S3 endpoint and credentials; the job can be retried.")
+            error: Failure = getattr(failure.value, "subFailure", failure)  # DeferredList's FirstError
+            self.fail(
+                f"writing the raw landing to s3://{self.bucket}/{self.job.raw_prefix} failed: "
+                f"{error.getErrorMessage()}. Check the S3 endpoint and credentials; the job can be retried."
+            )
 
     def fail(self, reason: str) -> None:
         if not self.active:
             return
         reason = self.scrub(reason)[:_MAX_ERROR]
         result = JobResult(
-            state=JobState.FAILED, pages=len(self.pages), records=self.records, bytes=self.bytes, error=reason,
+            state=JobState.FAILED,
+            pages=len(self.pages),
+            records=self.records,
+            bytes=self.bytes,
+            error=reason,
         )
         self._ack(RunState.FAILED, result, f"error: {reason}")
 
@@ -303,10 +324,14 @@ class JobRun:
 
         def not_acked(failure: Failure) -> None:
             if failure.check(LeaseLostError):
-                logger.warning("run %s: %s; result discarded (another worker owns the run)", self.run_id, failure.getErrorMessage())
+                logger.warning(
+                    "run %s: %s; result discarded (another worker owns the run)", self.run_id, failure.getErrorMessage()
+                )
             else:
                 # The lease will expire and the reaper will hand the job out again.
-                logger.error("run %s: could not record %s in the queue: %s", self.run_id, state.value, failure.getErrorMessage())
+                logger.error(
+                    "run %s: could not record %s in the queue: %s", self.run_id, state.value, failure.getErrorMessage()
+                )
 
         d.addCallbacks(acked, not_acked)
         d.addBoth(lambda _: self._end())
@@ -327,8 +352,12 @@ class JobRun:
         self.keeper.stop()
         d = deferToThread(self.queue.release, self.lease)
         d.addCallbacks(
-            lambda _: logger.info("run %s: released back to the queue after %d pages (shutting down)", self.run_id, len(self.pages)),
-            lambda f: logger.warning("run %s: release failed (%s); its lease will expire and be reaped", self.run_id, f.getErrorMessage()),
+            lambda _: logger.info(
+                "run %s: released back to the queue after %d pages (shutting down)", self.run_id, len(self.pages)
+            ),
+            lambda f: logger.warning(
+                "run %s: release failed (%s); its lease will expire and be reaped", self.run_id, f.getErrorMessage()
+            ),
         )
         d.addBoth(lambda _: self._end())
         return d
@@ -343,6 +372,14 @@ class JobRun:
         counts = self.stats.close()
         logger.info(
             "run %s %s: %d pages, %d records, %d bytes in %.2f s (%.1f req/s), %d retries, %d 429s; %s",
-            self.run_id, outcome, len(self.pages), self.records, self.bytes, seconds,
-            counts["requests"] / max(seconds, 1e-9), counts["retries"], counts["throttled"], detail,
+            self.run_id,
+            outcome,
+            len(self.pages),
+            self.records,
+            self.bytes,
+            seconds,
+            counts["requests"] / max(seconds, 1e-9),
+            counts["retries"],
+            counts["throttled"],
+            detail,
         )

@@ -19,11 +19,12 @@ from __future__ import annotations
 import logging
 import signal
 from types import FrameType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from scrapy import signals
 from scrapy.crawler import Crawler
 from twisted.internet import reactor
+from twisted.internet.base import DelayedCall
 
 from scrapworker.settings import lakehouse_settings
 
@@ -35,24 +36,30 @@ logger = logging.getLogger(__name__)
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+def _reactor() -> Any:
+    # Twisted types the reactor by zope interfaces, whose methods mypy reads without
+    # their implicit self (callLater's delay as the callable) unless mypy-zope is used.
+    return reactor
+
+
 class GracefulShutdown:
     def __init__(self, crawler: Crawler, grace: float) -> None:
         self.crawler = crawler
         self.grace = grace
         self.signals_seen = 0
-        self._timer = None
+        self._timer: DelayedCall | None = None
         crawler.signals.connect(self._opened, signal=signals.spider_opened)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler, lakehouse_settings(crawler.settings).worker.shutdown_grace)
 
-    def _opened(self, spider: "QueueSpider") -> None:
+    def _opened(self, spider: QueueSpider) -> None:
         for sig in SIGNALS:
             signal.signal(sig, self._on_signal)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        reactor.callFromThread(self._begin, signum)  # type: ignore[attr-defined]
+        _reactor().callFromThread(self._begin, signum)
 
     def _begin(self, signum: int) -> None:
         spider: QueueSpider = self.crawler.spider  # type: ignore[assignment]
@@ -61,10 +68,12 @@ class GracefulShutdown:
         if self.signals_seen == 1:
             logger.info(
                 "%s: no new jobs; finishing %d job(s) in hand within %.0f s, then releasing the rest",
-                name, len(spider.runs), self.grace,
+                name,
+                len(spider.runs),
+                self.grace,
             )
             spider.drain()
-            self._timer = reactor.callLater(self.grace, spider.release_all)  # type: ignore[attr-defined]
+            self._timer = _reactor().callLater(self.grace, spider.release_all)
             return
         logger.info("%s again: releasing %d job(s) now", name, len(spider.runs))
         if self._timer is not None and self._timer.active():

@@ -12,10 +12,11 @@ Blocking calls (Redis, reading an endpoint's YAML) run in the reactor's thread p
 from __future__ import annotations
 
 import logging
-import socket
 import os
+import socket
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import scrapy
 from scrapy import signals
@@ -33,6 +34,7 @@ from lakehouse.endpoints import EndpointConfig, endpoint_path, load_endpoint
 from lakehouse.errors import EndpointConfigError
 from lakehouse.queue import JobQueue, Lease
 from scrapworker import context
+from scrapworker.landing import RawLanding
 from scrapworker.leases import heartbeat_interval
 from scrapworker.redaction import auth_env_names, mask_env_names
 from scrapworker.run import RUN_META, JobRun
@@ -54,15 +56,32 @@ def endpoint_config(directory: Path, name: str) -> EndpointConfig:
     if not path.is_file():
         raise UnknownEndpointError(
             str(directory),
-            [("", f"no endpoint config {name}.yaml on worker; deploy the config to the workers' "
-                  "endpoints directory (LAKEHOUSE_ENDPOINTS_DIR / --endpoints-dir), then "
-                  f"`lakehouse queue retry <run_id>`")],
+            [
+                (
+                    "",
+                    f"no endpoint config {name}.yaml on worker; deploy the config to the workers' "
+                    "endpoints directory (LAKEHOUSE_ENDPOINTS_DIR / --endpoints-dir), then "
+                    f"`lakehouse queue retry <run_id>`",
+                )
+            ],
         )
     return load_endpoint(path)
 
 
 class QueueSpider(scrapy.Spider):
     name = "scrapworker"
+
+    # Set in from_crawler, from the typed settings.
+    concurrency: int
+    worker_id: str
+    max_jobs: int
+    poll_seconds: float
+    reap_seconds: float
+    progress_every: int
+    queue: JobQueue
+    lease_seconds: float
+    heartbeat_seconds: float
+    landing: RawLanding
 
     def __init__(self, *args: Any, endpoints_dir: Path | str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -75,7 +94,7 @@ class QueueSpider(scrapy.Spider):
         self._closing = False
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> "QueueSpider":
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> QueueSpider:
         spider: QueueSpider = super().from_crawler(crawler, *args, **kwargs)
         settings = lakehouse_settings(crawler.settings)
         worker = settings.worker
@@ -85,7 +104,7 @@ class QueueSpider(scrapy.Spider):
         spider.poll_seconds = worker.poll_seconds
         spider.reap_seconds = worker.reap_seconds
         spider.progress_every = worker.progress_every
-        spider.queue: JobQueue = context.queue(settings)
+        spider.queue = context.queue(settings)
         spider.lease_seconds = settings.queue.lease_seconds
         spider.heartbeat_seconds = heartbeat_interval(settings.queue.lease_seconds, settings.queue.heartbeat_seconds)
         spider.landing = context.landing(settings)
@@ -104,8 +123,13 @@ class QueueSpider(scrapy.Spider):
     def _opened(self, spider: scrapy.Spider) -> None:
         logger.info(
             "worker %s: serving queue %s (concurrency %d, lease %.0f s, heartbeat %.1f s, endpoints %s%s)",
-            self.worker_id, self.queue.keys.jobs, self.concurrency, self.lease_seconds, self.heartbeat_seconds,
-            self.endpoints_dir, f", exit after {self.max_jobs} job(s)" if self.max_jobs else "",
+            self.worker_id,
+            self.queue.keys.jobs,
+            self.concurrency,
+            self.lease_seconds,
+            self.heartbeat_seconds,
+            self.endpoints_dir,
+            f", exit after {self.max_jobs} job(s)" if self.max_jobs else "",
         )
         self._poller = LoopingCall(self._poll)
         self._poller.start(self.poll_seconds, now=True).addErrback(self._loop_failed, "lease poller")
@@ -142,8 +166,13 @@ class QueueSpider(scrapy.Spider):
         self._leasing = True
         # Blocks in a pool thread until a job arrives or poll_seconds pass, so a job
         # starts as soon as it is queued, not at the next tick.
-        d = deferToThread(self.queue.lease, self.worker_id, self.lease_seconds, wait_seconds=self.poll_seconds,
-                          poll_interval=self.poll_seconds)
+        d = deferToThread(
+            self.queue.lease,
+            self.worker_id,
+            self.lease_seconds,
+            wait_seconds=self.poll_seconds,
+            poll_interval=self.poll_seconds,
+        )
         d.addCallback(self._leased)
         d.addErrback(self._lease_failed)
 
@@ -155,13 +184,19 @@ class QueueSpider(scrapy.Spider):
 
     def _reap(self) -> Deferred[Any]:
         d = deferToThread(self.queue.reap)
-        d.addCallbacks(self._reaped, lambda f: logger.warning("worker %s: reaping failed: %s", self.worker_id, f.getErrorMessage()))
+        d.addCallbacks(
+            self._reaped, lambda f: logger.warning("worker %s: reaping failed: %s", self.worker_id, f.getErrorMessage())
+        )
         return d
 
     def _reaped(self, result: Any) -> None:
         if result.requeued or result.dead:
-            logger.info("worker %s: reaped expired leases: requeued %s, dead-lettered %s",
-                        self.worker_id, result.requeued or "-", result.dead or "-")
+            logger.info(
+                "worker %s: reaped expired leases: requeued %s, dead-lettered %s",
+                self.worker_id,
+                result.requeued or "-",
+                result.dead or "-",
+            )
 
     def _leased(self, lease: Lease | None) -> Deferred[Any] | None:
         self._leasing = False
@@ -187,9 +222,16 @@ class QueueSpider(scrapy.Spider):
 
     def _begin(self, config: EndpointConfig, lease: Lease) -> Deferred[Any]:
         run = JobRun(
-            lease=lease, config=config, queue=self.queue, landing=self.landing, bucket=self.landing.bucket,
-            worker_id=self.worker_id, heartbeat_seconds=self.heartbeat_seconds,
-            progress_every=self.progress_every, on_end=self._ended, stats=self.crawler.stats,
+            lease=lease,
+            config=config,
+            queue=self.queue,
+            landing=self.landing,
+            bucket=self.landing.bucket,
+            worker_id=self.worker_id,
+            heartbeat_seconds=self.heartbeat_seconds,
+            progress_every=self.progress_every,
+            on_end=self._ended,
+            stats=self.crawler.stats,
         )
         mask_env_names(auth_env_names(lease.job.request.auth))
         self.runs[run.run_id] = run

@@ -16,20 +16,29 @@ from typing import Any
 
 import typer
 import typer.main
-from typer.core import TyperGroup
+from typer._click.exceptions import UsageError  # typer 0.29 runs on its own vendored click
+from typer.core import TyperCommand, TyperGroup
 
 from lakehouse.cli import _errors
 
 # name -> (module with a ``register(app)`` function, its help text); in `--help` order.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("lakehouse.cli.demo",
-             "Ingest the sandbox API's recent slots through Airflow on the local stack, then summarise."),
-    "settings": ("lakehouse.cli.settings_cmd",
-                 "Show the resolved settings (profile + environment); secrets are masked."),
-    "validate": ("lakehouse.cli.validate",
-                 "Check every endpoint config; print each problem with its file and field path. Exits 1 on any error."),
-    "crawl": ("lakehouse.cli.crawl",
-              "Enqueue one slot's crawl job for a worker (`python -m scrapworker`); --wait follows it."),
+    "demo": (
+        "lakehouse.cli.demo",
+        "Ingest the sandbox API's recent slots through Airflow on the local stack, then summarise.",
+    ),
+    "settings": (
+        "lakehouse.cli.settings_cmd",
+        "Show the resolved settings (profile + environment); secrets are masked.",
+    ),
+    "validate": (
+        "lakehouse.cli.validate",
+        "Check every endpoint config; print each problem with its file and field path. Exits 1 on any error.",
+    ),
+    "crawl": (
+        "lakehouse.cli.crawl",
+        "Enqueue one slot's crawl job for a worker (`python -m scrapworker`); --wait follows it.",
+    ),
     "local": ("lakehouse.cli.local", "Run the embedded stack (Redis, S3 server, Nessie) on 127.0.0.1."),
     "catalog": ("lakehouse.cli.catalog_cmd", "The Iceberg catalog (Nessie REST)."),
     "artifacts": ("lakehouse.cli.artifacts", "The pinned jars (Nessie runner, Iceberg for Spark) from Maven Central."),
@@ -58,7 +67,7 @@ class LazyCommandGroup(TyperGroup):
         if cmd_name in self.commands or cmd_name not in COMMANDS:
             return super().get_command(ctx, cmd_name)
         if self._listing:
-            return typer.main.TyperCommand(cmd_name, help=COMMANDS[cmd_name][1])
+            return TyperCommand(cmd_name, help=COMMANDS[cmd_name][1])
         command = load_command(cmd_name)
         self.add_command(command, cmd_name)
         return command
@@ -73,7 +82,7 @@ class LazyCommandGroup(TyperGroup):
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         try:
             return self._click_resolve_command(ctx, args)
-        except typer.main._click.exceptions.UsageError as exc:  # suggest the lazy commands too
+        except UsageError as exc:  # suggest the lazy commands too
             matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
             if matches:
                 exc.message = f"{exc.message.rstrip('.')}. Did you mean {', '.join(repr(m) for m in matches)}?"

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import functools
+
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TransferSpeedColumn
 from rich.table import Table
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from lakehouse import artifacts as arts
 
 console = Console()
 
 
+def _report(progress: Progress, task: TaskID, done: int, total: int) -> None:
+    progress.update(task, completed=done)
+
+
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(help="The pinned jars (Nessie runner, Iceberg for Spark) from Maven Central.", no_args_is_help=True)
+    group = typer.Typer(
+        help="The pinned jars (Nessie runner, Iceberg for Spark) from Maven Central.", no_args_is_help=True
+    )
     app.add_typer(group, name="artifacts")
 
     @group.command("fetch")
@@ -21,19 +29,28 @@ def register(app: typer.Typer) -> None:
         """Download missing jars into the cache and verify their sha256. Idempotent."""
         keys = only or list(arts.ARTIFACTS)
         fetched, present = [], []
-        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console, transient=True) as progress:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
             for key in keys:
                 if key not in arts.ARTIFACTS:
                     raise typer.BadParameter(f"unknown artifact {key!r}; known: {', '.join(arts.ARTIFACTS)}")
                 art = arts.ARTIFACTS[key]
                 task = progress.add_task(art.filename, total=art.size)
-                if arts.fetch(key, lambda done, total, t=task: progress.update(t, completed=done)):
+                if arts.fetch(key, functools.partial(_report, progress, task)):
                     fetched.append(key)
                 else:
                     present.append(key)
                 progress.update(task, completed=art.size)
-        console.print(f"artifacts in {arts.jars_dir()}: fetched {', '.join(fetched) or 'none'}; "
-                      f"already present and verified {', '.join(present) or 'none'}")
+        console.print(
+            f"artifacts in {arts.jars_dir()}: fetched {', '.join(fetched) or 'none'}; "
+            f"already present and verified {', '.join(present) or 'none'}"
+        )
 
     @group.command("list")
     def list_(check: bool = typer.Option(False, "--check", help="Exit 1 when any jar is missing.")) -> None:

@@ -13,7 +13,9 @@ from lakehouse.jobs import JobState
 from lakehouse.queue import open_queue
 from lakehouse.settings import load_settings
 
-_PROFILE = typer.Option(None, "--profile", "-p", help="Profile in config/profiles (default: $LAKEHOUSE_PROFILE or local).")
+_PROFILE = typer.Option(
+    None, "--profile", "-p", help="Profile in config/profiles (default: $LAKEHOUSE_PROFILE or local)."
+)
 
 
 def _when(value: datetime | float | None) -> str:
@@ -48,7 +50,9 @@ def register(app: typer.Typer) -> None:
         for column in ("ready", "leased", "dead letters", *(s.value for s in JobState)):
             counts.add_column(column, justify="right")
         counts.add_row(
-            str(stats.ready), str(stats.leased), str(stats.dead_letters),
+            str(stats.ready),
+            str(stats.leased),
+            str(stats.dead_letters),
             *(str(stats.by_state[s]) for s in JobState),
         )
         console.print(counts)
@@ -61,8 +65,14 @@ def register(app: typer.Typer) -> None:
             for st in queue.recent_statuses(limit):
                 detail = st.manifest_path if st.state == JobState.FINISHED else _short(st.error, 60)
                 recent.add_row(
-                    st.run_id, st.state.value, f"{st.attempts}/{st.max_attempts}", st.worker_id or "-",
-                    str(st.pages), str(st.records), _when(st.updated_at), detail or "",
+                    st.run_id,
+                    st.state.value,
+                    f"{st.attempts}/{st.max_attempts}",
+                    st.worker_id or "-",
+                    str(st.pages),
+                    str(st.records),
+                    _when(st.updated_at),
+                    detail or "",
                 )
             console.print(recent)
 
@@ -82,8 +92,12 @@ def register(app: typer.Typer) -> None:
             table.add_column(column, overflow="fold", no_wrap=column == "run_id")
         for d in letters:
             table.add_row(
-                _when(d.dead_at), d.run_id or "(unreadable)", "-" if d.attempts is None else str(d.attempts),
-                d.worker_id or "-", d.reason, _short(d.payload, 60),
+                _when(d.dead_at),
+                d.run_id or "(unreadable)",
+                "-" if d.attempts is None else str(d.attempts),
+                d.worker_id or "-",
+                d.reason,
+                _short(d.payload, 60),
             )
         Console().print(table)
 

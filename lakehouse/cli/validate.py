@@ -26,7 +26,9 @@ def register(app: typer.Typer) -> None:
         directory: Annotated[
             Path | None,
             typer.Option(
-                "--dir", "-d", file_okay=False,
+                "--dir",
+                "-d",
+                file_okay=False,
                 help="Directory of endpoint YAML files (default: config/endpoints or $LAKEHOUSE_ENDPOINTS_DIR).",
             ),
         ] = None,

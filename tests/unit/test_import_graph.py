@@ -65,17 +65,41 @@ def _resolve(module: str, is_package: bool, level: int, name: str | None) -> str
     return ".".join([*base, *([name] if name else [])])
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _run_at_import(statements: list[ast.stmt]) -> list[ast.stmt]:
+    """The statements that run when the module is imported: the module body and the
+    blocks inside it (class bodies too), but not function bodies, and not the body of
+    ``if TYPE_CHECKING:``."""
+    out: list[ast.stmt] = []
+    for st in statements:
+        out.append(st)
+        if isinstance(st, ast.If):
+            if not _is_type_checking(st.test):
+                out.extend(_run_at_import(st.body))
+            out.extend(_run_at_import(st.orelse))
+        elif isinstance(st, (ast.Try, ast.TryStar)):
+            for block in (st.body, *(h.body for h in st.handlers), st.orelse, st.finalbody):
+                out.extend(_run_at_import(block))
+        elif isinstance(st, (ast.With, ast.For, ast.While)):
+            out.extend(_run_at_import(st.body))
+            out.extend(_run_at_import(getattr(st, "orelse", [])))
+        elif isinstance(st, ast.ClassDef):
+            out.extend(_run_at_import(st.body))
+    return out
+
+
 def imports_of(root: Path, path: Path) -> list[tuple[int, str, bool]]:
     """(line, imported module, at module level?) for every import in ``path``."""
     tree = ast.parse(path.read_text(), filename=str(path))
     module = _module_name(root, path)
     is_package = path.name == "__init__.py"
     found: list[tuple[int, str, bool]] = []
-    top_level = {id(node) for node in tree.body}
-    # Module-level also covers imports under top-level if/try blocks (not functions).
-    for node in tree.body:
-        if isinstance(node, (ast.If, ast.Try)):
-            top_level.update(id(n) for n in ast.walk(node) if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+    top_level = {id(node) for node in _run_at_import(tree.body)}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.extend((node.lineno, alias.name, id(node) in top_level) for alias in node.names)
@@ -85,8 +109,9 @@ def imports_of(root: Path, path: Path) -> list[tuple[int, str, bool]]:
             target = _resolve(module, is_package, node.level, node.module)
             found.append((node.lineno, target, id(node) in top_level))
             if node.module is None:  # from . import x: each name may be a module
-                found.extend((node.lineno, f"{target}.{alias.name}".lstrip("."), id(node) in top_level)
-                             for alias in node.names)
+                found.extend(
+                    (node.lineno, f"{target}.{alias.name}".lstrip("."), id(node) in top_level) for alias in node.names
+                )
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, (ast.Attribute, ast.Name))
@@ -108,7 +133,9 @@ def violations(root: Path) -> list[Violation]:
             for line, imported, at_module_level in imports_of(root, path):
                 top = imported.split(".")[0]
                 if top in forbidden:
-                    rule = "the core never imports an adapter" if package == CORE else "adapters do not import each other"
+                    rule = (
+                        "the core never imports an adapter" if package == CORE else "adapters do not import each other"
+                    )
                     if top in NOT_FOR_PACKAGES:
                         rule = f"{top}/ is not importable from {package}/"
                     out.append(Violation(rel, line, imported, rule))
@@ -134,34 +161,47 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 def test_the_checker_finds_offending_imports_even_inside_functions(tmp_path: Path) -> None:
-    root = _tree(tmp_path, {
-        "lakehouse/__init__.py": "",
-        "lakehouse/local/__init__.py": "",
-        "lakehouse/local/server.py": "def start():\n    from spark_jobs.session import build\n",
-        "lakehouse/cli/__init__.py": "import importlib\nimportlib.import_module('lakehouse_airflow.environment')\n",
-        "lakehouse/engine.py": "import scrapy\n\ndef later():\n    import pyspark\n",
-        "scrapworker/__init__.py": "",
-        "scrapworker/x.py": "from lakehouse import settings\nimport lakehouse_airflow.operators as ops\n",
-        "spark_jobs/__init__.py": "",
-        "spark_jobs/y.py": "from lakehouse.slots import to_utc\nfrom . import z\n",
-        "lakehouse_airflow/__init__.py": "",
-        "lakehouse_airflow/dagmaker.py": "from sandbox import SandboxServer\n",
-    })
+    root = _tree(
+        tmp_path,
+        {
+            "lakehouse/__init__.py": "",
+            "lakehouse/local/__init__.py": "",
+            "lakehouse/local/server.py": "def start():\n    from spark_jobs.session import build\n",
+            "lakehouse/cli/__init__.py": "import importlib\nimportlib.import_module('lakehouse_airflow.environment')\n",
+            "lakehouse/engine.py": "import scrapy\n\ndef later():\n    import pyspark\n",
+            "lakehouse/typed.py": "import typing\nif typing.TYPE_CHECKING:\n    from pyspark.sql import Row\n",
+            "lakehouse/klass.py": "class A:\n    try:\n        import airflow\n    except ImportError:\n        pass\n",
+            "scrapworker/__init__.py": "",
+            "scrapworker/x.py": "from lakehouse import settings\nimport lakehouse_airflow.operators as ops\n",
+            "spark_jobs/__init__.py": "",
+            "spark_jobs/y.py": "from lakehouse.slots import to_utc\nfrom . import z\n",
+            "lakehouse_airflow/__init__.py": "",
+            "lakehouse_airflow/dagmaker.py": "from sandbox import SandboxServer\n",
+        },
+    )
     found = {(v.path, v.imported) for v in violations(root)}
     assert found == {
         ("lakehouse/local/server.py", "spark_jobs.session"),
         ("lakehouse/cli/__init__.py", "lakehouse_airflow.environment"),
         ("lakehouse/engine.py", "scrapy"),  # pyspark inside a function is allowed
+        ("lakehouse/klass.py", "airflow"),  # a class body runs at import; TYPE_CHECKING does not
         ("scrapworker/x.py", "lakehouse_airflow.operators"),
         ("lakehouse_airflow/dagmaker.py", "sandbox"),
     }
 
 
 def test_the_checker_resolves_relative_imports(tmp_path: Path) -> None:
-    root = _tree(tmp_path, {
-        "lakehouse/__init__.py": "",
-        "lakehouse/a/__init__.py": "from .. import b\nfrom ..c import d\n",
-        "lakehouse/a/m.py": "from . import n\nfrom ...scrapworker import spider\n",
-    })
+    root = _tree(
+        tmp_path,
+        {
+            "lakehouse/__init__.py": "",
+            "lakehouse/a/__init__.py": "from .. import b\nfrom ..c import d\n",
+            "lakehouse/a/m.py": "from . import n\nfrom ...scrapworker import spider\n",
+        },
+    )
     assert {v.imported for v in violations(root)} == {"scrapworker"}
-    assert {i for _, i, _ in imports_of(root, root / "lakehouse/a/__init__.py")} == {"lakehouse", "lakehouse.b", "lakehouse.c"}
+    assert {i for _, i, _ in imports_of(root, root / "lakehouse/a/__init__.py")} == {
+        "lakehouse",
+        "lakehouse.b",
+        "lakehouse.c",
+    }

@@ -17,24 +17,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from worker_harness import ROOT, TOKEN, Endpoints, Sandbox, Worker, market_for
 
 from lakehouse.queue import JobQueue
 from lakehouse.queue_config import QueueSettings
 from lakehouse.settings import Settings
 from lakehouse.storage import ensure_bucket, s3_client
 from sandbox import FaultRates, SandboxOptions, SandboxServer
-from worker_harness import ROOT, TOKEN, Endpoints, Sandbox, Worker, market_for
 
 
 @pytest.fixture()
 def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
     started: list[SandboxServer] = []
 
-    def make(records_per_slot: int = 500, rate_limit: int | None = None, faults: FaultRates | None = None,
-             token: str | None = TOKEN) -> Sandbox:
+    def make(
+        records_per_slot: int = 500,
+        rate_limit: int | None = None,
+        faults: FaultRates | None = None,
+        token: str | None = TOKEN,
+    ) -> Sandbox:
         market = market_for(records_per_slot)
-        server = SandboxServer(SandboxOptions(rate_limit=rate_limit, token=token, faults=faults or FaultRates(),
-                                              market=market)).start()
+        server = SandboxServer(
+            SandboxOptions(rate_limit=rate_limit, token=token, faults=faults or FaultRates(), market=market)
+        ).start()
         started.append(server)
         return Sandbox(server, market)
 
@@ -69,7 +74,9 @@ def s3(settings: Settings) -> Any:
 
 
 @pytest.fixture()
-def start_worker(settings: Settings, prefix: str, endpoints: Endpoints, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+def start_worker(
+    settings: Settings, prefix: str, endpoints: Endpoints, tmp_path: Path
+) -> Iterator[Callable[..., Worker]]:
     workers: list[Worker] = []
 
     def start(*args: str, worker_id: str | None = None, token: str | None = TOKEN) -> Worker:
@@ -79,8 +86,18 @@ def start_worker(settings: Settings, prefix: str, endpoints: Endpoints, tmp_path
         env.pop("SANDBOX_TOKEN", None)
         if token is not None:
             env["SANDBOX_TOKEN"] = token
-        argv = [sys.executable, "-m", "scrapworker", "--queue-prefix", prefix, "--endpoints-dir", str(endpoints.directory),
-                "--worker-id", worker_id or f"test-worker-{n}", *args]
+        argv = [
+            sys.executable,
+            "-m",
+            "scrapworker",
+            "--queue-prefix",
+            prefix,
+            "--endpoints-dir",
+            str(endpoints.directory),
+            "--worker-id",
+            worker_id or f"test-worker-{n}",
+            *args,
+        ]
         with log.open("wb") as out:
             proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         worker = Worker(proc, log, argv)
@@ -92,5 +109,3 @@ def start_worker(settings: Settings, prefix: str, endpoints: Endpoints, tmp_path
         if worker.proc.poll() is None:
             worker.proc.send_signal(signal.SIGKILL)
             worker.proc.wait()
-
-

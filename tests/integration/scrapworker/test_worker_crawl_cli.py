@@ -15,7 +15,11 @@ def _crawl(endpoints: Any, prefix: str, *args: str) -> subprocess.CompletedProce
     env.pop("SANDBOX_TOKEN", None)  # the CLI never needs the secret: the job names the variable
     return subprocess.run(
         [sys.executable, "-c", "from lakehouse.cli import main; main()", *args, "--queue-prefix", prefix],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -36,7 +40,9 @@ def test_crawl_wait_prints_the_summary_and_fails_with_the_workers_error(
     again = _crawl(endpoints, prefix, "crawl", "sbx_cli", "--slot", "2024-01-02T03:00Z")
     assert again.returncode == 0 and "already_finished" in again.stdout, again.stdout
 
-    bad = _crawl(endpoints, prefix, "crawl", "sbx_cli_broken", "--slot", "2024-01-02T03:00", "--wait", "--timeout", "60")
+    bad = _crawl(
+        endpoints, prefix, "crawl", "sbx_cli_broken", "--slot", "2024-01-02T03:00", "--wait", "--timeout", "60"
+    )
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "failed" in bad.stderr and "HTTP 404" in bad.stderr, bad.stderr
     assert worker.wait(30) == 0, worker.text()[-3000:]

@@ -6,16 +6,21 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from worker_harness import (
-    ROUTES, landed_records, list_keys, make_job, read_manifest,
+    ROUTES,
+    landed_records,
+    list_keys,
+    make_job,
+    read_manifest,
 )
+
 from lakehouse.jobs import JobState
 
 
 @pytest.mark.parametrize("style", list(ROUTES))
-def test_each_style_lands_every_record_once(style: str, settings: Any, make_sandbox: Any, endpoints: Any,
-                                            queue: Any, s3: Any, start_worker: Any) -> None:
+def test_each_style_lands_every_record_once(
+    style: str, settings: Any, make_sandbox: Any, endpoints: Any, queue: Any, s3: Any, start_worker: Any
+) -> None:
     sandbox = make_sandbox(records_per_slot=450)
     config = endpoints.write(f"sbx_{style}", sandbox.url, style)
     job = make_job(settings, config)

@@ -7,8 +7,9 @@ import signal
 from typing import Any
 from urllib.request import Request, urlopen
 
-from lakehouse.jobs import JobState
 from worker_harness import TOKEN, landed_records, make_job, read_manifest, wait_until
+
+from lakehouse.jobs import JobState
 
 R = 10  # the sandbox admits at most R requests in any sliding second
 PAGES_PER_JOB = 20
@@ -67,7 +68,8 @@ def test_three_workers_stay_within_the_limit_and_a_killed_job_finishes(
             assert hashlib.sha256(reply.read()).hexdigest() == page.sha256
         body = s3.get_object(Bucket=settings.s3.bucket, Key=page.key)["Body"].read()
         assert hashlib.sha256(body).hexdigest() == page.sha256
-    assert [r["id"] for r in landed_records(s3, settings, manifest, "data.items")] == \
-        [r["id"] for r in sandbox.expected(jobs.index(job))]
+    assert [r["id"] for r in landed_records(s3, settings, manifest, "data.items")] == [
+        r["id"] for r in sandbox.expected(jobs.index(job))
+    ]
     # One finished status for the run: nothing queued or leased is left behind.
     assert queue.queue_stats().ready == 0 and queue.queue_stats().leased == 0

@@ -6,9 +6,10 @@ from __future__ import annotations
 import signal
 from typing import Any
 
+from worker_harness import landed_records, make_job, read_manifest, wait_until
+
 from lakehouse.jobs import JobState
 from sandbox import FaultRates
-from worker_harness import landed_records, make_job, read_manifest, wait_until
 
 
 def test_5xx_and_truncated_bodies_are_retried_until_every_record_lands(
@@ -26,7 +27,9 @@ def test_5xx_and_truncated_bodies_are_retried_until_every_record_lands(
     stats = sandbox.server.stats()
     assert stats.server_errors > 0 and stats.truncated > 0, "the fault injection did not fire; raise the rates"
     manifest = read_manifest(s3, settings, job)
-    assert [r["id"] for r in landed_records(s3, settings, manifest, "data.items")] == [r["id"] for r in sandbox.expected()]
+    assert [r["id"] for r in landed_records(s3, settings, manifest, "data.items")] == [
+        r["id"] for r in sandbox.expected()
+    ]
     assert manifest.total_pages == 60 == stats.ok
     assert "retries" in worker.text() and f"{stats.server_errors + stats.truncated} retries" in worker.text()
 
@@ -59,8 +62,9 @@ def test_sigterm_finishes_short_jobs_releases_long_ones_and_exits_0(
 ) -> None:
     sandbox = make_sandbox(records_per_slot=10_000)
     slow = endpoints.write("sbx_slow", sandbox.url, "offset", rate=5)  # 100 pages: ~20 s
-    quick = endpoints.write("sbx_quick", sandbox.url, "offset", rate=2,
-                            pagination={"page_size": 1000})  # 10 pages: ~5 s, inside the grace
+    quick = endpoints.write(
+        "sbx_quick", sandbox.url, "offset", rate=2, pagination={"page_size": 1000}
+    )  # 10 pages: ~5 s, inside the grace
     slow_job, quick_job = make_job(settings, slow), make_job(settings, quick)
     queue.enqueue(slow_job, force=True)
     queue.enqueue(quick_job, force=True)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lakehouse.jobs import JobState
 from worker_harness import TOKEN, list_keys, make_job
+
+from lakehouse.jobs import JobState
 
 
 def _redis_dump(client: Any) -> str:
@@ -26,8 +27,9 @@ def _redis_dump(client: Any) -> str:
     return "\n".join(parts)
 
 
-def test_token_never_leaks(settings: Any, make_sandbox: Any, endpoints: Any, queue: Any, s3: Any,
-                           start_worker: Any) -> None:
+def test_token_never_leaks(
+    settings: Any, make_sandbox: Any, endpoints: Any, queue: Any, s3: Any, start_worker: Any
+) -> None:
     sandbox = make_sandbox(records_per_slot=400)
     query_auth = {"type": "api_key", "in": "query", "name": "api_key", "key_env": "SANDBOX_TOKEN"}
     linked = endpoints.write("sbx_secret_link", sandbox.url, "link_header", auth=query_auth)

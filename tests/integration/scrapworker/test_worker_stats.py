@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from worker_harness import make_job, read_manifest
+
 from lakehouse.jobs import JobState
 from sandbox import FaultRates
-from worker_harness import make_job, read_manifest
 
 
 def dumped_stats(log: str) -> dict[str, int]:
@@ -23,7 +24,7 @@ def test_after_a_crawl_the_crawler_stats_hold_the_counts(
     settings: Any, make_sandbox: Any, endpoints: Any, queue: Any, s3: Any, start_worker: Any
 ) -> None:
     # The endpoint asks for more than the sandbox allows, so some pages are answered 429.
-    sandbox = make_sandbox(records_per_slot=3000, rate_limit=40, faults=FaultRates(fail_rate=0.05, truncate_rate=0.02))
+    sandbox = make_sandbox(records_per_slot=6000, rate_limit=20, faults=FaultRates(fail_rate=0.05, truncate_rate=0.02))
     config = endpoints.write("sbx_counted", sandbox.url, "offset", rate=60)
     job = make_job(settings, config)
     queue.enqueue(job, force=True)
@@ -35,8 +36,8 @@ def test_after_a_crawl_the_crawler_stats_hold_the_counts(
     served = sandbox.server.stats()
     manifest = read_manifest(s3, settings, job)
     stats = dumped_stats(worker.text())
-    assert stats["scrapworker/pages"] == manifest.total_pages == status.pages == 30
-    assert stats["scrapworker/records"] == manifest.total_records == status.records == 3000
+    assert stats["scrapworker/pages"] == manifest.total_pages == status.pages == 60
+    assert stats["scrapworker/records"] == manifest.total_records == status.records == 6000
     assert stats["scrapworker/bytes"] == status.bytes == sum(page.bytes for page in manifest.pages)
     assert stats["scrapworker/retries"] == served.server_errors + served.truncated > 0
     assert stats["scrapworker/throttled"] == served.rate_limited > 0

@@ -9,22 +9,22 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from lakehouse.pipeline import job_for_slot
 from lakehouse.endpoints import EndpointConfig, load_endpoint
 from lakehouse.jobs import CrawlJob
+from lakehouse.pipeline import job_for_slot
 from lakehouse.raw_layout import Manifest
 from lakehouse.settings import Settings
 from sandbox import MarketConfig, SandboxServer, expected_records
 
 ROOT = Path(__file__).resolve().parents[3]
 TOKEN = "sbx-secret-" + uuid.uuid4().hex  # unique: a hit in logs or S3 can only be a leak
-SLOT = datetime(2024, 1, 2, 3, 0, tzinfo=timezone.utc)
+SLOT = datetime(2024, 1, 2, 3, 0, tzinfo=UTC)
 
 
 def slot(n: int = 0) -> tuple[datetime, datetime]:
@@ -51,14 +51,39 @@ class Sandbox:
 
 
 ROUTES = {
-    "offset": ("/v1/offset", {"type": "offset", "offset_param": "offset", "limit_param": "limit",
-                              "page_size": 100, "total_path": "total"}, "data.items"),
-    "page": ("/v1/page", {"type": "page", "page_param": "page", "page_size_param": "page_size",
-                          "page_size": 100, "start_page": 1, "total_pages_path": "total_pages"}, "data"),
-    "cursor": ("/v1/cursor", {"type": "cursor", "cursor_param": "cursor", "next_cursor_path": "next_cursor",
-                              "limit_param": "limit", "page_size": 100}, "data"),
-    "next_url": ("/v1/cursor", {"type": "cursor", "next_url_path": "next", "limit_param": "limit",
-                                "page_size": 100}, "data"),
+    "offset": (
+        "/v1/offset",
+        {"type": "offset", "offset_param": "offset", "limit_param": "limit", "page_size": 100, "total_path": "total"},
+        "data.items",
+    ),
+    "page": (
+        "/v1/page",
+        {
+            "type": "page",
+            "page_param": "page",
+            "page_size_param": "page_size",
+            "page_size": 100,
+            "start_page": 1,
+            "total_pages_path": "total_pages",
+        },
+        "data",
+    ),
+    "cursor": (
+        "/v1/cursor",
+        {
+            "type": "cursor",
+            "cursor_param": "cursor",
+            "next_cursor_path": "next_cursor",
+            "limit_param": "limit",
+            "page_size": 100,
+        },
+        "data",
+    ),
+    "next_url": (
+        "/v1/cursor",
+        {"type": "cursor", "next_url_path": "next", "limit_param": "limit", "page_size": 100},
+        "data",
+    ),
     "link_header": ("/v1/link", {"type": "link_header", "limit_param": "per_page", "page_size": 100}, ""),
     "none": ("/api/v3/trades", {"type": "none"}, ""),
 }
@@ -68,18 +93,31 @@ ROUTES = {
 class Endpoints:
     directory: Path
 
-    def write(self, name: str, base_url: str, style: str = "offset", *, rate: float = 50.0,
-              auth: dict[str, Any] | None = None, retry: dict[str, Any] | None = None,
-              bucket_key: str | None = None, extra_params: dict[str, str] | None = None,
-              pagination: dict[str, Any] | None = None) -> EndpointConfig:
+    def write(
+        self,
+        name: str,
+        base_url: str,
+        style: str = "offset",
+        *,
+        rate: float = 50.0,
+        auth: dict[str, Any] | None = None,
+        retry: dict[str, Any] | None = None,
+        bucket_key: str | None = None,
+        extra_params: dict[str, str] | None = None,
+        pagination: dict[str, Any] | None = None,
+    ) -> EndpointConfig:
         path, paging, records_path = ROUTES[style]
         params = {"symbol": "BTCUSDT", "start_time": "{slot_start_ms}", "end_time": "{slot_end_ms}"}
         if style == "none":
             params["limit"] = "1000"
         doc = {
             "name": name,
-            "request": {"url": base_url + path, "params": {**params, **(extra_params or {})},
-                        "auth": auth or {"type": "bearer", "token_env": "SANDBOX_TOKEN"}, "timeout_seconds": 10},
+            "request": {
+                "url": base_url + path,
+                "params": {**params, **(extra_params or {})},
+                "auth": auth or {"type": "bearer", "token_env": "SANDBOX_TOKEN"},
+                "timeout_seconds": 10,
+            },
             "pagination": {**paging, **(pagination or {})},
             "response_map": {"records_path": records_path},
             "rate_limit": {"requests_per_second": rate, "burst": 1, **({"key": bucket_key} if bucket_key else {})},

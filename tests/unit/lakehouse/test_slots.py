@@ -70,10 +70,13 @@ def test_bad_schedules_are_explained(schedule: str) -> None:
 
 # -- the one UTC helper and the one slot parser ---------------------------------------
 
+
 def test_to_utc_converts_and_refuses_naive_times_with_one_error() -> None:
     from lakehouse.slots import NaiveTimeError, to_utc
 
-    assert to_utc(datetime(2024, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))) == datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
+    assert to_utc(datetime(2024, 5, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))) == datetime(
+        2024, 5, 1, 10, 0, tzinfo=UTC
+    )
     with pytest.raises(NaiveTimeError, match="slot start 2024-05-01T10:00:00 has no timezone") as caught:
         to_utc(datetime(2024, 5, 1, 10, 0), "slot start")
     assert isinstance(caught.value, SlotError) and isinstance(caught.value, ValueError)

@@ -23,8 +23,13 @@ def test_slack_within_the_headroom_margin_is_accepted(headroom: float, slack: fl
 
 @pytest.mark.parametrize(
     ("headroom", "slack", "named"),
-    [(0.05, 0.053, "RATE_SLACK"), (0.0, 0.001, "RATE_SLACK"), (0.05, -0.001, "RATE_SLACK"),
-     (1.0, 0.0, "RATE_HEADROOM"), (-0.1, 0.0, "RATE_HEADROOM")],
+    [
+        (0.05, 0.053, "RATE_SLACK"),
+        (0.0, 0.001, "RATE_SLACK"),
+        (0.05, -0.001, "RATE_SLACK"),
+        (1.0, 0.0, "RATE_HEADROOM"),
+        (-0.1, 0.0, "RATE_HEADROOM"),
+    ],
 )
 def test_settings_that_break_the_window_are_refused_by_name(headroom: float, slack: float, named: str) -> None:
     with pytest.raises(ValueError, match=named):

@@ -5,7 +5,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from lakehouse.endpoints import (
-    CursorPagination, LinkHeaderPagination, NoPagination, OffsetPagination, PagePagination,
+    CursorPagination,
+    LinkHeaderPagination,
+    NoPagination,
+    OffsetPagination,
+    PagePagination,
 )
 from scrapworker.errors import MaxPagesExceededError, PaginationLoopError
 from scrapworker.pagination import Page, paginator_for
@@ -18,8 +22,11 @@ def q(url: str) -> dict[str, str]:
 
 
 def test_offset_stops_at_total_and_keeps_request_params() -> None:
-    p = paginator_for(OffsetPagination(type="offset", offset_param="o", limit_param="l", page_size=2, total_path="total"),
-                      BASE, {"symbol": "X"})
+    p = paginator_for(
+        OffsetPagination(type="offset", offset_param="o", limit_param="l", page_size=2, total_path="total"),
+        BASE,
+        {"symbol": "X"},
+    )
     url = p.first_url()
     assert q(url) == {"symbol": "X", "o": "0", "l": "2"}
     url = p.next_url(Page(url, {"total": 3}, 2))
@@ -34,7 +41,9 @@ def test_offset_without_total_stops_on_a_short_page() -> None:
 
 
 def test_page_stops_after_total_pages_from_start_page() -> None:
-    p = paginator_for(PagePagination(type="page", page_param="p", page_size=10, start_page=0, total_pages_path="n"), BASE, {})
+    p = paginator_for(
+        PagePagination(type="page", page_param="p", page_size=10, start_page=0, total_pages_path="n"), BASE, {}
+    )
     url = p.first_url()
     assert q(url) == {"p": "0"}
     url = p.next_url(Page(url, {"n": 2}, 10))
@@ -63,8 +72,10 @@ def test_cursor_stops_on_null_and_follows_relative_next_url() -> None:
 
 def test_link_header_picks_rel_next_and_strips_echoed_secret() -> None:
     p = paginator_for(LinkHeaderPagination(type="link_header"), BASE, {}, frozenset({"api_key"}))
-    header = ('<http://api.test/v1/x?page=1&api_key=s3cret>; rel="first", '
-              '<http://api.test/v1/x?page=2&api_key=s3cret>; rel="next"')
+    header = (
+        '<http://api.test/v1/x?page=1&api_key=s3cret>; rel="first", '
+        '<http://api.test/v1/x?page=2&api_key=s3cret>; rel="next"'
+    )
     url = p.next_url(Page(p.first_url(), [], 1, {"Link": header}))
     assert url == "http://api.test/v1/x?page=2"
     assert p.next_url(Page(url, [], 1, {"Link": '<http://api.test/v1/x?page=1>; rel="first"'})) is None

@@ -7,22 +7,24 @@ import sys
 
 import pytest
 
-from scrapworker.__main__ import FLAG_SETTINGS, _parser, overrides
 from lakehouse.settings import Settings, load_settings
+from scrapworker.__main__ import FLAG_SETTINGS, _parser, overrides
 
 pytestmark = pytest.mark.unit
 
 
 def test_the_worker_refuses_them_before_starting() -> None:
-    out = subprocess.run([sys.executable, "-m", "scrapworker", "--rate-slack", "0.2"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "scrapworker", "--rate-slack", "0.2"], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 2
     assert "--rate-slack" in out.stderr and "52.6 ms" in out.stderr
 
 
 def test_flags_override_the_setting_of_the_same_name() -> None:
-    args = _parser().parse_args(["--rate-headroom", "0.1", "--lease-seconds", "3", "--once", "--queue-prefix", "wx",
-                                 "--concurrency", "2"])
+    args = _parser().parse_args(
+        ["--rate-headroom", "0.1", "--lease-seconds", "3", "--once", "--queue-prefix", "wx", "--concurrency", "2"]
+    )
     settings = load_settings("local", **overrides(args))
     assert settings.worker.rate_headroom == 0.1
     assert settings.worker.concurrency == 2
@@ -41,8 +43,9 @@ def test_every_flag_names_an_existing_setting() -> None:
 
 
 def test_scrapy_settings_are_made_from_the_typed_settings() -> None:
-    from scrapworker.settings import LAKEHOUSE_SETTINGS, lakehouse_settings, scrapy_settings
     from scrapy.settings import Settings as ScrapySettings
+
+    from scrapworker.settings import LAKEHOUSE_SETTINGS, lakehouse_settings, scrapy_settings
 
     typed = load_settings("local", worker={"log_level": "debug", "rate_headroom": 0.1})
     generated = scrapy_settings(typed)

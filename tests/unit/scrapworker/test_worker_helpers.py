@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-from lakehouse.pipeline import auth_spec, job_for_slot
 from lakehouse.endpoints import parse_endpoint
+from lakehouse.pipeline import auth_spec, job_for_slot
 from scrapworker.redaction import SecretScrubFilter, scrub, secret_values
 from scrapworker.retry_middleware import backoff_seconds, retry_after_seconds
 
@@ -29,7 +29,7 @@ def test_retry_after_seconds_and_http_date() -> None:
     assert retry_after_seconds(b"3") == 3.0
     assert retry_after_seconds(None) == 1.0
     assert retry_after_seconds(b"soon") == 1.0
-    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True).encode()
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True).encode()
     assert 25 < retry_after_seconds(later) <= 30
 
 
@@ -53,7 +53,7 @@ def test_log_filter_masks_args_and_tracebacks(monkeypatch: object) -> None:
 
 def test_job_for_slot_carries_only_the_variable_name() -> None:
     config = parse_endpoint(CONFIG, "demo.yaml")
-    start = datetime(2024, 1, 2, 3, 0, tzinfo=timezone.utc)
+    start = datetime(2024, 1, 2, 3, 0, tzinfo=UTC)
     job = job_for_slot(config, start, start + timedelta(minutes=15), "raw")
     assert job.request.auth == auth_spec(config)
     assert job.request.auth.query_param == "apikey" and job.request.auth.token_env == "DEMO_KEY"

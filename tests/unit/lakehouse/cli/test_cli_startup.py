@@ -13,10 +13,27 @@ import pytest
 pytestmark = pytest.mark.unit
 
 HEAVY = (
-    "redis", "pyiceberg", "pydantic_settings", "boto3", "botocore", "pyarrow", "duckdb", "yaml", "requests",
-    "psutil", "scrapy", "pyspark", "airflow",
-    "lakehouse.queue", "lakehouse.settings", "lakehouse.local", "lakehouse.catalog", "lakehouse.endpoints",
-    "scrapworker", "spark_jobs", "lakehouse_airflow",
+    "redis",
+    "pyiceberg",
+    "pydantic_settings",
+    "boto3",
+    "botocore",
+    "pyarrow",
+    "duckdb",
+    "yaml",
+    "requests",
+    "psutil",
+    "scrapy",
+    "pyspark",
+    "airflow",
+    "lakehouse.queue",
+    "lakehouse.settings",
+    "lakehouse.local",
+    "lakehouse.catalog",
+    "lakehouse.endpoints",
+    "scrapworker",
+    "spark_jobs",
+    "lakehouse_airflow",
 )
 
 CHILD = """
@@ -57,7 +74,9 @@ def test_a_command_imports_only_its_own_module() -> None:
     code, text, modules = run_cli("validate", "--help")
     assert code in (0, None)
     assert "lakehouse.cli.validate" in modules
-    assert not {"lakehouse.cli.queue", "lakehouse.cli.local", "lakehouse.cli.demo", "lakehouse.queue", "redis"} & modules
+    assert (
+        not {"lakehouse.cli.queue", "lakehouse.cli.local", "lakehouse.cli.demo", "lakehouse.queue", "redis"} & modules
+    )
 
 
 def test_the_help_listing_matches_each_commands_own_help() -> None:

@@ -68,7 +68,9 @@ def test_installed_command_exit_codes(tmp_path: Path) -> None:
     """Through the real entry point, whose error handling differs from CliRunner's."""
     (tmp_path / "bad.yaml").write_text("name: bad\nrequest: {url: x}\n")
     command = [sys.executable, "-c", "from lakehouse.cli import main; main()", "validate", "--dir"]
-    ok = subprocess.run([*command, str(ROOT / "config" / "endpoints")], capture_output=True, text=True, timeout=120, check=False)
+    ok = subprocess.run(
+        [*command, str(ROOT / "config" / "endpoints")], capture_output=True, text=True, timeout=120, check=False
+    )
     assert ok.returncode == 0, ok.stderr
     bad = subprocess.run([*command, str(tmp_path)], capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode == 1
