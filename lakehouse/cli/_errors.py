@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
 from lakehouse.errors import LakehouseError
 
-err_console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def run(app: typer.Typer) -> None:
@@ -19,18 +20,24 @@ def run(app: typer.Typer) -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except LakehouseError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        _stderr().print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        err_console.print("aborted")
+        _stderr().print("aborted")
         sys.exit(130)
     except Exception as exc:  # click's usage errors come through here in non-standalone mode
         if isinstance(exc, _click_exceptions()):
             exc.show()  # type: ignore[attr-defined]
             sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         raise
+
+
+def _stderr() -> Console:
+    from rich.console import Console  # only when there is an error to print: start-up time
+
+    return Console(stderr=True)
 
 
 def _click_exceptions() -> tuple[type[Exception], ...]:
