@@ -54,6 +54,10 @@ ENDPOINT_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 RUN_ID_PATTERN = r"^[a-z][a-z0-9_]*__\d{8}T\d{4}Z$"
 RUN_ID_MAX_LENGTH = 200
 ENV_VAR_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# A job is a few hundred bytes; anything near this is junk or an attack, refused
+# before it is parsed. S3 keys are at most 1024 bytes, and raw_prefix is their start.
+MAX_PAYLOAD_BYTES = 64 * 1024
+RAW_PREFIX_MAX_LENGTH = 900
 
 # Headers that carry credentials must come from an AuthSpec, never as literal values.
 _FORBIDDEN_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
@@ -65,7 +69,7 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(to_utc)]
 def run_id_for(endpoint: str, slot_start: datetime) -> str:
     """The run id of one endpoint's slot: the same slot always gives the same id, so
     reruns and backfills are the same job and land on the same keys."""
-    if not re.match(ENDPOINT_NAME_PATTERN, endpoint):
+    if len(endpoint) > 100 or not re.fullmatch(ENDPOINT_NAME_PATTERN, endpoint):
         raise ValueError(f"endpoint name {endpoint!r} must match {ENDPOINT_NAME_PATTERN}")
     t = to_utc(slot_start, "slot start")  # a naive time: NaiveTimeError, a ValueError
     if t.second or t.microsecond:
@@ -207,7 +211,7 @@ class CrawlJob(_Strict):
     request: ResolvedRequest
     # The run's full prefix (raw_layout.run_prefix), so the worker writes exactly where
     # the producer and the Spark job will look.
-    raw_prefix: str
+    raw_prefix: str = Field(max_length=RAW_PREFIX_MAX_LENGTH)
     max_attempts: int = Field(3, ge=1, le=100)
     # Crawl again even when the run already finished (also: overwrite an existing landing).
     force: bool = False
@@ -226,6 +230,18 @@ class CrawlJob(_Strict):
         suffix = raw_layout.run_prefix("", self.endpoint, self.slot_start, self.run_id)
         if not (self.raw_prefix == suffix or self.raw_prefix.endswith("/" + suffix)):
             raise ValueError(f"raw_prefix {self.raw_prefix!r} is not the run's layout prefix (…/{suffix})")
+        base = self.raw_prefix[: len(self.raw_prefix) - len(suffix)]
+        # The part before the layout is the raw base: plain segments only, so no '..',
+        # absolute path or empty segment can move the landing out of the raw tree.
+        try:
+            plain = not base or raw_layout.endpoint_prefix(base, self.endpoint) == base + self.endpoint + "/"
+        except ValueError:
+            plain = False
+        if not plain:
+            raise ValueError(
+                f"raw_prefix {self.raw_prefix!r}: its base {base!r} must be plain path segments "
+                "(letters, digits, '_', '-', '.'; no '..', no leading '/', no empty segment)"
+            )
         return self
 
     @classmethod
@@ -260,6 +276,11 @@ class CrawlJob(_Strict):
     @classmethod
     def from_payload(cls, payload: str | bytes) -> "CrawlJob":
         """Parse a queue payload; raises InvalidJobPayloadError naming every bad field."""
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise InvalidJobPayloadError(
+                f"(payload): {len(payload)} bytes, over the limit of {MAX_PAYLOAD_BYTES}; a crawl job is "
+                "a few hundred bytes (was something other than a CrawlJob pushed?)"
+            )
         try:
             return cls.model_validate_json(payload)
         except ValidationError as exc:

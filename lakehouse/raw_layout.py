@@ -32,6 +32,7 @@ MAX_PAGE_INDEX = 10**PAGE_DIGITS - 1
 
 # Path segments go into S3 keys and Spark/Airflow identifiers: keep them boring.
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+SEGMENT_MAX = 200
 
 # Query parameters that commonly carry credentials. Stripped from every URL that is
 # stored or logged, in addition to the names an endpoint's auth spec declares.
@@ -51,8 +52,13 @@ class Partition(NamedTuple):
 
 
 def _segment(value: str, what: str) -> str:
-    if not _SEGMENT_RE.match(value):
-        raise ValueError(f"{what} {value!r} is not safe in an S3 key: use letters, digits, '_', '-', '.'")
+    # fullmatch: with match, '$' would also accept a trailing newline. S3 keys end at
+    # 1024 bytes, so one segment may not eat them.
+    if not _SEGMENT_RE.fullmatch(value) or len(value) > SEGMENT_MAX:
+        raise ValueError(
+            f"{what} {value[:80]!r}{'…' if len(value) > 80 else ''} is not safe in an S3 key: use letters, "
+            f"digits, '_', '-', '.' (at most {SEGMENT_MAX} characters)"
+        )
     return value
 
 
@@ -65,7 +71,10 @@ def partition_of(slot_start: datetime) -> Partition:
 def endpoint_prefix(raw_base: str, endpoint: str) -> str:
     """The prefix (ending in '/') of every landing of ``endpoint``."""
     base = raw_base.strip("/")
-    return "/".join([*([base] if base else []), _segment(endpoint, "endpoint name")]) + "/"
+    # Each part of the base is a plain segment too: no '..', no '//', no absolute path
+    # smuggled into the keys, which some S3 servers resolve like file paths.
+    parts = [_segment(part, "raw prefix segment") for part in base.split("/")] if base else []
+    return "/".join([*parts, _segment(endpoint, "endpoint name")]) + "/"
 
 
 def day_prefix(raw_base: str, endpoint: str, day: date) -> str:
@@ -117,7 +126,7 @@ def parse_manifest_key(key: str) -> LandingKey | None:
         slot = datetime.fromisoformat(f"{match['ds']}T{match['hr']}:{match['min']}:00+00:00")
     except ValueError:
         return None
-    if not (_SEGMENT_RE.match(match["endpoint"]) and _SEGMENT_RE.match(match["run_id"])):
+    if not (_SEGMENT_RE.fullmatch(match["endpoint"]) and _SEGMENT_RE.fullmatch(match["run_id"])):
         return None
     return LandingKey(endpoint=match["endpoint"], slot_start=slot, run_id=match["run_id"])
 

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lakehouse import paths
-from lakehouse.endpoints.models import EndpointConfig
+from lakehouse.endpoints.models import NAME_MAX, NAME_RE, EndpointConfig
 from lakehouse.errors import EndpointConfigError, EndpointConfigsError
 
 SUFFIXES = (".yaml", ".yml")
@@ -213,6 +213,15 @@ def endpoint_path(name: str, directory: Path | None = None) -> Path:
     suffixes validate_all reads), in ``directory`` or the endpoints directory. The
     ``.yaml`` path when neither exists, for the caller's error message."""
     directory = directory or paths.endpoints_dir()
+    # A name is never a path: '../x', '/etc/x' or a look-alike letter would read a file
+    # outside the endpoints directory (or one that no DAG and no worker knows).
+    if not NAME_RE.fullmatch(name) or len(name) > NAME_MAX:
+        raise EndpointConfigError(
+            display_path(directory),
+            [("name", f"{name[:80]!r}{'…' if len(name) > 80 else ''} is not an endpoint name: use lowercase ASCII "
+                      f"letters, digits and '_', starting with a letter, at most {NAME_MAX} characters "
+                      "(the config file is <name>.yaml in this directory)")],
+        )
     for suffix in SUFFIXES:
         if (directory / f"{name}{suffix}").is_file():
             return directory / f"{name}{suffix}"

@@ -32,6 +32,7 @@ from lakehouse.endpoints.templates import (
     slot_values,
     unknown_placeholders,
 )
+from lakehouse.raw_layout import DEFAULT_SECRET_PARAMS, MAX_PAGE_INDEX
 from lakehouse.slots import cron_problem
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -41,11 +42,17 @@ NAME_MAX = 64
 # Spark adds these partition columns to every endpoint table (ARCHITECTURE: Tables).
 PARTITION_COLUMNS: frozenset[str] = frozenset({"ds", "hr", "min"})
 # Credentials belong in `auth`, whose values are environment variable names.
-CREDENTIAL_HEADERS: frozenset[str] = frozenset({"authorization", "proxy-authorization", "cookie"})
+# The same set the crawl job refuses (lakehouse.jobs), so a config that validates builds jobs.
+CREDENTIAL_HEADERS: frozenset[str] = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+# An HTTP header name (RFC 9110 token) and a query parameter name: no CR/LF, spaces or
+# separators that could smuggle a second header or parameter.
+HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]+$")
+PARAM_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
 def _check_name(value: str) -> str:
-    if not NAME_RE.match(value) or len(value) > NAME_MAX:
+    # fullmatch: with match, '$' also accepts a trailing newline ('trades\n').
+    if not NAME_RE.fullmatch(value) or len(value) > NAME_MAX:
         raise ValueError(
             f"{value!r} is not a valid name: use lowercase letters, digits and underscores, "
             f"starting with a letter, at most {NAME_MAX} characters (e.g. sandbox_trades)"
@@ -54,7 +61,7 @@ def _check_name(value: str) -> str:
 
 
 def _check_env_name(value: str) -> str:
-    if not ENV_NAME_RE.match(value):
+    if not ENV_NAME_RE.fullmatch(value):
         raise ValueError(
             "must be the NAME of an environment variable that holds the secret (e.g. SANDBOX_TOKEN), "
             "not the secret itself; got a value that is not a variable name"
@@ -121,8 +128,18 @@ class ApiKeyAuth(StrictModel):
 
     type: Literal["api_key"]
     location: Literal["header", "query"] = Field(alias="in")
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=NAME_MAX)
     key_env: EnvVarName
+
+    @model_validator(mode="after")
+    def _name_fits_location(self) -> ApiKeyAuth:
+        pattern = HEADER_NAME_RE if self.location == "header" else PARAM_NAME_RE
+        if not pattern.fullmatch(self.name):
+            raise ValueError(
+                f"{self.name!r} is not a valid {self.location} name: use letters, digits and '-'"
+                + (" (headers)" if self.location == "header" else ", '_' or '.' (query parameters)")
+            )
+        return self
 
 
 class BasicAuth(StrictModel):
@@ -157,6 +174,11 @@ class Request(StrictModel):
             raise ValueError(f"{url!r} must be an absolute http(s) URL, e.g. https://api.example.com/v1/trades")
         if parts.username or parts.password:
             raise ValueError("the URL must not carry credentials; use request.auth with an environment variable name")
+        if any(ch.isspace() for ch in url) or not url.isascii():
+            raise ValueError(
+                f"{url!r} contains whitespace or non-ASCII characters (a look-alike letter?); "
+                "percent-encode them or fix the URL"
+            )
         if parts.query or parts.fragment:
             raise ValueError(
                 f"{url!r} has a query string; move its parameters into request.params "
@@ -164,10 +186,26 @@ class Request(StrictModel):
             )
         return url
 
+    @field_validator("params")
+    @classmethod
+    def _params(cls, params: dict[str, str]) -> dict[str, str]:
+        # The crawl job refuses these names (they are stripped from every stored URL),
+        # so refuse them here rather than when the first job is built.
+        if secret := sorted(k for k in params if k.lower() in DEFAULT_SECRET_PARAMS):
+            raise ValueError(
+                f"parameter(s) {secret} look like credentials; configure request.auth "
+                "(type api_key, in: query) with an environment variable name instead"
+            )
+        return params
+
     @field_validator("headers")
     @classmethod
     def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
         for header, value in headers.items():
+            if not HEADER_NAME_RE.fullmatch(header):
+                raise ValueError(f"{header!r} is not a valid header name: use letters, digits and '-'")
+            if "\r" in value or "\n" in value:
+                raise ValueError(f"{header!r}: a header value may not contain a line break")
             if header.lower() in CREDENTIAL_HEADERS:
                 raise ValueError(
                     f"{header!r} carries credentials; configure request.auth instead "
@@ -213,7 +251,11 @@ def _render_json(value: JsonValue, values: dict[str, str]) -> JsonValue:
 
 # --- pagination: a discriminated union on `type` ------------------------------------
 
-MaxPages = Annotated[int, Field(ge=1, description="guard: a crawl that reaches it fails instead of looping")]
+# At most the page keys the raw layout can number (page-999999.json): a larger value
+# would validate here and fail mid-crawl.
+MaxPages = Annotated[int, Field(ge=1, le=MAX_PAGE_INDEX, description="guard: a crawl that reaches it fails instead of looping")]
+# Huge values are typos, and a page that large would not fit a worker's memory.
+PageSize = Annotated[int, Field(gt=0, le=100_000)]
 
 
 class NoPagination(StrictModel):
@@ -231,7 +273,7 @@ class OffsetPagination(StrictModel):
     type: Literal["offset"]
     offset_param: str = Field(min_length=1)
     limit_param: str = Field(min_length=1)
-    page_size: int = Field(gt=0)
+    page_size: PageSize
     start_offset: int = Field(default=0, ge=0)
     total_path: JsonPath | None = None
     max_pages: MaxPages = 10000
@@ -246,7 +288,7 @@ class PagePagination(StrictModel):
     type: Literal["page"]
     page_param: str = Field(min_length=1)
     page_size_param: str | None = Field(default=None, min_length=1)
-    page_size: int = Field(gt=0)
+    page_size: PageSize
     start_page: int = Field(default=1, ge=0)
     total_pages_path: JsonPath | None = None
     max_pages: MaxPages = 10000
@@ -264,7 +306,7 @@ class CursorPagination(StrictModel):
     next_cursor_path: JsonPath | None = None
     next_url_path: JsonPath | None = None
     limit_param: str | None = Field(default=None, min_length=1)
-    page_size: int | None = Field(default=None, gt=0)
+    page_size: PageSize | None = None
     max_pages: MaxPages = 10000
 
     @model_validator(mode="after")
@@ -289,7 +331,7 @@ class LinkHeaderPagination(StrictModel):
 
     type: Literal["link_header"]
     limit_param: str | None = Field(default=None, min_length=1)
-    page_size: int | None = Field(default=None, gt=0)
+    page_size: PageSize | None = None
     max_pages: MaxPages = 10000
 
     @model_validator(mode="after")
@@ -321,7 +363,7 @@ class RateLimit(StrictModel):
 
     requests_per_second: float | None = Field(default=None, gt=0)
     requests_per_minute: float | None = Field(default=None, gt=0)
-    burst: int = Field(default=1, ge=1)
+    burst: int = Field(default=1, ge=1, le=10_000)
     # Endpoints of one API that share its limit name the same key (default: own name).
     key: Name | None = None
 
@@ -351,8 +393,8 @@ class Retry(StrictModel):
     """Per page: exponential backoff from ``backoff_seconds``, capped; a 429's Retry-After wins."""
 
     max_attempts: int = Field(default=5, ge=1, le=100)
-    backoff_seconds: float = Field(default=1.0, gt=0)
-    max_backoff_seconds: float = Field(default=60.0, gt=0)
+    backoff_seconds: float = Field(default=1.0, gt=0, le=3600)
+    max_backoff_seconds: float = Field(default=60.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _ordered(self) -> Retry:
@@ -439,7 +481,7 @@ class Table(StrictModel):
 
 class EndpointConfig(StrictModel):
     name: Name
-    description: str = ""
+    description: str = Field(default="", max_length=4000)
     request: Request
     pagination: Pagination = Field(default_factory=NoPagination)
     response_map: ResponseMap = Field(default_factory=ResponseMap)
@@ -449,7 +491,7 @@ class EndpointConfig(StrictModel):
     # First slot Airflow schedules (UTC); only matters with catchup or backfills.
     start_date: date = date(2026, 1, 1)
     catchup: bool = False
-    tags: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    tags: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=50)
     table: Table | None = None
 
     @model_validator(mode="after")
