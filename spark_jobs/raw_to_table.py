@@ -8,25 +8,36 @@ fit its columns, ``<namespace>.<name>__quarantine`` with the reason, the raw key
 the record. Both are partitioned by (ds, hr, min); a rerun replaces exactly the
 slots it processed, in both tables.
 
-Where the JSON is parsed: in Python on the driver, pages fetched with boto3. A slot
-is a few hundred kilobytes to a few megabytes, far below what one process handles,
-and the driver-side path gives what the contract needs and Spark's JSON reader does
-not: records located by the same JMESPath extractor the crawler uses (so
+Where the JSON is parsed: in Python on the driver, pages fetched with boto3 (a few
+at a time, in threads) and checked against the manifest's checksums before anything
+is read. The driver-side path gives what the contract needs and Spark's JSON reader
+does not: records located by the same JMESPath extractor the crawler uses (so
 ``records_path`` means the same thing on both sides), a per-record, per-column
-reason for every misfit instead of PERMISSIVE-mode NULLs, exact decimals (no
-float detour), and checksums checked against the manifest before anything is
-read. Spark then does what it is good at here: the typed, partitioned, atomic write.
-A backfill of many days is run as several smaller ranges.
+reason for every misfit instead of PERMISSIVE-mode NULLs, and exact decimals (no
+float detour). Records are typed into Arrow columns (spark_jobs.records.ArrowTyper),
+never Python row tuples, and reach Spark as Arrow tables, which Spark does what it is
+good at with: the typed, partitioned, atomic write.
+
+Memory stays bounded on a long range: slots are typed and written in batches of
+about ``batch_rows`` records (whole slots only), each batch one
+``overwrite(<its slots>)`` of the table and one of its quarantine table, so a slot's
+partition is always replaced whole and at once. A rerun of the range converges on
+the same rows (house rule 4) even if it stopped between two batches.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
+
+import numpy as np
+import pyarrow as pa
 
 from lakehouse.endpoints import EndpointConfig, Table, endpoint_path, load_endpoint
 from lakehouse.errors import LakehouseError
@@ -41,7 +52,7 @@ from spark_jobs.raw_reader import (
     read_manifest,
     read_page,
 )
-from spark_jobs.records import QuarantineEntry, RecordTyper, columns_ddl, page_problem, spark_type, split_page
+from spark_jobs.records import TIMESTAMP, ArrowTyper, PageBatch, QuarantineEntry, columns_ddl, page_problem, spark_type
 from spark_jobs.session import build_session
 from spark_jobs.tables import (
     SlotPartition,
@@ -53,12 +64,23 @@ from spark_jobs.tables import (
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client  # pragma: no cover
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
 LINEAGE_DDL = "`_run_id` string, `_ingested_at` timestamp"
 QUARANTINE_DDL = "reason string, raw_key string, record string, run_id string"
+QUARANTINE_SCHEMA = pa.schema([("reason", pa.string()), ("raw_key", pa.string()), ("record", pa.string()),
+                               ("run_id", pa.string())])
+PARTITION_SCHEMA = pa.schema([("ds", pa.string()), ("hr", pa.int32()), ("min", pa.int32())])
+# Records per write (whole slots only: a bigger slot is written alone). About 100-200 MB
+# of Arrow on the driver for typical records, and as much again in the JVM on its way
+# to the writer; Spark's 1M-row Arrow writes run at full speed from this size up.
+DEFAULT_BATCH_ROWS = 1_000_000
+# Slots per write: bounds the OR-filter of one overwrite on a range of tiny slots.
+MAX_SLOTS_PER_WRITE = 192
+# Pages fetched ahead of the typer (threads: boto3 and hashlib release the GIL).
+FETCH_THREADS = 4
 
 
 class NoTableDeclaredError(LakehouseError):
@@ -116,28 +138,77 @@ def _resolve_manifests(
     return latest_per_slot(manifests)
 
 
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _prefetched(fetch: Callable[[T], R], items: Iterable[T], threads: int = FETCH_THREADS) -> Iterator[R]:
+    """fetch(item) for each item, in order, with at most 2 x threads fetched ahead."""
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="raw-fetch") as pool:
+        ahead: deque = deque()
+        for item in items:
+            ahead.append(pool.submit(fetch, item))
+            if len(ahead) >= 2 * threads:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+
+@dataclass
+class SlotBatch:
+    """Typed rows and quarantine rows of one or more whole slots, as Arrow, ready to write."""
+
+    slots: list[SlotPartition] = field(default_factory=list)
+    tables: list[pa.Table] = field(default_factory=list)
+    quarantines: list[pa.Table] = field(default_factory=list)
+    rows: int = 0
+    quarantined: int = 0
+
+
+def _constant(value: object, n: int, arrow_type: pa.DataType) -> pa.Array:
+    return pa.array([value], arrow_type).take(pa.array(np.zeros(n, dtype=np.int32)))
+
+
+def _slot_columns(n: int, slot: SlotPartition) -> list[pa.Array]:
+    return [_constant(slot.ds, n, pa.string()), _constant(slot.hr, n, pa.int32()), _constant(slot.min, n, pa.int32())]
+
+
 def _read_landing(
-    client: "S3Client", bucket: str, typer: RecordTyper, manifest: Manifest, records_path: str
-) -> tuple[list[tuple[Any, ...]], list[QuarantineEntry]]:
-    rows: list[tuple[Any, ...]] = []
-    quarantined: list[QuarantineEntry] = []
-    for page in manifest.pages:
-        fetched = read_page(client, bucket, page.key, page.sha256)
+    client: "S3Client", bucket: str, typer: ArrowTyper, manifest: Manifest, records_path: str
+) -> tuple[pa.Table, pa.Table]:
+    """One landing -> (its typed rows with lineage and partition columns, its quarantine rows)."""
+    batch = PageBatch(typer, records_path)
+    for page, fetched in zip(manifest.pages, _prefetched(
+            lambda p: read_page(client, bucket, p.key, p.sha256), manifest.pages)):
         if fetched.body is None:
-            quarantined.append(page_problem(page.key, "page listed in the manifest is missing from the bucket"))
-            continue
-        if not fetched.checksum_ok:
+            batch.add_problem(page_problem(page.key, "page listed in the manifest is missing from the bucket"))
+        elif not fetched.checksum_ok:
             # Another crawl of this slot may be overwriting the pages right now; these
             # bytes are not the ones the manifest vouches for.
-            quarantined.append(
-                page_problem(page.key, "page sha256 differs from the manifest (overwritten by a later crawl?)",
-                             fetched.body.decode("utf-8", errors="replace"))
-            )
-            continue
-        result = split_page(typer, fetched.body, records_path, page.key)
-        rows.extend(result.rows)
-        quarantined.extend(result.quarantined)
-    return rows, quarantined
+            batch.add_problem(page_problem(
+                page.key, "page sha256 differs from the manifest (overwritten by a later crawl?)",
+                fetched.body.decode("utf-8", errors="replace")))
+        else:
+            batch.add_page(page.key, fetched.body)
+    typed = batch.finish()
+    slot = slot_partition(manifest.slot_start)
+    n = typed.table.num_rows
+    # _ingested_at is when the landing completed, not when this job ran, so a rerun
+    # of a slot writes identical rows (house rule 4).
+    rows = typed.table
+    for name, column in (("_run_id", _constant(manifest.run_id, n, pa.string())),
+                         ("_ingested_at", _constant(manifest.finished_at, n, TIMESTAMP))):
+        rows = rows.append_column(name, column)
+    for name, column in zip(PARTITION_SCHEMA.names, _slot_columns(n, slot)):
+        rows = rows.append_column(name, column)
+    q = typed.quarantined
+    quarantine = pa.Table.from_arrays(
+        [pa.array([e.reason for e in q], pa.string()), pa.array([e.raw_key for e in q], pa.string()),
+         pa.array([e.record for e in q], pa.string()), _constant(manifest.run_id, len(q), pa.string()),
+         *_slot_columns(len(q), slot)],
+        schema=pa.schema([*QUARANTINE_SCHEMA, *PARTITION_SCHEMA]),
+    )
+    return rows, quarantine
 
 
 def _table_schema(table: Table) -> str:
@@ -168,9 +239,13 @@ def run(
     runs: Sequence[str] = (),
     slot_range: tuple[datetime, datetime] | None = None,
     client: "S3Client | None" = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> TransformResult:
     """Transform the landings named by ``runs`` (prefixes or manifest keys) and/or every
-    complete landing with a slot start in ``slot_range`` = [start, end)."""
+    complete landing with a slot start in ``slot_range`` = [start, end).
+
+    Slots are written in batches of about ``batch_rows`` records (whole slots), each
+    batch one atomic overwrite of its slots in the table and one in the quarantine."""
     if endpoint.table is None:
         raise NoTableDeclaredError(endpoint.name)
     if not runs and slot_range is None:
@@ -178,37 +253,64 @@ def run(
     table = endpoint.table
     client = client or s3_client(settings.s3)
     manifests = _resolve_manifests(client, settings, endpoint, runs, slot_range)
-    typer = RecordTyper(table)
+    typer = ArrowTyper(table)
     result = TransformResult(table=table.identifier, quarantine_table=table.quarantine_identifier)
-
-    rows: list[tuple[Any, ...]] = []
-    bad: list[tuple[Any, ...]] = []
-    for manifest in manifests:
-        slot = slot_partition(manifest.slot_start)
-        good, quarantined = _read_landing(client, settings.s3.bucket, typer, manifest, endpoint.response_map.records_path)
-        # _ingested_at is when the landing completed, not when this job ran, so a rerun
-        # of a slot writes identical rows (house rule 4).
-        lineage = (manifest.run_id, manifest.finished_at)
-        rows.extend(row + lineage + tuple(slot) for row in good)
-        bad.extend((q.reason, q.raw_key, q.record, manifest.run_id) + tuple(slot) for q in quarantined)
-        result.run_ids.append(manifest.run_id)
-        result.slots.append(slot)
-        log.info("%s: %d rows, %d quarantined (slot %s)", manifest.run_id, len(good), len(quarantined), slot)
-    result.rows, result.quarantined = len(rows), len(bad)
 
     create_partitioned_table(spark, table.identifier, f"{columns_ddl(table)}, {LINEAGE_DDL}")
     _check_schema(spark, table.identifier, table)
     create_partitioned_table(spark, result.quarantine_table, QUARANTINE_DDL)
+
+    batch = SlotBatch()
+    for manifest in manifests:
+        rows, quarantine = _read_landing(client, settings.s3.bucket, typer, manifest,
+                                         endpoint.response_map.records_path)
+        slot = slot_partition(manifest.slot_start)
+        log.info("%s: %d rows, %d quarantined (slot %s)", manifest.run_id, rows.num_rows, quarantine.num_rows, slot)
+        if batch.slots and (batch.rows + batch.quarantined + rows.num_rows + quarantine.num_rows > batch_rows
+                            or len(batch.slots) >= MAX_SLOTS_PER_WRITE):
+            _write(spark, table, result, batch)
+            batch = SlotBatch()
+        batch.slots.append(slot)
+        batch.tables.append(rows)
+        batch.quarantines.append(quarantine)
+        batch.rows += rows.num_rows
+        batch.quarantined += quarantine.num_rows
+        result.run_ids.append(manifest.run_id)
+    if batch.slots:
+        _write(spark, table, result, batch)
+    log.info("%s: %d rows in %d slot(s); %d records quarantined in %s", table.identifier, result.rows,
+             len(result.slots), result.quarantined, result.quarantine_table)
+    return result
+
+
+def _frame(spark: "SparkSession", data: pa.Table, schema: str) -> "DataFrame":
+    """An Arrow table as a DataFrame: no per-row conversion on the way (classic and Connect)."""
+    df = spark.createDataFrame(data.combine_chunks(), schema)
+    # Classic Spark makes one partition per Arrow batch (10k rows); a few tasks write
+    # fewer, bigger files. The rows are in slot order, so each task holds few slots.
+    return df.coalesce(int(spark.conf.get("spark.sql.shuffle.partitions") or 4))
+
+
+def _write(spark: "SparkSession", table: Table, result: TransformResult, batch: SlotBatch) -> None:
     # overwrite(<exactly these slots>) rather than overwritePartitions(): both are the
     # V2 writer and replace whole (ds, hr, min) partitions, but overwritePartitions only
     # touches partitions present in the data, so a rerun whose slot now has no good
     # rows (or no quarantined ones) would leave the previous run's rows behind.
-    condition = slots_filter(result.slots)
-    spark.createDataFrame(rows, _table_schema(table)).writeTo(quote(table.identifier)).overwrite(condition)
-    spark.createDataFrame(bad, _quarantine_schema()).writeTo(quote(result.quarantine_table)).overwrite(condition)
-    log.info("%s: %d rows in %d slot(s); %d records quarantined in %s", table.identifier, result.rows,
-             len(result.slots), result.quarantined, result.quarantine_table)
-    return result
+    condition = slots_filter(batch.slots)
+    rows = pa.concat_tables(batch.tables)
+    quarantine = pa.concat_tables(batch.quarantines)
+    batch.tables, batch.quarantines = [], []
+    # Rows already sit in slot order: no shuffle into the table's partitioning (also a
+    # table property of new tables; given here for tables created before it).
+    (_frame(spark, rows, _table_schema(table)).writeTo(quote(table.identifier))
+     .option("distribution-mode", "none").overwrite(condition))
+    (_frame(spark, quarantine, _quarantine_schema()).writeTo(quote(result.quarantine_table))
+     .option("distribution-mode", "none").overwrite(condition))
+    result.slots.extend(batch.slots)
+    result.rows += batch.rows
+    result.quarantined += batch.quarantined
+    log.info("%s: wrote %d rows, %d quarantined, for %d slot(s)", table.identifier, batch.rows, batch.quarantined,
+             len(batch.slots))
 
 
 def endpoint_by_name(name: str, directory: Path | None = None) -> EndpointConfig:
@@ -223,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a run's raw prefix or _manifest.json key (s3:// URIs too); repeatable")
     parser.add_argument("--from", dest="start", type=parse_slot, help="backfill: first slot start (inclusive)")
     parser.add_argument("--to", dest="end", type=parse_slot, help="backfill: slot starts before this (exclusive)")
+    parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS,
+                        help=f"records per write, whole slots only (default {DEFAULT_BATCH_ROWS:,})")
     args = parser.parse_args(argv)
     if (args.start is None) != (args.end is None):
         parser.error("--from and --to go together")
@@ -233,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_session(settings, options)
     try:
         slot_range = (args.start, args.end) if args.start is not None else None
-        run(spark, settings, endpoint, args.runs, slot_range)
+        run(spark, settings, endpoint, args.runs, slot_range, batch_rows=args.batch_rows)
     finally:
         spark.stop()
     return 0

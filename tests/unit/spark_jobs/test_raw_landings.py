@@ -12,7 +12,7 @@ from lakehouse.jobs import run_id_for
 from lakehouse.raw_layout import Manifest, run_prefix
 from sandbox.market import MarketConfig, trades
 from spark_jobs.raw_reader import ForeignBucketError, latest_per_slot, manifest_key_for
-from spark_jobs.records import RecordTyper
+from spark_jobs.records import ArrowTyper, RecordTyper
 
 SLOT = datetime(2025, 3, 1, 12, 15, tzinfo=UTC)
 PREFIX = run_prefix("raw", "sandbox_trades", SLOT, run_id_for("sandbox_trades", SLOT))
@@ -47,13 +47,19 @@ def test_one_landing_per_slot_the_latest_wins():
 def test_every_sandbox_trade_fits_the_sandbox_trades_table():
     table = load_endpoint(paths.endpoints_dir() / "sandbox_trades.yaml").table
     typer = RecordTyper(table)
-    for record in trades(MarketConfig(), "BTCUSDT", range(500)):
+    records = trades(MarketConfig(), "BTCUSDT", range(500))
+    for record in records:
         row, reason = typer.type_record(record)
         assert reason is None, (record, reason)
         assert row is not None and row[0] == record["id"]
+    typed = ArrowTyper(table).type_records(records, "k")
+    assert typed.quarantined == []
+    assert typed.table.column("trade_id").to_pylist() == [r["id"] for r in records]
+    assert [tuple(row.values()) for row in typed.table.to_pylist()] == [typer.type_record(r)[0] for r in records]
 
 
 def test_every_shipped_table_builds_a_typer():
     for config in load_endpoints():
         if config.table is not None:
             RecordTyper(config.table)
+            ArrowTyper(config.table)

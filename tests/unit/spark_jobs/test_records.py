@@ -1,15 +1,31 @@
-"""Typing raw records against a declared table: every misfit quarantined with a reason."""
+"""Typing raw records against a declared table: every misfit quarantined with a reason.
+
+The Arrow typer (what raw_to_table runs) and the row typer (which writes the reasons)
+must agree on every value: the same tests run against both, and a corpus of awkward
+values per column type checks them against each other.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
+import pyarrow as pa
 import pytest
 
-from lakehouse.endpoints import Table
-from spark_jobs.records import RecordTyper, columns_ddl, split_page
+from lakehouse.endpoints import Table, extract
+from spark_jobs.records import (
+    ArrowTyper,
+    PageBatch,
+    RecordTyper,
+    arrow_schema,
+    columns_ddl,
+    getter,
+    split_page,
+    type_pages,
+)
 
 
 @pytest.fixture()
@@ -33,10 +49,30 @@ def table() -> Table:
     )
 
 
-def test_a_good_record_becomes_typed_values(table):
-    row, reason = RecordTyper(table).type_record(
+def arrow_type_record(table: Table, record: Any) -> tuple[tuple[Any, ...] | None, str | None]:
+    """The Arrow typer on one record, answered the way RecordTyper.type_record answers."""
+    typed = ArrowTyper(table).type_records([record], "k")
+    if typed.table.num_rows == 1:
+        assert typed.quarantined == []
+        return tuple(typed.table.to_pylist()[0].values()), None
+    assert typed.table.num_rows == 0 and len(typed.quarantined) == 1
+    return None, typed.quarantined[0].reason
+
+
+def row_type_record(table: Table, record: Any) -> tuple[tuple[Any, ...] | None, str | None]:
+    return RecordTyper(table).type_record(record)
+
+
+@pytest.fixture(params=["arrow", "row"])
+def type_record(request):
+    return arrow_type_record if request.param == "arrow" else row_type_record
+
+
+def test_a_good_record_becomes_typed_values(table, type_record):
+    row, reason = type_record(
+        table,
         {"id": "42", "price": "101.50", "qty": 0.5, "time": 1740830400123, "seen": "2025-03-01T12:00:00+01:00",
-         "venue": {"code": "XNAS"}, "day": "2025-03-01", "maker": True, "n": 7}
+         "venue": {"code": "XNAS"}, "day": "2025-03-01", "maker": True, "n": 7},
     )
     assert reason is None
     assert row == (
@@ -45,10 +81,10 @@ def test_a_good_record_becomes_typed_values(table):
     )
 
 
-def test_missing_optional_values_are_null_but_required_ones_are_a_reason(table):
-    row, _ = RecordTyper(table).type_record({"id": 1})
+def test_missing_optional_values_are_null_but_required_ones_are_a_reason(table, type_record):
+    row, _ = type_record(table, {"id": 1})
     assert row == (1,) + (None,) * 8
-    row, reason = RecordTyper(table).type_record({"price": "1.00"})
+    row, reason = type_record(table, {"price": "1.00"})
     assert row is None and "trade_id: required" in reason
 
 
@@ -67,16 +103,21 @@ def test_missing_optional_values_are_null_but_required_ones_are_a_reason(table):
         ({"id": True}, "a boolean is not an integer"),
     ],
 )
-def test_misfits_are_named_per_column(table, record, fragment):
-    row, reason = RecordTyper(table).type_record(record)
+def test_misfits_are_named_per_column(table, type_record, record, fragment):
+    row, reason = type_record(table, record)
     assert row is None
     assert fragment in reason
 
 
+def test_a_reason_names_every_column_that_did_not_fit(table, type_record):
+    _, reason = type_record(table, {"id": "x", "price": "1.005", "maker": "yes"})
+    assert [part.split(":")[0] for part in reason.split("; ")] == ["trade_id", "price", "maker"]
+
+
 def test_a_page_splits_into_rows_and_quarantine(table):
     body = json.dumps({"data": {"items": [{"id": 1}, {"id": "bad"}, 5]}}).encode()
-    result = split_page(RecordTyper(table), body, "data.items", "raw/x/page-000001.json")
-    assert len(result.rows) == 1
+    result = split_page(ArrowTyper(table), body, "data.items", "raw/x/page-000001.json")
+    assert result.table.num_rows == 1
     reasons = [q.reason for q in result.quarantined]
     assert any("not an integer" in r for r in reasons)
     assert any("record is a JSON int" in r for r in reasons)
@@ -86,13 +127,158 @@ def test_a_page_splits_into_rows_and_quarantine(table):
 
 @pytest.mark.parametrize(
     ("body", "reason"),
-    [(b"{not json", "page is not valid JSON"), (b'{"data": {}}', "records_path 'data.items' gave nothing")],
+    [(b"{not json", "page is not valid JSON"), (b'{"data": {}}', "records_path 'data.items' gave nothing"),
+     (b'{"data": {"items": {"id": 1}}}', "records_path 'data.items' gave a JSON dict, not a list")],
 )
 def test_an_unusable_page_is_one_quarantine_entry(table, body, reason):
-    result = split_page(RecordTyper(table), body, "data.items", "k")
-    assert result.rows == []
+    result = split_page(ArrowTyper(table), body, "data.items", "k")
+    assert result.table.num_rows == 0
     assert len(result.quarantined) == 1 and result.quarantined[0].reason.startswith(reason)
+
+
+def test_json_that_orjson_refuses_still_means_what_json_says(table):
+    # orjson stops at 64-bit integers and NaN; the page is still JSON, and its records are judged one by one.
+    body = b'{"data": {"items": [{"id": 123456789012345678901234}, {"id": 1, "qty": NaN}, {"id": 2, "qty": 1.5}]}}'
+    result = split_page(ArrowTyper(table), body, "data.items", "k")
+    assert result.table.column("trade_id").to_pylist() == [2]
+    assert ["out of range" in q.reason for q in result.quarantined] == [True, False]
+    assert "qty: NaN at 'qty': not a finite number" in result.quarantined[1].reason
 
 
 def test_columns_ddl_uses_spark_types(table):
     assert columns_ddl(table).startswith("`trade_id` bigint, `price` decimal(10,2), `qty` double, `traded_at` timestamp")
+
+
+def test_arrow_schema_matches_the_spark_types(table):
+    assert [str(t) for t in arrow_schema(table).types] == [
+        "int64", "decimal128(10, 2)", "double", "timestamp[us, tz=UTC]", "timestamp[us, tz=UTC]", "string",
+        "date32[day]", "bool", "int32",
+    ]
+
+
+# --- the Arrow typer against the row typer, value by value ----------------------------
+
+AWKWARD: dict[str, list[Any]] = {
+    "long": [0, -1, 2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 2**70, "42", "-7", " 8 ", "+9", "007", "1.0", "x",
+             "123456789012345678901", 1.0, 1.5, True, False, None, {}, [], ""],
+    "int": [2**31 - 1, -(2**31), 2**31, -(2**31) - 1, "2147483648", "12", 3.0, True, None],
+    "double": [0.5, -1e308, 1e308, 1, 2**53 + 1, 2**64, 2**80, "1.5", "1e5", "-0.25e-3", " 2 ", "inf", "nan", "1e400",
+               "x", True, None, [], "1.", ".5", "+3"],
+    "boolean": [True, False, "true", "FALSE", " True ", "yes", 1, 0, None, "t"],
+    "string": ["a", "", " padded ", "ünïcödé", 1, 1.5, True, None, {"a": 1}, [1]],
+    "decimal(10,2)": ["1.00", "1.5", "1.500", "1.505", "12345678.99", "123456789.00", "00012345678.10", "-0.01",
+                      "+5", "5.", ".5", "1e3", "1E-2", " 1.25 ", "1_000", "NaN", "Infinity", "abc", "", "-", "0",
+                      1, 1.25, 0.1, 1e-7, 1e20, 12345678901, 1.005, True, None, {}, "0.10000000000"],
+    "decimal(2,2)": ["0.12", "0.123", "1.00", "00.10", ".99", "-0.5", 0.5, 1],
+    "decimal(38,0)": ["12345678901234567890123456789012345678", "123456789012345678901234567890123456789", "1.0", "1.5",
+                      2**100, 10**37],
+    "timestamp/epoch_ms": [0, -1, 1740830400123, 253402300799999, 253402300800000, -62135596800000, -62135596800001,
+                           2**63, 1.5, 1740830400123.0, "1740830400123", "1.5e3", "soon", True, None],
+    "timestamp/epoch_s": [0, 1740830400, 253402300799, 253402300800, -62135596800, 1740830400.5, "1740830400", None],
+    "timestamp/iso": ["2025-03-01T12:00:00Z", "2025-03-01T12:00:00+01:00", "2025-03-01T12:00:00-05:30",
+                      "2025-03-01 12:00:00.5Z", "2025-03-01T12:00:00.123456+00:00", "2025-03-01T12:00:00",
+                      "2025-03-01T12:00:00.1234567Z", "2025-03-01T12:00Z", "2025-03-01", "2025-02-30T00:00:00Z",
+                      "2025-03-01T24:00:00Z", "2025-03-01T23:59:60Z", " 2025-03-01T12:00:00Z ", "2025-03-01T12:00:00z",
+                      "2025-03-01T12:00:00+0100", "yesterday", "", 1740830400, None, ["2025-03-01T12:00:00Z"]],
+    "date": ["2025-03-01", "2024-02-29", "2025-02-29", "2025-13-01", "2025-03-01T23:30:00-02:00", " 2025-03-01",
+             "20250301", "yesterday", 20250301, None],
+    "date/epoch_ms": [0, -1, 86_399_999, 86_400_000, -86_400_001, 1740830400123, "0", 1.5, None],
+}
+
+
+def _corpus_table(kind: str) -> Table:
+    kind_type, _, fmt = kind.partition("/")
+    column: dict[str, Any] = {"name": "v", "path": "v", "type": kind_type}
+    if fmt:
+        column["format"] = fmt
+    return Table.model_validate({"namespace": "n", "name": "t", "columns": [column]})
+
+
+@pytest.mark.parametrize("kind", sorted(AWKWARD))
+def test_arrow_and_row_typers_agree_on_every_awkward_value(kind):
+    table = _corpus_table(kind)
+    records = [{"v": value} for value in AWKWARD[kind]]
+    expected = [RecordTyper(table).type_record(r) for r in records]
+    # All values in one chunk (mixed classes in one column), and each on its own.
+    together = ArrowTyper(table).type_records(records, "k")
+    good = iter(together.table.column("v").to_pylist())
+    reasons = iter(q.reason for q in together.quarantined)
+    for record, (row, reason) in zip(records, expected):
+        if row is None:
+            assert next(reasons) == reason, record
+        else:
+            got = next(good)
+            assert got == row[0] and type(got) is type(row[0]), record
+        assert arrow_type_record(table, record) == (row, reason), record
+    assert next(good, "end") == "end" and next(reasons, "end") == "end"
+
+
+def test_decimals_are_exact_beyond_double_precision():
+    table = _corpus_table("decimal(38,18)")
+    text = "12345678901234567890.123456789012345678"
+    typed = ArrowTyper(table).type_records([{"v": text}, {"v": "0.000000000000000001"}], "k")
+    assert typed.table.column("v").to_pylist() == [Decimal(text), Decimal("1E-18")]
+
+
+# --- paths ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["a", "a.b", "a.b.c", '"x-total".n', "a[0]", "a[-1].b", "a.b[0]", "a[*].b"])
+def test_the_column_getter_finds_what_extract_finds(path):
+    records = [
+        {"a": {"b": {"c": 1}}}, {"a": {"b": [5, 6]}}, {"a": [{"b": 2}, {"b": 3}]}, {"a": "text"}, {"a": None}, {},
+        {"x-total": {"n": 4}}, {"a": {"b": None}}, {"a": {"b": {"c": {"d": 1}}}},
+    ]
+    assert getter(path)(records) == [extract(r, path) for r in records]
+
+
+def test_a_column_path_with_an_index_goes_through_jmespath():
+    table = Table.model_validate({"namespace": "n", "name": "t", "columns": [
+        {"name": "first_tag", "path": "tags[0]", "type": "string"}, {"name": "id", "path": "meta.\"trade-id\"", "type": "long"}]})
+    typed = ArrowTyper(table).type_records([{"tags": ["x", "y"], "meta": {"trade-id": 3}}, {"tags": []}], "k")
+    assert typed.table.to_pylist() == [{"first_tag": "x", "id": 3}, {"first_tag": None, "id": None}]
+
+
+# --- batches -------------------------------------------------------------------------
+
+
+def _pages() -> list[tuple[str, bytes]]:
+    pages = []
+    for p in range(7):
+        records: list[Any] = [{"id": p * 10 + i, "price": f"{i}.5", "time": 1740830400000 + i} for i in range(p % 4)]
+        if p % 3 == 1:
+            records.append({"id": f"bad{p}"})
+        if p == 5:
+            records.append("not an object")
+        pages.append((f"raw/page-{p}.json", json.dumps({"data": {"items": records}}).encode()))
+    pages.insert(3, ("raw/broken.json", b"{"))
+    return pages
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 1000])
+def test_chunk_boundaries_change_nothing(table, chunk):
+    whole = type_pages(ArrowTyper(table), _pages(), "data.items", chunk_records=1000)
+    chunked = type_pages(ArrowTyper(table), _pages(), "data.items", chunk_records=chunk)
+    assert chunked.table.equals(whole.table)
+    assert chunked.table.schema == arrow_schema(table)
+    assert sorted(chunked.quarantined, key=repr) == sorted(whole.quarantined, key=repr)
+    assert chunked.table.column("trade_id").to_pylist() == [10, 20, 21, 30, 31, 32, 50, 60, 61]
+    by_record = {q.record: q.raw_key for q in chunked.quarantined}
+    assert by_record['{"id": "bad1"}'] == "raw/page-1.json"
+    assert by_record['{"id": "bad4"}'] == "raw/page-4.json"
+    assert by_record['"not an object"'] == "raw/page-5.json"
+    assert by_record["{"] == "raw/broken.json"
+
+
+def test_a_batch_with_no_pages_or_no_fitting_rows_is_an_empty_typed_table(table):
+    assert type_pages(ArrowTyper(table), [], "data.items").table.schema == arrow_schema(table)
+    batch = PageBatch(ArrowTyper(table), "data.items")
+    batch.add_page("k", b'{"data": {"items": [{"id": "x"}]}}')
+    typed = batch.finish()
+    assert typed.table.num_rows == 0 and typed.table.schema == arrow_schema(table) and len(typed.quarantined) == 1
+
+
+def test_typed_columns_are_arrow_not_python_objects(table):
+    typed = type_pages(ArrowTyper(table), _pages(), "data.items", chunk_records=4)
+    assert isinstance(typed.table, pa.Table)
+    assert typed.table.num_rows == sum(p % 4 for p in range(7))
