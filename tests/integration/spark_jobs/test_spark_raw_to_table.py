@@ -151,3 +151,34 @@ def test_backfill_range_uses_only_complete_landings(spark, spark_settings, endpo
     with pytest.raises(ManifestNotFoundError, match="landing is incomplete"):
         raw_to_table.run(spark, spark_settings, endpoint,
                          [run_prefix(spark_settings.s3.raw_prefix, endpoint.name, SLOT_B, run_id_for(endpoint.name, SLOT_B))])
+
+
+def test_a_range_written_in_batches_replaces_each_slot_whole(spark, spark_settings, endpoint, monkeypatch):
+    writes: list[list[int]] = []
+    write = raw_to_table._write
+    monkeypatch.setattr(raw_to_table, "_write", lambda s, t, r, b: (writes.append([x.min for x in b.slots]), write(s, t, r, b)))
+    slots = [SLOT_A + timedelta(minutes=15 * n) for n in range(4)]
+    prefixes = [land(spark_settings, endpoint.name, slot, [[_trade(100 * n + i) for i in range(3)], [_trade(100 * n + 9, id="x")]])
+                for n, slot in enumerate(slots)]
+    # batch_rows=9: two slots (3 rows + 1 quarantined each) fit one batch, a third does not.
+    result = raw_to_table.run(spark, spark_settings, endpoint, prefixes, batch_rows=9)
+    assert (result.rows, result.quarantined, len(result.slots)) == (12, 4, 4)
+    assert writes == [[15, 30], [45, 0]], "whole slots per write, in slot order"
+    table = quote(endpoint.table.identifier)
+    assert sorted(r.trade_id for r in spark.table(table).collect()) == sorted(100 * n + i for n in range(4) for i in range(3))
+    counts = {r["min"]: r["count"] for r in spark.table(quote(result.quarantine_table)).groupBy("min").count().collect()}
+    assert counts == {15: 1, 30: 1, 45: 1, 0: 1}
+
+
+def test_missing_and_changed_pages_are_quarantined_with_a_reason(spark, spark_settings, endpoint):
+    prefix = land(spark_settings, endpoint.name, SLOT_A, [[_trade(1)], [_trade(2)], [_trade(3)]])
+    client = s3_client(spark_settings.s3)
+    client.delete_object(Bucket=spark_settings.s3.bucket, Key=page_key(prefix, 2))
+    client.put_object(Bucket=spark_settings.s3.bucket, Key=page_key(prefix, 3), Body=b'{"data": {"items": []}}')
+
+    result = raw_to_table.run(spark, spark_settings, endpoint, [prefix])
+
+    assert (result.rows, result.quarantined) == (1, 2)
+    reasons = {r.raw_key: r.reason for r in spark.table(quote(result.quarantine_table)).collect()}
+    assert "missing from the bucket" in reasons[page_key(prefix, 2)]
+    assert "sha256 differs from the manifest" in reasons[page_key(prefix, 3)]
