@@ -50,9 +50,10 @@ def test_compose_targets_exist(services: dict[str, dict[str, Any]], dockerfile: 
 def test_spark_drivers_and_executors_run_the_same_python_minor(
     services: dict[str, dict[str, Any]], dockerfile: Dockerfile
 ) -> None:
-    # Executors run in the Spark workers; drivers in the Airflow worker (client mode)
-    # and in Jupyter. PySpark refuses to run when the minors differ.
-    roles = ("spark-master", "spark-worker", "airflow-worker", "jupyter")
+    # Executors run in the Spark workers; drivers in spark-connect, in the Airflow worker
+    # (client mode, spark.engine: submit) and in Jupyter. PySpark refuses to run when
+    # the minors differ.
+    roles = ("spark-master", "spark-worker", "spark-connect", "airflow-worker", "jupyter")
     minors = {role: _python_minor(dockerfile.root_image(_target_of(services[role]))) for role in roles}
     assert len(set(minors.values())) == 1, f"Python minors differ: {minors}"
     requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
@@ -100,8 +101,16 @@ def test_spark_running_stages_carry_jars_config_and_java(dockerfile: Dockerfile,
 
 
 def test_java_is_17(dockerfile: Dockerfile) -> None:
-    # Spark 3.5 supports Java 8, 11 and 17; the Iceberg runtime for 3.5 is built for them.
+    # Spark 4.1 runs on Java 17 or 21; the stack (local and images) runs it on 17.
     assert re.match(r"eclipse-temurin:17\.", dockerfile.stages["java"].base)
+
+
+def test_the_iceberg_runtime_matches_the_spark_line(dockerfile: Dockerfile) -> None:
+    # An Iceberg runtime is built for one Spark minor; pyspark ships the Connect server.
+    adds = " ".join(dockerfile.stages["jars"].args_of("ADD"))
+    assert f"iceberg-spark-runtime-{artifacts.SPARK_SCALA}/{artifacts.ICEBERG_VERSION}/" in adds
+    assert artifacts.SPARK_VERSION.startswith(artifacts.SPARK_SCALA.split("_")[0] + ".")
+    assert "spark-connect" not in adds
 
 
 def test_nessie_image_matches_the_native_runner(services: dict[str, dict[str, Any]]) -> None:

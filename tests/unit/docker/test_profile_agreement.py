@@ -124,7 +124,7 @@ def test_config_is_mounted_where_our_code_looks_for_it(services) -> None:
 
 
 def test_every_spark_process_gets_config_s3_keys_and_region(services, docker_settings) -> None:
-    for name in ("spark-master", "spark-worker", "airflow-worker", "jupyter"):
+    for name in ("spark-master", "spark-worker", "spark-connect", "airflow-worker", "jupyter"):
         service = services[name]
         env = environment_of(service)
         assert env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"), name
@@ -150,3 +150,41 @@ def test_drivers_let_executors_use_their_own_python(services) -> None:
     # Jupyter image does not exist in the Spark image, `python3` resolves on both.
     for name in ("airflow-worker", "jupyter"):
         assert environment_of(services[name]).get("PYSPARK_PYTHON") == "python3", name
+
+
+def _conf_args(command: list[str]) -> dict[str, str]:
+    return dict(command[i + 1].split("=", 1) for i, word in enumerate(command) if word == "--conf")
+
+
+def test_the_connect_url_is_the_spark_connect_service(services, docker_settings) -> None:
+    # The ingest DAGs' transforms run there by default (spark.engine: connect).
+    assert docker_settings.spark.engine == "connect"
+    url = urlparse(docker_settings.spark.connect_url)
+    service = services[url.hostname]
+    command = _command(service)
+    assert command[:3] == ["spark-submit", "--class", "org.apache.spark.sql.connect.service.SparkConnectServer"]
+    conf = _conf_args(command)
+    assert conf["spark.connect.grpc.binding.port"] == str(url.port)
+    assert conf["spark.driver.host"] == url.hostname == service["hostname"]
+    assert conf["spark.driver.memory"], "size the long-lived driver on purpose"
+    assert str(url.port) in [str(p) for p in service.get("expose", [])]
+
+
+def test_spark_connect_is_reachable_on_the_internal_network_only(services) -> None:
+    assert not services["spark-connect"].get("ports"), "spark-connect runs any plan a client sends: publish no port"
+    assert "network_mode" not in services["spark-connect"]
+
+
+def test_spark_connect_requires_a_token_that_is_not_a_literal(raw_compose) -> None:
+    from deployfiles import variable_uses
+
+    server = environment_of(raw_compose["services"]["spark-connect"])["SPARK_CONNECT_AUTHENTICATE_TOKEN"]
+    assert [(u.name, u.op) for u in variable_uses(server)] == [("LAKEHOUSE_SPARK__CONNECT_TOKEN", ":?")]
+    assert "authenticate.token" not in " ".join(_command(raw_compose["services"]["spark-connect"])), "never on argv"
+    for client in ("airflow-worker", "jupyter"):
+        value = environment_of(raw_compose["services"][client])["LAKEHOUSE_SPARK__CONNECT_TOKEN"]
+        assert [(u.name, u.op) for u in variable_uses(value)] == [("LAKEHOUSE_SPARK__CONNECT_TOKEN", ":?")], client
+
+
+def test_the_transform_workers_wait_for_the_engine(services) -> None:
+    assert services["airflow-worker"]["depends_on"]["spark-connect"]["condition"] == "service_healthy"

@@ -92,7 +92,7 @@ def test_the_scan_catches_generated_keys(token: str) -> None:
     [
         "AWS_REQUEST_CHECKSUM_CALCULATION: when_required",
         "ADD --checksum=sha256:39ea09e6c03550a300b9d9ab498949836d2d434e441da4c12a943a086e396940 x",
-        "https://repo1.maven.org/maven2/org/apache/iceberg/iceberg-spark-runtime-3.5_2.12/1.10.1/x.jar",
+        "https://repo1.maven.org/maven2/org/apache/iceberg/iceberg-spark-runtime-4.1_2.13/1.12.0/x.jar",
         "spark.sql.catalog.lakehouse.s3.path-style-access",
     ],
 )
