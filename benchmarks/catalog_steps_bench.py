@@ -72,16 +72,32 @@ def legacy_publish(settings, signal, identifier: str) -> None:  # type: ignore[n
 
     catalog = legacy_catalog(settings)
 
-    @retry(retry=retry_if_exception_type((CommitFailedException, ValidationException)),
-           stop=stop_after_attempt(12), wait=wait_random_exponential(multiplier=0.2, max=5), reraise=True)
+    @retry(
+        retry=retry_if_exception_type((CommitFailedException, ValidationException)),
+        stop=stop_after_attempt(12),
+        wait=wait_random_exponential(multiplier=0.2, max=5),
+        reraise=True,
+    )
     def _replace() -> None:
         table = catalog.create_table_if_not_exists(identifier, schema=_schema(), partition_spec=_spec())
         ds, hr, minute = signal.partition
-        row = pa.Table.from_pylist([{
-            "run_id": signal.run_id, "endpoint": signal.endpoint, "s3_path": signal.s3_path, "ds": ds, "hr": hr,
-            "min": minute, "published_at": datetime.now(UTC), "pages": signal.pages, "records": signal.records,
-            "bytes": signal.bytes,
-        }], schema=table.schema().as_arrow())
+        row = pa.Table.from_pylist(
+            [
+                {
+                    "run_id": signal.run_id,
+                    "endpoint": signal.endpoint,
+                    "s3_path": signal.s3_path,
+                    "ds": ds,
+                    "hr": hr,
+                    "min": minute,
+                    "published_at": datetime.now(UTC),
+                    "pages": signal.pages,
+                    "records": signal.records,
+                    "bytes": signal.bytes,
+                }
+            ],
+            schema=table.schema().as_arrow(),
+        )
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Delete operation did not match any records")
             table.overwrite(row, overwrite_filter=EqualTo("run_id", signal.run_id))
@@ -97,7 +113,8 @@ def legacy_count(settings, identifier: str, rid: str) -> tuple[int, int]:  # typ
     quarantine = f"{identifier}__quarantine"
     quarantined = (
         catalog.load_table(quarantine).scan(row_filter=EqualTo("run_id", rid)).count()
-        if catalog.table_exists(quarantine) else 0
+        if catalog.table_exists(quarantine)
+        else 0
     )
     return landed, quarantined
 
@@ -146,19 +163,45 @@ def child(step: str, slots: int, calls: int, identifier: str) -> dict[str, objec
         else:
             answers.append(new_count(settings, identifier, rid, start))
         times.append(time.perf_counter() - t)
-    return {"step": step, "imports": imports, "first": times[0], "warm": statistics.median(times[1:]) if calls > 1 else None,
-            "answers": answers}
+    return {
+        "step": step,
+        "imports": imports,
+        "first": times[0],
+        "warm": statistics.median(times[1:]) if calls > 1 else None,
+        "answers": answers,
+    }
 
 
 def _signal(cls, rid: str, start: datetime):  # type: ignore[no-untyped-def]
-    return cls(run_id=rid, endpoint="bench_trades", s3_path=f"s3://warehouse/raw/bench_trades/{rid}/_manifest.json",
-               slot_start=start, pages=9, records=900, bytes=123456)
+    return cls(
+        run_id=rid,
+        endpoint="bench_trades",
+        s3_path=f"s3://warehouse/raw/bench_trades/{rid}/_manifest.json",
+        slot_start=start,
+        pages=9,
+        records=900,
+        bytes=123456,
+    )
 
 
 def run_child(step: str, slots: int, calls: int, identifier: str) -> dict[str, object]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", step, "--slots", str(slots), "--calls", str(calls), "--table", identifier],
-        capture_output=True, text=True, timeout=900, env=os.environ.copy(),
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            step,
+            "--slots",
+            str(slots),
+            "--calls",
+            str(calls),
+            "--table",
+            identifier,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=os.environ.copy(),
     )
     if out.returncode != 0:
         raise SystemExit(f"{step} failed:\n{out.stderr[-4000:]}")
@@ -182,19 +225,29 @@ def make_tables(settings, slots: int, rows: int, bad: int) -> dict[str, str]:  #
 
     catalog = load_catalog(settings)
     schema = Schema(
-        NestedField(1, "trade_id", LongType()), NestedField(2, "symbol", StringType()),
-        NestedField(3, "_run_id", StringType()), NestedField(4, "ds", StringType()),
-        NestedField(5, "hr", IntegerType()), NestedField(6, "min", IntegerType()),
+        NestedField(1, "trade_id", LongType()),
+        NestedField(2, "symbol", StringType()),
+        NestedField(3, "_run_id", StringType()),
+        NestedField(4, "ds", StringType()),
+        NestedField(5, "hr", IntegerType()),
+        NestedField(6, "min", IntegerType()),
     )
     qschema = Schema(
-        NestedField(1, "reason", StringType()), NestedField(2, "record", StringType()),
-        NestedField(3, "run_id", StringType()), NestedField(4, "ds", StringType()),
-        NestedField(5, "hr", IntegerType()), NestedField(6, "min", IntegerType()),
+        NestedField(1, "reason", StringType()),
+        NestedField(2, "record", StringType()),
+        NestedField(3, "run_id", StringType()),
+        NestedField(4, "ds", StringType()),
+        NestedField(5, "hr", IntegerType()),
+        NestedField(6, "min", IntegerType()),
     )
 
     def spec(s: Schema) -> PartitionSpec:
-        return PartitionSpec(*(PartitionField(s.find_field(n).field_id, 1000 + k, IdentityTransform(), n)
-                               for k, n in enumerate(("ds", "hr", "min"))))
+        return PartitionSpec(
+            *(
+                PartitionField(s.find_field(n).field_id, 1000 + k, IdentityTransform(), n)
+                for k, n in enumerate(("ds", "hr", "min"))
+            )
+        )
 
     made = {}
     for flavour, props, qprops in (("full", FULL_BOUNDS, QUARANTINE_FULL_BOUNDS), ("truncated", {}, {})):
@@ -203,21 +256,38 @@ def make_tables(settings, slots: int, rows: int, bad: int) -> dict[str, str]:  #
             if catalog.table_exists(name):
                 catalog.drop_table(name)
         main = catalog.create_table(ident, schema=schema, partition_spec=spec(schema), properties=props)
-        quarantine = catalog.create_table(f"{ident}__quarantine", schema=qschema, partition_spec=spec(qschema),
-                                          properties=qprops)
+        quarantine = catalog.create_table(
+            f"{ident}__quarantine", schema=qschema, partition_spec=spec(qschema), properties=qprops
+        )
         for i in range(slots):
             p = partition_of(FIRST_SLOT + i * SLOT)
             rid = run_id(i)
-            main.append(pa.table({
-                "trade_id": pa.array(range(i * rows, (i + 1) * rows), pa.int64()), "symbol": ["BTCUSDT"] * rows,
-                "_run_id": [rid] * rows, "ds": [p.ds] * rows, "hr": pa.array([int(p.hr)] * rows, pa.int32()),
-                "min": pa.array([int(p.min)] * rows, pa.int32()),
-            }, schema=schema.as_arrow()))
-            quarantine.append(pa.table({
-                "reason": ["bad price"] * bad, "record": ['{"price": "x"}'] * bad, "run_id": [rid] * bad,
-                "ds": [p.ds] * bad, "hr": pa.array([int(p.hr)] * bad, pa.int32()),
-                "min": pa.array([int(p.min)] * bad, pa.int32()),
-            }, schema=qschema.as_arrow()))
+            main.append(
+                pa.table(
+                    {
+                        "trade_id": pa.array(range(i * rows, (i + 1) * rows), pa.int64()),
+                        "symbol": ["BTCUSDT"] * rows,
+                        "_run_id": [rid] * rows,
+                        "ds": [p.ds] * rows,
+                        "hr": pa.array([int(p.hr)] * rows, pa.int32()),
+                        "min": pa.array([int(p.min)] * rows, pa.int32()),
+                    },
+                    schema=schema.as_arrow(),
+                )
+            )
+            quarantine.append(
+                pa.table(
+                    {
+                        "reason": ["bad price"] * bad,
+                        "record": ['{"price": "x"}'] * bad,
+                        "run_id": [rid] * bad,
+                        "ds": [p.ds] * bad,
+                        "hr": pa.array([int(p.hr)] * bad, pa.int32()),
+                        "min": pa.array([int(p.min)] * bad, pa.int32()),
+                    },
+                    schema=qschema.as_arrow(),
+                )
+            )
         made[flavour] = ident
     return made
 
@@ -259,13 +329,19 @@ def main() -> int:
         t = time.perf_counter()
         tables = make_tables(settings, args.slots, args.rows, args.quarantined)
         seed_signals(settings, args.slots, legacy_signals)
-        print(f"setup: {args.slots} slots x {args.rows} rows (+{args.quarantined} quarantined) in two table "
-              f"flavours, {args.slots} signal rows in each signal table: {time.perf_counter() - t:.1f} s")
+        print(
+            f"setup: {args.slots} slots x {args.rows} rows (+{args.quarantined} quarantined) in two table "
+            f"flavours, {args.slots} signal rows in each signal table: {time.perf_counter() - t:.1f} s"
+        )
         results = [
             ("publish", "before (legacy)", run_child("publish-legacy", args.slots, args.calls, legacy_signals)),
             ("publish", "after", run_child("publish", args.slots, args.calls, "")),
             ("count", "before (legacy scans)", run_child("count-legacy", args.slots, args.calls, tables["truncated"])),
-            ("count", "after, truncated bounds (fallback)", run_child("count", args.slots, args.calls, tables["truncated"])),
+            (
+                "count",
+                "after, truncated bounds (fallback)",
+                run_child("count", args.slots, args.calls, tables["truncated"]),
+            ),
             ("count", "after, full run-id bounds", run_child("count", args.slots, args.calls, tables["full"])),
         ]
     print(f"\n{'step':8} {'variant':36} {'imports s':>9} {'first call s':>12} {'warm median s':>13}  answers")

@@ -15,8 +15,9 @@ from lakehouse.settings import Settings
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
+    from pyiceberg.expressions import BooleanExpression
 
-_clients: dict[tuple[str, tuple[tuple[str, str], ...]], "Catalog"] = {}
+_clients: dict[tuple[str, tuple[tuple[str, str], ...]], Catalog] = {}
 _clients_lock = threading.Lock()
 
 
@@ -43,7 +44,7 @@ def catalog_properties(settings: Settings) -> dict[str, str]:
     }
 
 
-def load_catalog(settings: Settings, *, fresh: bool = False) -> "Catalog":
+def load_catalog(settings: Settings, *, fresh: bool = False) -> Catalog:
     """The process's REST catalog client for these settings (created on first use).
 
     Thread-safe; clients of different settings (another stack, other keys) are kept
@@ -68,7 +69,21 @@ def clear_catalog_cache() -> None:
         _clients.clear()
 
 
-def ensure_namespaces(catalog: "Catalog", namespaces: list[str]) -> list[str]:
+def equal_to(column: str, value: str | int) -> BooleanExpression:
+    """pyiceberg's ``EqualTo(column, value)`` (its pydantic signature misleads mypy's plugin)."""
+    from pyiceberg.expressions import EqualTo
+
+    return EqualTo(column, value)  # type: ignore[call-arg,misc]
+
+
+def slot_filter(ds: str, hr: int, minute: int) -> BooleanExpression:
+    """Rows of one (ds, hr, min) slot partition."""
+    from pyiceberg.expressions import And
+
+    return And(equal_to("ds", ds), equal_to("hr", hr), equal_to("min", minute))
+
+
+def ensure_namespaces(catalog: Catalog, namespaces: list[str]) -> list[str]:
     """Create missing namespaces. Nessie does not create them on write, and a write to a
     missing one fails only after its data files are written. Returns those created."""
     existing = {".".join(ns) for ns in catalog.list_namespaces()}

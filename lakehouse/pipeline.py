@@ -92,7 +92,9 @@ def job_for_slot(
     )
 
 
-def slot_of_run(config: EndpointConfig, interval_start: datetime, interval_end: datetime | None) -> tuple[datetime, datetime]:
+def slot_of_run(
+    config: EndpointConfig, interval_start: datetime, interval_end: datetime | None
+) -> tuple[datetime, datetime]:
     """The slot a DAG run ingests: the latest slot already complete when the run's
     data interval ends.
 
@@ -117,7 +119,9 @@ class Enqueued:
     raw_prefix: str
 
 
-def enqueue(settings: Settings, config: EndpointConfig, slot_start: datetime, slot_end: datetime, force: bool = False) -> Enqueued:
+def enqueue(
+    settings: Settings, config: EndpointConfig, slot_start: datetime, slot_end: datetime, force: bool = False
+) -> Enqueued:
     from lakehouse.queue import open_queue
 
     job = job_for_slot(config, slot_start, slot_end, settings.s3.raw_prefix, force=force)
@@ -154,7 +158,7 @@ def _finished_manifest(settings: Settings, run_id: str, not_finished: str) -> Ma
     return read_manifest(settings, status.manifest_path or "")
 
 
-def publish_signal(settings: Settings, run_id: str) -> "Signal":
+def publish_signal(settings: Settings, run_id: str) -> Signal:
     """Publish the finished run's signal row (idempotent per run_id)."""
     from lakehouse.signals import Signal, publish
 
@@ -207,7 +211,7 @@ class TableNotLandedError(LakehouseError):
         )
 
 
-def run_rows(table: "IcebergTable", run_column: str, run_id: str, slot_start: datetime) -> RunRows:
+def run_rows(table: IcebergTable, run_column: str, run_id: str, slot_start: datetime) -> RunRows:
     """The rows of ``run_id`` in its slot's (ds, hr, min) partition, from metadata when
     it proves them.
 
@@ -220,12 +224,13 @@ def run_rows(table: "IcebergTable", run_column: str, run_id: str, slot_start: da
     record counts is the answer. Anything else falls back to reading the slot's
     files with the run-id filter.
     """
-    from pyiceberg.expressions import AlwaysTrue, And, EqualTo
+    from pyiceberg.expressions import AlwaysTrue, And
 
+    from lakehouse.catalog import equal_to, slot_filter
     from lakehouse.raw_layout import partition_of
 
     p = partition_of(slot_start)
-    slot = And(EqualTo("ds", p.ds), EqualTo("hr", int(p.hr)), EqualTo("min", int(p.min)))
+    slot = slot_filter(p.ds, int(p.hr), int(p.min))
     field_id = table.schema().find_field(run_column).field_id
     wanted = run_id.encode()
     total = 0
@@ -244,11 +249,11 @@ def run_rows(table: "IcebergTable", run_column: str, run_id: str, slot_start: da
         total += f.record_count
     if proven:
         return RunRows(total, from_metadata=True)
-    scan = table.scan(row_filter=And(slot, EqualTo(run_column, run_id)), selected_fields=(run_column,))
+    scan = table.scan(row_filter=And(slot, equal_to(run_column, run_id)), selected_fields=(run_column,))
     return RunRows(scan.count(), from_metadata=False)
 
 
-def check_table_counts(settings: Settings, table: "Table", run_id: str) -> TableCounts:
+def check_table_counts(settings: Settings, table: Table, run_id: str) -> TableCounts:
     """The run's rows in its table plus its quarantined records must equal the
     records its manifest lists; otherwise the slot is not complete.
 
@@ -268,7 +273,9 @@ def check_table_counts(settings: Settings, table: "Table", run_id: str) -> Table
         raise TableNotLandedError(table.identifier, run_id) from exc
     landed = run_rows(main, "_run_id", run_id, manifest.slot_start)
     try:
-        quarantine: RunRows = run_rows(catalog.load_table(table.quarantine_identifier), "run_id", run_id, manifest.slot_start)
+        quarantine: RunRows = run_rows(
+            catalog.load_table(table.quarantine_identifier), "run_id", run_id, manifest.slot_start
+        )
     except NoSuchTableError:
         quarantine = RunRows(0, from_metadata=True)
     if landed.rows + quarantine.rows != expected:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from lakehouse.raw_layout import partition_of
@@ -18,6 +18,8 @@ from lakehouse.settings import Settings
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
+    from pyiceberg.partitioning import PartitionSpec
+    from pyiceberg.schema import Schema
     from pyiceberg.table import Table
 
 SIGNAL_NAMESPACE = "scraper"
@@ -44,7 +46,7 @@ class Signal:
         return p.ds, int(p.hr), int(p.min)
 
 
-def _schema():
+def _schema() -> Schema:
     from pyiceberg.schema import Schema
     from pyiceberg.types import IntegerType, LongType, NestedField, StringType, TimestamptzType
 
@@ -63,7 +65,7 @@ def _schema():
     )
 
 
-def _spec():
+def _spec() -> PartitionSpec:
     from pyiceberg.partitioning import PartitionField, PartitionSpec
     from pyiceberg.transforms import IdentityTransform
 
@@ -100,7 +102,7 @@ class SignalRow:
     bytes: int | None = None
 
 
-def signal_table(catalog: "Catalog") -> "Table":
+def signal_table(catalog: Catalog) -> Table:
     """The signal table, created on first use (the namespace is bootstrapped).
 
     Loaded first (one round trip when it exists, which is every publish but the
@@ -126,7 +128,7 @@ def signal_table(catalog: "Catalog") -> "Table":
     return table
 
 
-def publish(settings: Settings, signal: Signal, catalog: "Catalog | None" = None) -> None:
+def publish(settings: Settings, signal: Signal, catalog: Catalog | None = None) -> None:
     """Write the run's row, replacing any earlier row of the same run_id atomically.
 
     Slots of a backfill publish at the same time into one table; Iceberg lets only
@@ -155,9 +157,11 @@ def publish(settings: Settings, signal: Signal, catalog: "Catalog | None" = None
     _replace()
 
 
-def _replace_row(table: "Table", signal: Signal) -> None:
-    import pyarrow as pa
-    from pyiceberg.expressions import And, EqualTo
+def _replace_row(table: Table, signal: Signal) -> None:
+    import pyarrow as pa  # type: ignore[import-untyped]
+    from pyiceberg.expressions import And
+
+    from lakehouse.catalog import equal_to
 
     ds, hr, minute = signal.partition
     row = pa.Table.from_pylist(
@@ -169,7 +173,7 @@ def _replace_row(table: "Table", signal: Signal) -> None:
                 "ds": ds,
                 "hr": hr,
                 "min": minute,
-                "published_at": datetime.now(timezone.utc),
+                "published_at": datetime.now(UTC),
                 "pages": signal.pages,
                 "records": signal.records,
                 "bytes": signal.bytes,
@@ -182,16 +186,14 @@ def _replace_row(table: "Table", signal: Signal) -> None:
         warnings.filterwarnings("ignore", message="Delete operation did not match any records")
         # A run's row is always in its slot's ds partition: naming it prunes the
         # delete to that partition's manifests and files.
-        table.overwrite(row, overwrite_filter=And(EqualTo("ds", ds), EqualTo("run_id", signal.run_id)))
+        table.overwrite(row, overwrite_filter=And(equal_to("ds", ds), equal_to("run_id", signal.run_id)))
 
 
-def rows_for(settings: Settings, run_id: str, catalog: "Catalog | None" = None) -> list[SignalRow]:
+def rows_for(settings: Settings, run_id: str, catalog: Catalog | None = None) -> list[SignalRow]:
     """The signal rows of one run (one after a publish, none before)."""
-    from pyiceberg.expressions import EqualTo
-
-    from lakehouse.catalog import load_catalog
+    from lakehouse.catalog import equal_to, load_catalog
 
     table = signal_table(catalog or load_catalog(settings))
-    found = table.scan(row_filter=EqualTo("run_id", run_id)).to_arrow().to_pylist()
+    found = table.scan(row_filter=equal_to("run_id", run_id)).to_arrow().to_pylist()
     names = {f.name for f in fields(SignalRow)}
     return [SignalRow(**{k: v for k, v in row.items() if k in names}) for row in found]

@@ -25,11 +25,14 @@ def add_transform(dag: DAG, config: EndpointConfig, run_id: Any, published: Any,
     )
 
     @task(task_id="check_counts")
-    def check_counts(crawl_run_id: str) -> dict[str, int]:
+    def check_counts(crawl_run_id: str) -> dict[str, object]:
+        from dataclasses import asdict
+
         from lakehouse import pipeline
 
+        assert config.table is not None
         counts = pipeline.check_table_counts(load_settings(), config.table, crawl_run_id)
         log.info("%s: %s", config.table.identifier, counts)
-        return counts
+        return asdict(counts)  # XCom: JSON for the UI (counts and names, no secrets)
 
     published >> transform >> check_counts(run_id)

@@ -13,8 +13,9 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -22,15 +23,21 @@ from rich.table import Table
 
 from lakehouse.settings import Settings, load_settings
 
+if TYPE_CHECKING:
+    from lakehouse.endpoints import EndpointConfig
+
 # Piped or logged output gets a width that fits a run_id and a raw path on one line.
 console = Console() if sys.stdout.isatty() else Console(width=180)
 
 ENDPOINT = "sandbox_trades"
 
 
-def _slot_state(settings: Settings, config, slot_start: datetime) -> dict[str, object]:
+def _slot_state(settings: Settings, config: EndpointConfig, slot_start: datetime) -> dict[str, object]:
     """What has landed for one slot: status, manifest, signal row, table rows."""
+    assert config.table is not None, f"{config.name} declares no table"
     from lakehouse import pipeline
+    from lakehouse.catalog import CatalogUnavailableError
+    from lakehouse.errors import LakehouseError
     from lakehouse.jobs import run_id_for
     from lakehouse.queue import open_queue
     from lakehouse.signals import rows_for
@@ -41,17 +48,27 @@ def _slot_state(settings: Settings, config, slot_start: datetime) -> dict[str, o
     if status is None or status.state.value != "finished" or not status.manifest_path:
         return state
     manifest = pipeline.read_manifest(settings, status.manifest_path)
-    state.update(pages=manifest.total_pages, records=manifest.total_records, bytes=manifest.total_bytes,
-                 raw=f"s3://{settings.s3.bucket}/{manifest.prefix}")
-    signals = rows_for(settings, run_id)
-    state["signal_rows"] = len(signals)
+    state.update(
+        pages=manifest.total_pages,
+        records=manifest.total_records,
+        bytes=manifest.total_bytes,
+        raw=f"s3://{settings.s3.bucket}/{manifest.prefix}",
+    )
     try:
+        signals = rows_for(settings, run_id)
+        state["signal_rows"] = len(signals)
         counts = pipeline.check_table_counts(settings, config.table, run_id)
-        state["table_rows"] = counts["rows"]
-        state["quarantined"] = counts["quarantined"]
-        state["complete"] = len(signals) == 1
-    except Exception:
+    except (pipeline.TableNotLandedError, pipeline.CountMismatchError):
+        # Not transformed yet, or only partly: the slot is incomplete, so it is run.
         state["table_rows"] = None
+        return state
+    except LakehouseError:
+        raise
+    except Exception as exc:  # the catalog or its storage failed: not an incomplete slot
+        raise CatalogUnavailableError(settings.catalog.rest_uri, f"reading the slot of {run_id}", exc) from exc
+    state["table_rows"] = counts.rows
+    state["quarantined"] = counts.quarantined
+    state["complete"] = len(signals) == 1
     return state
 
 
@@ -61,18 +78,22 @@ def register(app: typer.Typer) -> None:
         slots: int = typer.Option(3, "--slots", min=1, max=96, help="How many recent 15-minute slots to ingest."),
     ) -> None:
         """Ingest the sandbox API's recent slots through Airflow on the local stack, then summarise."""
+        from lakehouse.airflow_env import airflow_env
         from lakehouse.endpoints import endpoint_path, load_endpoint
         from lakehouse.local.airflow_server import AirflowService
         from lakehouse.local.stack import LocalStack, services_with
         from lakehouse.slots import previous_slots
-        from lakehouse_airflow.environment import airflow_env
 
         t0 = time.monotonic()
         config = load_endpoint(endpoint_path(ENDPOINT))
+        from lakehouse.engine import engine_services
+
         with console.status("starting the local stack") as line:
+            demo_settings = load_settings()
             stack = LocalStack(
-                load_settings(),
-                services=services_with(["sandbox", "worker"]),
+                demo_settings,
+                # The transform engine too (the Spark Connect server with spark.engine=connect).
+                services=services_with(["sandbox", "worker", *engine_services(demo_settings)]),
                 on_event=lambda s, m: line.update(f"[bold]{s}[/]: {m}"),
             )
             up = stack.up()
@@ -80,12 +101,14 @@ def register(app: typer.Typer) -> None:
             line.update("[bold]airflow[/]: preparing the metadata database")
             airflow = AirflowService(settings)
             airflow.prepare()
-        console.print(f"[green]✓[/] stack up in {up.total_seconds:.1f} s "
-                      f"({', '.join(r.service for r in stack.status())}); state in {stack.state_dir}")
+        console.print(
+            f"[green]✓[/] stack up in {up.total_seconds:.1f} s "
+            f"({', '.join(r.service for r in stack.status())}); state in {stack.state_dir}"
+        )
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         env.update(airflow_env(settings, airflow.home))
-        windows = previous_slots(config.schedule, datetime.now(timezone.utc), slots)
+        windows = previous_slots(config.schedule, datetime.now(UTC), slots)
         results = []
         for index, (start, end) in enumerate(windows, 1):
             label = f"[{index}/{len(windows)}] slot {start:%Y-%m-%d %H:%M} UTC"
@@ -97,8 +120,17 @@ def register(app: typer.Typer) -> None:
             began = time.monotonic()
             with console.status(f"{label}: airflow dags test ingest_{ENDPOINT}") as line:
                 proc = subprocess.Popen(
-                    [str(Path(sys.executable).parent / "airflow"), "dags", "test", f"ingest_{ENDPOINT}", end.isoformat()],
-                    env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                    [
+                        str(Path(sys.executable).parent / "airflow"),
+                        "dags",
+                        "test",
+                        f"ingest_{ENDPOINT}",
+                        end.isoformat(),
+                    ],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
                 )
                 output = []
                 assert proc.stdout is not None
@@ -109,11 +141,15 @@ def register(app: typer.Typer) -> None:
                         line.update(f"{label}: {task} ({time.monotonic() - began:.0f} s)")
                 rc = proc.wait()
             if rc != 0:
-                console.print(f"[red]✗[/] {label}: the DAG run failed after {time.monotonic() - began:.0f} s; last lines:")
+                console.print(
+                    f"[red]✗[/] {label}: the DAG run failed after {time.monotonic() - began:.0f} s; last lines:"
+                )
                 console.print("".join(output[-40:]), markup=False, highlight=False)
                 raise typer.Exit(1)
             after = _slot_state(settings, config, start)
-            console.print(f"[green]✓[/] {label}: {after.get('records')} records landed in {time.monotonic() - began:.0f} s")
+            console.print(
+                f"[green]✓[/] {label}: {after.get('records')} records landed in {time.monotonic() - began:.0f} s"
+            )
             results.append(after)
 
         _summary(results)
@@ -136,19 +172,25 @@ def _summary(results: list[dict[str, object]]) -> None:
     for col in ("run_id", "pages", "records", "bytes", "raw path", "signal rows", "table rows", "quarantined"):
         table.add_column(col, overflow="fold")
     for r in results:
-        table.add_row(*(str(r.get(k, "-")) for k in ("run_id", "pages", "records", "bytes", "raw", "signal_rows", "table_rows", "quarantined")))
+        table.add_row(
+            *(
+                str(r.get(k, "-"))
+                for k in ("run_id", "pages", "records", "bytes", "raw", "signal_rows", "table_rows", "quarantined")
+            )
+        )
     console.print(table)
 
 
-def _sample_query(settings: Settings, config, run_ids: list[str]) -> None:
+def _sample_query(settings: Settings, config: EndpointConfig, run_ids: list[str]) -> None:
     from pyiceberg.expressions import In
 
     from lakehouse.catalog import load_catalog
 
+    assert config.table is not None
     table = load_catalog(settings).load_table(config.table.identifier)
-    con = table.scan(row_filter=In("_run_id", run_ids)).to_duckdb("trades")
+    con = table.scan(row_filter=In("_run_id", run_ids)).to_duckdb("trades")  # type: ignore[call-arg,misc]
     query = (
-        "SELECT ds, hr, \"min\", count(*) AS trades, min(price) AS low, max(price) AS high, "
+        'SELECT ds, hr, "min", count(*) AS trades, min(price) AS low, max(price) AS high, '
         "sum(qty) AS volume FROM trades GROUP BY ALL ORDER BY ALL"
     )
     rows = con.execute(query).fetchall()

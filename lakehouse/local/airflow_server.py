@@ -19,18 +19,15 @@ from pathlib import Path
 
 import requests
 
+from lakehouse.airflow_env import PARALLELISM, SPARK_POOL, SPARK_POOL_DESCRIPTION, SPARK_POOL_SLOTS, airflow_env
 from lakehouse.errors import ServiceStartError
 from lakehouse.local.airflow_standalone import GRACE_SECONDS, airflow_binary
-from lakehouse.local.service import Port, Service
 from lakehouse.local.files import write_private
+from lakehouse.local.service import Port, Service
 
 ADMIN_USER = "admin"
 
-#: LocalExecutor starts this many worker processes up front (Airflow's default of
-#: 32 costs a minute of CPU on a 2-core laptop); reschedule-mode sensors hold no slot.
-PARALLELISM = 4
-
-__all__ = ["ADMIN_USER", "AirflowService", "airflow_binary"]
+__all__ = ["ADMIN_USER", "PARALLELISM", "AirflowService", "airflow_binary"]
 
 
 class AirflowService(Service):
@@ -55,13 +52,13 @@ class AirflowService(Service):
 
     def admin_password(self) -> str | None:
         try:
-            return json.loads(self.password_file.read_text())[ADMIN_USER]
+            password = json.loads(self.password_file.read_text())[ADMIN_USER]
+            return str(password)
         except (OSError, ValueError, KeyError):
             return None
 
     def env(self) -> dict[str, str]:
-        from lakehouse_airflow.environment import airflow_env
-
+        # Executor parallelism, scheduler loop and parsing sizes: lakehouse.airflow_env.
         env = airflow_env(self.settings, self.home)
         env.update(
             {
@@ -74,11 +71,8 @@ class AirflowService(Service):
                 # localhost:8080, which is not where this one listens.
                 "AIRFLOW__API__BASE_URL": self.url,
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-                "AIRFLOW__CORE__PARALLELISM": str(PARALLELISM),
                 # The scheduler's health server binds 0.0.0.0; health comes from the api-server.
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-                "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "30",
-                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -99,6 +93,18 @@ class AirflowService(Service):
         )
         if out.returncode != 0:
             raise ServiceStartError(self.name, "`airflow db migrate` failed", (out.stdout + out.stderr)[-4000:])
+        # The scheduler never queues a task of a pool that does not exist.
+        out = subprocess.run(
+            [airflow_binary(), "pools", "set", SPARK_POOL, str(SPARK_POOL_SLOTS), SPARK_POOL_DESCRIPTION],
+            env={**os.environ, **self.env()},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if out.returncode != 0:
+            raise ServiceStartError(
+                self.name, f"`airflow pools set {SPARK_POOL}` failed", (out.stdout + out.stderr)[-4000:]
+            )
         # airflow.cfg carries the JWT and Fernet secrets in plain text.
         cfg = self.home / "airflow.cfg"
         if cfg.exists():

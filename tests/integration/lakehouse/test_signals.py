@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from lakehouse.catalog import load_catalog
 from lakehouse.local.stack import LocalStack
 from lakehouse.settings import load_settings
 from lakehouse.signals import FIXED_COLUMNS, SIGNAL_IDENTIFIER, Signal, publish, rows_for
 
-SLOT = datetime(2026, 11, 27, 9, 15, tzinfo=timezone.utc)
+SLOT = datetime(2026, 11, 27, 9, 15, tzinfo=UTC)
 
 
 def _signal(run_id: str, records: int) -> Signal:

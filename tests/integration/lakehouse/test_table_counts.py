@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
@@ -26,7 +26,7 @@ from lakehouse.raw_layout import Manifest, ManifestPage, page_key, partition_of
 from lakehouse.settings import Settings, load_settings
 from lakehouse.storage import s3_client
 
-FIRST = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
+FIRST = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 SLOT = timedelta(minutes=15)
 
 SCHEMA = Schema(
@@ -46,10 +46,12 @@ QUARANTINE_SCHEMA = Schema(
 
 
 def _spec(schema: Schema) -> PartitionSpec:
-    return PartitionSpec(*(
-        PartitionField(schema.find_field(n).field_id, 1000 + i, IdentityTransform(), n)
-        for i, n in enumerate(("ds", "hr", "min"))
-    ))
+    return PartitionSpec(
+        *(
+            PartitionField(schema.find_field(n).field_id, 1000 + i, IdentityTransform(), n)
+            for i, n in enumerate(("ds", "hr", "min"))
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -70,37 +72,70 @@ def settings(stack: LocalStack) -> Settings:
 def _land(settings: Settings, endpoint: str, slot_start: datetime, records: int) -> str:
     """A finished crawl of one slot: manifest in S3, FINISHED status in Redis. Returns its run id."""
     job = CrawlJob.for_slot(
-        endpoint=endpoint, slot_start=slot_start, slot_end=slot_start + SLOT,
+        endpoint=endpoint,
+        slot_start=slot_start,
+        slot_end=slot_start + SLOT,
         request=ResolvedRequest(url="http://127.0.0.1:9/v1/trades", auth=AuthSpec()),
         raw_base=settings.s3.raw_prefix,
     )
-    now = datetime.now(timezone.utc)
-    page = ManifestPage(index=1, key=page_key(job.raw_prefix, 1), url="http://127.0.0.1:9/v1/trades", status_code=200,
-                        records=records, bytes=100, sha256="0" * 64, fetched_at=now, elapsed_seconds=0.1)
-    manifest = Manifest.build(run_id=job.run_id, endpoint=endpoint, slot_start=slot_start, slot_end=slot_start + SLOT,
-                              prefix=job.raw_prefix, pages=[page], started_at=now, finished_at=now)
+    now = datetime.now(UTC)
+    page = ManifestPage(
+        index=1,
+        key=page_key(job.raw_prefix, 1),
+        url="http://127.0.0.1:9/v1/trades",
+        status_code=200,
+        records=records,
+        bytes=100,
+        sha256="0" * 64,
+        fetched_at=now,
+        elapsed_seconds=0.1,
+    )
+    manifest = Manifest.build(
+        run_id=job.run_id,
+        endpoint=endpoint,
+        slot_start=slot_start,
+        slot_end=slot_start + SLOT,
+        prefix=job.raw_prefix,
+        pages=[page],
+        started_at=now,
+        finished_at=now,
+    )
     s3_client(settings.s3).put_object(Bucket=settings.s3.bucket, Key=manifest.key, Body=manifest.to_json_bytes())
     queue = open_queue(settings)
     queue.enqueue(job)
     lease = queue.lease("counts-test")
     assert lease is not None
-    queue.ack(lease, JobResult(state=JobState.FINISHED, manifest_path=manifest.key, pages=1, records=records, bytes=100))
+    queue.ack(
+        lease, JobResult(state=JobState.FINISHED, manifest_path=manifest.key, pages=1, records=records, bytes=100)
+    )
     return job.run_id
 
 
 def _columns(run_id: str, slot_start: datetime, n: int) -> dict[str, pa.Array]:
     p = partition_of(slot_start)
-    return {"_run_id": pa.array([run_id] * n, pa.string()), "ds": pa.array([p.ds] * n, pa.string()),
-            "hr": pa.array([int(p.hr)] * n, pa.int32()), "min": pa.array([int(p.min)] * n, pa.int32())}
+    return {
+        "_run_id": pa.array([run_id] * n, pa.string()),
+        "ds": pa.array([p.ds] * n, pa.string()),
+        "hr": pa.array([int(p.hr)] * n, pa.int32()),
+        "min": pa.array([int(p.min)] * n, pa.int32()),
+    }
 
 
 def _tables(full_bounds: bool) -> TableRef:
     catalog = load_catalog(load_settings())
     ident = f"default.counts_{uuid.uuid4().hex[:8]}"
-    catalog.create_table(ident, schema=SCHEMA, partition_spec=_spec(SCHEMA),
-                         properties={"write.metadata.metrics.column._run_id": "full"} if full_bounds else {})
-    catalog.create_table(f"{ident}__quarantine", schema=QUARANTINE_SCHEMA, partition_spec=_spec(QUARANTINE_SCHEMA),
-                         properties={"write.metadata.metrics.column.run_id": "full"} if full_bounds else {})
+    catalog.create_table(
+        ident,
+        schema=SCHEMA,
+        partition_spec=_spec(SCHEMA),
+        properties={"write.metadata.metrics.column._run_id": "full"} if full_bounds else {},
+    )
+    catalog.create_table(
+        f"{ident}__quarantine",
+        schema=QUARANTINE_SCHEMA,
+        partition_spec=_spec(QUARANTINE_SCHEMA),
+        properties={"write.metadata.metrics.column.run_id": "full"} if full_bounds else {},
+    )
     return TableRef(ident, f"{ident}__quarantine")
 
 
@@ -109,12 +144,14 @@ def _write_slot(ref: TableRef, run_id: str, slot_start: datetime, rows: int, qua
     cols = _columns(run_id, slot_start, rows)
     if rows:
         catalog.load_table(ref.identifier).append(
-            pa.table({"trade_id": pa.array(range(rows), pa.int64()), **cols}, schema=SCHEMA.as_arrow()))
+            pa.table({"trade_id": pa.array(range(rows), pa.int64()), **cols}, schema=SCHEMA.as_arrow())
+        )
     if quarantined:
         q = _columns(run_id, slot_start, quarantined)
         q["run_id"] = q.pop("_run_id")
         catalog.load_table(ref.quarantine_identifier).append(
-            pa.table({"reason": pa.array(["bad"] * quarantined, pa.string()), **q}, schema=QUARANTINE_SCHEMA.as_arrow()))
+            pa.table({"reason": pa.array(["bad"] * quarantined, pa.string()), **q}, schema=QUARANTINE_SCHEMA.as_arrow())
+        )
 
 
 @pytest.fixture()
@@ -141,8 +178,14 @@ def test_counts_come_from_metadata_without_opening_a_data_file(settings: Setting
     opened.clear()
     for start, (rows, bad) in slots.items():
         counts = pipeline.check_table_counts(settings, ref, runs[start])  # type: ignore[arg-type]
-        assert counts == pipeline.TableCounts(table=ref.identifier, run_id=runs[start], expected=rows + bad,
-                                              rows=rows, quarantined=bad, from_metadata=True)
+        assert counts == pipeline.TableCounts(
+            table=ref.identifier,
+            run_id=runs[start],
+            expected=rows + bad,
+            rows=rows,
+            quarantined=bad,
+            from_metadata=True,
+        )
     assert opened, "the spy saw no manifest reads: it is not on pyiceberg's read path"
     assert not [p for p in opened if p.endswith(".parquet")], opened
 
@@ -177,20 +220,27 @@ def test_sixteen_concurrent_slot_overwrites_of_one_table_all_land(stack: LocalSt
     the same time; the losers of each commit race retry (commit.retry.*) and land."""
     catalog = load_catalog(load_settings())
     ident = f"default.concurrent_{uuid.uuid4().hex[:8]}"
-    catalog.create_table(ident, schema=SCHEMA, partition_spec=_spec(SCHEMA), properties={
-        "write.metadata.metrics.column._run_id": "full",
-        "commit.retry.num-retries": "30",
-        "commit.retry.min-wait-ms": "50",
-        "commit.retry.max-wait-ms": "2000",
-    })
+    catalog.create_table(
+        ident,
+        schema=SCHEMA,
+        partition_spec=_spec(SCHEMA),
+        properties={
+            "write.metadata.metrics.column._run_id": "full",
+            "commit.retry.num-retries": "30",
+            "commit.retry.min-wait-ms": "50",
+            "commit.retry.max-wait-ms": "2000",
+        },
+    )
     starts = [FIRST + i * SLOT for i in range(16)]
 
     def overwrite(i_start: tuple[int, datetime]) -> None:
         i, start = i_start
         p = partition_of(start)
         rows = 10 + i
-        data = pa.table({"trade_id": pa.array(range(rows), pa.int64()), **_columns(f"run{i:02d}", start, rows)},
-                        schema=SCHEMA.as_arrow())
+        data = pa.table(
+            {"trade_id": pa.array(range(rows), pa.int64()), **_columns(f"run{i:02d}", start, rows)},
+            schema=SCHEMA.as_arrow(),
+        )
         slot = And(EqualTo("ds", p.ds), EqualTo("hr", int(p.hr)), EqualTo("min", int(p.min)))
         load_catalog(load_settings()).load_table(ident).overwrite(data, overwrite_filter=slot)
 
