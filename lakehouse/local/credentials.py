@@ -1,4 +1,4 @@
-"""The local stack's secrets: the S3 key pair and the Spark Connect token, generated
+"""The local stack's secrets: the S3 key pair, the Redis password and the Spark Connect token, generated
 once per state directory.
 
 A fixed key pair (or token) in the repo would be a default password; instead the
@@ -21,6 +21,9 @@ _GENERATED = {
     ("s3", "secret_access_key"): lambda: secrets.token_urlsafe(30),
     # The Connect server requires it; clients add it to the sc:// URL at session start.
     ("spark", "connect_token"): lambda: secrets.token_urlsafe(32),
+    # Redis runs with requirepass (a config file, never argv); every client sends it.
+    # Hex: safe inside the config file's quoted value and in a redis:// URL.
+    ("redis", "password"): lambda: secrets.token_hex(24),
 }
 
 

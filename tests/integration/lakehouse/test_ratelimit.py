@@ -12,6 +12,7 @@ import time
 import pytest
 import redis
 
+from lakehouse.settings import load_settings
 from lakehouse.errors import RateLimitTimeoutError
 from lakehouse.ratelimit import RateLimiter
 
@@ -33,7 +34,7 @@ def _max_in_any_window(times: list[float], window: float = 1.0) -> int:
 
 def _hammer(port: int, prefix: str, bucket: str, rate: float, burst: int, seconds: float,
             go: "multiprocessing.synchronize.Event", out: "multiprocessing.Queue[list[float]]") -> None:
-    limiter = RateLimiter(redis.Redis(host="127.0.0.1", port=port, decode_responses=True), prefix)
+    limiter = RateLimiter(load_settings().redis.model_copy(update={"port": port}).client(), prefix)
     go.wait(30)
     grants: list[float] = []
     deadline = time.monotonic() + seconds

@@ -31,7 +31,7 @@ def cli_env(redis_settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
            "LAKEHOUSE_REDIS__DB": str(CLI_DB), "SANDBOX_TOKEN": SECRET, "COLUMNS": "400"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    client = redis.Redis(host="127.0.0.1", port=redis_settings.redis.port, db=CLI_DB, decode_responses=True)
+    client = redis_settings.redis.model_copy(update={"db": CLI_DB}).client()
     client.flushdb()
     yield env
     client.flushdb()
