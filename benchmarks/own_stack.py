@@ -11,10 +11,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from lakehouse.local.spark_connect_server import PORT_SETTING as SPARK_CONNECT_PORT_SETTING
 from lakehouse.local.stack import LocalStack, services_with
 from lakehouse.settings import load_settings
-from tests.conftest import free_port, stack_env
+from tests.conftest import stack_env
 
 
 @contextmanager
@@ -22,9 +21,7 @@ def own_stack(state_dir: Path, extras: Sequence[str] = ()) -> Iterator[LocalStac
     """Exports the stack's LAKEHOUSE_* settings to this process (and the workers and
     spark-submits it starts), brings the core services plus ``extras`` up, and always
     takes them down again."""
-    env = stack_env(state_dir)
-    if "spark-connect" in extras:
-        env[SPARK_CONNECT_PORT_SETTING] = str(free_port())
+    env = stack_env(state_dir)  # free ports, the Spark Connect server's included
     os.environ.update(env)
     stack = LocalStack(load_settings(), services=services_with(list(extras)))
     try:

@@ -1,30 +1,43 @@
-"""raw_to_table over Spark Connect: the stack's long-running server, the job's own
-entry point with --remote, and the same rows as a local-mode run of the same landing.
+"""The stack's Spark Connect server (the default transform engine) on the real stack:
+raw_to_table over Connect writes what a local-mode run writes; the server refuses a
+client without the token or with a wrong one, listens on loopback only, refuses to
+start on a non-loopback bind host, and comes back after a kill -9, after which a
+transform succeeds again.
 
-The Connect client runs in a subprocess: pyspark 3.5 cannot hold a Connect session
-next to this process's classic SparkContext (the shared ``spark`` fixture).
+Connect clients run in subprocesses: this process holds the classic local-mode
+SparkContext of the shared ``spark`` fixture, and pyspark keeps one mode per process.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psutil
 import pytest
 import yaml
 
 from lakehouse.endpoints import EndpointConfig
+from lakehouse.engine import ensure_engine
+from lakehouse.errors import StackError
 from lakehouse.jobs import run_id_for
+from lakehouse.local.spark_connect_server import SparkConnectService
+from lakehouse.local.stack import LocalStack
 from lakehouse.raw_layout import Manifest, ManifestPage, page_key, run_prefix, sha256_hex
 from lakehouse.settings import Settings, load_settings
+from lakehouse.spark_conf import is_loopback
 from lakehouse.storage import s3_client
 from spark_jobs import raw_to_table
 from spark_jobs.tables import quote
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port, spark_connect_stack
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -58,10 +71,10 @@ def _endpoint_doc(name: str, table: str) -> dict[str, object]:
     }
 
 
-def _land(settings: Settings, endpoint: str, pages: list[list[object]]) -> str:
+def _land(settings: Settings, endpoint: str, pages: list[list[object]], slot: datetime = SLOT) -> str:
     client = s3_client(settings.s3)
-    run_id = run_id_for(endpoint, SLOT)
-    prefix = run_prefix(settings.s3.raw_prefix, endpoint, SLOT, run_id)
+    run_id = run_id_for(endpoint, slot)
+    prefix = run_prefix(settings.s3.raw_prefix, endpoint, slot, run_id)
     listed = []
     for index, records in enumerate(pages, start=1):
         body = json.dumps({"data": {"items": records}}).encode()
@@ -69,16 +82,31 @@ def _land(settings: Settings, endpoint: str, pages: list[list[object]]) -> str:
         client.put_object(Bucket=settings.s3.bucket, Key=key, Body=body)
         listed.append(ManifestPage(index=index, key=key, url=f"http://127.0.0.1:18080/v1/offset?offset={index}",
                                    status_code=200, records=len(records), bytes=len(body), sha256=sha256_hex(body),
-                                   fetched_at=SLOT + timedelta(minutes=15), elapsed_seconds=0.01))
-    manifest = Manifest.build(run_id=run_id, endpoint=endpoint, slot_start=SLOT, slot_end=SLOT + timedelta(minutes=15),
-                              prefix=prefix, pages=listed, started_at=SLOT + timedelta(minutes=15),
-                              finished_at=SLOT + timedelta(minutes=16))
+                                   fetched_at=slot + timedelta(minutes=15), elapsed_seconds=0.01))
+    manifest = Manifest.build(run_id=run_id, endpoint=endpoint, slot_start=slot, slot_end=slot + timedelta(minutes=15),
+                              prefix=prefix, pages=listed, started_at=slot + timedelta(minutes=15),
+                              finished_at=slot + timedelta(minutes=16))
     client.put_object(Bucket=settings.s3.bucket, Key=manifest.key, Body=manifest.to_json_bytes())
     return prefix
 
 
 def _rows(spark: "SparkSession", table: str) -> list[tuple[object, ...]]:
     return sorted(tuple(r) for r in spark.table(quote(table)).collect())
+
+
+def _job(url: str, endpoint: str, endpoints_dir: Path, prefix: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "spark_jobs" / "raw_to_table.py"), "--remote", url,
+         "--endpoint", endpoint, "--endpoints-dir", str(endpoints_dir), "--run", prefix],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or os.environ.copy(),
+    )
+
+
+def _endpoint_files(tmp_path: Path, name: str, table: str) -> Path:
+    endpoints_dir = tmp_path / "endpoints"
+    endpoints_dir.mkdir(exist_ok=True)
+    (endpoints_dir / f"{name}.yaml").write_text(yaml.safe_dump(_endpoint_doc(name, table)))
+    return endpoints_dir
 
 
 def test_raw_to_table_over_connect_writes_what_local_mode_writes(
@@ -91,17 +119,10 @@ def test_raw_to_table_over_connect_writes_what_local_mode_writes(
     # Misfits exercise the quarantine write over Connect too.
     trades += [{"id": "not-a-number", "time": T0}, {"id": 99, "price": "1.0"}]
     prefix = _land(spark_settings, name, [trades[:21], trades[21:]])
-
-    endpoints_dir = tmp_path / "endpoints"
-    endpoints_dir.mkdir()
-    (endpoints_dir / f"{name}.yaml").write_text(yaml.safe_dump(_endpoint_doc(name, f"{name}_connect")))
+    endpoints_dir = _endpoint_files(tmp_path, name, f"{name}_connect")
     # Both runs at once: they write different tables, and the wait is mostly JVM and
     # interpreter start-up, which overlaps well even on two cores.
-    job = subprocess.Popen(
-        [sys.executable, str(ROOT / "spark_jobs" / "raw_to_table.py"), "--remote", connect_url,
-         "--endpoint", name, "--endpoints-dir", str(endpoints_dir), "--run", prefix],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    job = _job(connect_url, name, endpoints_dir, prefix)
     try:
         local = EndpointConfig.model_validate(_endpoint_doc(name, f"{name}_local"))
         result = raw_to_table.run(spark, spark_settings, local, [prefix])
@@ -111,8 +132,137 @@ def test_raw_to_table_over_connect_writes_what_local_mode_writes(
             job.kill()
     assert job.returncode == 0, stderr[-4000:]
     assert (result.rows, result.quarantined) == (40, 2)
+    token = spark_settings.spark.require_connect_token()
+    assert token not in stderr and token not in connect_url
 
     over_connect = _rows(spark, f"market.{name}_connect")
     assert len(over_connect) == 40
     assert over_connect == _rows(spark, f"market.{name}_local")
     assert _rows(spark, f"market.{name}_connect__quarantine") == _rows(spark, f"market.{name}_local__quarantine")
+
+
+# A bare pyspark client, without our session factory: what anyone on the machine could run.
+_BARE_CLIENT = """
+import sys
+from pyspark.sql.connect.session import SparkSession
+try:
+    SparkSession.builder.remote(sys.argv[1]).create().range(3).count()
+    print("ACCEPTED")
+except Exception as exc:
+    print("REFUSED", type(exc).__name__, exc.getGrpcStatusCode().name if hasattr(exc, "getGrpcStatusCode") else "")
+"""
+
+
+def _bare_client(url: str) -> str:
+    out = subprocess.run([sys.executable, "-c", _BARE_CLIENT, url], capture_output=True, text=True, timeout=120)
+    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr[-2000:]
+
+
+def test_a_client_without_the_token_or_with_a_wrong_one_is_refused(connect_url: str, spark_settings: Settings) -> None:
+    port = connect_url.rsplit(":", 1)[1]
+    assert _bare_client(f"sc://localhost:{port}") == "REFUSED SparkConnectGrpcException UNAUTHENTICATED"
+    assert _bare_client(f"sc://localhost:{port}/;token=not-the-token") == "REFUSED SparkConnectGrpcException UNAUTHENTICATED"
+    token = spark_settings.spark.require_connect_token()
+    assert _bare_client(f"sc://localhost:{port}/;token={token}") == "ACCEPTED"
+
+
+def test_our_client_with_a_wrong_token_gets_a_named_error_saying_where_the_token_is_read(
+    connect_url: str, table_suffix: str, tmp_path: Path, spark_settings: Settings
+) -> None:
+    name = f"wrongtok_{table_suffix}"
+    prefix = _land(spark_settings, name, [[{"id": 1, "time": T0}]])
+    env = {**os.environ, "LAKEHOUSE_SPARK__CONNECT_TOKEN": "not-the-token"}
+    job = _job(connect_url, name, _endpoint_files(tmp_path, name, name), prefix, env=env)
+    _, stderr = job.communicate(timeout=180)
+    assert job.returncode == 2, stderr[-3000:]
+    assert "error: SparkConnectAuthError:" in stderr
+    assert "refused this client's token" in stderr and "LAKEHOUSE_SPARK__CONNECT_TOKEN" in stderr
+    assert "not-the-token" not in stderr
+
+
+def _server_pid(stack: LocalStack) -> int:
+    row = next(s for s in spark_connect_stack().status() if s.service == SparkConnectService.name)
+    assert row.pid and row.healthy, row
+    return row.pid
+
+
+def _non_loopback_addresses() -> list[str]:
+    found = []
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family == socket.AF_INET and not is_loopback(address.address):
+                found.append(address.address)
+    return found
+
+
+def test_it_listens_on_loopback_only(connect_url: str, stack: LocalStack) -> None:
+    pid = _server_pid(stack)
+    server = psutil.Process(pid)
+    listening = [
+        c.laddr for proc in (server, *server.children(recursive=True))
+        for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
+    ]
+    port = int(connect_url.rsplit(":", 1)[1])
+    assert port in {addr.port for addr in listening}, listening
+    assert all(is_loopback(addr.ip) for addr in listening), listening
+    others = _non_loopback_addresses()
+    if not others:
+        pytest.skip("this machine has no non-loopback IPv4 address to try")
+    for address in others:
+        with pytest.raises(OSError):
+            socket.create_connection((address, port), timeout=2).close()
+
+
+def test_a_non_loopback_bind_host_is_refused_at_start(stack: LocalStack, tmp_path: Path) -> None:
+    # Its own state dir: the shared one records the session's running server.
+    settings = load_settings(local={"bind_host": "0.0.0.0", "spark_connect_port": free_port(),
+                                    "state_dir": str(tmp_path / "state")})
+    refused = LocalStack(settings, services=(SparkConnectService,))
+    with pytest.raises(StackError, match=r"(?s)would listen on 0\.0\.0\.0, which is not a loopback address.*127\.0\.0\.1"):
+        refused.up()
+    with pytest.raises(OSError):  # nothing was started on that port
+        socket.create_connection(("127.0.0.1", settings.local.spark_connect_port), timeout=2).close()
+
+
+def test_a_killed_server_fails_the_transform_retryably_and_comes_back(
+    spark: "SparkSession", connect_url: str, stack: LocalStack, spark_settings: Settings, table_suffix: str,
+    tmp_path: Path,
+) -> None:
+    name = f"revive_{table_suffix}"
+    prefix = _land(spark_settings, name, [[{"id": i, "time": T0 + i} for i in range(10)]])
+    endpoints_dir = _endpoint_files(tmp_path, name, name)
+
+    os.kill(_server_pid(stack), signal.SIGKILL)  # what the OOM killer does
+    deadline = time.monotonic() + 30
+    while SparkConnectService(spark_settings).is_healthy() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    # The transform of the slot in flight fails with the retryable, named error ...
+    t0 = time.monotonic()
+    job = _job(connect_url, name, endpoints_dir, prefix)
+    _, stderr = job.communicate(timeout=180)
+    assert job.returncode == 2, stderr[-3000:]
+    assert "error: SparkEngineUnavailableError:" in stderr and "lakehouse local up" in stderr
+    assert time.monotonic() - t0 < 90, "a dead server must fail the attempt quickly, not after minutes"
+
+    # ... `up` notices the recorded server died and starts it again (with no --with) ...
+    result = LocalStack(load_settings()).up()
+    assert result.restarted == [SparkConnectService.name]
+    assert SparkConnectService(spark_settings).is_healthy()
+
+    # ... and the retried transform lands the slot.
+    job = _job(connect_url, name, endpoints_dir, prefix)
+    _, stderr = job.communicate(timeout=180)
+    assert job.returncode == 0, stderr[-3000:]
+    assert len(_rows(spark, f"market.{name}")) == 10
+
+
+def test_ensure_engine_restarts_a_dead_server(connect_url: str, stack: LocalStack, spark_settings: Settings) -> None:
+    """What each Airflow transform attempt calls first in the local profile."""
+    os.kill(_server_pid(stack), signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while SparkConnectService(spark_settings).is_healthy() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ensure_engine(load_settings())
+    assert SparkConnectService(spark_settings).is_healthy()
+    _server_pid(stack)

@@ -1,0 +1,175 @@
+"""Soak of the transform engine (a script, not a test): many small slot transforms in a
+row against one long-lived Spark Connect server, and the server's memory over them.
+
+    .venv/bin/python benchmarks/engine_soak.py --own-stack                 # 200 slots, throwaway stack
+    .venv/bin/python benchmarks/engine_soak.py --own-stack --slots 1000 --records 900
+    .venv/bin/python benchmarks/engine_soak.py                             # the running stack's server
+
+Each slot is what an Airflow transform task does with ``spark.engine: connect``: a
+landing of ``--records`` sandbox-like trades (``--pages`` pages, written with
+lakehouse.raw_layout as the crawler lands them), then one new Connect client session
+(built by spark_jobs.session.build_session, timed), ``raw_to_table.run`` for that slot,
+and ``spark.stop()`` (which clears the session's cache and releases it on the server).
+Every slot is a new (ds, hr, min) partition of one table, as a backfill's are.
+
+Printed: the server's RSS (psutil on the pid the stack recorded, with its child
+processes) before the first slot, every ``--every`` slots and at the end, with the
+median session start and slot times so far; then a summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.own_stack import own_stack  # noqa: E402
+from lakehouse.endpoints import EndpointConfig  # noqa: E402
+from lakehouse.jobs import run_id_for  # noqa: E402
+from lakehouse.local.spark_connect_server import SparkConnectService  # noqa: E402
+from lakehouse.local.stack import LocalStack  # noqa: E402
+from lakehouse.raw_layout import Manifest, ManifestPage, page_key, run_prefix, sha256_hex  # noqa: E402
+from lakehouse.settings import Settings, load_settings  # noqa: E402
+from lakehouse.storage import s3_client  # noqa: E402
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def endpoint_config(name: str) -> EndpointConfig:
+    return EndpointConfig.model_validate({
+        "name": name,
+        "request": {"url": "http://127.0.0.1:18080/v1/offset"},
+        "rate_limit": {"requests_per_second": 5},
+        "schedule": "*/15 * * * *",
+        "response_map": {"records_path": "data.items"},
+        "table": {
+            "namespace": "market",
+            "name": name,
+            "columns": [
+                {"name": "trade_id", "path": "id", "type": "long", "required": True},
+                {"name": "price", "path": "price", "type": "decimal(18,8)"},
+                {"name": "qty", "path": "qty", "type": "decimal(18,8)"},
+                {"name": "traded_at", "path": "time", "type": "timestamp", "format": "epoch_ms", "required": True},
+                {"name": "venue_code", "path": "venue.code", "type": "string"},
+            ],
+        },
+    })
+
+
+def land(settings: Settings, endpoint: str, slot: datetime, records: int, pages: int) -> str:
+    client = s3_client(settings.s3)
+    run_id = run_id_for(endpoint, slot)
+    prefix = run_prefix(settings.s3.raw_prefix, endpoint, slot, run_id)
+    t0 = int(slot.timestamp() * 1000)
+    per_page = max(1, records // pages)
+    listed = []
+    for index in range(1, pages + 1):
+        first = (index - 1) * per_page
+        items = [
+            {"id": first + i, "price": f"{100 + (first + i) % 50}.12345678", "qty": "0.5",
+             "time": t0 + first + i, "venue": {"code": f"V{(first + i) % 3}"}}
+            for i in range(per_page)
+        ]
+        body = json.dumps({"data": {"items": items}}).encode()
+        key = page_key(prefix, index)
+        client.put_object(Bucket=settings.s3.bucket, Key=key, Body=body)
+        listed.append(ManifestPage(index=index, key=key, url=f"http://127.0.0.1:18080/v1/offset?offset={first}",
+                                   status_code=200, records=len(items), bytes=len(body), sha256=sha256_hex(body),
+                                   fetched_at=slot + timedelta(minutes=15), elapsed_seconds=0.01))
+    manifest = Manifest.build(run_id=run_id, endpoint=endpoint, slot_start=slot, slot_end=slot + timedelta(minutes=15),
+                              prefix=prefix, pages=listed, started_at=slot + timedelta(minutes=15),
+                              finished_at=slot + timedelta(minutes=16))
+    client.put_object(Bucket=settings.s3.bucket, Key=manifest.key, Body=manifest.to_json_bytes())
+    return prefix
+
+
+def server_process(settings: Settings) -> psutil.Process:
+    row = next((s for s in LocalStack(settings).status() if s.service == SparkConnectService.name), None)
+    if row is None or not row.pid:
+        raise SystemExit("no running spark-connect recorded by the stack: `lakehouse local up` (or --own-stack)")
+    return psutil.Process(row.pid)
+
+
+def rss_mb(proc: psutil.Process) -> float:
+    total = proc.memory_info().rss
+    for child in proc.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--slots", type=int, default=200)
+    parser.add_argument("--records", type=int, default=900, help="records per slot")
+    parser.add_argument("--pages", type=int, default=9, help="pages per slot")
+    parser.add_argument("--every", type=int, default=20, help="print the server's RSS every N slots")
+    parser.add_argument("--own-stack", action="store_true", help="a throwaway stack with its Connect server")
+    args = parser.parse_args(argv)
+
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    with ExitStack() as cleanup:
+        if args.own_stack:
+            tmp = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="lakehouse-soak-")))
+            cleanup.enter_context(own_stack(tmp / "stack", extras=["spark-connect"]))
+        settings = load_settings()
+        from spark_jobs import raw_to_table
+        from spark_jobs.session import build_session
+
+        server = server_process(settings)
+        memory = settings.local.spark_connect_driver_memory
+        print(f"server pid {server.pid} (driver memory {memory}) at {settings.spark.connect_url}; "
+              f"{args.slots} slots x {args.records} records", flush=True)
+        print(f"slot {0:>5}: server RSS {rss_mb(server):8.0f} MB", flush=True)
+        name = f"soak_{uuid.uuid4().hex[:8]}"
+        endpoint = endpoint_config(name)
+        session_s: list[float] = []
+        slot_s: list[float] = []
+        rows = 0
+        began = time.monotonic()
+        for index in range(args.slots):
+            slot = START + timedelta(minutes=15 * index)
+            prefix = land(settings, name, slot, args.records, args.pages)
+            t0 = time.monotonic()
+            spark = build_session(settings)
+            t1 = time.monotonic()
+            try:
+                result = raw_to_table.run(spark, settings, endpoint, [prefix])
+            finally:
+                spark.stop()
+            t2 = time.monotonic()
+            session_s.append(t1 - t0)
+            slot_s.append(t2 - t0)
+            rows += result.rows
+            done = index + 1
+            if done % args.every == 0 or done == args.slots:
+                print(f"slot {done:>5}: server RSS {rss_mb(server):8.0f} MB; median session start "
+                      f"{statistics.median(session_s):.2f} s, median slot {statistics.median(slot_s):.2f} s",
+                      flush=True)
+        wall = time.monotonic() - began
+        print(f"done: {args.slots} slots, {rows} rows in {wall:.0f} s ({wall / args.slots:.2f} s per slot incl. "
+              f"landing); session start median {statistics.median(session_s):.2f} s / max {max(session_s):.2f} s; "
+              f"server pid {server.pid} alive: {server.is_running()}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
