@@ -35,10 +35,11 @@ with a lease id. Nothing else pushes to the ready list.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -125,7 +126,7 @@ def _text(value: Any) -> Any:
 
 
 def _from_ms(ms: int | str) -> datetime:
-    return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
 
 
 class JobQueue:
@@ -136,6 +137,7 @@ class JobQueue:
         self.client = client
         self.options = options or QueueSettings()
         self.keys = Keys(self.options.prefix)
+
         def reg(name: str) -> Any:
             return client.register_script(script_text(name))
 
@@ -187,8 +189,15 @@ class JobQueue:
             self.reap()
             got = self._lease(
                 keys=[k.jobs, k.leased, k.dead, k.lease_seq, k.runs, k.workers],
-                args=[k.job_prefix, worker_id, lease_ms, self.options.default_max_attempts,
-                      self.options.dead_letter_cap, _LEASE_SCAN_LIMIT, _WORKERS_KEEP_SECONDS],
+                args=[
+                    k.job_prefix,
+                    worker_id,
+                    lease_ms,
+                    self.options.default_max_attempts,
+                    self.options.dead_letter_cap,
+                    _LEASE_SCAN_LIMIT,
+                    _WORKERS_KEEP_SECONDS,
+                ],
             )
             if _text(got) == "again":
                 continue
@@ -201,7 +210,9 @@ class JobQueue:
                 # put it back": it changes nothing, and Redis has no plain "wait until
                 # non-empty". It also wakes on jobs pushed without enqueue() and on
                 # requeues. Every blocked worker is woken in turn and races for the job.
-                self.client.blmove(k.jobs, k.jobs, min(poll_interval, remaining), src="LEFT", dest="LEFT")
+                # (redis-py types the timeout as int; Redis takes fractional seconds.)
+                wait = min(poll_interval, remaining)
+                self.client.blmove(k.jobs, k.jobs, wait, src="LEFT", dest="LEFT")  # type: ignore[arg-type]
                 continue
             run_id, lease_id, payload, attempts, expires = (_text(v) for v in got)
             try:
@@ -210,15 +221,29 @@ class JobQueue:
                 # The lease is already recorded, so a crash right here loses nothing:
                 # the reaper hands the payload out again and it lands here once more.
                 try:
-                    self._holder_call(self._dead_letter_leased, run_id, int(lease_id),
-                                      keys=[k.job(run_id), k.leased, k.dead, k.runs],
-                                      args=[f"invalid payload: {exc.details}", self.options.status_ttl_seconds,
-                                            self.options.dead_letter_cap, k.status_channel])
+                    self._holder_call(
+                        self._dead_letter_leased,
+                        run_id,
+                        int(lease_id),
+                        keys=[k.job(run_id), k.leased, k.dead, k.runs],
+                        args=[
+                            f"invalid payload: {exc.details}",
+                            self.options.status_ttl_seconds,
+                            self.options.dead_letter_cap,
+                            k.status_channel,
+                        ],
+                    )
                 except LeaseLostError:
                     pass  # a sub-millisecond lease was reaped already; its next holder dead-letters it
                 continue
-            return Lease(job=job, lease_id=int(lease_id), worker_id=worker_id, attempt=int(attempts),
-                         expires_at=_from_ms(expires), lease_seconds=seconds)
+            return Lease(
+                job=job,
+                lease_id=int(lease_id),
+                worker_id=worker_id,
+                attempt=int(attempts),
+                expires_at=_from_ms(expires),
+                lease_seconds=seconds,
+            )
 
     def heartbeat(self, lease: Lease, progress: Progress | None = None) -> datetime:
         """Extend the lease by its length from now (server clock) and record progress.
@@ -227,7 +252,9 @@ class JobQueue:
         k = self.keys
         counts = [progress.pages, progress.records, progress.bytes] if progress else ["", "", ""]
         reply = self._holder_call(
-            self._heartbeat, lease.run_id, lease.lease_id,
+            self._heartbeat,
+            lease.run_id,
+            lease.lease_id,
             keys=[k.job(lease.run_id), k.leased, k.runs, k.workers],
             args=[max(1, int(lease.lease_seconds * 1000)), *counts],
         )
@@ -238,28 +265,41 @@ class JobQueue:
         lease was lost: then another worker owns the run and this result is discarded."""
         k = self.keys
         self._holder_call(
-            self._ack, lease.run_id, lease.lease_id,
+            self._ack,
+            lease.run_id,
+            lease.lease_id,
             keys=[k.job(lease.run_id), k.leased, k.runs, k.workers],
-            args=[result.state.value, result.pages, result.records, result.bytes,
-                  result.manifest_path or "", result.error or "", self.options.status_ttl_seconds,
-                  k.status_channel],
+            args=[
+                result.state.value,
+                result.pages,
+                result.records,
+                result.bytes,
+                result.manifest_path or "",
+                result.error or "",
+                self.options.status_ttl_seconds,
+                k.status_channel,
+            ],
         )
 
     def release(self, lease: Lease) -> None:
         """Hand the job back untouched (on SIGTERM): it is queued again at the head,
         and the attempt is not counted."""
         k = self.keys
-        self._holder_call(self._release, lease.run_id, lease.lease_id,
-                          keys=[k.job(lease.run_id), k.leased, k.jobs, k.runs], args=[])
+        self._holder_call(
+            self._release, lease.run_id, lease.lease_id, keys=[k.job(lease.run_id), k.leased, k.jobs, k.runs], args=[]
+        )
 
     def dead_letter(self, lease: Lease, reason: str) -> None:
         """Give up on a job that can never succeed as sent (e.g. its endpoint has no
         config on this worker): dead-letter it now instead of burning attempts."""
         k = self.keys
-        self._holder_call(self._dead_letter_leased, lease.run_id, lease.lease_id,
-                          keys=[k.job(lease.run_id), k.leased, k.dead, k.runs],
-                          args=[reason[:4000], self.options.status_ttl_seconds, self.options.dead_letter_cap,
-                                k.status_channel])
+        self._holder_call(
+            self._dead_letter_leased,
+            lease.run_id,
+            lease.lease_id,
+            keys=[k.job(lease.run_id), k.leased, k.dead, k.runs],
+            args=[reason[:4000], self.options.status_ttl_seconds, self.options.dead_letter_cap, k.status_channel],
+        )
 
     def reap(self, now: datetime | None = None) -> ReapResult:
         """Requeue runs whose lease expired before ``now`` (default: the Redis server's
@@ -269,8 +309,14 @@ class JobQueue:
         cutoff = "" if now is None else str(int(now.timestamp() * 1000))
         requeued, dead = self._reap(
             keys=[k.jobs, k.leased, k.dead, k.runs],
-            args=[k.job_prefix, cutoff, self.options.status_ttl_seconds, self.options.dead_letter_cap, _REAP_BATCH,
-                  k.status_channel],
+            args=[
+                k.job_prefix,
+                cutoff,
+                self.options.status_ttl_seconds,
+                self.options.dead_letter_cap,
+                _REAP_BATCH,
+                k.status_channel,
+            ],
         )
         return ReapResult([_text(r) for r in requeued], [_text(d) for d in dead])
 
@@ -314,10 +360,8 @@ class JobQueue:
     def workers_seen(self) -> dict[str, datetime]:
         """Workers that leased, heartbeated or acked within the last day, by the time
         they were last seen (Redis server clock)."""
-        return {
-            _text(worker): datetime.fromtimestamp(float(score), tz=timezone.utc)
-            for worker, score in self.client.zrange(self.keys.workers, 0, -1, withscores=True)
-        }
+        seen: list[tuple[str, float]] = self.client.zrange(self.keys.workers, 0, -1, withscores=True)  # type: ignore[assignment]
+        return {_text(worker): datetime.fromtimestamp(float(score), tz=UTC) for worker, score in seen}
 
     def recent_statuses(self, limit: int = 20) -> list[JobStatus]:
         """The runs changed most recently, newest first."""
@@ -326,7 +370,7 @@ class JobQueue:
         for run_id in run_ids:
             pipe.hgetall(self.keys.job(run_id))
         statuses, gone = [], []
-        for run_id, raw in zip(run_ids, pipe.execute()):
+        for run_id, raw in zip(run_ids, pipe.execute(), strict=True):
             if raw:
                 statuses.append(status_from_hash(raw))
             else:
@@ -338,14 +382,17 @@ class JobQueue:
     def queue_stats(self) -> QueueStats:
         k = self.keys
         pipe = self.client.pipeline(transaction=False)
-        pipe.llen(k.jobs).zcard(k.leased).llen(k.dead).zrange(k.runs, 0, -1)
+        pipe.llen(k.jobs)
+        pipe.zcard(k.leased)
+        pipe.llen(k.dead)
+        pipe.zrange(k.runs, 0, -1)
         ready, leased, dead, run_ids = pipe.execute()
         run_ids = [_text(r) for r in run_ids]
         for run_id in run_ids:
             pipe.hget(k.job(run_id), "state")
         by_state = {s: 0 for s in JobState}
         gone = []
-        for run_id, state in zip(run_ids, pipe.execute()):
+        for run_id, state in zip(run_ids, pipe.execute(), strict=True):
             if state is None:
                 gone.append(run_id)
             else:
@@ -365,9 +412,7 @@ class JobQueue:
         """Move a dead run back to the queue with its attempts reset."""
         payload = next((d.payload for d in self._all_dead() if d.run_id == run_id), None)
         if payload is None:
-            raise RetryRefusedError(
-                f"run {run_id} is not in the dead-letter list (see `lakehouse queue dead-letters`)"
-            )
+            raise RetryRefusedError(f"run {run_id} is not in the dead-letter list (see `lakehouse queue dead-letters`)")
         try:
             job = CrawlJob.from_payload(payload)
         except InvalidJobPayloadError as exc:
@@ -376,10 +421,13 @@ class JobQueue:
                 "producer and enqueue a new job for the slot."
             ) from exc
         k = self.keys
-        verdict, state = (_text(v) for v in self._retry_dead(
-            keys=[k.job(run_id), k.jobs, k.dead, k.runs],
-            args=[run_id, job.to_payload(), job.max_attempts, job.endpoint],
-        ))
+        verdict, state = (
+            _text(v)
+            for v in self._retry_dead(
+                keys=[k.job(run_id), k.jobs, k.dead, k.runs],
+                args=[run_id, job.to_payload(), job.max_attempts, job.endpoint],
+            )
+        )
         if verdict == "refused":
             raise RetryRefusedError(
                 f"run {run_id} is {state} now, so its dead letter is stale: nothing to retry"
@@ -400,13 +448,13 @@ def status_from_hash(raw: dict[Any, Any]) -> JobStatus:
         data.pop(name, None)
     for name in _STATUS_TIME_FIELDS:
         if data.get(name):
-            data[name] = datetime.fromtimestamp(float(data[name]), tz=timezone.utc)
+            data[name] = datetime.fromtimestamp(float(data[name]), tz=UTC)
     if not data.get("endpoint"):
         data.pop("endpoint", None)
     return JobStatus.model_validate(data, strict=False)
 
 
-def open_queue(settings: "Settings", prefix: str | None = None) -> JobQueue:
+def open_queue(settings: Settings, prefix: str | None = None) -> JobQueue:
     """The queue described by the settings, checked reachable (a named error if not);
     ``prefix`` replaces the settings' key prefix (a separate queue on the same Redis)."""
     client = settings.redis.client()

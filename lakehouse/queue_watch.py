@@ -23,7 +23,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from lakehouse.errors import JobNotFoundError, QueueError, WaitTimeoutError
-from lakehouse.jobs import JobState, JobStatus
+from lakehouse.jobs import JobStatus
 from lakehouse.keys import Keys
 from lakehouse.queue import status_from_hash
 
@@ -42,12 +42,21 @@ if TYPE_CHECKING:
 
 
 class NoWorkerError(QueueError):
-    def __init__(self, run_id: str, state: str, queue: str, redis_url: str, seconds: float,
-                 last_seen: datetime | None, last_worker: str | None) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        state: str,
+        queue: str,
+        redis_url: str,
+        seconds: float,
+        last_seen: datetime | None,
+        last_worker: str | None,
+    ) -> None:
         self.run_id = run_id
         seen = (
             f"the last one ({last_worker}) was seen at {last_seen:%Y-%m-%d %H:%M:%S} UTC"
-            if last_seen is not None else "none was ever seen"
+            if last_seen is not None
+            else "none was ever seen"
         )
         super().__init__(
             f"crawl {run_id} is still {state} on queue {queue} ({redis_url}) and no worker has leased, "
@@ -78,7 +87,7 @@ class WaitResult:
     woken_by_announcement: bool = False
 
 
-def async_client(settings: "RedisSettings") -> "redis.asyncio.Redis":
+def async_client(settings: RedisSettings) -> redis.asyncio.Redis:
     """An asyncio client for the settings' Redis (the password stays in memory only)."""
     import redis.asyncio
 
@@ -91,26 +100,27 @@ def async_client(settings: "RedisSettings") -> "redis.asyncio.Redis":
     )
 
 
-async def _status(client: "redis.asyncio.Redis", keys: Keys, run_id: str) -> JobStatus | None:
+async def _status(client: redis.asyncio.Redis, keys: Keys, run_id: str) -> JobStatus | None:
     raw = await client.hgetall(keys.job(run_id))
     return status_from_hash(raw) if raw else None
 
 
-async def _server_now(client: "redis.asyncio.Redis") -> float:
+async def _server_now(client: redis.asyncio.Redis) -> float:
     seconds, micros = await client.time()
     return float(seconds) + float(micros) / 1e6
 
 
-async def _no_worker(client: "redis.asyncio.Redis", keys: Keys, status: JobStatus, seconds: float,
-                     redis_url: str) -> NoWorkerError | None:
+async def _no_worker(
+    client: redis.asyncio.Redis, keys: Keys, status: JobStatus, seconds: float, redis_url: str
+) -> NoWorkerError | None:
     now = await _server_now(client)
     last = status.updated_at or status.queued_at
     if last is not None and last.timestamp() > now - seconds:
         return None  # the run changed recently: give a starting worker its time
-    newest: list[tuple[str, float]] = await client.zrevrange(keys.workers, 0, 0, withscores=True)
+    newest: list[tuple[str, float]] = await client.zrevrange(keys.workers, 0, 0, withscores=True)  # type: ignore[assignment]
     if newest and newest[0][1] > now - seconds:
         return None
-    worker, seen = (newest[0][0], datetime.fromtimestamp(newest[0][1], tz=timezone.utc)) if newest else (None, None)
+    worker, seen = (newest[0][0], datetime.fromtimestamp(newest[0][1], tz=UTC)) if newest else (None, None)
     return NoWorkerError(status.run_id, status.state.value, keys.jobs, redis_url, seconds, seen, worker)
 
 
@@ -118,13 +128,13 @@ def _announces(message: dict[str, Any] | None, run_id: str) -> bool:
     if not message or message.get("type") != "message":
         return False
     try:
-        return json.loads(message["data"]).get("run_id") == run_id
+        return bool(json.loads(message["data"]).get("run_id") == run_id)
     except (ValueError, AttributeError, TypeError):
         return False
 
 
 async def wait_for_terminal(
-    client: "redis.asyncio.Redis",
+    client: redis.asyncio.Redis,
     keys: Keys,
     run_id: str,
     *,
@@ -157,8 +167,12 @@ async def wait_for_terminal(
                     return WaitResult(run_id, Outcome.NO_WORKER, status, str(missing))
                 remaining = deadline - time.time()
                 if remaining <= 0:
-                    return WaitResult(run_id, Outcome.TIMEOUT, status, str(
-                        WaitTimeoutError(run_id, timeout_seconds or 0.0, status.state.value)))
+                    return WaitResult(
+                        run_id,
+                        Outcome.TIMEOUT,
+                        status,
+                        str(WaitTimeoutError(run_id, timeout_seconds or 0.0, status.state.value)),
+                    )
                 woken = await _next_announcement(pubsub, run_id, min(recheck_seconds, remaining))
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 unreachable = exc
@@ -166,8 +180,16 @@ async def wait_for_terminal(
                 pubsub = None
                 remaining = deadline - time.time()
                 if remaining <= 0:
-                    return WaitResult(run_id, Outcome.TIMEOUT, None, str(
-                        WaitTimeoutError(run_id, timeout_seconds or 0.0, f"unknown (Redis {redis_url}: {unreachable})")))
+                    return WaitResult(
+                        run_id,
+                        Outcome.TIMEOUT,
+                        None,
+                        str(
+                            WaitTimeoutError(
+                                run_id, timeout_seconds or 0.0, f"unknown (Redis {redis_url}: {unreachable})"
+                            )
+                        ),
+                    )
                 await asyncio.sleep(min(recheck_seconds, remaining))
     finally:
         await _close(pubsub)

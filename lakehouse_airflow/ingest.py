@@ -2,20 +2,21 @@
 
 enqueue_crawl → wait_for_crawl (deferred to the triggerer: a long crawl holds no
 worker slot, and the worker's announcement resumes it at once) → publish_signal →
-[transform → check_counts, when the endpoint declares a table]. Each task is idempotent for its slot, so clearing any of them
-re-does only that step; a Nessie outage during publish retries only the publish.
+[transform → check_counts, when the endpoint declares a table]. Each task is
+idempotent for its slot, so clearing any of them re-does only that step; a Nessie
+outage during publish retries only the publish.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from lakehouse.endpoints import EndpointConfig
 from lakehouse.airflow_env import MAX_ACTIVE_RUNS
+from lakehouse.endpoints import EndpointConfig
 from lakehouse.settings import Settings, load_settings
 from lakehouse_airflow.operators import CrawlWaitOperator
 
@@ -42,7 +43,7 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
     settings = settings or load_settings()
     af = settings.airflow
     name = config.name
-    start = datetime(config.start_date.year, config.start_date.month, config.start_date.day, tzinfo=timezone.utc)
+    start = datetime(config.start_date.year, config.start_date.month, config.start_date.day, tzinfo=UTC)
 
     with DAG(
         dag_id=dag_id or f"ingest_{name}",
@@ -54,7 +55,9 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
         is_paused_upon_creation=True,
         # Overlapping runs of a backfill; the UI's backfill form caps its max at this.
         max_active_runs=MAX_ACTIVE_RUNS,
-        params={"force_recrawl": Param(False, type="boolean", description="Crawl again even if the slot already landed.")},
+        params={
+            "force_recrawl": Param(False, type="boolean", description="Crawl again even if the slot already landed.")
+        },
         default_args={"retries": af.task_retries, "retry_delay": timedelta(seconds=af.retry_delay_seconds)},
     ) as dag:
 
@@ -64,7 +67,9 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
             from lakehouse.endpoints import endpoint_path, load_endpoint
 
             cfg = load_endpoint(endpoint_path(name))
-            slot_start, slot_end = pipeline.slot_of_run(cfg, context["data_interval_start"], context["data_interval_end"])
+            slot_start, slot_end = pipeline.slot_of_run(
+                cfg, context["data_interval_start"], context["data_interval_end"]
+            )
             force = bool(context["params"].get("force_recrawl"))
             result = pipeline.enqueue(load_settings(), cfg, slot_start, slot_end, force=force)
             log.info("crawl %s for slot %s..%s: %s", result.run_id, slot_start, slot_end, result.outcome)
@@ -81,7 +86,7 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
         run_id = enqueue_crawl()
         # Deferrable: it waits in the triggerer, woken by the worker's announcement.
         waited = CrawlWaitOperator(task_id="wait_for_crawl", crawl_run_id=run_id, retries=0)
-        published = publish_signal(run_id)
+        published = publish_signal(run_id)  # type: ignore[arg-type]  # an XComArg, resolved at run time
         waited >> published
 
         if config.table is not None:

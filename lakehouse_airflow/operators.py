@@ -31,8 +31,9 @@ class CrawlWaitOperator(BaseOperator):
     template_fields = ("crawl_run_id",)
     ui_color = "#e8f4fd"
 
-    def __init__(self, *, crawl_run_id: Any, timeout_seconds: float | None = None,
-                 profile: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, crawl_run_id: Any, timeout_seconds: float | None = None, profile: str | None = None, **kwargs: Any
+    ) -> None:
         kwargs.setdefault("retries", 0)
         super().__init__(**kwargs)
         self.crawl_run_id = crawl_run_id
@@ -51,8 +52,9 @@ class CrawlWaitOperator(BaseOperator):
         except pipeline.CrawlFailedError as exc:
             raise AirflowFailException(str(exc)) from exc
         if status is not None:
-            return self._finished(run_id, status.worker_id, status.pages, status.records, status.bytes,
-                                  status.manifest_path)
+            return self._finished(
+                run_id, status.worker_id, status.pages, status.records, status.bytes, status.manifest_path
+            )
         timeout = self.timeout_seconds if self.timeout_seconds is not None else settings.airflow.crawl_timeout_seconds
         queue = settings.queue
         log.info("crawl %s not finished yet: deferring to the triggerer (timeout %.0f s)", run_id, timeout)
@@ -75,13 +77,26 @@ class CrawlWaitOperator(BaseOperator):
 
         run_id = event["run_id"]
         state = event["state"]
-        log.info("crawl %s: %s after %.2f s in the triggerer%s", run_id, state, event.get("waited_seconds", 0.0),
-                 " (woken by its announcement)" if event.get("announced") else "")
+        log.info(
+            "crawl %s: %s after %.2f s in the triggerer%s",
+            run_id,
+            state,
+            event.get("waited_seconds", 0.0),
+            " (woken by its announcement)" if event.get("announced") else "",
+        )
         if state == "finished":
-            return self._finished(run_id, event.get("worker_id"), event.get("pages"), event.get("records"),
-                                  event.get("bytes"), event.get("manifest_path"))
+            return self._finished(
+                run_id,
+                event.get("worker_id"),
+                event.get("pages"),
+                event.get("records"),
+                event.get("bytes"),
+                event.get("manifest_path"),
+            )
         if state in ("failed", "dead"):
-            raise AirflowFailException(str(CrawlFailedError(run_id, state, event.get("error"), event.get("attempts", 0))))
+            raise AirflowFailException(
+                str(CrawlFailedError(run_id, state, event.get("error"), event.get("attempts", 0)))
+            )
         raise AirflowFailException(event.get("message") or f"crawl {run_id}: wait ended {state}")
 
     @staticmethod

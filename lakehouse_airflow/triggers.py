@@ -83,17 +83,19 @@ class CrawlStatusTrigger(BaseTrigger):
         finally:
             await client.aclose()
         status = result.status
-        yield TriggerEvent({
-            "run_id": self.run_id,
-            "state": result.outcome.value,
-            "manifest_path": status.manifest_path if status else None,
-            "error": status.error if status else None,
-            "attempts": status.attempts if status else 0,
-            "pages": status.pages if status else 0,
-            "records": status.records if status else 0,
-            "bytes": status.bytes if status else 0,
-            "worker_id": status.worker_id if status else None,
-            "message": result.message,
-            "announced": result.woken_by_announcement,
-            "waited_seconds": round(time.monotonic() - started, 3),
-        })
+        yield TriggerEvent(
+            {
+                "run_id": self.run_id,
+                "state": result.outcome.value,
+                "manifest_path": status.manifest_path if status else None,
+                "error": status.error if status else None,
+                "attempts": status.attempts if status else 0,
+                "pages": status.pages if status else 0,
+                "records": status.records if status else 0,
+                "bytes": status.bytes if status else 0,
+                "worker_id": status.worker_id if status else None,
+                "message": result.message,
+                "announced": result.woken_by_announcement,
+                "waited_seconds": round(time.monotonic() - started, 3),
+            }
+        )

@@ -8,7 +8,7 @@ that runs it reads the values from its own environment.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -32,15 +32,22 @@ def _endpoint(name: str) -> EndpointConfig:
     if not path.is_file():
         known = sorted(p.stem for p in directory.glob("*.yaml"))
         raise EndpointConfigError(
-            str(path), [("", f"no endpoint {name!r} (known: {', '.join(known) or 'none'}); add {name}.yaml "
-                             "or point LAKEHOUSE_ENDPOINTS_DIR at the configs")]
+            str(path),
+            [
+                (
+                    "",
+                    f"no endpoint {name!r} (known: {', '.join(known) or 'none'}); add {name}.yaml "
+                    "or point LAKEHOUSE_ENDPOINTS_DIR at the configs",
+                )
+            ],
         )
     return load_endpoint(path)
 
 
 def _line(status: JobStatus, elapsed: float) -> Text:
     return Text.assemble(
-        (f"{status.run_id} ", "bold"), (status.state.value, "cyan"),
+        (f"{status.run_id} ", "bold"),
+        (status.state.value, "cyan"),
         f"  attempt {status.attempts}/{status.max_attempts}  worker {status.worker_id or '-'}  "
         f"pages {status.pages}  records {status.records}  bytes {status.bytes}  {elapsed:.0f}s",
     )
@@ -50,19 +57,34 @@ def register(app: typer.Typer) -> None:
     @app.command("crawl")
     def crawl(
         endpoint: Annotated[str, typer.Argument(help="Endpoint name (config/endpoints/<name>.yaml).")],
-        slot: Annotated[str | None, typer.Option("--slot", help="A time in the slot to crawl (ISO; UTC if no zone). Default: the latest complete slot.")] = None,
-        wait: Annotated[bool, typer.Option("--wait", help="Follow the job until it ends and print its summary.")] = False,
+        slot: Annotated[
+            str | None,
+            typer.Option(
+                "--slot", help="A time in the slot to crawl (ISO; UTC if no zone). Default: the latest complete slot."
+            ),
+        ] = None,
+        wait: Annotated[
+            bool, typer.Option("--wait", help="Follow the job until it ends and print its summary.")
+        ] = False,
         force: Annotated[bool, typer.Option("--force", help="Crawl again even if this slot already finished.")] = False,
-        timeout: Annotated[float, typer.Option("--timeout", min=1, help="With --wait: give up after this many seconds.")] = 600.0,
+        timeout: Annotated[
+            float, typer.Option("--timeout", min=1, help="With --wait: give up after this many seconds.")
+        ] = 600.0,
         profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile in config/profiles.")] = None,
-        queue_prefix: Annotated[str | None, typer.Option("--queue-prefix", help="Redis key prefix of the queue (default: the settings' queue prefix); workers must use the same.")] = None,
+        queue_prefix: Annotated[
+            str | None,
+            typer.Option(
+                "--queue-prefix",
+                help="Redis key prefix of the queue (default: the settings' queue prefix); workers must use the same.",
+            ),
+        ] = None,
     ) -> None:
         """Enqueue one slot's crawl job for a worker (`python -m scrapworker`); --wait follows it."""
         from lakehouse.queue import open_queue  # redis import: keep `lakehouse --help` fast
 
         config = _endpoint(endpoint)
         if slot is None:
-            ((start, end),) = previous_slots(config.schedule, datetime.now(timezone.utc), 1)
+            ((start, end),) = previous_slots(config.schedule, datetime.now(UTC), 1)
         else:
             start, end = slot_window(config.schedule, parse_slot(slot))
         settings = load_settings(profile)
@@ -81,7 +103,9 @@ def register(app: typer.Typer) -> None:
         with Live(console=console, transient=True, refresh_per_second=4) as live:
             try:
                 status = queue.wait_for(
-                    job.run_id, timeout, poll_interval=0.25,
+                    job.run_id,
+                    timeout,
+                    poll_interval=0.25,
                     on_poll=lambda s: live.update(_line(s, time.monotonic() - started)),
                 )
             except JobNotFoundError:
@@ -94,12 +118,15 @@ def register(app: typer.Typer) -> None:
                 f"{status.records} records, {status.bytes} bytes\n"
                 f"  raw prefix {s3_uri(bucket, job.raw_prefix)}\n"
                 f"  manifest   {s3_uri(bucket, status.manifest_path or job.manifest_key)}",
-                highlight=False, soft_wrap=True,
+                highlight=False,
+                soft_wrap=True,
             )
             return
         Console(stderr=True).print(
             f"{job.run_id}: {status.state.value} after {status.attempts} attempt(s): {status.error}",
-            highlight=False, soft_wrap=True, markup=False,
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
         )
         # SystemExit, not typer.Exit: the entry point runs click with standalone_mode=False.
         raise SystemExit(1)

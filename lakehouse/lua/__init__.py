@@ -52,7 +52,7 @@ def lua_pattern(regex: str) -> str:
             end = regex.find("]", i + 1)
             if end < 0:
                 raise LuaScriptError(f"unclosed character class in {regex!r}")
-            body = regex[i + 1:end]
+            body = regex[i + 1 : end]
             if not re.fullmatch(r"(?:[A-Za-z0-9_\-]|\\d)+", body):
                 raise LuaScriptError(f"character class [{body}] in {regex!r} has no safe Lua translation")
             atom = "[" + body.replace("\\d", "%d") + "]"
@@ -100,8 +100,9 @@ def script_text(name: str) -> str:
             raise LuaScriptError(f"{name}.lua: first line {first!r} is not '--! include: <fragment> ...'")
         includes = match.group("names").split()
         body = rest
-    parts = [f"local {key} = {value if isinstance(value, int) else _lua_string(value)}"
-             for key, value in constants().items()]
+    parts = [
+        f"local {key} = {value if isinstance(value, int) else _lua_string(value)}" for key, value in constants().items()
+    ]
     for fragment in (COMMON, *includes):
         parts.append(f"-- [{fragment}.lua]\n" + _read(fragment))
     parts.append(f"-- [{name}.lua]\n" + body)

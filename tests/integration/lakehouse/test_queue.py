@@ -7,8 +7,8 @@ import json
 import multiprocessing
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Callable
 
 import pytest
 import redis
@@ -17,6 +17,7 @@ from lakehouse.errors import JobNotFoundError, LeaseLostError, RetryRefusedError
 from lakehouse.jobs import CrawlJob, JobResult, JobState, Progress
 from lakehouse.queue import EnqueueOutcome, JobQueue, Lease
 from lakehouse.queue_config import QueueSettings
+from lakehouse.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -24,8 +25,13 @@ MakeJob = Callable[..., CrawlJob]
 
 
 def _finished(pages: int = 2) -> JobResult:
-    return JobResult(state=JobState.FINISHED, pages=pages, records=pages * 10, bytes=pages * 100,
-                     manifest_path="raw/x/_manifest.json")
+    return JobResult(
+        state=JobState.FINISHED,
+        pages=pages,
+        records=pages * 10,
+        bytes=pages * 100,
+        manifest_path="raw/x/_manifest.json",
+    )
 
 
 def _expire(queue: JobQueue, lease: Lease) -> list[str]:
@@ -99,7 +105,12 @@ def test_lease_heartbeat_ack(queue: JobQueue, make_job: MakeJob) -> None:
 
     status = queue.get_status(job.run_id)
     assert status is not None
-    assert (status.state, status.worker_id, status.attempts, status.endpoint) == (JobState.RUNNING, "worker-a", 1, "sandbox_trades")
+    assert (status.state, status.worker_id, status.attempts, status.endpoint) == (
+        JobState.RUNNING,
+        "worker-a",
+        1,
+        "sandbox_trades",
+    )
     assert queue.queue_stats().leased == 1
 
     time.sleep(0.05)
@@ -132,7 +143,9 @@ def test_terminal_status_ttl_is_configurable(redis_client: redis.Redis, prefix: 
     assert 0 < redis_client.ttl(queue.keys.job(lease.run_id)) <= 120
 
 
-def test_status_and_stored_values_hold_no_secret(queue: JobQueue, make_job: MakeJob, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_status_and_stored_values_hold_no_secret(
+    queue: JobQueue, make_job: MakeJob, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SANDBOX_TOKEN", "tok-never-stored-9f2")
     queue.enqueue(make_job())
     lease = queue.lease("w")
@@ -181,7 +194,11 @@ def test_killed_worker_lease_is_reaped_and_its_holder_is_fenced_off(queue: JobQu
     queue.heartbeat(new)
     queue.ack(new, _finished())
     status = queue.get_status(job.run_id)
-    assert status is not None and (status.state, status.worker_id, status.attempts) == (JobState.FINISHED, "worker-b", 2)
+    assert status is not None and (status.state, status.worker_id, status.attempts) == (
+        JobState.FINISHED,
+        "worker-b",
+        2,
+    )
 
 
 def test_expiry_on_the_server_clock_without_an_explicit_reap(queue: JobQueue, make_job: MakeJob) -> None:
@@ -249,7 +266,13 @@ def test_release_hands_the_job_back_without_spending_an_attempt(queue: JobQueue,
 def test_malformed_payloads_are_dead_lettered_and_the_next_job_is_leased(queue: JobQueue, make_job: MakeJob) -> None:
     wrong_version = json.loads(make_job(minute=45).to_payload()) | {"schema_version": 99}
     incomplete = {"schema_version": 1, "run_id": "sandbox_trades__20250301T1230Z", "endpoint": "sandbox_trades"}
-    for raw in ("not json {", "[1, 2]", json.dumps({"run_id": "../../etc"}), json.dumps(wrong_version), json.dumps(incomplete)):
+    for raw in (
+        "not json {",
+        "[1, 2]",
+        json.dumps({"run_id": "../../etc"}),
+        json.dumps(wrong_version),
+        json.dumps(incomplete),
+    ):
         queue.client.rpush(queue.keys.jobs, raw)
     good = make_job(minute=0)
     queue.enqueue(good)
@@ -377,8 +400,9 @@ def test_stats_and_recent_statuses(queue: JobQueue, make_job: MakeJob) -> None:
 # -- concurrency -------------------------------------------------------------------
 
 
-def _lease_all(port: int, prefix: str, worker_id: str, out: "multiprocessing.Queue[list[tuple[str, int]]]") -> None:
-    client = redis.Redis(host="127.0.0.1", port=port, decode_responses=True)
+def _lease_all(port: int, prefix: str, worker_id: str, out: multiprocessing.Queue[list[tuple[str, int]]]) -> None:
+    # The stack's Redis needs its password: the settings (secrets file) carry it.
+    client = load_settings().redis.model_copy(update={"port": port}).client()
     queue = JobQueue(client, QueueSettings(prefix=prefix))
     got: list[tuple[str, int]] = []
     while (lease := queue.lease(worker_id, lease_seconds=60)) is not None:
@@ -387,7 +411,9 @@ def _lease_all(port: int, prefix: str, worker_id: str, out: "multiprocessing.Que
     out.put(got)
 
 
-def test_concurrent_workers_never_get_the_same_job(queue: JobQueue, make_job: MakeJob, redis_settings, prefix: str) -> None:
+def test_concurrent_workers_never_get_the_same_job(
+    queue: JobQueue, make_job: MakeJob, redis_settings, prefix: str
+) -> None:
     jobs = [make_job(hour=h, minute=m) for h in range(10) for m in (0, 15, 30, 45, 5, 10, 20, 25)]
     for job in jobs:
         queue.enqueue(job)
@@ -447,11 +473,11 @@ def test_a_waiting_lease_wakes_as_soon_as_a_job_arrives_in_order(queue: JobQueue
     for job in jobs:
         queue.enqueue(job)
     thread.join(timeout=30)
-    (woke, lease), = got
+    ((woke, lease),) = got
     assert lease is not None and lease.run_id == jobs[0].run_id
     # A sleeping poll would take up to 20 s; the bound is loose for a loaded machine.
     assert woke - pushed < 5
-    order = [l.run_id for l in iter(lambda: queue.lease("after"), None)]
+    order = [leased.run_id for leased in iter(lambda: queue.lease("after"), None)]
     assert order == [j.run_id for j in jobs[1:]]
 
 

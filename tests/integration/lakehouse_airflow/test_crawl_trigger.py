@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
@@ -35,20 +35,33 @@ def queue(settings: Settings) -> Iterator[JobQueue]:
 
 
 def _job(minute: int = 0) -> CrawlJob:
-    start = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc) + timedelta(minutes=minute)
-    return CrawlJob.for_slot(endpoint="sandbox_trades", slot_start=start, slot_end=start + timedelta(minutes=15),
-                             request=ResolvedRequest(url="http://127.0.0.1:9/v1/offset"), raw_base="raw")
+    start = datetime(2025, 3, 1, 12, 0, tzinfo=UTC) + timedelta(minutes=minute)
+    return CrawlJob.for_slot(
+        endpoint="sandbox_trades",
+        slot_start=start,
+        slot_end=start + timedelta(minutes=15),
+        request=ResolvedRequest(url="http://127.0.0.1:9/v1/offset"),
+        raw_base="raw",
+    )
 
 
-def _trigger(queue: JobQueue, run_id: str, *, timeout: float = 60, no_worker: float = 60,
-             recheck: float = 30) -> CrawlStatusTrigger:
+def _trigger(
+    queue: JobQueue, run_id: str, *, timeout: float = 60, no_worker: float = 60, recheck: float = 30
+) -> CrawlStatusTrigger:
     # A long recheck by default: a wake-up within it can only be the announcement.
-    return CrawlStatusTrigger(run_id=run_id, queue_prefix=queue.options.prefix, deadline=time.time() + timeout,
-                              no_worker_seconds=no_worker, recheck_seconds=recheck, timeout_seconds=timeout)
+    return CrawlStatusTrigger(
+        run_id=run_id,
+        queue_prefix=queue.options.prefix,
+        deadline=time.time() + timeout,
+        no_worker_seconds=no_worker,
+        recheck_seconds=recheck,
+        timeout_seconds=timeout,
+    )
 
 
-def _run(trigger: CrawlStatusTrigger, meanwhile: Callable[[], None] | None = None,
-         after: float = 0.5) -> tuple[dict, float]:
+def _run(
+    trigger: CrawlStatusTrigger, meanwhile: Callable[[], None] | None = None, after: float = 0.5
+) -> tuple[dict, float]:
     """The trigger's first event and the monotonic time it arrived; ``meanwhile`` runs
     in a thread ``after`` seconds in (once the trigger is subscribed and waiting)."""
 
@@ -79,9 +92,11 @@ def test_it_resumes_within_a_second_of_the_ack(queue: JobQueue) -> None:
     acked: list[float] = []
 
     def ack() -> None:
-        queue.ack(lease, JobResult(state=JobState.FINISHED, pages=9, records=900, bytes=9000,
-                                   manifest_path="raw/x/_manifest.json"))
-        acked.append(time.monotonic())
+        acked.append(time.monotonic())  # from the moment the worker sends its ack
+        queue.ack(
+            lease,
+            JobResult(state=JobState.FINISHED, pages=9, records=900, bytes=9000, manifest_path="raw/x/_manifest.json"),
+        )
 
     event, arrived = _run(_trigger(queue, job.run_id), ack, after=1.0)
     latency = arrived - acked[0]
@@ -99,8 +114,8 @@ def test_a_failed_crawl_fails_at_once_with_the_workers_reason(queue: JobQueue) -
     acked: list[float] = []
 
     def fail() -> None:
-        queue.ack(lease, JobResult(state=JobState.FAILED, pages=2, error=REASON))
         acked.append(time.monotonic())
+        queue.ack(lease, JobResult(state=JobState.FAILED, pages=2, error=REASON))
 
     event, arrived = _run(_trigger(queue, job.run_id), fail)
     assert event["state"] == "failed" and event["error"] == REASON
@@ -128,8 +143,10 @@ def test_a_missed_announcement_still_finishes_the_wait(queue: JobQueue) -> None:
 
     def finish_without_publish() -> None:
         # What a lost pub/sub message looks like to the waiter: the hash says finished.
-        queue.client.hset(queue.keys.job(job.run_id), mapping={
-            "state": "finished", "manifest_path": "raw/y/_manifest.json", "finished_at": f"{time.time():.6f}"})
+        queue.client.hset(
+            queue.keys.job(job.run_id),
+            mapping={"state": "finished", "manifest_path": "raw/y/_manifest.json", "finished_at": f"{time.time():.6f}"},
+        )
 
     started = time.monotonic()
     event, arrived = _run(_trigger(queue, job.run_id, recheck=1.0), finish_without_publish)

@@ -25,8 +25,14 @@ RUN = "sandbox_trades__20250301T1215Z"
 
 
 def _trigger(**overrides: object) -> CrawlStatusTrigger:
-    kwargs: dict = {"run_id": RUN, "queue_prefix": "scrapworker", "deadline": time.time() + 3600,
-                    "no_worker_seconds": 60.0, "recheck_seconds": 2.0, "timeout_seconds": 3600.0}
+    kwargs: dict = {
+        "run_id": RUN,
+        "queue_prefix": "scrapworker",
+        "deadline": time.time() + 3600,
+        "no_worker_seconds": 60.0,
+        "recheck_seconds": 2.0,
+        "timeout_seconds": 3600.0,
+    }
     kwargs.update(overrides)
     return CrawlStatusTrigger(**kwargs)
 
@@ -48,8 +54,15 @@ def test_no_secret_travels_in_the_trigger(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("LAKEHOUSE_REDIS__PASSWORD", "redis-secret-value")
     _, kwargs = _trigger().serialize()
     assert "redis-secret-value" not in json.dumps(kwargs)
-    assert set(kwargs) == {"run_id", "queue_prefix", "deadline", "no_worker_seconds", "recheck_seconds",
-                           "timeout_seconds", "profile"}
+    assert set(kwargs) == {
+        "run_id",
+        "queue_prefix",
+        "deadline",
+        "no_worker_seconds",
+        "recheck_seconds",
+        "timeout_seconds",
+        "profile",
+    }
 
 
 def test_the_trigger_module_imports_no_engine() -> None:
@@ -64,9 +77,21 @@ def test_the_trigger_module_imports_no_engine() -> None:
 
 
 def _event(state: str, **extra: object) -> dict:
-    return {"run_id": RUN, "state": state, "manifest_path": None, "error": None, "attempts": 0, "pages": 0,
-            "records": 0, "bytes": 0, "worker_id": "w1", "message": None, "announced": True,
-            "waited_seconds": 0.1, **extra}
+    return {
+        "run_id": RUN,
+        "state": state,
+        "manifest_path": None,
+        "error": None,
+        "attempts": 0,
+        "pages": 0,
+        "records": 0,
+        "bytes": 0,
+        "worker_id": "w1",
+        "message": None,
+        "announced": True,
+        "waited_seconds": 0.1,
+        **extra,
+    }
 
 
 def test_resume_on_finished_returns_the_manifest_path() -> None:
