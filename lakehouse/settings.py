@@ -131,6 +131,16 @@ class AirflowSettings(_Section):
     retry_delay_seconds: float = Field(30.0, ge=0)
 
 
+class FreshnessSettings(_Section):
+    """When `lakehouse freshness` calls an endpoint late, and how far back `lakehouse
+    signals` looks for missing slots."""
+
+    # Late: the newest landed slot ended more than one schedule interval plus this ago.
+    grace_seconds: float = Field(600.0, ge=0)
+    # Slots of each endpoint's schedule checked for gaps, newest first (96 = a day at 15 min).
+    window_slots: int = Field(96, ge=1, le=10_000)
+
+
 class WeedPorts(_Section):
     """SeaweedFS opens more than its S3 port; a second stack must move them all."""
 
@@ -169,6 +179,8 @@ class LocalStackSettings(_Section):
     # purpose (with Spark's default 1g it died of heap exhaustion on the third
     # 1M-row write).
     spark_connect_driver_memory: str = Field("3g", pattern=r"^\d+[kmgt]$")
+    # JupyterLab (`up --with jupyter`); not 18888, which SeaweedFS's filer takes.
+    jupyter_port: int = Field(18890, ge=1, le=65535)
 
     @property
     def secrets_dir(self) -> Path:
@@ -190,6 +202,7 @@ class Settings(BaseSettings):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
+    freshness: FreshnessSettings = Field(default_factory=FreshnessSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     local: LocalStackSettings = Field(default_factory=LocalStackSettings)
 

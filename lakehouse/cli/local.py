@@ -79,6 +79,15 @@ def register(app: typer.Typer) -> None:
                 f"airflow UI: {airflow.url}  user [bold]{ADMIN_USER}[/]  password [bold]{airflow.admin_password()}[/] "
                 f"(kept in {airflow.password_file})"
             )
+        if "jupyter" in with_:
+            from lakehouse.local.jupyter_server import JupyterService
+
+            jupyter = JupyterService(stack.settings)
+            console.print(
+                f"jupyter: {jupyter.login_url()}  (token kept in {jupyter.token_file}; notebooks in "
+                f"{jupyter.notebook_dir})",
+                soft_wrap=True,
+            )
         if "spark" in with_:
             from lakehouse.local.spark_server import master_url
 

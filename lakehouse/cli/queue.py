@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -33,6 +34,25 @@ def _short(text: str | None, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _print_recent_narrow(console: Console, statuses: list) -> None:
+    """Recent runs for a narrow terminal: the short columns in a table, then each
+    run's worker and manifest or error on lines of their own (they wrap as text
+    instead of squeezing into one-character columns)."""
+    recent = Table(title="recent runs", show_header=True, box=box.SIMPLE)
+    recent.add_column("run_id", no_wrap=True)
+    for column in ("state", "att", "recs"):
+        recent.add_column(column, no_wrap=True, justify="left" if column == "state" else "right")
+    recent.add_column("updated", no_wrap=True)
+    for st in statuses:
+        recent.add_row(st.run_id, st.state.value, f"{st.attempts}/{st.max_attempts}", str(st.records),
+                       _when(st.updated_at)[5:])
+    console.print(recent)
+    for st in statuses:
+        detail = st.manifest_path if st.state == JobState.FINISHED else _short(st.error, 200)
+        console.print(f"{st.run_id}: worker {st.worker_id or '-'}, {st.pages} pages"
+                      + (f", {detail}" if detail else ""), highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     queue_app = typer.Typer(help="The crawl job queue in Redis: counts, dead letters, retries.", no_args_is_help=True)
     app.add_typer(queue_app, name="queue")
@@ -46,7 +66,8 @@ def register(app: typer.Typer) -> None:
         queue = open_queue(load_settings(profile))
         stats = queue.queue_stats()
         console = Console()
-        counts = Table(title=f"queue {queue.keys.jobs}", show_header=True)
+        # SIMPLE boxes (no side borders) keep both tables within 80 columns.
+        counts = Table(title=f"queue {queue.keys.jobs}", show_header=True, box=box.SIMPLE)
         for column in ("ready", "leased", "dead letters", *(s.value for s in JobState)):
             counts.add_column(column, justify="right")
         counts.add_row(
@@ -56,7 +77,9 @@ def register(app: typer.Typer) -> None:
             *(str(stats.by_state[s]) for s in JobState),
         )
         console.print(counts)
-        if limit:
+        if limit and console.width < 120:
+            _print_recent_narrow(console, queue.recent_statuses(limit))
+        elif limit:
             recent = Table(title="recent runs", show_header=True)
             # run ids stay whole on one line: operators copy them into `queue retry`.
             recent.add_column("run_id", no_wrap=True)

@@ -29,6 +29,7 @@ from filelock import FileLock
 from lakehouse.errors import PortInUseError, ServiceStartError, StackError
 from lakehouse.local.credentials import ensure_local_credentials
 from lakehouse.local.airflow_server import AirflowService
+from lakehouse.local.jupyter_server import JupyterService
 from lakehouse.local.nessie_server import NessieService
 from lakehouse.local.sandbox_server import SandboxService
 from lakehouse.local.redis_server import RedisService
@@ -49,6 +50,7 @@ OPTIONAL_SERVICES: dict[str, tuple[type[Service], ...]] = {
     "sandbox": (SandboxService,),
     "worker": (WorkerService,),
     "airflow": (AirflowService,),
+    "jupyter": (JupyterService,),
 }
 
 
