@@ -29,7 +29,7 @@ from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
-from lakehouse import paths
+from lakehouse import paths, raw_layout
 from lakehouse.endpoints import EndpointConfig, endpoint_path, load_endpoint
 from lakehouse.errors import EndpointConfigError
 from lakehouse.queue import JobQueue, Lease
@@ -82,6 +82,7 @@ class QueueSpider(scrapy.Spider):
     lease_seconds: float
     heartbeat_seconds: float
     landing: RawLanding
+    raw_base: str
 
     def __init__(self, *args: Any, endpoints_dir: Path | str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -108,6 +109,7 @@ class QueueSpider(scrapy.Spider):
         spider.lease_seconds = settings.queue.lease_seconds
         spider.heartbeat_seconds = heartbeat_interval(settings.queue.lease_seconds, settings.queue.heartbeat_seconds)
         spider.landing = context.landing(settings)
+        spider.raw_base = settings.s3.raw_prefix
         crawler.signals.connect(spider._opened, signal=signals.spider_opened)
         crawler.signals.connect(spider._idle, signal=signals.spider_idle)
         crawler.signals.connect(spider._closed, signal=signals.spider_closed)
@@ -206,6 +208,16 @@ class QueueSpider(scrapy.Spider):
             self._poll()
             return None
         self.taken += 1
+        # The job says where it lands; land only where this worker's own layout puts
+        # that run (a payload naming another base could overwrite any prefix).
+        job = lease.job
+        expected = raw_layout.run_prefix(self.raw_base, job.endpoint, job.slot_start, job.run_id)
+        if job.raw_prefix != expected:
+            reason = (f"raw_prefix {job.raw_prefix[:300]!r} is not this run's prefix under the worker's raw base "
+                      f"{self.raw_base!r} ({expected!r}); producer and worker must share s3.raw_prefix")
+            d = self._refuse(lease, reason)
+            d.addBoth(lambda _: self._poll())
+            return d
         d = deferToThread(endpoint_config, self.endpoints_dir, lease.job.endpoint)
         d.addCallbacks(self._begin, self._unknown_endpoint, callbackArgs=(lease,), errbackArgs=(lease,))
         # More capacity? Lease again at once rather than waiting for the next tick.
@@ -213,7 +225,10 @@ class QueueSpider(scrapy.Spider):
         return d
 
     def _unknown_endpoint(self, failure: Failure, lease: Lease) -> Deferred[None]:
-        reason = f"endpoint {lease.job.endpoint!r}: {failure.getErrorMessage()}"
+        return self._refuse(lease, f"endpoint {lease.job.endpoint!r}: {failure.getErrorMessage()}")
+
+    def _refuse(self, lease: Lease, reason: str) -> Deferred[None]:
+        """Dead-letter a job this worker must never crawl as sent."""
         logger.error("run %s: dead-lettered: %s", lease.run_id, reason)
         d = deferToThread(self.queue.dead_letter, lease, reason)
         d.addErrback(lambda f: logger.warning("run %s: dead-letter failed: %s", lease.run_id, f.getErrorMessage()))
