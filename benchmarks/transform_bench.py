@@ -2,21 +2,28 @@
 
     .venv/bin/python benchmarks/transform_bench.py --own-stack                  # 1M records, throwaway stack
     .venv/bin/python benchmarks/transform_bench.py --own-stack --records 200000 # smaller
-    .venv/bin/python benchmarks/transform_bench.py                              # the running stack (+ spark-connect)
+    .venv/bin/python benchmarks/transform_bench.py --own-stack --records 10000000 --skip-dlt  # memory bound
+    .venv/bin/python benchmarks/transform_bench.py --own-stack --per-slot       # + (c), needs spark-connect
+    .venv/bin/python benchmarks/transform_bench.py                              # the running stack
 
 In one run, on the same raw landings (sandbox-like trade records, written with
 ``lakehouse.raw_layout`` into the stack's S3 exactly as the crawler lands them):
 
-(a) Spark local mode: ``spark_jobs.raw_to_table.run`` over every slot in one call,
-    session start-up timed apart from the transform;
+(a) ours: ``spark_jobs.raw_to_table.run`` over every slot in one call (Arrow-typed,
+    batched writes), session start-up timed apart from the transform. By default in
+    local mode in-process (``local[2]``); ``--engine connect`` runs it on the stack's
+    Spark Connect server instead. The output says which. Peak RSS is sampled every
+    0.2 s for the driver: this Python process and (local mode) its JVM child;
 (b) dlt: a dlt resource reads the same manifests and pages from S3, applies the same
     column types (decimals, epoch-ms timestamps, flattened venue, ds/hr/min), and
     dlt's filesystem destination with ``table_format="iceberg"`` writes them through
     the same Nessie REST catalog (pyiceberg underneath) into the same S3 server;
-(c) per-slot overhead on a small slot: one ``spark-submit spark_jobs/raw_to_table.py``
-    per slot, against the same entry point with ``--remote`` on the stack's Spark
-    Connect server (a new Python process per slot, as an Airflow task would be), and
-    against one client session per slot inside a long-lived process.
+    then records/s of both and the ratio;
+(c) with ``--per-slot``, per-slot overhead on a small slot: one ``spark-submit
+    spark_jobs/raw_to_table.py`` per slot, against the same entry point with
+    ``--remote`` on the stack's Spark Connect server (a new Python process per slot,
+    as an Airflow task would be), and against one client session per slot inside a
+    long-lived process.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,6 +47,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,30 +121,82 @@ def land_slots(settings: Settings, endpoint: str, slots: int, pages: int, per_pa
             for n in range(slots)]
 
 
-# --- (a) Spark local mode --------------------------------------------------------------
+# --- (a) ours ---------------------------------------------------------------------------
 
 
-def spark_local(settings: Settings, endpoint: EndpointConfig, landings: list[Landing]) -> dict[str, float]:
+class PeakRss:
+    """Samples the RSS of this process and its children (the local-mode driver JVM)."""
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.python = 0
+        self.jvm = 0
+        self.total = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            try:
+                python = me.memory_info().rss
+                children = sum(c.memory_info().rss for c in me.children(recursive=True))
+            except psutil.Error:
+                continue
+            self.python, self.jvm = max(self.python, python), max(self.jvm, children)
+            self.total = max(self.total, python + children)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakRss":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def describe(self) -> str:
+        mb = 1024 * 1024
+        return (f"peak RSS: driver total {self.total / mb:,.0f} MB "
+                f"(Python {self.python / mb:,.0f} MB, JVM {self.jvm / mb:,.0f} MB)")
+
+
+def ours(settings: Settings, endpoint: EndpointConfig, landings: list[Landing], engine: str,
+         batch_rows: int, warmup: tuple[EndpointConfig, Landing]) -> dict[str, Any]:
     from spark_jobs import raw_to_table
     from spark_jobs.session import SessionOptions, build_session
 
-    t0 = time.monotonic()
-    # 1M driver-side rows pass through the driver JVM on their way to the writer.
-    spark = build_session(settings, SessionOptions(app_name="transform-bench", extra_conf={"spark.driver.memory": "3g"}))
-    spark.sql("SELECT 1").collect()
-    started = time.monotonic() - t0
-    try:
-        t1 = time.monotonic()
-        result = raw_to_table.run(spark, settings, endpoint, [landing.prefix for landing in landings])
-        seconds = time.monotonic() - t1
-        written = spark.table(endpoint.table.identifier).count()  # type: ignore[union-attr]
-    finally:
-        spark.stop()
+    if engine == "connect":
+        options = SessionOptions(app_name="transform-bench", remote=SparkConnectService(settings).url)
+    else:
+        # The driver JVM holds each batch's Arrow data on its way to the writer.
+        options = SessionOptions(app_name="transform-bench", master="local[2]",
+                                 extra_conf={"spark.driver.memory": "3g"})
+    with PeakRss() as rss:
+        t0 = time.monotonic()
+        spark = build_session(settings, options)
+        spark.sql("SELECT 1").collect()
+        started = time.monotonic() - t0
+        try:
+            # The engine is long-lived (issue 9): a fresh JVM's first write (class loading,
+            # JIT) and pyarrow's first conversion (it imports pandas) are paid once per
+            # engine, not per slot. Pay them on one small slot of its own, timed apart.
+            t_warm = time.monotonic()
+            raw_to_table.run(spark, settings, warmup[0], [warmup[1].prefix])
+            warm = time.monotonic() - t_warm
+            t1 = time.monotonic()
+            result = raw_to_table.run(spark, settings, endpoint, [landing.prefix for landing in landings],
+                                      batch_rows=batch_rows)
+            seconds = time.monotonic() - t1
+            written = spark.table(endpoint.table.identifier).count()  # type: ignore[union-attr]
+        finally:
+            spark.stop()
     expected = sum(landing.records for landing in landings)
     if result.rows != expected or written != expected or result.quarantined:
         raise RuntimeError(f"spark wrote {written} rows ({result.rows} typed, {result.quarantined} quarantined), "
                            f"expected {expected}")
-    return {"startup": started, "seconds": seconds, "rows": float(result.rows)}
+    return {"startup": started, "seconds": seconds, "rows": float(result.rows), "rss": rss,
+            "read": result.read_seconds, "write": result.write_seconds, "warmup": warm}
 
 
 # --- (b) dlt into Iceberg --------------------------------------------------------------
@@ -245,23 +306,30 @@ def main() -> int:
     p.add_argument("--records", type=int, default=1_000_000, help="records for (a) and (b) (default 1M)")
     p.add_argument("--per-page", type=int, default=1000, help="records per raw page")
     p.add_argument("--slots", type=int, default=4, help="slots the records are spread over")
+    p.add_argument("--batch-rows", type=int, default=1_000_000, help="raw_to_table's records per write")
+    p.add_argument("--engine", choices=("local", "connect"), default="local",
+                   help="(a) in local mode in-process (default) or on the stack's Spark Connect server")
+    p.add_argument("--skip-dlt", action="store_true", help="only (a): e.g. a 10M-record memory run")
+    p.add_argument("--per-slot", action="store_true", help="also (c): per-slot overhead (needs spark-connect)")
     p.add_argument("--small-slot-records", type=int, default=1000, help="records of each small slot in (c)")
     p.add_argument("--small-slots", type=int, default=3, help="small slots run one by one in (c)")
     p.add_argument("--own-stack", action="store_true", help="start a throwaway local stack on free ports")
     args = p.parse_args()
     pages = max(1, args.records // (args.per_page * args.slots))
     tag = uuid.uuid4().hex[:6]
+    needs_connect = args.per_slot or args.engine == "connect"
     with tempfile.TemporaryDirectory(prefix="transform-bench-") as tmpdir, ExitStack() as cleanup:
         tmp = Path(tmpdir)
         if args.own_stack:
-            cleanup.enter_context(own_stack(tmp / "stack", extras=["spark-connect"]))
+            cleanup.enter_context(own_stack(tmp / "stack", extras=["spark-connect"] if needs_connect else []))
             settings = load_settings()
-        else:
+        elif needs_connect:
             connect = LocalStack(load_settings(), services=(SparkConnectService,))
             if connect.up().started:
                 cleanup.callback(connect.stop_service, SparkConnectService.name)
             settings = connect.settings
-        connect_url = SparkConnectService(settings).url
+        else:
+            settings = load_settings()
         ensure_bucket(settings.s3)
         endpoints_dir = tmp / "endpoints"
         endpoints_dir.mkdir()
@@ -271,30 +339,41 @@ def main() -> int:
         landings = land_slots(settings, big.name, args.slots, pages, args.per_page)
         total = sum(landing.records for landing in landings)
         print(f"landed {total} records: {args.slots} slots x {pages} pages x {args.per_page} records "
-              f"in {time.monotonic() - t0:.1f} s")
+              f"in {time.monotonic() - t0:.1f} s", flush=True)
 
-        a = spark_local(settings, big, landings)
-        print(f"(a) spark local[2] raw_to_table.run: {total} records in {a['seconds']:.1f} s "
-              f"= {total / a['seconds']:,.0f} records/s (+ {a['startup']:.1f} s session start)")
-        b = dlt_load(settings, big, landings, tmp)
-        print(f"(b) dlt filesystem/iceberg via Nessie REST: {total} records in {b['seconds']:.1f} s "
-              f"= {total / b['seconds']:,.0f} records/s")
-        faster, slower = ("spark", "dlt") if a["seconds"] < b["seconds"] else ("dlt", "spark")
-        print(f"    comparison: spark {a['seconds']:.1f} s vs dlt {b['seconds']:.1f} s for the same records: "
-              f"{faster} {max(a['seconds'], b['seconds']) / min(a['seconds'], b['seconds']):.2f}x faster than {slower}")
+        warm = bench_endpoint(endpoints_dir, f"bench_warm_{tag}")
+        warm_landing = land_slots(settings, warm.name, 1, 1, args.per_page)[0]
+        a = ours(settings, big, landings, args.engine, args.batch_rows, (warm, warm_landing))
+        where = "local[2] in-process" if args.engine == "local" else "Spark Connect server"
+        ours_rate = total / a["seconds"]
+        print(f"(a) ours, raw_to_table.run on {where}: {total} records in {a['seconds']:.1f} s "
+              f"= {ours_rate:,.0f} records/s (after {a['startup']:.1f} s session start and a {a['warmup']:.1f} s "
+              f"warm-up slot of {args.per_page} records; batches of {args.batch_rows:,} records)", flush=True)
+        print(f"    of which reading + typing pages {a['read']:.1f} s, Arrow to Spark + overwrites {a['write']:.1f} s",
+              flush=True)
+        print(f"    {a['rss'].describe()}", flush=True)
+        if not args.skip_dlt:
+            b = dlt_load(settings, big, landings, tmp)
+            dlt_rate = total / b["seconds"]
+            print(f"(b) dlt filesystem/iceberg via Nessie REST: {total} records in {b['seconds']:.1f} s "
+                  f"= {dlt_rate:,.0f} records/s", flush=True)
+            print(f"    ratio: ours {ours_rate:,.0f} records/s / dlt {dlt_rate:,.0f} records/s "
+                  f"= {ours_rate / dlt_rate:.1f}x", flush=True)
 
-        small = bench_endpoint(endpoints_dir, f"bench_small_{tag}")
-        small_landings = land_slots(settings, small.name, args.small_slots, 1, args.small_slot_records)
-        times = per_slot_runs(settings, endpoints_dir, small.name, small_landings, connect_url)
-        print(f"(c) per slot of {args.small_slot_records} records, {args.small_slots} slots one by one:")
-        for label, values in times.items():
-            print(f"    {label:28s} median {statistics.median(values):6.2f} s  "
-                  f"(runs: {', '.join(f'{v:.2f}' for v in values)})")
-        submit_s = statistics.median(times["spark-submit"])
-        for label in ("connect (process per slot)", "connect (session per slot)"):
-            connect_s = statistics.median(times[label])
-            print(f"    {label}: {submit_s - connect_s:.2f} s less per slot than spark-submit "
-                  f"({submit_s / connect_s:.1f}x faster)")
+        if args.per_slot:
+            connect_url = SparkConnectService(settings).url
+            small = bench_endpoint(endpoints_dir, f"bench_small_{tag}")
+            small_landings = land_slots(settings, small.name, args.small_slots, 1, args.small_slot_records)
+            times = per_slot_runs(settings, endpoints_dir, small.name, small_landings, connect_url)
+            print(f"(c) per slot of {args.small_slot_records} records, {args.small_slots} slots one by one:")
+            for label, values in times.items():
+                print(f"    {label:28s} median {statistics.median(values):6.2f} s  "
+                      f"(runs: {', '.join(f'{v:.2f}' for v in values)})")
+            submit_s = statistics.median(times["spark-submit"])
+            for label in ("connect (process per slot)", "connect (session per slot)"):
+                connect_s = statistics.median(times[label])
+                print(f"    {label}: {submit_s - connect_s:.2f} s less per slot than spark-submit "
+                      f"({submit_s / connect_s:.1f}x faster)")
     return 0
 
 
