@@ -20,6 +20,7 @@ from lakehouse.settings import Settings
 from lakehouse.slots import previous_slots, slot_window, to_utc
 
 if TYPE_CHECKING:
+    from pyiceberg.io import FileIO
     from pyiceberg.table import Table as IcebergTable
 
     from lakehouse.endpoints import Table
@@ -150,21 +151,31 @@ def read_manifest(settings: Settings, manifest_key: str) -> Manifest:
     return Manifest.from_json(body)
 
 
-def _finished_manifest(settings: Settings, run_id: str, not_finished: str) -> Manifest:
-    """The manifest of a finished crawl; LakehouseError(not_finished) before that."""
+def _finished_manifest_key(settings: Settings, run_id: str, not_finished: str) -> str:
+    """The manifest key of a finished crawl; LakehouseError(not_finished) before that."""
     status = crawl_status(settings, run_id)
     if status is None:
         raise LakehouseError(not_finished)
-    return read_manifest(settings, status.manifest_path or "")
+    return status.manifest_path or ""
+
+
+def _read_manifest_with(io: "FileIO", settings: Settings, manifest_key: str) -> Manifest:
+    """The manifest read through a table's FileIO: a catalog step then needs no second
+    S3 client stack (boto3 next to pyiceberg's s3fs costs ~0.7 s of imports per task)."""
+    with io.new_input(s3_uri(settings.s3.bucket, manifest_key)).open() as stream:
+        return Manifest.from_json(stream.read())
 
 
 def publish_signal(settings: Settings, run_id: str) -> Signal:
     """Publish the finished run's signal row (idempotent per run_id)."""
-    from lakehouse.signals import Signal, publish
+    from lakehouse.catalog import load_catalog
+    from lakehouse.signals import Signal, publish, signal_table
 
-    manifest = _finished_manifest(
+    key = _finished_manifest_key(
         settings, run_id, f"crawl {run_id} has not finished yet; the publish step runs only after the wait step"
     )
+    catalog = load_catalog(settings)
+    manifest = _read_manifest_with(signal_table(catalog).io, settings, key)
     signal = Signal(
         run_id=run_id,
         endpoint=manifest.endpoint,
@@ -174,7 +185,7 @@ def publish_signal(settings: Settings, run_id: str) -> Signal:
         records=manifest.total_records,
         bytes=manifest.total_bytes,
     )
-    publish(settings, signal)
+    publish(settings, signal, catalog)
     return signal
 
 
@@ -264,13 +275,14 @@ def check_table_counts(settings: Settings, table: Table, run_id: str) -> TableCo
 
     from lakehouse.catalog import load_catalog
 
-    manifest = _finished_manifest(settings, run_id, f"crawl {run_id} has not finished; nothing to check yet")
-    expected = manifest.total_records
+    key = _finished_manifest_key(settings, run_id, f"crawl {run_id} has not finished; nothing to check yet")
     catalog = load_catalog(settings)
     try:
         main = catalog.load_table(table.identifier)
     except NoSuchTableError as exc:
         raise TableNotLandedError(table.identifier, run_id) from exc
+    manifest = _read_manifest_with(main.io, settings, key)
+    expected = manifest.total_records
     landed = run_rows(main, "_run_id", run_id, manifest.slot_start)
     try:
         quarantine: RunRows = run_rows(
