@@ -21,7 +21,8 @@ good at with: the typed, partitioned, atomic write.
 Memory stays bounded on a long range: slots are typed and written in batches of
 about ``batch_rows`` records (whole slots only), each batch one
 ``overwrite(<its slots>)`` of the table and one of its quarantine table, so a slot's
-partition is always replaced whole and at once. A rerun of the range converges on
+partition is always replaced whole and at once. The next batch is read and typed
+while the previous one is written (one write in flight, writes in slot order). A rerun of the range converges on
 the same rows (house rule 4) even if it stopped between two batches.
 """
 
@@ -31,7 +32,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -263,27 +264,42 @@ def run(
     _check_schema(spark, table.identifier, table)
     create_partitioned_table(spark, result.quarantine_table, QUARANTINE_DDL)
 
-    batch = SlotBatch()
-    for manifest in manifests:
-        t0 = time.monotonic()
-        rows, quarantine = _read_landing(client, settings.s3.bucket, typer, manifest,
-                                         endpoint.response_map.records_path)
-        result.read_seconds += time.monotonic() - t0
-        slot = slot_partition(manifest.slot_start)
-        log.info("%s: %d rows, %d quarantined (slot %s)", manifest.run_id, rows.num_rows, quarantine.num_rows, slot)
-        if batch.slots and (batch.rows + batch.quarantined + rows.num_rows + quarantine.num_rows > batch_rows
-                            or len(batch.slots) >= MAX_SLOTS_PER_WRITE):
-            _write(spark, table, result, batch)
-            batch = SlotBatch()
-        batch.slots.append(slot)
-        batch.tables.append(rows)
-        batch.quarantines.append(quarantine)
-        batch.rows += rows.num_rows
-        batch.quarantined += quarantine.num_rows
-        result.run_ids.append(manifest.run_id)
-    if batch.slots:
-        _write(spark, table, result, batch)
-    log.info("%s: %d rows in %d slot(s); %d records quarantined in %s (read and typed in %.1f s, written in %.1f s)",
+    # One write in flight while the next batch is read and typed (Spark works in its
+    # JVM meanwhile); batches are written one after another, in slot order, so at most
+    # two batches are held at once.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-write") as writer:
+        in_flight: Future[None] | None = None
+
+        def flush(done: SlotBatch) -> None:
+            nonlocal in_flight
+            if in_flight is not None:
+                in_flight.result()
+            in_flight = writer.submit(_write, spark, table, result, done)
+
+        batch = SlotBatch()
+        for manifest in manifests:
+            t0 = time.monotonic()
+            rows, quarantine = _read_landing(client, settings.s3.bucket, typer, manifest,
+                                             endpoint.response_map.records_path)
+            result.read_seconds += time.monotonic() - t0
+            slot = slot_partition(manifest.slot_start)
+            log.info("%s: %d rows, %d quarantined (slot %s)", manifest.run_id, rows.num_rows, quarantine.num_rows,
+                     slot)
+            if batch.slots and (batch.rows + batch.quarantined + rows.num_rows + quarantine.num_rows > batch_rows
+                                or len(batch.slots) >= MAX_SLOTS_PER_WRITE):
+                flush(batch)
+                batch = SlotBatch()
+            batch.slots.append(slot)
+            batch.tables.append(rows)
+            batch.quarantines.append(quarantine)
+            batch.rows += rows.num_rows
+            batch.quarantined += quarantine.num_rows
+            result.run_ids.append(manifest.run_id)
+        if batch.slots:
+            flush(batch)
+        if in_flight is not None:
+            in_flight.result()
+    log.info("%s: %d rows in %d slot(s); %d records quarantined in %s (read and typed in %.1f s, written in %.1f s, partly overlapping)",
              table.identifier, result.rows, len(result.slots), result.quarantined, result.quarantine_table,
              result.read_seconds, result.write_seconds)
     return result
