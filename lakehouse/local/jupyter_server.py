@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sys
@@ -87,6 +88,13 @@ class JupyterService(Service):
             self.token_file.parent.mkdir(parents=True, exist_ok=True)
             self.token_file.parent.chmod(0o700)
             write_private(self.token_file, secrets.token_urlsafe(32) + "\n")
+        # No "get notified about Jupyter news?" prompt and no update check: both reach
+        # for the internet. A user's own later choice in the UI is kept.
+        notification = self.state_dir / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+        notification.mkdir(parents=True, exist_ok=True)
+        settings_file = notification / "notification.jupyterlab-settings"
+        if not settings_file.exists():
+            settings_file.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
         startup = self.ipython_dir / "profile_default" / "startup"
         startup.mkdir(parents=True, exist_ok=True)
         (startup / STARTUP_FILE).write_text(STARTUP_TEXT)
