@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from sandbox.abuse import ABUSE_ROUTES, AbuseRequest
 from sandbox.faults import Fault, FaultRates, choose
 from sandbox.limiter import RateLimiter, WindowKind
 from sandbox.market import MarketConfig
@@ -62,10 +63,16 @@ class SandboxApp:
         self._stats = StatsRecorder()
         self._attempts: dict[str, int] = {}
         self._faults: dict[str, int] = {}
+        self._abuse_hits: dict[str, list[float]] = {}  # request key -> monotonic times
 
     def reset(self) -> None:
         with self._lock:
             self._reset_state()
+
+    def abuse_hits(self, path: str) -> list[float]:
+        """Monotonic times of every request to the abuse route ``path`` (any query)."""
+        with self._lock:
+            return sorted(t for key, times in self._abuse_hits.items() if key.split("?")[0] == path for t in times)
 
     def stats(self, detail: bool = False) -> SandboxStats:
         with self._lock:
@@ -97,7 +104,22 @@ class SandboxApp:
         if path == "/_reset" and method == "POST":
             self.reset()
             return _json(200, {"status": "reset"})
+        if path in ABUSE_ROUTES:
+            return self._abuse(path, params, headers, base_url)
         return self._api(method, path, params, headers, base_url)
+
+    def _abuse(self, path: str, params: dict[str, str], headers: dict[str, str], base_url: str) -> Response:
+        """The /abuse/ routes (sandbox.abuse): authenticated like the API, never rate limited."""
+        if not self._authorized(headers, params):
+            return _json(401, {"error": "missing or wrong token"}, {"WWW-Authenticate": 'Bearer realm="sandbox"'})
+        clean = {k: v for k, v in params.items() if k != AUTH_QUERY_PARAM}
+        key = f"{path}?{urlencode(sorted(clean.items()))}"
+        with self._lock:
+            hits = self._abuse_hits.setdefault(key, [])
+            hit = len(hits)
+            hits.append(time.monotonic())
+        reply = ABUSE_ROUTES[path](AbuseRequest(path, clean, base_url, hit))
+        return Response(reply.status, reply.body, reply.headers, reply.delay_seconds)
 
     def _api(self, method: str, path: str, params: dict[str, str], headers: dict[str, str], base_url: str) -> Response:
         route = ROUTES.get(path)

@@ -65,5 +65,26 @@ class PageRetriesExhaustedError(IgnoreRequest):
         super().__init__(self.reason)
 
 
+class RetryAfterTooLongError(PageRetriesExhaustedError):
+    """A 429 asked for a longer pause than the endpoint's retry.max_retry_after_seconds."""
+
+    def __init__(self, url: str, seconds: float, limit: float) -> None:
+        self.reason = (
+            f"the API answered 429 with Retry-After {seconds:g} s for {url}, more than "
+            f"retry.max_retry_after_seconds={limit:g}; failing now instead of sleeping that long. "
+            "Run the slot again later, or raise the setting if the API really asks for such pauses."
+        )
+        IgnoreRequest.__init__(self, self.reason)
+
+
+class PageTooLargeError(JobFailedError):
+    def __init__(self, page: int, limit: int) -> None:
+        super().__init__(
+            f"page {page}: the response is larger than the worker's download limit of "
+            f"{limit // (1024 * 1024)} MiB, so it was not read. Lower the endpoint's page_size "
+            "(or the API's page size parameter) so each page stays below it."
+        )
+
+
 class RunCancelledError(IgnoreRequest):
     """The request's job ended (failed, lost its lease, released): drop it quietly."""

@@ -42,7 +42,7 @@ from twisted.internet.threads import deferToThread
 
 from lakehouse.ratelimit import RateLimiter
 from scrapworker import context
-from scrapworker.errors import PageRetriesExhaustedError
+from scrapworker.errors import PageRetriesExhaustedError, RetryAfterTooLongError
 from scrapworker.ratelimit_middleware import NOT_BEFORE_META
 from scrapworker.run import CLEAN_URL_META, PARSED_META, RUN_META, JobRun
 from scrapworker.settings import lakehouse_settings
@@ -129,6 +129,10 @@ class BackoffRetryMiddleware:
             raise PageRetriesExhaustedError(
                 url, throttled, f"HTTP 429 {throttled} times: is rate_limit above the API's real limit?"
             )
+        retry = run.config.retry
+        if seconds > retry.max_retry_after_seconds:
+            self.stats.inc_value("retry/max_reached")
+            raise RetryAfterTooLongError(url, seconds, retry.max_retry_after_seconds)
         await maybe_deferred_to_future(deferToThread(self.limiter.pause, run.config.rate_limit_key, seconds))
         logger.warning(
             "run %s: 429 for %s; endpoint bucket %r paused %.1f s for all workers",
@@ -141,7 +145,10 @@ class BackoffRetryMiddleware:
         # Scrapy's terms, as its RetryMiddleware would count it.
         self.stats.inc_value("retry/count")
         self.stats.inc_value("retry/reason_count/429")
-        return self._again(request, {THROTTLED_META: throttled})
+        # Retry-After: 0 (or a tiny value) must not become an instant retry loop: this
+        # page still backs off exponentially, and waits at least what the API asked.
+        delay = max(seconds, backoff_seconds(throttled, retry.backoff_seconds, retry.max_backoff_seconds))
+        return self._again(request, {THROTTLED_META: throttled, NOT_BEFORE_META: time.monotonic() + delay})
 
     def _retry(self, run: JobRun, request: Request, problem: str, reason: str) -> Request:
         retry = run.config.retry

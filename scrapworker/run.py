@@ -23,6 +23,7 @@ from enum import Enum
 from typing import Any
 
 import scrapy
+from scrapy.exceptions import DownloadCancelledError
 from scrapy.statscollectors import StatsCollector
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.threads import deferToThread
@@ -36,6 +37,7 @@ from lakehouse.raw_layout import Manifest, ManifestPage, redact_url, s3_uri, sha
 from scrapworker.errors import (
     JobFailedError,
     PageRetriesExhaustedError,
+    PageTooLargeError,
     RecordsNotFoundError,
     RunCancelledError,
     UnexpectedStatusError,
@@ -44,6 +46,7 @@ from scrapworker.landing import RawLanding
 from scrapworker.leases import LeaseKeeper
 from scrapworker.pagination import Page, paginator_for, with_params
 from scrapworker.redaction import auth_env_names, scrub, secret_values
+from scrapworker.settings import DOWNLOAD_MAXSIZE
 from scrapworker.stats import RunStats
 
 logger = logging.getLogger(__name__)
@@ -248,6 +251,9 @@ class JobRun:
             return
         if failure.check(PageRetriesExhaustedError):
             self.fail(failure.value.reason)  # type: ignore[union-attr]
+            return
+        if failure.check(DownloadCancelledError):  # over DOWNLOAD_MAXSIZE (scrapworker.settings)
+            self.fail(str(PageTooLargeError(len(self.pages) + 1, DOWNLOAD_MAXSIZE)))
             return
         kind = failure.type.__name__ if failure.type is not None else "error"
         self.fail(f"page {len(self.pages) + 1}: {kind}: {failure.getErrorMessage()}")

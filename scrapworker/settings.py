@@ -61,6 +61,10 @@ LOG_FORMATTER = "scrapworker.redaction.RedactingLogFormatter"
 LOG_FORMAT = "%(asctime)s [%(name)s] %(levelname)s: %(message)s"
 
 ROBOTSTXT_OBEY = False
+# One page is held in memory (and parsed) whole: a larger one fails the job with a
+# named reason (scrapworker.errors.PageTooLargeError) instead of exhausting memory.
+# Scrapy's default is 1 GiB.
+DOWNLOAD_MAXSIZE = 64 * 1024 * 1024
 COOKIES_ENABLED = False
 # Pacing is the shared bucket's job; Scrapy's per-domain delay and AutoThrottle would
 # only slow the crawl below the limit the endpoint is allowed to use.

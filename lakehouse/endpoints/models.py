@@ -395,6 +395,9 @@ class Retry(StrictModel):
     max_attempts: int = Field(default=5, ge=1, le=100)
     backoff_seconds: float = Field(default=1.0, gt=0, le=3600)
     max_backoff_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # A 429 asking for a longer pause fails the job with that reason instead of
+    # sleeping for hours (and pausing every worker's bucket that long).
+    max_retry_after_seconds: float = Field(default=900.0, gt=0, le=86_400)
 
     @model_validator(mode="after")
     def _ordered(self) -> Retry:

@@ -1,0 +1,116 @@
+"""Routes that abuse the client, as real upstreams do (issue 12): each under ``/abuse/``.
+
+=====================================  ===============================================
+``/abuse/slow?delay=S``                a JSON list, after sleeping S seconds (<= 60)
+``/abuse/html``                        200 with an HTML page instead of JSON
+``/abuse/huge?mb=N``                   a JSON list of about N MB (<= 200) in one page
+``/abuse/retry_after?value=V&times=K`` 429 with ``Retry-After: V`` for the first K
+                                       identical requests, then a JSON list
+``/abuse/cursor_repeat``               ``{"data": [...], "next_cursor": "same"}`` forever
+``/abuse/next_loop?page=P``            ``next`` alternates between page 1 and page 2
+``/abuse/link_loop``                   ``Link: <itself>; rel="next"``
+=====================================  ===============================================
+
+Every route is deterministic; the app counts identical requests (``retry_after``) and
+records when each abuse path was hit, so a test can measure how the client paced
+itself (``SandboxApp.abuse_hits``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+MAX_DELAY_SECONDS = 60.0
+MAX_HUGE_MB = 200
+_RECORDS = [{"id": i, "price": "100.5", "qty": "0.01"} for i in range(1, 11)]
+
+
+@dataclass
+class AbuseResponse:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class AbuseRequest:
+    path: str
+    params: dict[str, str]
+    base_url: str
+    hit: int  # how many identical requests came before this one (0 for the first)
+
+
+def _json(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> AbuseResponse:
+    return AbuseResponse(status, json.dumps(payload, separators=(",", ":")).encode(),
+                         {"Content-Type": "application/json", **(headers or {})})
+
+
+def _number(params: dict[str, str], name: str, default: float, upper: float) -> float:
+    try:
+        value = float(params.get(name, default))
+    except ValueError:
+        value = default
+    return max(0.0, min(upper, value))
+
+
+def slow(req: AbuseRequest) -> AbuseResponse:
+    response = _json(_RECORDS)
+    response.delay_seconds = _number(req.params, "delay", 5.0, MAX_DELAY_SECONDS)
+    return response
+
+
+def html(req: AbuseRequest) -> AbuseResponse:
+    body = b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
+    return AbuseResponse(200, body, {"Content-Type": "text/html; charset=utf-8"})
+
+
+@lru_cache(maxsize=2)
+def huge_body(mb: int) -> tuple[bytes, int]:
+    """A JSON list of about ``mb`` MB and its record count (cached: built once per size)."""
+    pad = "x" * 1000
+    one = len(json.dumps({"id": 0, "pad": pad}, separators=(",", ":"))) + 1
+    count = max(1, mb * 1024 * 1024 // one)
+    body = ("[" + ",".join(f'{{"id":{i},"pad":"{pad}"}}' for i in range(count)) + "]").encode()
+    return body, count
+
+
+def huge(req: AbuseRequest) -> AbuseResponse:
+    body, _ = huge_body(int(_number(req.params, "mb", 50, MAX_HUGE_MB)))
+    return AbuseResponse(200, body, {"Content-Type": "application/json"})
+
+
+def retry_after(req: AbuseRequest) -> AbuseResponse:
+    times = int(_number(req.params, "times", 3, 1000))
+    if req.hit < times:
+        value = req.params.get("value", "0")
+        return _json({"error": "slow down"}, 429, {"Retry-After": value})
+    return _json(_RECORDS)
+
+
+def cursor_repeat(req: AbuseRequest) -> AbuseResponse:
+    return _json({"data": _RECORDS, "next_cursor": "same"})
+
+
+def next_loop(req: AbuseRequest) -> AbuseResponse:
+    page = 2 if req.params.get("page") == "1" or "page" not in req.params else 1
+    return _json({"data": _RECORDS, "next": f"{req.base_url}{req.path}?page={page}"})
+
+
+def link_loop(req: AbuseRequest) -> AbuseResponse:
+    return AbuseResponse(200, json.dumps(_RECORDS).encode(),
+                         {"Content-Type": "application/json", "Link": f'<{req.base_url}{req.path}>; rel="next"'})
+
+
+ABUSE_ROUTES: dict[str, Callable[[AbuseRequest], AbuseResponse]] = {
+    "/abuse/slow": slow,
+    "/abuse/html": html,
+    "/abuse/huge": huge,
+    "/abuse/retry_after": retry_after,
+    "/abuse/cursor_repeat": cursor_repeat,
+    "/abuse/next_loop": next_loop,
+    "/abuse/link_loop": link_loop,
+}
