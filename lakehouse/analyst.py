@@ -71,7 +71,7 @@ class NessieError(LakehouseError):
     """Nessie's own API (commits, references) answered with an error."""
 
 
-def catalog() -> "Catalog":
+def catalog() -> Catalog:
     """pyiceberg's REST catalog client on the settings' Nessie branch."""
     from lakehouse.catalog import load_catalog
 
@@ -79,7 +79,7 @@ def catalog() -> "Catalog":
 
 
 @functools.cache
-def spark() -> "SparkSession":
+def spark() -> SparkSession:
     """A Spark Connect client session on the stack's engine.
 
     The local stack's server is (re)started first if it is not running; elsewhere
@@ -93,7 +93,7 @@ def spark() -> "SparkSession":
     return _connect_session(current)
 
 
-def _connect_session(current: Settings) -> "SparkSession":
+def _connect_session(current: Settings) -> SparkSession:
     from pyspark.sql.connect.client import DefaultChannelBuilder
     from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
 
@@ -121,7 +121,7 @@ def _connect_session(current: Settings) -> "SparkSession":
     session = RemoteSparkSession(connection=channel)
     RemoteSparkSession._set_default_and_active_session(session)
     session.conf.set("spark.sql.session.timeZone", "UTC")
-    return session
+    return session  # type: ignore[return-value]  # the Connect class stands in for pyspark.sql's
 
 
 def _view_name(identifier: str) -> str:
@@ -130,11 +130,11 @@ def _view_name(identifier: str) -> str:
 
 def duckdb(
     identifier: str,
-    connection: "duckdb_module.DuckDBPyConnection | None" = None,
+    connection: duckdb_module.DuckDBPyConnection | None = None,
     *,
     snapshot_id: int | None = None,
     row_filter: str | None = None,
-) -> "duckdb_module.DuckDBPyConnection":
+) -> duckdb_module.DuckDBPyConnection:
     """A DuckDB connection over one Iceberg table's scan (pyiceberg plans it from the
     table's metadata; only the matching files are read), registered as a view named
     like the table with dots as underscores: ``duckdb("market.trades").sql("select
@@ -207,7 +207,7 @@ def table_history(identifier: str, limit: int = 200) -> list[TableVersion]:
     key = identifier.split(".")
     resp = requests.get(
         f"{_nessie_api(current)}/trees/{current.catalog.branch}/history",
-        params={"max-records": limit, "fetch": "ALL"},
+        params={"max-records": str(limit), "fetch": "ALL"},
         timeout=30,
     )
     if resp.status_code != 200:
@@ -223,7 +223,7 @@ def table_history(identifier: str, limit: int = 200) -> list[TableVersion]:
     return versions
 
 
-def table_at(identifier: str, snapshot_id: int) -> "Table":
+def table_at(identifier: str, snapshot_id: int) -> Table:
     """The table as of one of its snapshots (a ``snapshot_id`` from table_history()):
     loaded at the Nessie commit that made it current; ``.scan(snapshot_id=...)`` reads it."""
     for version in table_history(identifier):
@@ -235,7 +235,7 @@ def table_at(identifier: str, snapshot_id: int) -> "Table":
     )
 
 
-def catalog_at(commit_hash: str) -> "Catalog":
+def catalog_at(commit_hash: str) -> Catalog:
     """The catalog as it was at one Nessie commit of the branch (read-only: Nessie
     refuses writes to a detached reference). Tables load as they were then."""
     if not _HASH.match(commit_hash):

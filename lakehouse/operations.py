@@ -78,7 +78,7 @@ def _int(summary: dict[str, str], key: str) -> int | None:
     return int(value) if value is not None and value.lstrip("-").isdigit() else None
 
 
-def describe_table(catalog: "Catalog", identifier: str) -> TableOverview:
+def describe_table(catalog: Catalog, identifier: str) -> TableOverview:
     """One table's overview from its metadata (summary and partition manifests)."""
     table = catalog.load_table(identifier)
     snapshot = table.current_snapshot()
@@ -105,7 +105,7 @@ def describe_table(catalog: "Catalog", identifier: str) -> TableOverview:
 
 
 def table_overviews(
-    settings: Settings, namespaces: Iterable[str] | None = None, catalog: "Catalog | None" = None
+    settings: Settings, namespaces: Iterable[str] | None = None, catalog: Catalog | None = None
 ) -> list[TableOverview]:
     """Every table of the catalog (or of ``namespaces``), sorted by name. A table that
     fails to load is listed with its error rather than hiding the others."""
@@ -162,7 +162,7 @@ class EndpointStatus:
         return dict(_json(asdict(self)))
 
 
-def _signal_rows(settings: Settings, endpoints: Sequence[str], catalog: "Catalog | None") -> list[dict[str, Any]]:
+def _signal_rows(settings: Settings, endpoints: Sequence[str], catalog: Catalog | None) -> list[dict[str, Any]]:
     from pyiceberg.exceptions import NoSuchTableError
     from pyiceberg.expressions import In
 
@@ -175,7 +175,7 @@ def _signal_rows(settings: Settings, endpoints: Sequence[str], catalog: "Catalog
     except NoSuchTableError:
         return []
     scan = table.scan(
-        row_filter=In("endpoint", set(endpoints)),
+        row_filter=In("endpoint", set(endpoints)),  # type: ignore[call-arg,misc]  # pyiceberg's __new__ confuses mypy
         selected_fields=("endpoint", "run_id", "ds", "hr", "min", "published_at", "records"),
     )
     rows: list[dict[str, Any]] = scan.to_arrow().to_pylist()
@@ -194,12 +194,12 @@ def _next_end(schedule: str, slot_end: datetime) -> datetime:
 
 def endpoint_statuses(
     settings: Settings,
-    configs: Sequence["EndpointConfig"],
+    configs: Sequence[EndpointConfig],
     *,
     now: datetime | None = None,
     window_slots: int | None = None,
     latest_count: int = 3,
-    catalog: "Catalog | None" = None,
+    catalog: Catalog | None = None,
 ) -> list[EndpointStatus]:
     """Each endpoint's landed slots, lag, lateness and missing slots, by name."""
     moment = to_utc(now, "now") if now is not None else datetime.now(UTC)
@@ -256,7 +256,7 @@ def endpoint_statuses(
     return out
 
 
-def select_endpoints(configs: Sequence["EndpointConfig"], name: str | None) -> list["EndpointConfig"]:
+def select_endpoints(configs: Sequence[EndpointConfig], name: str | None) -> list[EndpointConfig]:
     if name is None:
         return list(configs)
     chosen = [c for c in configs if c.name == name]

@@ -10,7 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from lakehouse.jobs import JobState
+from lakehouse.jobs import JobState, JobStatus
 from lakehouse.queue import open_queue
 from lakehouse.settings import load_settings
 
@@ -34,7 +34,7 @@ def _short(text: str | None, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _print_recent_narrow(console: Console, statuses: list) -> None:
+def _print_recent_narrow(console: Console, statuses: list[JobStatus]) -> None:
     """Recent runs for a narrow terminal: the short columns in a table, then each
     run's worker and manifest or error on lines of their own (they wrap as text
     instead of squeezing into one-character columns)."""

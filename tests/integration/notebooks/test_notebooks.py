@@ -67,7 +67,7 @@ def test_notebook_runs_against_the_stack(path: Path, ingested, jupyter: JupyterS
         for line in (
             f"spark rows: {ingested.rows}", f"duckdb rows: {ingested.rows}", f"quarantined: {ingested.quarantined}",
             f"first snapshot rows: {ingested.first_rows}", f"slots: {ingested.slots}",
-            f"rows at commit", ingested.table.split(".")[1],
+            "rows at commit", ingested.table.split(".")[1],
         ):
             assert line in text, f"{line!r} not in the notebook's output:\n{text}"
         assert "first misfit: " in text and "decimal places" in text, text

@@ -66,7 +66,8 @@ def operated(settings_module: Settings, tmp_path_factory: pytest.TempPathFactory
 
     table = catalog.create_table(
         f"{names['ns']}.trades",
-        schema=Schema(NestedField(1, "ds", StringType(), required=False), NestedField(2, "n", LongType(), required=False)),
+        schema=Schema(NestedField(1, "ds", StringType(), required=False),
+                      NestedField(2, "n", LongType(), required=False)),
         partition_spec=PartitionSpec(PartitionField(1, 1000, IdentityTransform(), "ds")),
     )
     arrow = table.schema().as_arrow()
@@ -181,7 +182,8 @@ def test_queue_status_reads_at_80_columns(queue_env, make_job: Callable[..., Cra
     for job in (done, failed):
         queue.enqueue(job)
     lease = queue.lease("w-80")
-    queue.ack(lease, JobResult(state=JobState.FINISHED, pages=2, records=20, bytes=200, manifest_path=done.manifest_key))
+    queue.ack(lease, JobResult(state=JobState.FINISHED, pages=2, records=20, bytes=200,
+                               manifest_path=done.manifest_key))
     lease = queue.lease("w-80")
     queue.ack(lease, JobResult(state=JobState.FAILED, error="upstream answered 500 three times in a row"))
 
