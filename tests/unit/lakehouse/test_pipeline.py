@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -12,7 +12,7 @@ from lakehouse.pipeline import slot_of_run
 
 
 def t(h: int, m: int, s: int = 0) -> datetime:
-    return datetime(2026, 11, 27, h, m, s, tzinfo=timezone.utc)
+    return datetime(2026, 11, 27, h, m, s, tzinfo=UTC)
 
 
 @pytest.fixture()
@@ -42,3 +42,19 @@ def test_naive_times_are_refused(config) -> None:
 
     with pytest.raises(SlotError):
         slot_of_run(config, datetime(2026, 11, 27, 9, 45), None)
+
+
+def test_the_catalog_steps_import_no_engine() -> None:
+    """publish_signal and check_counts run in tasks that use no Spark: importing what
+    they need loads neither pyspark nor Airflow nor the Airflow adapter."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; import lakehouse.pipeline, lakehouse.signals, lakehouse.catalog, lakehouse.airflow_env; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    loaded = set(json.loads(out.stdout))
+    assert not loaded & {"pyspark", "airflow", "lakehouse_airflow", "spark_jobs"}
