@@ -131,7 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     # Mask the credentials of every endpoint this worker knows before anything logs;
     # jobs add the variables they name as they arrive.
     configs, _ = validate_all(args.endpoints_dir)
-    install_filter(secret_env_names(configs))
+    scrub_filter = install_filter(secret_env_names(configs))
+    # The stack's own secrets too: botocore's debug log prints the Authorization header,
+    # whose Credential= part is the S3 access key id (found by the canary test).
+    scrub_filter.add_values(
+        secret.get_secret_value()
+        for secret in (settings.s3.access_key_id, settings.s3.secret_access_key, settings.redis.password,
+                       settings.spark.connect_token)
+        if secret is not None
+    )
     try:
         context.queue(settings)  # fail fast, with a named error, if Redis is down
         landing = context.landing(settings)

@@ -69,12 +69,18 @@ class SecretScrubFilter(logging.Filter):
     def __init__(self, env_names: Iterable[str]) -> None:
         super().__init__()
         self.env_names = set(env_names)
+        self.values: set[str] = set()
 
     def add(self, env_names: Iterable[str]) -> None:
         self.env_names.update(env_names)
 
+    def add_values(self, values: Iterable[str]) -> None:
+        """Mask these values too: the worker's own secrets (S3 keys, Redis password),
+        which may come from secret files rather than the environment."""
+        self.values.update(v for v in values if len(v) >= _MIN_SECRET_LEN)
+
     def filter(self, record: logging.LogRecord) -> bool:
-        values = secret_values(self.env_names)
+        values = sorted({*secret_values(self.env_names), *self.values}, key=len, reverse=True)
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
@@ -89,12 +95,17 @@ class SecretScrubFilter(logging.Filter):
 _installed: SecretScrubFilter | None = None
 
 
-def install_filter(env_names: Iterable[str]) -> SecretScrubFilter:
-    """Put one filter on every root handler (call after Scrapy configured logging)."""
+def install_filter(env_names: Iterable[str] = ()) -> SecretScrubFilter:
+    """Put the one filter on every root handler that lacks it. Call it again after
+    Scrapy swaps its root handler: every Crawler replaces it (in its constructor and
+    again in crawl()), which dropped the filter, so lines logged once the crawl
+    began went out unmasked (found by the canary test, botocore's debug lines)."""
     global _installed
-    flt = SecretScrubFilter(env_names)
+    flt = _installed or SecretScrubFilter(())
+    flt.add(env_names)
     for handler in logging.getLogger().handlers:
-        handler.addFilter(flt)
+        if flt not in handler.filters:
+            handler.addFilter(flt)
     _installed = flt
     return flt
 

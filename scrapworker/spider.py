@@ -36,7 +36,7 @@ from lakehouse.queue import JobQueue, Lease
 from scrapworker import context
 from scrapworker.landing import RawLanding
 from scrapworker.leases import heartbeat_interval
-from scrapworker.redaction import auth_env_names, mask_env_names
+from scrapworker.redaction import auth_env_names, install_filter, mask_env_names
 from scrapworker.run import RUN_META, JobRun
 from scrapworker.settings import lakehouse_settings
 
@@ -123,6 +123,9 @@ class QueueSpider(scrapy.Spider):
     # -- lifecycle ------------------------------------------------------------------------
 
     def _opened(self, spider: scrapy.Spider) -> None:
+        # The crawler replaced the root log handler since __main__ installed the
+        # secret filter: put it on the new one before any job logs.
+        install_filter()
         logger.info(
             "worker %s: serving queue %s (concurrency %d, lease %.0f s, heartbeat %.1f s, endpoints %s%s)",
             self.worker_id,
