@@ -12,6 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from lakehouse.settings import SECRET_FIELDS, Settings
 
@@ -21,12 +23,15 @@ LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 def test_redis_refuses_a_client_without_the_password(settings: Settings) -> None:
     assert settings.redis.password is not None, "the local stack must run Redis with a password"
     assert settings.redis.client(socket_timeout=5).ping()
-    anonymous = redis.Redis(host=settings.redis.host, port=settings.redis.port, socket_timeout=5)
+    # No retries: redis-py retries an AuthenticationError (a ConnectionError) with backoff.
+    once = Retry(NoBackoff(), 0)
+    anonymous = redis.Redis(host=settings.redis.host, port=settings.redis.port, socket_timeout=5, retry=once)
     with pytest.raises(redis.AuthenticationError):
         anonymous.ping()
     with pytest.raises(redis.AuthenticationError):
         anonymous.set("reliability:probe", "x")
-    wrong = redis.Redis(host=settings.redis.host, port=settings.redis.port, password="not-the-password", socket_timeout=5)
+    wrong = redis.Redis(host=settings.redis.host, port=settings.redis.port, password="not-the-password", socket_timeout=5,
+                        retry=once)
     with pytest.raises(redis.AuthenticationError):
         wrong.ping()
 
