@@ -79,7 +79,7 @@ def unknown_key(doc: dict[str, Any], rng: random.Random) -> str:
     ])
     target = doc
     for part in where:
-        target = target[part]
+        target = target.setdefault(part, {})
     target[key] = rng.choice([1, "x", True])
     return ".".join((*where, key))
 
