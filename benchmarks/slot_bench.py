@@ -162,6 +162,12 @@ def task_times(api: Api, run: dict) -> dict[str, TaskTimes]:
             run=(end - start).total_seconds(),
         )
         previous_end = end
+    # The scheduler's part outside the tasks: run queued -> started, last task -> run done.
+    run_queued, run_start, run_end = _ts(run.get("queued_at")), _ts(run.get("start_date")), _ts(run.get("end_date"))
+    if run_queued and run_start:
+        out["(run start)"] = TaskTimes(to_queue=0.0, queued=max(0.0, (run_start - run_queued).total_seconds()), run=0.0)
+    if previous_end and run_end:
+        out["(run end)"] = TaskTimes(to_queue=max(0.0, (run_end - previous_end).total_seconds()), queued=0.0, run=0.0)
     return out
 
 
