@@ -155,8 +155,8 @@ def connect_server_conf(
         "spark.ui.retainedJobs": "50",
         "spark.ui.retainedStages": "50",
         "spark.sql.ui.retainedExecutions": "50",
-        "spark.connect.ui.retainedSessions": "50",
-        "spark.connect.ui.retainedStatements": "50",
+        "spark.sql.connect.ui.retainedSessions": "50",
+        "spark.sql.connect.ui.retainedStatements": "50",
         # Python UDFs run in workers the server starts; they need this environment's
         # interpreter (lakehouse and spark_jobs importable), not whatever python3 is.
         "spark.pyspark.python": python,

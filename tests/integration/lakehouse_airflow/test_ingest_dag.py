@@ -33,7 +33,9 @@ def _table_rows(identifier: str, run_id: str) -> int:
 
 
 def test_a_slot_lands_raw_pages_one_signal_row_and_its_table_rows(airflow: Airflow, sandboxes) -> None:
-    out = airflow.dags_test("ingest_e2e_trades")
+    # spark.engine: submit here (a SparkSubmitOperator per slot); the default, Connect,
+    # is the next test's.
+    out = airflow.dags_test("ingest_e2e_trades", env={**airflow.env, "LAKEHOUSE_SPARK__ENGINE": "submit"})
     assert out.returncode == 0, (out.stdout + out.stderr)[-5000:]
     run_id = run_id_for("e2e_trades", SLOT)
     manifest = _landing(run_id)
@@ -42,32 +44,57 @@ def test_a_slot_lands_raw_pages_one_signal_row_and_its_table_rows(airflow: Airfl
     keys = {o["Key"] for o in s3_client(settings.s3).list_objects_v2(Bucket=settings.s3.bucket, Prefix=manifest.prefix)["Contents"]}
     assert {p.key for p in manifest.pages} | {manifest.key} <= keys
     signals = rows_for(settings, run_id)
-    assert len(signals) == 1 and signals[0]["records"] == 900
+    assert len(signals) == 1 and signals[0].records == 900
     assert _table_rows("market.e2e_trades", run_id) == manifest.total_records
     assert TOKEN not in out.stdout + out.stderr
 
     # The same slot again: no second crawl, one signal row, the same table rows.
     served_before = sandboxes["good"].stats().total_requests
-    again = airflow.dags_test("ingest_e2e_trades")
+    again = airflow.dags_test("ingest_e2e_trades", env={**airflow.env, "LAKEHOUSE_SPARK__ENGINE": "submit"})
     assert again.returncode == 0, (again.stdout + again.stderr)[-5000:]
     assert sandboxes["good"].stats().total_requests == served_before
     assert len(rows_for(settings, run_id)) == 1
     assert _table_rows("market.e2e_trades", run_id) == manifest.total_records
 
 
-def test_with_a_spark_connect_server_the_transform_runs_there(airflow: Airflow, spark_connect_url: str) -> None:
-    """spark.connect_url set: the transform is a Connect client, not a spark-submit."""
+def test_by_default_the_transform_runs_on_the_spark_connect_server(airflow: Airflow, spark_connect_url: str) -> None:
+    """spark.engine: connect (the default): the transform is a Connect client in the
+    task's process, not a spark-submit; the server's token shows nowhere."""
     slot = SLOT + timedelta(hours=1)  # a slot no other test lands
-    env = {**airflow.env, "LAKEHOUSE_SPARK__CONNECT_URL": spark_connect_url}
-    out = airflow.dags_test("ingest_e2e_trades", logical=slot + timedelta(minutes=15), env=env)
+    out = airflow.dags_test("ingest_e2e_trades", logical=slot + timedelta(minutes=15))
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-5000:]
     run_id = run_id_for("e2e_trades", slot)
     manifest = _landing(run_id)
     assert _table_rows("market.e2e_trades", run_id) == manifest.total_records == 900
-    assert f"--remote {spark_connect_url}" in text
+    assert f"on the Spark Connect server at {spark_connect_url}" in text
     assert "spark-submit" not in text.lower()
     assert TOKEN not in text
+    assert load_settings().spark.require_connect_token() not in text
+
+
+def test_a_dead_engine_is_brought_back_by_the_transform_task(airflow: Airflow, spark_connect_url: str) -> None:
+    """The server was killed (OOM killer, kill -9): the next transform starts it again
+    (ensure_engine, local profile only) and lands its slot."""
+    import os
+    import signal
+
+    from lakehouse.local.spark_connect_server import SparkConnectService
+
+    row = next(s for s in LocalStack(load_settings()).status() if s.service == SparkConnectService.name)
+    assert row.pid
+    os.kill(row.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while SparkConnectService(load_settings()).is_healthy() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    slot = SLOT + timedelta(hours=2)
+    out = airflow.dags_test("ingest_e2e_trades", logical=slot + timedelta(minutes=15))
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-5000:]
+    assert "does not answer; (re)starting it" in text
+    run_id = run_id_for("e2e_trades", slot)
+    assert _table_rows("market.e2e_trades", run_id) == _landing(run_id).total_records == 900
+    assert SparkConnectService(load_settings()).is_healthy()
 
 
 def test_an_endpoint_that_always_fails_stops_at_the_wait_with_the_workers_reason(airflow: Airflow) -> None:

@@ -143,3 +143,18 @@ def test_the_connect_url_setting_refuses_a_token_in_it():
 
     with pytest.raises(SettingsError, match="spark.connect_url"):
         load_settings("local", spark={"connect_url": "sc://localhost:15102/;token=abc"})
+
+
+def test_local_up_starts_the_engine_when_an_endpoint_declares_a_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import shutil
+
+    from lakehouse.cli.local import engine_extras
+    from lakehouse.paths import config_dir
+
+    monkeypatch.delenv("LAKEHOUSE_SPARK__ENGINE", raising=False)
+    monkeypatch.setenv("LAKEHOUSE_ENDPOINTS_DIR", str(tmp_path))
+    settings = load_settings("local")
+    assert engine_extras(settings) == []  # no endpoint, no transform
+    shutil.copy(config_dir() / "endpoints" / "sandbox_trades.yaml", tmp_path / "sandbox_trades.yaml")
+    assert engine_extras(settings) == ["spark-connect"]
+    assert engine_extras(load_settings("local", spark={"engine": "submit"})) == []
