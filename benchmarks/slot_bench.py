@@ -304,6 +304,7 @@ def main() -> int:
 
         _wait(f"{DAG_ID} to be parsed", parsed, timeout=300, poll=1)
         api.call("PATCH", f"dags/{DAG_ID}", json={"is_paused": False})
+        time.sleep(3)  # unpausing schedules the latest slot's run (catchup off): let it finish first
         _idle(api)
         print(f"{DAG_ID} parsed, unpaused and idle after {time.monotonic() - t:.1f} s")
 
