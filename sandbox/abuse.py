@@ -45,8 +45,11 @@ class AbuseRequest:
 
 
 def _json(payload: object, status: int = 200, headers: dict[str, str] | None = None) -> AbuseResponse:
-    return AbuseResponse(status, json.dumps(payload, separators=(",", ":")).encode(),
-                         {"Content-Type": "application/json", **(headers or {})})
+    return AbuseResponse(
+        status,
+        json.dumps(payload, separators=(",", ":")).encode(),
+        {"Content-Type": "application/json", **(headers or {})},
+    )
 
 
 def _number(params: dict[str, str], name: str, default: float, upper: float) -> float:
@@ -101,8 +104,11 @@ def next_loop(req: AbuseRequest) -> AbuseResponse:
 
 
 def link_loop(req: AbuseRequest) -> AbuseResponse:
-    return AbuseResponse(200, json.dumps(_RECORDS).encode(),
-                         {"Content-Type": "application/json", "Link": f'<{req.base_url}{req.path}>; rel="next"'})
+    return AbuseResponse(
+        200,
+        json.dumps(_RECORDS).encode(),
+        {"Content-Type": "application/json", "Link": f'<{req.base_url}{req.path}>; rel="next"'},
+    )
 
 
 ABUSE_ROUTES: dict[str, Callable[[AbuseRequest], AbuseResponse]] = {

@@ -100,7 +100,11 @@ class SandboxApp:
         if path == "/_health":
             return _json(200, {"status": "ok"})
         if path == "/_stats" and method == "GET":
-            return Response(200, self.stats(detail=params.get("detail") in ("1", "true")).model_dump_json().encode(), {"Content-Type": "application/json"})
+            return Response(
+                200,
+                self.stats(detail=params.get("detail") in ("1", "true")).model_dump_json().encode(),
+                {"Content-Type": "application/json"},
+            )
         if path == "/_reset" and method == "POST":
             self.reset()
             return _json(200, {"status": "reset"})
@@ -139,7 +143,11 @@ class SandboxApp:
             if retry_after is not None:
                 self._stats.record(now, path, 429, "none", 0, admitted=False)
                 limit = self.options.rate_limit
-                return _json(429, {"error": f"rate limit of {limit} requests per second exceeded"}, {"Retry-After": str(retry_after)})
+                return _json(
+                    429,
+                    {"error": f"rate limit of {limit} requests per second exceeded"},
+                    {"Retry-After": str(retry_after)},
+                )
             request_key = f"{path}?{urlencode(sorted((k, v) for k, v in params.items() if k != AUTH_QUERY_PARAM))}"
             attempt = self._attempts.get(request_key, 0)
             self._attempts[request_key] = attempt + 1

@@ -11,8 +11,8 @@ crawler processes at once.
 from __future__ import annotations
 
 import json
-import threading
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
@@ -81,7 +81,9 @@ class _Handler(BaseHTTPRequestHandler):
 class SandboxServer:
     """The sandbox in a background thread; port 0 picks a free port (see ``url``)."""
 
-    def __init__(self, options: SandboxOptions | None = None, host: str = "127.0.0.1", port: int = 0, verbose: bool = False) -> None:
+    def __init__(
+        self, options: SandboxOptions | None = None, host: str = "127.0.0.1", port: int = 0, verbose: bool = False
+    ) -> None:
         self.app = SandboxApp(options or SandboxOptions())
         self._httpd = _HTTPServer((host, port), self.app, verbose)
         self._thread: threading.Thread | None = None

@@ -136,8 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     # whose Credential= part is the S3 access key id (found by the canary test).
     scrub_filter.add_values(
         secret.get_secret_value()
-        for secret in (settings.s3.access_key_id, settings.s3.secret_access_key, settings.redis.password,
-                       settings.spark.connect_token)
+        for secret in (
+            settings.s3.access_key_id,
+            settings.s3.secret_access_key,
+            settings.redis.password,
+            settings.spark.connect_token,
+        )
         if secret is not None
     )
     try:

@@ -216,11 +216,13 @@ class QueueSpider(scrapy.Spider):
         job = lease.job
         expected = raw_layout.run_prefix(self.raw_base, job.endpoint, job.slot_start, job.run_id)
         if job.raw_prefix != expected:
-            reason = (f"raw_prefix {job.raw_prefix[:300]!r} is not this run's prefix under the worker's raw base "
-                      f"{self.raw_base!r} ({expected!r}); producer and worker must share s3.raw_prefix")
-            d = self._refuse(lease, reason)
-            d.addBoth(lambda _: self._poll())
-            return d
+            reason = (
+                f"raw_prefix {job.raw_prefix[:300]!r} is not this run's prefix under the worker's raw base "
+                f"{self.raw_base!r} ({expected!r}); producer and worker must share s3.raw_prefix"
+            )
+            refused = self._refuse(lease, reason)
+            refused.addBoth(lambda _: self._poll())
+            return refused
         d = deferToThread(endpoint_config, self.endpoints_dir, lease.job.endpoint)
         d.addCallbacks(self._begin, self._unknown_endpoint, callbackArgs=(lease,), errbackArgs=(lease,))
         # More capacity? Lease again at once rather than waiting for the next tick.

@@ -9,7 +9,6 @@ every user of the machine.
 from __future__ import annotations
 
 import shutil
-
 from pathlib import Path
 
 from lakehouse.errors import StackError
@@ -54,17 +53,26 @@ class RedisService(Service):
             binary,
             # First argument: the config file holding requirepass (see prepare).
             str(self.config_path),
-            "--bind", self.settings.local.bind_host,
-            "--port", str(self.settings.redis.port),
-            "--dir", str(self.state_dir),
+            "--bind",
+            self.settings.local.bind_host,
+            "--port",
+            str(self.settings.redis.port),
+            "--dir",
+            str(self.state_dir),
             # The queue is the only copy of a job between enqueue and lease: persist
             # every write, not a periodic snapshot.
-            "--appendonly", "yes",
-            "--appendfsync", "everysec",
-            "--save", "",
-            "--daemonize", "no",
-            "--protected-mode", "yes",
-            "--logfile", "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--logfile",
+            "",
         ]
 
     def is_healthy(self) -> bool:

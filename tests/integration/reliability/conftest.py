@@ -19,12 +19,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scrapworker"))
 
+from worker_harness import ROOT, TOKEN, Endpoints, Sandbox, Worker, market_for  # noqa: E402
+
 from lakehouse.queue import JobQueue  # noqa: E402
 from lakehouse.queue_config import QueueSettings  # noqa: E402
 from lakehouse.settings import Settings  # noqa: E402
 from lakehouse.storage import ensure_bucket, s3_client  # noqa: E402
 from sandbox import FaultRates, SandboxOptions, SandboxServer  # noqa: E402
-from worker_harness import ROOT, TOKEN, Endpoints, Sandbox, Worker, market_for  # noqa: E402
 
 LONG = os.environ.get("LAKEHOUSE_RELIABILITY_LONG") == "1"
 
@@ -33,11 +34,16 @@ LONG = os.environ.get("LAKEHOUSE_RELIABILITY_LONG") == "1"
 def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
     started: list[SandboxServer] = []
 
-    def make(records_per_slot: int = 300, rate_limit: int | None = None, faults: FaultRates | None = None,
-             token: str | None = TOKEN) -> Sandbox:
+    def make(
+        records_per_slot: int = 300,
+        rate_limit: int | None = None,
+        faults: FaultRates | None = None,
+        token: str | None = TOKEN,
+    ) -> Sandbox:
         market = market_for(records_per_slot)
-        server = SandboxServer(SandboxOptions(rate_limit=rate_limit, token=token, faults=faults or FaultRates(),
-                                              market=market)).start()
+        server = SandboxServer(
+            SandboxOptions(rate_limit=rate_limit, token=token, faults=faults or FaultRates(), market=market)
+        ).start()
         started.append(server)
         return Sandbox(server, market)
 
@@ -72,19 +78,32 @@ def s3(settings: Settings) -> Any:
 
 
 @pytest.fixture()
-def start_worker(settings: Settings, prefix: str, endpoints: Endpoints, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+def start_worker(
+    settings: Settings, prefix: str, endpoints: Endpoints, tmp_path: Path
+) -> Iterator[Callable[..., Worker]]:
     workers: list[Worker] = []
 
-    def start(*args: str, worker_id: str | None = None, token: str | None = TOKEN,
-              env_extra: dict[str, str] | None = None) -> Worker:
+    def start(
+        *args: str, worker_id: str | None = None, token: str | None = TOKEN, env_extra: dict[str, str] | None = None
+    ) -> Worker:
         n = len(workers)
         log = tmp_path / f"worker-{n}.log"
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
         env.pop("SANDBOX_TOKEN", None)
         if token is not None:
             env["SANDBOX_TOKEN"] = token
-        argv = [sys.executable, "-m", "scrapworker", "--queue-prefix", prefix, "--endpoints-dir", str(endpoints.directory),
-                "--worker-id", worker_id or f"rel-worker-{n}", *args]
+        argv = [
+            sys.executable,
+            "-m",
+            "scrapworker",
+            "--queue-prefix",
+            prefix,
+            "--endpoints-dir",
+            str(endpoints.directory),
+            "--worker-id",
+            worker_id or f"rel-worker-{n}",
+            *args,
+        ]
         with log.open("wb") as out:
             proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         worker = Worker(proc, log, argv)

@@ -49,29 +49,70 @@ def _families(job: CrawlJob, rng: random.Random) -> list[tuple[str, Callable[[],
     long_endpoint = "e" * 150
     return [
         ("schema_version", with_("schema_version", schema_version=rng.choice([0, 2, 99, "1", None]))),
-        ("oversized", lambda: (_dump({**doc, "description": "x" * (MAX_PAYLOAD_BYTES + rng.randrange(10, 200_000))}),
-                               "over the limit")),
+        (
+            "oversized",
+            lambda: (
+                _dump({**doc, "description": "x" * (MAX_PAYLOAD_BYTES + rng.randrange(10, 200_000))}),
+                "over the limit",
+            ),
+        ),
         ("wrong_type_attempts", with_("max_attempts", max_attempts=rng.choice(["3", 3.5, -1, 10**9, None]))),
         ("wrong_type_slot", with_("slot_start", slot_start=rng.choice([1704164400, "yesterday", [2024, 1, 2], None]))),
         ("wrong_type_request", with_("request", request=rng.choice([["GET", "http://x"], "http://x", 7]))),
         ("wrong_type_force", with_("force", force=rng.choice(["yes", 1, {"a": 1}]))),
         ("unknown_field", with_("extra", extra={"x": 1})),
         ("unknown_endpoint", lambda: (_dump(_renamed(doc, job, "no_such_endpoint")), "no endpoint config")),
-        ("run_id_traversal", with_("no valid run_id", run_id=rng.choice(
-            ["../" + job.run_id, "../../etc/passwd", "/" + job.run_id, job.run_id + "/../x", job.run_id.replace("__", "__../")]))),
-        ("raw_prefix_traversal", with_("raw_prefix", raw_prefix=rng.choice(
-            ["../" + job.raw_prefix, "raw/../../" + suffix, "raw/../etc/" + suffix, "raw/./../" + suffix]))),
-        ("raw_prefix_absolute", with_("raw_prefix", raw_prefix=rng.choice(["/" + job.raw_prefix, "/etc/" + suffix, "//" + suffix]))),
-        ("raw_prefix_outside_base", with_("raw base", raw_prefix=rng.choice(["warehouse/" + suffix, "market/" + suffix, suffix]))),
-        ("endpoint_lookalike", with_("endpoint", endpoint=rng.choice(
-            [job.endpoint.replace("a", "\u0430", 1), job.endpoint + "\n", "\uff52" + job.endpoint[1:]]))),
+        (
+            "run_id_traversal",
+            with_(
+                "no valid run_id",
+                run_id=rng.choice(
+                    [
+                        "../" + job.run_id,
+                        "../../etc/passwd",
+                        "/" + job.run_id,
+                        job.run_id + "/../x",
+                        job.run_id.replace("__", "__../"),
+                    ]
+                ),
+            ),
+        ),
+        (
+            "raw_prefix_traversal",
+            with_(
+                "raw_prefix",
+                raw_prefix=rng.choice(
+                    ["../" + job.raw_prefix, "raw/../../" + suffix, "raw/../etc/" + suffix, "raw/./../" + suffix]
+                ),
+            ),
+        ),
+        (
+            "raw_prefix_absolute",
+            with_("raw_prefix", raw_prefix=rng.choice(["/" + job.raw_prefix, "/etc/" + suffix, "//" + suffix])),
+        ),
+        (
+            "raw_prefix_outside_base",
+            with_("raw base", raw_prefix=rng.choice(["warehouse/" + suffix, "market/" + suffix, suffix])),
+        ),
+        (
+            "endpoint_lookalike",
+            with_(
+                "endpoint",
+                endpoint=rng.choice(
+                    [job.endpoint.replace("a", "\u0430", 1), job.endpoint + "\n", "\uff52" + job.endpoint[1:]]
+                ),
+            ),
+        ),
         ("endpoint_overlong", with_("endpoint", endpoint=long_endpoint)),
         ("run_id_overlong", with_("no valid run_id", run_id=job.endpoint + "_" * 300 + "__20240102T0300Z")),
-        ("credential_header", request_with("headers", headers={rng.choice(["Authorization", "Cookie", "X-API-Key"]): "Bearer stolen"})),
+        (
+            "credential_header",
+            request_with("headers", headers={rng.choice(["Authorization", "Cookie", "X-API-Key"]): "Bearer stolen"}),
+        ),
         ("userinfo_url", request_with("url", url="http://user:pw@127.0.0.1:1/v1/offset")),
-        ("not_json", lambda: (rng.choice([b"{not json", b"", b"null", b"\"a string\"", b"{\"run_id\": "]), "")),
+        ("not_json", lambda: (rng.choice([b"{not json", b"", b"null", b'"a string"', b'{"run_id": ']), "")),
         ("json_array", lambda: (b"[1, 2, 3]", "not a JSON object")),
-        ("invalid_utf8", lambda: (b"{\"run_id\": \"\xff\xfe" + job.run_id.encode() + b"\"}", "UTF-8")),
+        ("invalid_utf8", lambda: (b'{"run_id": "\xff\xfe' + job.run_id.encode() + b'"}', "UTF-8")),
     ]
 
 

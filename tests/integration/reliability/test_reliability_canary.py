@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from worker_harness import ROOT, make_job, wait_until
 
 from lakehouse.endpoints import load_endpoint
 from lakehouse.jobs import JobState
@@ -31,7 +32,6 @@ from lakehouse.queue_config import QueueSettings
 from lakehouse.settings import load_settings
 from lakehouse.storage import ensure_bucket, s3_client
 from tests.conftest import stack_env
-from worker_harness import ROOT, make_job, wait_until
 
 LAKEHOUSE = str(Path(sys.executable).with_name("lakehouse"))
 
@@ -49,8 +49,12 @@ def _canaries() -> dict[str, str]:
 def _endpoint(directory: Path, name: str, url: str, auth: dict, pagination: dict, records_path: str = ""):
     doc = {
         "name": name,
-        "request": {"url": url, "params": {"symbol": "BTCUSDT", "start_time": "{slot_start_ms}",
-                                          "end_time": "{slot_end_ms}"}, "auth": auth, "timeout_seconds": 5},
+        "request": {
+            "url": url,
+            "params": {"symbol": "BTCUSDT", "start_time": "{slot_start_ms}", "end_time": "{slot_end_ms}"},
+            "auth": auth,
+            "timeout_seconds": 5,
+        },
         "pagination": pagination,
         "response_map": {"records_path": records_path},
         "rate_limit": {"requests_per_second": 50},
@@ -81,36 +85,73 @@ def test_no_secret_reaches_logs_redis_or_s3(tmp_path: Path, monkeypatch: pytest.
         directory = tmp_path / "endpoints"
         directory.mkdir()
         in_query = {"type": "api_key", "in": "query", "name": "api_key", "key_env": "SANDBOX_TOKEN"}
-        ok = _endpoint(directory, "canary_ok", sandbox.url + "/v1/link", in_query,
-                       {"type": "link_header", "limit_param": "per_page", "page_size": 100})
+        ok = _endpoint(
+            directory,
+            "canary_ok",
+            sandbox.url + "/v1/link",
+            in_query,
+            {"type": "link_header", "limit_param": "per_page", "page_size": 100},
+        )
         html = _endpoint(directory, "canary_html", sandbox.url + "/abuse/html", in_query, {"type": "none"})
-        bearer = _endpoint(directory, "canary_missing", sandbox.url + "/v1/missing",
-                           {"type": "bearer", "token_env": "SANDBOX_TOKEN"}, {"type": "none"})
+        bearer = _endpoint(
+            directory,
+            "canary_missing",
+            sandbox.url + "/v1/missing",
+            {"type": "bearer", "token_env": "SANDBOX_TOKEN"},
+            {"type": "none"},
+        )
         client = settings.redis.client()
         queue = JobQueue(client, QueueSettings(prefix="canary"))
         jobs = [make_job(settings, config, 0) for config in (ok, html, bearer)]
         log = tmp_path / "worker.log"
         with log.open("wb") as out:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "scrapworker", "--endpoints-dir", str(directory), "--worker-id", "canary",
-                 "--queue-prefix", "canary", "--max-jobs", str(len(jobs)), "--log-level", "debug"],
-                cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "scrapworker",
+                    "--endpoints-dir",
+                    str(directory),
+                    "--worker-id",
+                    "canary",
+                    "--queue-prefix",
+                    "canary",
+                    "--max-jobs",
+                    str(len(jobs)),
+                    "--log-level",
+                    "debug",
+                ],
+                cwd=ROOT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         try:
             for job in jobs:
                 queue.enqueue(job)
             # Also a hand-pushed payload that cannot be parsed: its dead letter is stored too.
             client.rpush(queue.keys.jobs, '{"run_id": "canary_x__20240102T0300Z", "request": "nope"}')
-            states = wait_until(lambda: (s := [queue.get_status(j.run_id) for j in jobs]) and all(
-                x and x.state.terminal for x in s) and s, 90, "the canary jobs to end", 0.2)
+            states = wait_until(
+                lambda: (
+                    (s := [queue.get_status(j.run_id) for j in jobs]) and all(x and x.state.terminal for x in s) and s
+                ),
+                90,
+                "the canary jobs to end",
+                0.2,
+            )
             assert [s.state for s in states] == [JobState.FINISHED, JobState.FAILED, JobState.FAILED], (
-                [s.error for s in states], log.read_text()[-3000:])
+                [s.error for s in states],
+                log.read_text()[-3000:],
+            )
             assert worker.wait(timeout=60) == 0
         finally:
             if worker.poll() is None:
                 worker.kill()
                 worker.wait()
-        cli = [subprocess.run([LAKEHOUSE, *args], capture_output=True, timeout=60)
-               for args in (["queue", "status"], ["queue", "dead-letters", "--json"], ["settings"])]
+        cli = [
+            subprocess.run([LAKEHOUSE, *args], capture_output=True, timeout=60)
+            for args in (["queue", "status"], ["queue", "dead-letters", "--json"], ["settings"])
+        ]
         assert all(proc.returncode == 0 for proc in cli), [p.stderr for p in cli]
 
         searched: dict[str, int] = {}
@@ -132,16 +173,23 @@ def test_no_secret_reaches_logs_redis_or_s3(tmp_path: Path, monkeypatch: pytest.
                 check(f"redis file:{path.name}", path.read_bytes())
         for key in client.scan_iter(match="*", count=1000):
             kind = client.type(key)
-            value = {"string": lambda: client.get(key), "hash": lambda: client.hgetall(key),
-                     "list": lambda: client.lrange(key, 0, -1), "zset": lambda: client.zrange(key, 0, -1, withscores=True),
-                     "set": lambda: client.smembers(key)}.get(kind, lambda: "")()
+            readers = {
+                "string": lambda k: client.get(k),
+                "hash": lambda k: client.hgetall(k),
+                "list": lambda k: client.lrange(k, 0, -1),
+                "zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+                "set": lambda k: client.smembers(k),
+            }
+            value = readers[kind](key) if kind in readers else ""
             check(f"redis key:{key}", f"{key} {value}".encode())
         s3 = s3_client(settings.s3)
         for listing in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.s3.bucket):
             for obj in listing.get("Contents", []):
                 body = s3.get_object(Bucket=settings.s3.bucket, Key=obj["Key"])["Body"].read()
                 check(f"s3:{obj['Key']}", obj["Key"].encode() + body)
-        assert searched.get("s3", 0) >= 3 and searched.get("redis key", 0) >= 5 and searched.get("log", 0) >= 2, searched
+        assert searched.get("s3", 0) >= 3 and searched.get("redis key", 0) >= 5 and searched.get("log", 0) >= 2, (
+            searched
+        )
         assert not found, f"canary secrets found: {found}"
         print(f"canary: searched {searched}, zero hits, in {time.monotonic() - started:.1f} s")
     finally:

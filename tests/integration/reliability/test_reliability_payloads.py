@@ -5,17 +5,17 @@ that job's run prefix. ``LAKEHOUSE_RELIABILITY_LONG=1``: 500 payloads."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-
-import os
 from hostile_payloads import hostile_payloads
-from lakehouse.jobs import JobState
 from worker_harness import list_keys, make_job, read_manifest, wait_until
+
+from lakehouse.jobs import JobState
 
 N = 500 if os.environ.get("LAKEHOUSE_RELIABILITY_LONG") == "1" else 50
 
@@ -61,25 +61,42 @@ def test_hostile_payloads_are_dead_lettered_and_the_worker_keeps_serving(
     assert new, "the valid job landed nothing"
     outside = sorted(k for k in new if not k.startswith(good.raw_prefix))
     assert not outside, f"written outside the valid run's prefix: {outside[:10]}"
-    print(f"{N} hostile payloads dead-lettered and the valid job finished in {elapsed:.1f} s; "
-          f"{len(new)} new objects, all under {good.raw_prefix}")
+    print(
+        f"{N} hostile payloads dead-lettered and the valid job finished in {elapsed:.1f} s; "
+        f"{len(new)} new objects, all under {good.raw_prefix}"
+    )
 
 
 LAKEHOUSE = str(Path(sys.executable).with_name("lakehouse"))
 
 
-@pytest.mark.parametrize("run_id", ["../../etc/passwd", "/abs/run", "sandbox_tr\u0430des__20240102T0300Z",
-                                    pytest.param("s" * 5000, marks=pytest.mark.xfail(
-                                        reason="JobQueue.retry_dead echoes the run id whole; it should check the "
-                                               "run-id pattern first (lakehouse/queue.py, H3)", strict=False)),
-                                    "x__20240102T0300Z\n"], ids=["traversal", "absolute", "lookalike", "overlong", "newline"])
+@pytest.mark.parametrize(
+    "run_id",
+    [
+        "../../etc/passwd",
+        "/abs/run",
+        "sandbox_tr\u0430des__20240102T0300Z",
+        pytest.param(
+            "s" * 5000,
+            marks=pytest.mark.xfail(
+                reason="JobQueue.retry_dead echoes the run id whole; it should check the "
+                "run-id pattern first (lakehouse/queue.py, H3)",
+                strict=False,
+            ),
+        ),
+        "x__20240102T0300Z\n",
+    ],
+    ids=["traversal", "absolute", "lookalike", "overlong", "newline"],
+)
 def test_queue_retry_refuses_hostile_run_ids(settings, run_id: str, prefix: str) -> None:
     client = settings.redis.client()
     before = {k: client.type(k) for k in client.scan_iter(match=f"{settings.queue.prefix}:*")}
     proc = subprocess.run([LAKEHOUSE, "queue", "retry", run_id], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
-    assert "error" in proc.stderr.lower() and ("dead-letter" in proc.stderr or "run id" in proc.stderr.lower()), proc.stderr
+    assert "error" in proc.stderr.lower() and ("dead-letter" in proc.stderr or "run id" in proc.stderr.lower()), (
+        proc.stderr
+    )
     assert len(proc.stderr) < 2000, "the error must stay readable (not echo a 5000-character argument whole)"
     after = {k: client.type(k) for k in client.scan_iter(match=f"{settings.queue.prefix}:*")}
     assert after == before, "a refused retry changed the queue"

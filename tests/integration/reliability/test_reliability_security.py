@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import stat
 import time
-from pathlib import Path
 
 import psutil
 import pytest
@@ -30,8 +29,9 @@ def test_redis_refuses_a_client_without_the_password(settings: Settings) -> None
         anonymous.ping()
     with pytest.raises(redis.AuthenticationError):
         anonymous.set("reliability:probe", "x")
-    wrong = redis.Redis(host=settings.redis.host, port=settings.redis.port, password="not-the-password", socket_timeout=5,
-                        retry=once)
+    wrong = redis.Redis(
+        host=settings.redis.host, port=settings.redis.port, password="not-the-password", socket_timeout=5, retry=once
+    )
     with pytest.raises(redis.AuthenticationError):
         wrong.ping()
 
@@ -51,7 +51,7 @@ def test_redis_password_file_is_private_and_not_on_argv(settings: Settings) -> N
 def _stack_processes(settings: Settings) -> list[psutil.Process]:
     state = json.loads((settings.local.state_dir / "stack.json").read_text())
     procs: list[psutil.Process] = []
-    for name, record in state["services"].items():
+    for record in state["services"].values():
         try:
             proc = psutil.Process(record["pid"])
         except psutil.NoSuchProcess:
@@ -72,9 +72,13 @@ def test_every_listening_socket_of_the_stack_is_on_loopback(settings: Settings) 
             conns = proc.net_connections(kind="inet")
         except psutil.NoSuchProcess:
             continue
-        listening += [(proc.pid, proc.name(), c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN]
+        listening += [
+            (proc.pid, proc.name(), c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN
+        ]
     assert listening, "no listening sockets found: is the stack running?"
     exposed = [entry for entry in listening if entry[2] not in LOOPBACK]
     assert not exposed, f"listening beyond loopback: {exposed}"
-    print(f"{len(listening)} listening sockets of {len(procs)} processes ({sorted(names)}), all on loopback, "
-          f"checked in {time.monotonic() - started:.2f} s")
+    print(
+        f"{len(listening)} listening sockets of {len(procs)} processes ({sorted(names)}), all on loopback, "
+        f"checked in {time.monotonic() - started:.2f} s"
+    )

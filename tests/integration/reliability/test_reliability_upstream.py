@@ -16,11 +16,11 @@ from typing import Any
 
 import psutil
 import yaml
+from worker_harness import make_job, read_manifest, wait_until
 
 from lakehouse.endpoints import load_endpoint
 from lakehouse.jobs import JobState
 from sandbox.abuse import huge_body
-from worker_harness import make_job, read_manifest, wait_until
 
 LONG = os.environ.get("LAKEHOUSE_RELIABILITY_LONG") == "1"
 RETRY = {"max_attempts": 3, "backoff_seconds": 0.2, "max_backoff_seconds": 1.0}
@@ -42,40 +42,96 @@ class Case:
 
 
 CASES = [
-    Case("abuse_slow", "/abuse/slow", {"delay": "5"}, says="took longer than 1", bound_seconds=8, timeout_seconds=1,
-         retry={"max_attempts": 2, "backoff_seconds": 0.2, "max_backoff_seconds": 1.0}),
+    Case(
+        "abuse_slow",
+        "/abuse/slow",
+        {"delay": "5"},
+        says="took longer than 1",
+        bound_seconds=8,
+        timeout_seconds=1,
+        retry={"max_attempts": 2, "backoff_seconds": 0.2, "max_backoff_seconds": 1.0},
+    ),
     Case("abuse_html", "/abuse/html", says="not valid JSON", bound_seconds=5),
     Case("abuse_huge", "/abuse/huge", {"mb": "50"}, expect=JobState.FINISHED, bound_seconds=30),
-    Case("abuse_too_huge", "/abuse/huge", {"mb": "80"}, says="larger than the worker's download limit", bound_seconds=20),
-    Case("abuse_retry_after_zero", "/abuse/retry_after", {"value": "0", "times": "3"}, expect=JobState.FINISHED,
-         bound_seconds=8),
-    Case("abuse_retry_after_huge", "/abuse/retry_after", {"value": "86400", "times": "1000"},
-         says="Retry-After 86400 s", bound_seconds=5, rate_key="abuse_shared"),
-    Case("abuse_after_huge_pause", "/abuse/retry_after", {"value": "0", "times": "0"}, expect=JobState.FINISHED,
-         bound_seconds=8, rate_key="abuse_shared"),
-    Case("abuse_cursor_repeat", "/abuse/cursor_repeat",
-         pagination={"type": "cursor", "cursor_param": "cursor", "next_cursor_path": "next_cursor"},
-         records_path="data", says="pagination loop", bound_seconds=5),
-    Case("abuse_next_loop", "/abuse/next_loop", pagination={"type": "cursor", "next_url_path": "next"},
-         records_path="data", says="pagination loop", bound_seconds=5),
-    Case("abuse_link_loop", "/abuse/link_loop", pagination={"type": "link_header"}, says="pagination loop",
-         bound_seconds=5),
+    Case(
+        "abuse_too_huge", "/abuse/huge", {"mb": "80"}, says="larger than the worker's download limit", bound_seconds=20
+    ),
+    Case(
+        "abuse_retry_after_zero",
+        "/abuse/retry_after",
+        {"value": "0", "times": "3"},
+        expect=JobState.FINISHED,
+        bound_seconds=8,
+    ),
+    Case(
+        "abuse_retry_after_huge",
+        "/abuse/retry_after",
+        {"value": "86400", "times": "1000"},
+        says="Retry-After 86400 s",
+        bound_seconds=5,
+        rate_key="abuse_shared",
+    ),
+    Case(
+        "abuse_after_huge_pause",
+        "/abuse/retry_after",
+        {"value": "0", "times": "0"},
+        expect=JobState.FINISHED,
+        bound_seconds=8,
+        rate_key="abuse_shared",
+    ),
+    Case(
+        "abuse_cursor_repeat",
+        "/abuse/cursor_repeat",
+        pagination={"type": "cursor", "cursor_param": "cursor", "next_cursor_path": "next_cursor"},
+        records_path="data",
+        says="pagination loop",
+        bound_seconds=5,
+    ),
+    Case(
+        "abuse_next_loop",
+        "/abuse/next_loop",
+        pagination={"type": "cursor", "next_url_path": "next"},
+        records_path="data",
+        says="pagination loop",
+        bound_seconds=5,
+    ),
+    Case(
+        "abuse_link_loop",
+        "/abuse/link_loop",
+        pagination={"type": "link_header"},
+        says="pagination loop",
+        bound_seconds=5,
+    ),
 ]
 if LONG:
     CASES += [
-        Case("abuse_retry_after_forever", "/abuse/retry_after", {"value": "0", "times": "1000"},
-             says="HTTP 429 51 times", bound_seconds=120, retry={"max_attempts": 3, "backoff_seconds": 0.2,
-                                                                "max_backoff_seconds": 2.0}),
-        Case("abuse_huge_150", "/abuse/huge", {"mb": "150"}, says="larger than the worker's download limit",
-             bound_seconds=30),
+        Case(
+            "abuse_retry_after_forever",
+            "/abuse/retry_after",
+            {"value": "0", "times": "1000"},
+            says="HTTP 429 51 times",
+            bound_seconds=120,
+            retry={"max_attempts": 3, "backoff_seconds": 0.2, "max_backoff_seconds": 2.0},
+        ),
+        Case(
+            "abuse_huge_150",
+            "/abuse/huge",
+            {"mb": "150"},
+            says="larger than the worker's download limit",
+            bound_seconds=30,
+        ),
     ]
 
 
 def _write(endpoints, base_url: str, case: Case):
     doc = {
         "name": case.name,
-        "request": {"url": base_url + case.path, "params": case.params,
-                    "auth": {"type": "bearer", "token_env": "SANDBOX_TOKEN"}, "timeout_seconds": case.timeout_seconds},
+        "request": {
+            "url": base_url + case.path,
+            "params": case.params,
+            "auth": {"type": "bearer", "token_env": "SANDBOX_TOKEN"},
+            "timeout_seconds": case.timeout_seconds,
+        },
         "pagination": case.pagination,
         "response_map": {"records_path": case.records_path},
         "rate_limit": {"requests_per_second": 50, "burst": 1, **({"key": case.rate_key} if case.rate_key else {})},
@@ -97,8 +153,9 @@ def _peak_rss(pid: int, stop: threading.Event, out: list[int]) -> None:
         pass
 
 
-def test_abusive_upstreams_end_bounded_with_named_reasons(settings, make_sandbox, endpoints, queue, s3,
-                                                          start_worker) -> None:
+def test_abusive_upstreams_end_bounded_with_named_reasons(
+    settings, make_sandbox, endpoints, queue, s3, start_worker
+) -> None:
     sandbox = make_sandbox()
     configs = {case.name: _write(endpoints, sandbox.url, case) for case in CASES}
     jobs = {name: make_job(settings, config, 0) for name, config in configs.items()}
@@ -113,8 +170,11 @@ def test_abusive_upstreams_end_bounded_with_named_reasons(settings, make_sandbox
     for case in CASES:
         if case.name == "abuse_after_huge_pause":
             # Queued once the huge Retry-After failed: the shared bucket must not be paused.
-            wait_until(lambda: (s := queue.get_status(jobs["abuse_retry_after_huge"].run_id)) and s.state.terminal,
-                       30, "the huge Retry-After job to end")
+            wait_until(
+                lambda: (s := queue.get_status(jobs["abuse_retry_after_huge"].run_id)) and s.state.terminal,
+                30,
+                "the huge Retry-After job to end",
+            )
         started[case.name] = time.monotonic()
         queue.enqueue(jobs[case.name])
     ended: dict[str, float] = {}
@@ -148,7 +208,7 @@ def test_abusive_upstreams_end_bounded_with_named_reasons(settings, make_sandbox
     # Retry-After: 0 was honoured as "no pause", but the page still backed off (0.2, 0.4, 0.8 s).
     per_query = sandbox.server.app._abuse_hits  # noqa: SLF001 - times per query
     times = sorted(next(v for k, v in per_query.items() if "times=3" in k))
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert len(times) == 4, times
     for n, gap in enumerate(gaps, start=1):
         assert gap >= 0.9 * min(1.0, 0.2 * 2 ** (n - 1)), f"429 re-sent after {gap:.3f} s (attempt {n}): no backoff"

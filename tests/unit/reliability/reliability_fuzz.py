@@ -45,8 +45,10 @@ Mutation = Callable[[dict[str, Any], random.Random], str]  # mutates the doc, re
 
 
 def _ensure_table(doc: dict[str, Any]) -> dict[str, Any]:
-    doc.setdefault("table", {"namespace": "market", "name": doc["name"],
-                             "columns": [{"name": "trade_id", "path": "id", "type": "long"}]})
+    doc.setdefault(
+        "table",
+        {"namespace": "market", "name": doc["name"], "columns": [{"name": "trade_id", "path": "id", "type": "long"}]},
+    )
     return doc["table"]
 
 
@@ -73,10 +75,17 @@ def wrong_type(doc: dict[str, Any], rng: random.Random) -> str:
 
 
 def unknown_key(doc: dict[str, Any], rng: random.Random) -> str:
-    where, key = rng.choice([
-        ((), "schedual"), (("request",), "timeout"), (("rate_limit",), "rps"), (("retry",), "backoff"),
-        (("response_map",), "records"), (("request",), "verify_ssl"), ((), "__proto__"),
-    ])
+    where, key = rng.choice(
+        [
+            ((), "schedual"),
+            (("request",), "timeout"),
+            (("rate_limit",), "rps"),
+            (("retry",), "backoff"),
+            (("response_map",), "records"),
+            (("request",), "verify_ssl"),
+            ((), "__proto__"),
+        ]
+    )
     target = doc
     for part in where:
         target = target.setdefault(part, {})
@@ -85,8 +94,9 @@ def unknown_key(doc: dict[str, Any], rng: random.Random) -> str:
 
 
 def bad_cron(doc: dict[str, Any], rng: random.Random) -> str:
-    doc["schedule"] = rng.choice(["61 * * * *", "* * *", "@fortnightly", "*/15 * * * * *", "a b c d e",
-                                  "0 25 * * *", "", "*/15 * * 13 *"])
+    doc["schedule"] = rng.choice(
+        ["61 * * * *", "* * *", "@fortnightly", "*/15 * * * * *", "a b c d e", "0 25 * * *", "", "*/15 * * 13 *"]
+    )
     return "schedule"
 
 
@@ -142,10 +152,19 @@ def huge_value(doc: dict[str, Any], rng: random.Random) -> str:
 
 
 def hostile_name(doc: dict[str, Any], rng: random.Random) -> str:
-    value = rng.choice([
-        "../../etc/passwd", "/etc/passwd", "sandbox_tr\u0430des",  # Cyrillic a
-        "sandbox_trades\n", "a" * 300, "Sandbox", "sandbox-trades", "sandbox trades", "\uff53andbox",
-    ])
+    value = rng.choice(
+        [
+            "../../etc/passwd",
+            "/etc/passwd",
+            "sandbox_tr\u0430des",  # Cyrillic a
+            "sandbox_trades\n",
+            "a" * 300,
+            "Sandbox",
+            "sandbox-trades",
+            "sandbox trades",
+            "\uff53andbox",
+        ]
+    )
     if rng.random() < 0.4:
         doc["name"] = value
         return "name"
@@ -170,7 +189,12 @@ def smuggled_header(doc: dict[str, Any], rng: random.Random) -> str:
     elif choice == 2:
         doc["request"]["headers"] = {"X-API-Key": "literal-key"}
     elif choice == 3:
-        doc["request"]["auth"] = {"type": "api_key", "in": "header", "name": "X-Key\r\nX-Evil", "key_env": "SANDBOX_TOKEN"}
+        doc["request"]["auth"] = {
+            "type": "api_key",
+            "in": "header",
+            "name": "X-Key\r\nX-Evil",
+            "key_env": "SANDBOX_TOKEN",
+        }
         return "request.auth"
     else:
         doc["request"].setdefault("params", {})["api_key"] = "literal"
@@ -179,10 +203,16 @@ def smuggled_header(doc: dict[str, Any], rng: random.Random) -> str:
 
 
 def bad_url(doc: dict[str, Any], rng: random.Random) -> str:
-    doc["request"]["url"] = rng.choice([
-        "file:///etc/passwd", "127.0.0.1:18080/v1/offset", "http://user:pw@127.0.0.1/x",
-        "http://127.0.0.1:18080/v1/offset?token=abc", "http://127.0.0.1:18080/v1 offset", "http://exаmple.com/x",
-    ])
+    doc["request"]["url"] = rng.choice(
+        [
+            "file:///etc/passwd",
+            "127.0.0.1:18080/v1/offset",
+            "http://user:pw@127.0.0.1/x",
+            "http://127.0.0.1:18080/v1/offset?token=abc",
+            "http://127.0.0.1:18080/v1 offset",
+            "http://exаmple.com/x",
+        ]
+    )
     return "request.url"
 
 

@@ -13,20 +13,20 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
+from reliability_fuzz import MUTATIONS, ROOT, SHIPPED, malformed_configs
 
 from lakehouse.endpoints import load_endpoint, validate_all
 from lakehouse.errors import EndpointConfigError
 from lakehouse.pipeline import job_for_slot
-from reliability_fuzz import MUTATIONS, ROOT, SHIPPED, malformed_configs
 
 LONG = os.environ.get("LAKEHOUSE_RELIABILITY_LONG") == "1"
 CASES = malformed_configs(500 if LONG else 50, seed=12)
-SLOT = datetime(2024, 1, 2, 3, 0, tzinfo=timezone.utc)
+SLOT = datetime(2024, 1, 2, 3, 0, tzinfo=UTC)
 
 
 def _names_field(message: str, filename: str, field: str) -> bool:
@@ -66,7 +66,10 @@ def test_validate_cli_refuses_each_and_keeps_the_valid(fuzz_dir: Path) -> None:
     started = time.monotonic()
     proc = subprocess.run(
         [str(Path(sys.executable).with_name("lakehouse")), "validate", "--dir", str(fuzz_dir)],
-        cwd=fuzz_dir.parent, capture_output=True, text=True, timeout=120,
+        cwd=fuzz_dir.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     elapsed = time.monotonic() - started
     assert proc.returncode != 0
@@ -116,8 +119,12 @@ def test_a_config_that_validates_builds_its_jobs() -> None:
         elif pick == 1:
             request.setdefault("params", {})[rng.choice(["token", "Token", "page_token", "key", "q"])] = "v"
         elif pick == 2:
-            request["auth"] = {"type": "api_key", "in": rng.choice(["header", "query"]),
-                               "name": rng.choice(["X-Key", "x_key", "api.key", "k"]), "key_env": "SANDBOX_TOKEN"}
+            request["auth"] = {
+                "type": "api_key",
+                "in": rng.choice(["header", "query"]),
+                "name": rng.choice(["X-Key", "x_key", "api.key", "k"]),
+                "key_env": "SANDBOX_TOKEN",
+            }
         elif pick == 3:
             request["url"] = rng.choice(["http://127.0.0.1:1/a b", "http://127.0.0.1:1/ä", "http://h/x/y"])
         elif pick == 4:

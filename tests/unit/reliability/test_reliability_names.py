@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,19 +19,40 @@ from lakehouse.errors import EndpointConfigError, InvalidJobPayloadError
 from lakehouse.jobs import MAX_PAYLOAD_BYTES, CrawlJob, ResolvedRequest, run_id_for
 
 HOSTILE = [
-    "../../etc/passwd", "..", "../x", "/etc/passwd", "/abs", "a/b", "a/../b", "sandbox_trades\n", "sandbox_trades\r",
+    "../../etc/passwd",
+    "..",
+    "../x",
+    "/etc/passwd",
+    "/abs",
+    "a/b",
+    "a/../b",
+    "sandbox_trades\n",
+    "sandbox_trades\r",
     "sandbox_tr\u0430des",  # Cyrillic а
     "\uff53andbox_trades",  # fullwidth s
     "sandbox_trades\u200b",  # zero-width space
-    "s" * 101, "s" * 5000, "", " ", "sandbox trades", "sandbox;rm -rf", "Sandbox", "1sandbox", "sandbox\x00",
+    "s" * 101,
+    "s" * 5000,
+    "",
+    " ",
+    "sandbox trades",
+    "sandbox;rm -rf",
+    "Sandbox",
+    "1sandbox",
+    "sandbox\x00",
 ]
-SLOT = datetime(2024, 1, 2, 3, 0, tzinfo=timezone.utc)
+SLOT = datetime(2024, 1, 2, 3, 0, tzinfo=UTC)
 LAKEHOUSE = str(Path(sys.executable).with_name("lakehouse"))
 
 
 def _job() -> CrawlJob:
-    return CrawlJob.for_slot(endpoint="sandbox_trades", slot_start=SLOT, slot_end=SLOT + timedelta(minutes=15),
-                             request=ResolvedRequest(url="http://127.0.0.1:18080/v1/offset"), raw_base="raw")
+    return CrawlJob.for_slot(
+        endpoint="sandbox_trades",
+        slot_start=SLOT,
+        slot_end=SLOT + timedelta(minutes=15),
+        request=ResolvedRequest(url="http://127.0.0.1:18080/v1/offset"),
+        raw_base="raw",
+    )
 
 
 @pytest.mark.parametrize("name", HOSTILE, ids=lambda n: repr(n[:20]))
@@ -46,7 +67,9 @@ def test_endpoint_and_table_names(name: str) -> None:
         endpoint_path(name, Path("/nonexistent"))
 
 
-@pytest.mark.parametrize("name", [n for n in HOSTILE if n not in ("Sandbox", "1sandbox", "s" * 101)], ids=lambda n: repr(n[:20]))
+@pytest.mark.parametrize(
+    "name", [n for n in HOSTILE if n not in ("Sandbox", "1sandbox", "s" * 101)], ids=lambda n: repr(n[:20])
+)
 def test_raw_layout_segments(name: str) -> None:
     with pytest.raises(ValueError, match="not safe in an S3 key"):
         raw_layout.endpoint_prefix("raw", name)
@@ -54,7 +77,9 @@ def test_raw_layout_segments(name: str) -> None:
         raw_layout.run_prefix("raw", "sandbox_trades", SLOT, name)
 
 
-@pytest.mark.parametrize("base", ["raw/../x", "..", "raw//x", "r\u0430w", "raw/x\n", "raw/.hidden", "raw/a b"], ids=repr)
+@pytest.mark.parametrize(
+    "base", ["raw/../x", "..", "raw//x", "r\u0430w", "raw/x\n", "raw/.hidden", "raw/a b"], ids=repr
+)
 def test_raw_base_segments(base: str) -> None:
     with pytest.raises(ValueError, match="raw prefix segment"):
         raw_layout.endpoint_prefix(base, "sandbox_trades")
@@ -104,8 +129,14 @@ def test_oversized_payload_refused_before_parsing() -> None:
 @pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "sandbox_tr\u0430des", "s" * 300])
 def test_crawl_cli_refuses_hostile_endpoint_names(name: str, tmp_path: Path) -> None:
     # No stack: the name is refused before any settings, Redis or file access.
-    proc = subprocess.run([LAKEHOUSE, "crawl", name], capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                          env={"PATH": "/usr/bin:/bin", "LAKEHOUSE_REDIS__PORT": "1", "HOME": str(tmp_path)})
+    proc = subprocess.run(
+        [LAKEHOUSE, "crawl", name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "LAKEHOUSE_REDIS__PORT": "1", "HOME": str(tmp_path)},
+    )
     assert proc.returncode == 2, proc.stderr
     assert "is not an endpoint name" in proc.stderr
     assert "Traceback" not in proc.stderr
