@@ -103,22 +103,39 @@ def land(settings: Settings, endpoint: str, slot: datetime, pages: int, per_page
         body = json.dumps({"data": {"items": records}, "total": per_page}).encode()
         key = page_key(prefix, index)
         client.put_object(Bucket=settings.s3.bucket, Key=key, Body=body)
-        return ManifestPage(index=index, key=key, url=f"http://127.0.0.1:18080/v1/offset?offset={start}",
-                            status_code=200, records=per_page, bytes=len(body), sha256=sha256_hex(body),
-                            fetched_at=slot + SLOT, elapsed_seconds=0.01)
+        return ManifestPage(
+            index=index,
+            key=key,
+            url=f"http://127.0.0.1:18080/v1/offset?offset={start}",
+            status_code=200,
+            records=per_page,
+            bytes=len(body),
+            sha256=sha256_hex(body),
+            fetched_at=slot + SLOT,
+            elapsed_seconds=0.01,
+        )
 
     # Threads overlap the PUTs; the record generation itself is Python-bound.
     with ThreadPoolExecutor(max_workers=4) as pool:
         listed = list(pool.map(put, range(1, pages + 1)))
-    manifest = Manifest.build(run_id=run_id, endpoint=endpoint, slot_start=slot, slot_end=slot + SLOT, prefix=prefix,
-                              pages=listed, started_at=slot + SLOT, finished_at=slot + SLOT + timedelta(minutes=1))
+    manifest = Manifest.build(
+        run_id=run_id,
+        endpoint=endpoint,
+        slot_start=slot,
+        slot_end=slot + SLOT,
+        prefix=prefix,
+        pages=listed,
+        started_at=slot + SLOT,
+        finished_at=slot + SLOT + timedelta(minutes=1),
+    )
     client.put_object(Bucket=settings.s3.bucket, Key=manifest.key, Body=manifest.to_json_bytes())
     return Landing(prefix=prefix, manifest_key=manifest.key, records=pages * per_page)
 
 
 def land_slots(settings: Settings, endpoint: str, slots: int, pages: int, per_page: int) -> list[Landing]:
-    return [land(settings, endpoint, FIRST_SLOT + n * SLOT, pages, per_page, n * pages * per_page)
-            for n in range(slots)]
+    return [
+        land(settings, endpoint, FIRST_SLOT + n * SLOT, pages, per_page, n * pages * per_page) for n in range(slots)
+    ]
 
 
 # --- (a) ours ---------------------------------------------------------------------------
@@ -147,7 +164,7 @@ class PeakRss:
             self.total = max(self.total, python + children)
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "PeakRss":
+    def __enter__(self) -> PeakRss:
         self._thread.start()
         return self
 
@@ -157,12 +174,20 @@ class PeakRss:
 
     def describe(self) -> str:
         mb = 1024 * 1024
-        return (f"peak RSS: driver total {self.total / mb:,.0f} MB "
-                f"(Python {self.python / mb:,.0f} MB, JVM {self.jvm / mb:,.0f} MB)")
+        return (
+            f"peak RSS: driver total {self.total / mb:,.0f} MB "
+            f"(Python {self.python / mb:,.0f} MB, JVM {self.jvm / mb:,.0f} MB)"
+        )
 
 
-def ours(settings: Settings, endpoint: EndpointConfig, landings: list[Landing], engine: str,
-         batch_rows: int, warmup: tuple[EndpointConfig, Landing]) -> dict[str, Any]:
+def ours(
+    settings: Settings,
+    endpoint: EndpointConfig,
+    landings: list[Landing],
+    engine: str,
+    batch_rows: int,
+    warmup: tuple[EndpointConfig, Landing],
+) -> dict[str, Any]:
     from spark_jobs import raw_to_table
     from spark_jobs.session import SessionOptions, build_session
 
@@ -170,8 +195,9 @@ def ours(settings: Settings, endpoint: EndpointConfig, landings: list[Landing], 
         options = SessionOptions(app_name="transform-bench", remote=SparkConnectService(settings).url)
     else:
         # The driver JVM holds each batch's Arrow data on its way to the writer.
-        options = SessionOptions(app_name="transform-bench", master="local[2]",
-                                 extra_conf={"spark.driver.memory": "3g"})
+        options = SessionOptions(
+            app_name="transform-bench", master="local[2]", extra_conf={"spark.driver.memory": "3g"}
+        )
     with PeakRss() as rss:
         t0 = time.monotonic()
         spark = build_session(settings, options)
@@ -185,18 +211,27 @@ def ours(settings: Settings, endpoint: EndpointConfig, landings: list[Landing], 
             raw_to_table.run(spark, settings, warmup[0], [warmup[1].prefix])
             warm = time.monotonic() - t_warm
             t1 = time.monotonic()
-            result = raw_to_table.run(spark, settings, endpoint, [landing.prefix for landing in landings],
-                                      batch_rows=batch_rows)
+            result = raw_to_table.run(
+                spark, settings, endpoint, [landing.prefix for landing in landings], batch_rows=batch_rows
+            )
             seconds = time.monotonic() - t1
             written = spark.table(endpoint.table.identifier).count()  # type: ignore[union-attr]
         finally:
             spark.stop()
     expected = sum(landing.records for landing in landings)
     if result.rows != expected or written != expected or result.quarantined:
-        raise RuntimeError(f"spark wrote {written} rows ({result.rows} typed, {result.quarantined} quarantined), "
-                           f"expected {expected}")
-    return {"startup": started, "seconds": seconds, "rows": float(result.rows), "rss": rss,
-            "read": result.read_seconds, "write": result.write_seconds, "warmup": warm}
+        raise RuntimeError(
+            f"spark wrote {written} rows ({result.rows} typed, {result.quarantined} quarantined), expected {expected}"
+        )
+    return {
+        "startup": started,
+        "seconds": seconds,
+        "rows": float(result.rows),
+        "rss": rss,
+        "read": result.read_seconds,
+        "write": result.write_seconds,
+        "warmup": warm,
+    }
 
 
 # --- (b) dlt into Iceberg --------------------------------------------------------------
@@ -226,7 +261,9 @@ def dlt_records(settings: Settings, endpoint: EndpointConfig, landings: list[Lan
                     "venue_code": r["venue"]["code"],
                     "venue_region": r["venue"]["region"],
                     "_run_id": manifest.run_id,
-                    "ds": part.ds, "hr": int(part.hr), "min": int(part.min),
+                    "ds": part.ds,
+                    "hr": int(part.hr),
+                    "min": int(part.min),
                 }
 
 
@@ -246,16 +283,29 @@ def dlt_load(settings: Settings, endpoint: EndpointConfig, landings: list[Landin
         "quote_qty": {"data_type": "decimal", "precision": 24, "scale": 8},
         "traded_at": {"data_type": "timestamp"},
     }
-    resource = dlt.resource(dlt_records(settings, endpoint, landings), name="trades", columns=columns,
-                            table_format="iceberg", write_disposition="append")
+    resource = dlt.resource(
+        dlt_records(settings, endpoint, landings),
+        name="trades",
+        columns=columns,
+        table_format="iceberg",
+        write_disposition="append",
+    )
     resource = iceberg_adapter(resource, partition=["ds", "hr", "min"])
     destination = dlt.destinations.filesystem(
         bucket_url=f"s3://{settings.s3.bucket}/dlt",
-        credentials={"aws_access_key_id": key, "aws_secret_access_key": secret,
-                     "endpoint_url": settings.s3.endpoint_url, "region_name": settings.s3.region},
+        credentials={
+            "aws_access_key_id": key,
+            "aws_secret_access_key": secret,
+            "endpoint_url": settings.s3.endpoint_url,
+            "region_name": settings.s3.region,
+        },
     )
-    pipeline = dlt.pipeline(pipeline_name=f"bench_{endpoint.name}", destination=destination, dataset_name=dataset,
-                            pipelines_dir=str(tmp / "dlt"))
+    pipeline = dlt.pipeline(
+        pipeline_name=f"bench_{endpoint.name}",
+        destination=destination,
+        dataset_name=dataset,
+        pipelines_dir=str(tmp / "dlt"),
+    )
     t0 = time.monotonic()
     pipeline.run(resource)
     seconds = time.monotonic() - t0
@@ -270,11 +320,15 @@ def dlt_load(settings: Settings, endpoint: EndpointConfig, landings: list[Landin
 # --- (c) per-slot overhead -------------------------------------------------------------
 
 
-def per_slot_runs(settings: Settings, endpoints_dir: Path, name: str, landings: list[Landing],
-                  connect_url: str) -> dict[str, list[float]]:
+def per_slot_runs(
+    settings: Settings, endpoints_dir: Path, name: str, landings: list[Landing], connect_url: str
+) -> dict[str, list[float]]:
     job_args = ["--endpoint", name, "--endpoints-dir", str(endpoints_dir)]
-    times: dict[str, list[float]] = {"spark-submit": [], "connect (process per slot)": [],
-                                     "connect (session per slot)": []}
+    times: dict[str, list[float]] = {
+        "spark-submit": [],
+        "connect (process per slot)": [],
+        "connect (session per slot)": [],
+    }
     for landing in landings:
         cmd = submit_command(settings, "raw_to_table", [*job_args, "--run", landing.prefix])
         t0 = time.monotonic()
@@ -282,8 +336,20 @@ def per_slot_runs(settings: Settings, endpoints_dir: Path, name: str, landings: 
         times["spark-submit"].append(time.monotonic() - t0)
     for landing in landings:
         t0 = time.monotonic()
-        subprocess.run([sys.executable, str(ROOT / "spark_jobs" / "raw_to_table.py"), "--remote", connect_url,
-                        *job_args, "--run", landing.prefix], check=True, capture_output=True, cwd=ROOT)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "spark_jobs" / "raw_to_table.py"),
+                "--remote",
+                connect_url,
+                *job_args,
+                "--run",
+                landing.prefix,
+            ],
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
         times["connect (process per slot)"].append(time.monotonic() - t0)
     # Last: once this process holds a Connect session, pyspark 3.5 keeps it in Connect mode.
     from spark_jobs import raw_to_table
@@ -307,8 +373,12 @@ def main() -> int:
     p.add_argument("--per-page", type=int, default=1000, help="records per raw page")
     p.add_argument("--slots", type=int, default=4, help="slots the records are spread over")
     p.add_argument("--batch-rows", type=int, default=1_000_000, help="raw_to_table's records per write")
-    p.add_argument("--engine", choices=("local", "connect"), default="local",
-                   help="(a) in local mode in-process (default) or on the stack's Spark Connect server")
+    p.add_argument(
+        "--engine",
+        choices=("local", "connect"),
+        default="local",
+        help="(a) in local mode in-process (default) or on the stack's Spark Connect server",
+    )
     p.add_argument("--skip-dlt", action="store_true", help="only (a): e.g. a 10M-record memory run")
     p.add_argument("--per-slot", action="store_true", help="also (c): per-slot overhead (needs spark-connect)")
     p.add_argument("--small-slot-records", type=int, default=1000, help="records of each small slot in (c)")
@@ -338,27 +408,41 @@ def main() -> int:
         t0 = time.monotonic()
         landings = land_slots(settings, big.name, args.slots, pages, args.per_page)
         total = sum(landing.records for landing in landings)
-        print(f"landed {total} records: {args.slots} slots x {pages} pages x {args.per_page} records "
-              f"in {time.monotonic() - t0:.1f} s", flush=True)
+        print(
+            f"landed {total} records: {args.slots} slots x {pages} pages x {args.per_page} records "
+            f"in {time.monotonic() - t0:.1f} s",
+            flush=True,
+        )
 
         warm = bench_endpoint(endpoints_dir, f"bench_warm_{tag}")
         warm_landing = land_slots(settings, warm.name, 1, 1, args.per_page)[0]
         a = ours(settings, big, landings, args.engine, args.batch_rows, (warm, warm_landing))
         where = "local[2] in-process" if args.engine == "local" else "Spark Connect server"
         ours_rate = total / a["seconds"]
-        print(f"(a) ours, raw_to_table.run on {where}: {total} records in {a['seconds']:.1f} s "
-              f"= {ours_rate:,.0f} records/s (after {a['startup']:.1f} s session start and a {a['warmup']:.1f} s "
-              f"warm-up slot of {args.per_page} records; batches of {args.batch_rows:,} records)", flush=True)
-        print(f"    of which reading + typing pages {a['read']:.1f} s, Arrow to Spark + overwrites {a['write']:.1f} s",
-              flush=True)
+        print(
+            f"(a) ours, raw_to_table.run on {where}: {total} records in {a['seconds']:.1f} s "
+            f"= {ours_rate:,.0f} records/s (after {a['startup']:.1f} s session start and a {a['warmup']:.1f} s "
+            f"warm-up slot of {args.per_page} records; batches of {args.batch_rows:,} records)",
+            flush=True,
+        )
+        print(
+            f"    of which reading + typing pages {a['read']:.1f} s, Arrow to Spark + overwrites {a['write']:.1f} s",
+            flush=True,
+        )
         print(f"    {a['rss'].describe()}", flush=True)
         if not args.skip_dlt:
             b = dlt_load(settings, big, landings, tmp)
             dlt_rate = total / b["seconds"]
-            print(f"(b) dlt filesystem/iceberg via Nessie REST: {total} records in {b['seconds']:.1f} s "
-                  f"= {dlt_rate:,.0f} records/s", flush=True)
-            print(f"    ratio: ours {ours_rate:,.0f} records/s / dlt {dlt_rate:,.0f} records/s "
-                  f"= {ours_rate / dlt_rate:.1f}x", flush=True)
+            print(
+                f"(b) dlt filesystem/iceberg via Nessie REST: {total} records in {b['seconds']:.1f} s "
+                f"= {dlt_rate:,.0f} records/s",
+                flush=True,
+            )
+            print(
+                f"    ratio: ours {ours_rate:,.0f} records/s / dlt {dlt_rate:,.0f} records/s "
+                f"= {ours_rate / dlt_rate:.1f}x",
+                flush=True,
+            )
 
         if args.per_slot:
             connect_url = SparkConnectService(settings).url
@@ -367,13 +451,17 @@ def main() -> int:
             times = per_slot_runs(settings, endpoints_dir, small.name, small_landings, connect_url)
             print(f"(c) per slot of {args.small_slot_records} records, {args.small_slots} slots one by one:")
             for label, values in times.items():
-                print(f"    {label:28s} median {statistics.median(values):6.2f} s  "
-                      f"(runs: {', '.join(f'{v:.2f}' for v in values)})")
+                print(
+                    f"    {label:28s} median {statistics.median(values):6.2f} s  "
+                    f"(runs: {', '.join(f'{v:.2f}' for v in values)})"
+                )
             submit_s = statistics.median(times["spark-submit"])
             for label in ("connect (process per slot)", "connect (session per slot)"):
                 connect_s = statistics.median(times[label])
-                print(f"    {label}: {submit_s - connect_s:.2f} s less per slot than spark-submit "
-                      f"({submit_s / connect_s:.1f}x faster)")
+                print(
+                    f"    {label}: {submit_s - connect_s:.2f} s less per slot than spark-submit "
+                    f"({submit_s / connect_s:.1f}x faster)"
+                )
     return 0
 
 

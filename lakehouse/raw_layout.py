@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import Iterable, Literal, NamedTuple
+from typing import Literal, NamedTuple
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -38,8 +39,21 @@ SEGMENT_MAX = 200
 # stored or logged, in addition to the names an endpoint's auth spec declares.
 DEFAULT_SECRET_PARAMS: frozenset[str] = frozenset(
     {
-        "access_token", "api-key", "api_key", "apikey", "auth", "auth_token", "client_secret",
-        "key", "passwd", "password", "refresh_token", "secret", "sig", "signature", "token",
+        "access_token",
+        "api-key",
+        "api_key",
+        "apikey",
+        "auth",
+        "auth_token",
+        "client_secret",
+        "key",
+        "passwd",
+        "password",
+        "refresh_token",
+        "secret",
+        "sig",
+        "signature",
+        "token",
         "x-api-key",
     }
 )
@@ -198,7 +212,7 @@ class ManifestPage(_Strict):
     elapsed_seconds: float = Field(ge=0)
 
     @model_validator(mode="after")
-    def _url_has_no_secrets(self) -> "ManifestPage":
+    def _url_has_no_secrets(self) -> ManifestPage:
         if url_has_secrets(self.url):
             raise ValueError(
                 f"page {self.index}: the URL still carries credentials (userinfo or a secret "
@@ -225,13 +239,15 @@ class Manifest(_Strict):
     worker_id: str | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "Manifest":
+    def _consistent(self) -> Manifest:
         expected = run_prefix("", self.endpoint, self.slot_start, self.run_id)
         if not self.prefix.endswith(expected):
             raise ValueError(f"prefix {self.prefix!r} is not the run's layout prefix (…/{expected})")
         for position, page in enumerate(self.pages, start=1):
             if page.index != position:
-                raise ValueError(f"pages must be listed in order 1..n without gaps; found index {page.index} at position {position}")
+                raise ValueError(
+                    f"pages must be listed in order 1..n without gaps; found index {page.index} at position {position}"
+                )
             if page.key != page_key(self.prefix, page.index):
                 raise ValueError(f"page {page.index} key {page.key!r} is not {page_key(self.prefix, page.index)!r}")
         totals = (len(self.pages), sum(p.records for p in self.pages), sum(p.bytes for p in self.pages))
@@ -255,7 +271,7 @@ class Manifest(_Strict):
         started_at: datetime,
         finished_at: datetime,
         worker_id: str | None = None,
-    ) -> "Manifest":
+    ) -> Manifest:
         """A manifest with its totals computed from the pages."""
         return cls(
             run_id=run_id,
@@ -280,5 +296,5 @@ class Manifest(_Strict):
         return self.model_dump_json(indent=2).encode()
 
     @classmethod
-    def from_json(cls, data: bytes | str) -> "Manifest":
+    def from_json(cls, data: bytes | str) -> Manifest:
         return cls.model_validate_json(data)

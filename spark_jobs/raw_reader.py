@@ -73,7 +73,7 @@ def manifest_key_for(ref: str, bucket: str) -> str:
     """A run's manifest key from its prefix, its manifest key, or an s3:// URI of either."""
     key = ref
     if ref.startswith("s3://"):
-        ref_bucket, _, key = ref[len("s3://"):].partition("/")
+        ref_bucket, _, key = ref[len("s3://") :].partition("/")
         if ref_bucket != bucket:
             raise ForeignBucketError(ref, bucket)
     if key.endswith(MANIFEST_NAME):
@@ -81,7 +81,7 @@ def manifest_key_for(ref: str, bucket: str) -> str:
     return manifest_key(key if key.endswith("/") else key + "/")
 
 
-def read_manifest(client: "S3Client", bucket: str, key: str) -> Manifest:
+def read_manifest(client: S3Client, bucket: str, key: str) -> Manifest:
     from botocore.exceptions import ClientError
     from pydantic import ValidationError
 
@@ -97,7 +97,7 @@ def read_manifest(client: "S3Client", bucket: str, key: str) -> Manifest:
         raise InvalidManifestError(bucket, key, str(exc).splitlines()[0]) from exc
 
 
-def read_page(client: "S3Client", bucket: str, key: str, sha256: str) -> PageBody:
+def read_page(client: S3Client, bucket: str, key: str, sha256: str) -> PageBody:
     from botocore.exceptions import ClientError
 
     try:
@@ -110,7 +110,7 @@ def read_page(client: "S3Client", bucket: str, key: str, sha256: str) -> PageBod
 
 
 def manifest_keys_in_range(
-    client: "S3Client", s3: S3Settings, endpoint: str, start: datetime, end: datetime
+    client: S3Client, s3: S3Settings, endpoint: str, start: datetime, end: datetime
 ) -> list[str]:
     """Manifest keys of ``endpoint`` whose slot starts in [start, end), oldest first.
 

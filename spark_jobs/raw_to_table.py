@@ -54,7 +54,7 @@ from spark_jobs.raw_reader import (
     read_manifest,
     read_page,
 )
-from spark_jobs.records import TIMESTAMP, ArrowTyper, PageBatch, QuarantineEntry, columns_ddl, page_problem, spark_type
+from spark_jobs.records import TIMESTAMP, ArrowTyper, PageBatch, columns_ddl, page_problem, spark_type
 from spark_jobs.session import build_session
 from spark_jobs.tables import (
     SlotPartition,
@@ -72,8 +72,9 @@ log = logging.getLogger(__name__)
 
 LINEAGE_DDL = "`_run_id` string, `_ingested_at` timestamp"
 QUARANTINE_DDL = "reason string, raw_key string, record string, run_id string"
-QUARANTINE_SCHEMA = pa.schema([("reason", pa.string()), ("raw_key", pa.string()), ("record", pa.string()),
-                               ("run_id", pa.string())])
+QUARANTINE_SCHEMA = pa.schema(
+    [("reason", pa.string()), ("raw_key", pa.string()), ("record", pa.string()), ("run_id", pa.string())]
+)
 PARTITION_SCHEMA = pa.schema([("ds", pa.string()), ("hr", pa.int32()), ("min", pa.int32())])
 # Records per write (whole slots only: a bigger slot is written alone). About 100-200 MB
 # of Arrow on the driver for typical records, and as much again in the JVM on its way
@@ -123,7 +124,7 @@ class TransformResult:
 
 
 def _resolve_manifests(
-    client: "S3Client",
+    client: S3Client,
     settings: Settings,
     endpoint: EndpointConfig,
     runs: Sequence[str],
@@ -178,20 +179,25 @@ def _slot_columns(n: int, slot: SlotPartition) -> list[pa.Array]:
 
 
 def _read_landing(
-    client: "S3Client", bucket: str, typer: ArrowTyper, manifest: Manifest, records_path: str
+    client: S3Client, bucket: str, typer: ArrowTyper, manifest: Manifest, records_path: str
 ) -> tuple[pa.Table, pa.Table]:
     """One landing -> (its typed rows with lineage and partition columns, its quarantine rows)."""
     batch = PageBatch(typer, records_path)
-    for page, fetched in zip(manifest.pages, _prefetched(
-            lambda p: read_page(client, bucket, p.key, p.sha256), manifest.pages)):
+    for page, fetched in zip(
+        manifest.pages, _prefetched(lambda p: read_page(client, bucket, p.key, p.sha256), manifest.pages), strict=True
+    ):
         if fetched.body is None:
             batch.add_problem(page_problem(page.key, "page listed in the manifest is missing from the bucket"))
         elif not fetched.checksum_ok:
             # Another crawl of this slot may be overwriting the pages right now; these
             # bytes are not the ones the manifest vouches for.
-            batch.add_problem(page_problem(
-                page.key, "page sha256 differs from the manifest (overwritten by a later crawl?)",
-                fetched.body.decode("utf-8", errors="replace")))
+            batch.add_problem(
+                page_problem(
+                    page.key,
+                    "page sha256 differs from the manifest (overwritten by a later crawl?)",
+                    fetched.body.decode("utf-8", errors="replace"),
+                )
+            )
         else:
             batch.add_page(page.key, fetched.body)
     typed = batch.finish()
@@ -200,16 +206,22 @@ def _read_landing(
     # _ingested_at is when the landing completed, not when this job ran, so a rerun
     # of a slot writes identical rows (house rule 4).
     rows = typed.table
-    for name, column in (("_run_id", _constant(manifest.run_id, n, pa.string())),
-                         ("_ingested_at", _constant(manifest.finished_at, n, TIMESTAMP))):
+    for name, column in (
+        ("_run_id", _constant(manifest.run_id, n, pa.string())),
+        ("_ingested_at", _constant(manifest.finished_at, n, TIMESTAMP)),
+    ):
         rows = rows.append_column(name, column)
-    for name, column in zip(PARTITION_SCHEMA.names, _slot_columns(n, slot)):
+    for name, column in zip(PARTITION_SCHEMA.names, _slot_columns(n, slot), strict=True):
         rows = rows.append_column(name, column)
     q = typed.quarantined
     quarantine = pa.Table.from_arrays(
-        [pa.array([e.reason for e in q], pa.string()), pa.array([e.raw_key for e in q], pa.string()),
-         pa.array([e.record for e in q], pa.string()), _constant(manifest.run_id, len(q), pa.string()),
-         *_slot_columns(len(q), slot)],
+        [
+            pa.array([e.reason for e in q], pa.string()),
+            pa.array([e.raw_key for e in q], pa.string()),
+            pa.array([e.record for e in q], pa.string()),
+            _constant(manifest.run_id, len(q), pa.string()),
+            *_slot_columns(len(q), slot),
+        ],
         schema=pa.schema([*QUARANTINE_SCHEMA, *PARTITION_SCHEMA]),
     )
     return rows, quarantine
@@ -223,7 +235,7 @@ def _quarantine_schema() -> str:
     return f"{QUARANTINE_DDL}, ds string, hr int, `min` int"
 
 
-def _check_schema(spark: "SparkSession", identifier: str, table: Table) -> None:
+def _check_schema(spark: SparkSession, identifier: str, table: Table) -> None:
     existing = {f.name: f.dataType.simpleString() for f in spark.table(quote(identifier)).schema.fields}
     problems = []
     for column in table.columns:
@@ -237,12 +249,12 @@ def _check_schema(spark: "SparkSession", identifier: str, table: Table) -> None:
 
 
 def run(
-    spark: "SparkSession",
+    spark: SparkSession,
     settings: Settings,
     endpoint: EndpointConfig,
     runs: Sequence[str] = (),
     slot_range: tuple[datetime, datetime] | None = None,
-    client: "S3Client | None" = None,
+    client: S3Client | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> TransformResult:
     """Transform the landings named by ``runs`` (prefixes or manifest keys) and/or every
@@ -279,14 +291,16 @@ def run(
         batch = SlotBatch()
         for manifest in manifests:
             t0 = time.monotonic()
-            rows, quarantine = _read_landing(client, settings.s3.bucket, typer, manifest,
-                                             endpoint.response_map.records_path)
+            rows, quarantine = _read_landing(
+                client, settings.s3.bucket, typer, manifest, endpoint.response_map.records_path
+            )
             result.read_seconds += time.monotonic() - t0
             slot = slot_partition(manifest.slot_start)
-            log.info("%s: %d rows, %d quarantined (slot %s)", manifest.run_id, rows.num_rows, quarantine.num_rows,
-                     slot)
-            if batch.slots and (batch.rows + batch.quarantined + rows.num_rows + quarantine.num_rows > batch_rows
-                                or len(batch.slots) >= MAX_SLOTS_PER_WRITE):
+            log.info("%s: %d rows, %d quarantined (slot %s)", manifest.run_id, rows.num_rows, quarantine.num_rows, slot)
+            if batch.slots and (
+                batch.rows + batch.quarantined + rows.num_rows + quarantine.num_rows > batch_rows
+                or len(batch.slots) >= MAX_SLOTS_PER_WRITE
+            ):
                 flush(batch)
                 batch = SlotBatch()
             batch.slots.append(slot)
@@ -299,13 +313,21 @@ def run(
             flush(batch)
         if in_flight is not None:
             in_flight.result()
-    log.info("%s: %d rows in %d slot(s); %d records quarantined in %s (read and typed in %.1f s, written in %.1f s, partly overlapping)",
-             table.identifier, result.rows, len(result.slots), result.quarantined, result.quarantine_table,
-             result.read_seconds, result.write_seconds)
+    log.info(
+        "%s: %d rows in %d slot(s); %d records quarantined in %s "
+        "(read and typed in %.1f s, written in %.1f s, partly overlapping)",
+        table.identifier,
+        result.rows,
+        len(result.slots),
+        result.quarantined,
+        result.quarantine_table,
+        result.read_seconds,
+        result.write_seconds,
+    )
     return result
 
 
-def _frame(spark: "SparkSession", data: pa.Table, schema: str) -> "DataFrame":
+def _frame(spark: SparkSession, data: pa.Table, schema: str) -> DataFrame:
     """An Arrow table as a DataFrame: no per-row conversion on the way (classic and Connect)."""
     df = spark.createDataFrame(data.combine_chunks(), schema)
     # Classic Spark makes one partition per Arrow batch (10k rows); a few tasks write
@@ -313,7 +335,7 @@ def _frame(spark: "SparkSession", data: pa.Table, schema: str) -> "DataFrame":
     return df.coalesce(int(spark.conf.get("spark.sql.shuffle.partitions") or 4))
 
 
-def _write(spark: "SparkSession", table: Table, result: TransformResult, batch: SlotBatch) -> None:
+def _write(spark: SparkSession, table: Table, result: TransformResult, batch: SlotBatch) -> None:
     # overwrite(<exactly these slots>) rather than overwritePartitions(): both are the
     # V2 writer and replace whole (ds, hr, min) partitions, but overwritePartitions only
     # touches partitions present in the data, so a rerun whose slot now has no good
@@ -325,16 +347,29 @@ def _write(spark: "SparkSession", table: Table, result: TransformResult, batch: 
     batch.tables, batch.quarantines = [], []
     # Rows already sit in slot order: no shuffle into the table's partitioning (also a
     # table property of new tables; given here for tables created before it).
-    (_frame(spark, rows, _table_schema(table)).writeTo(quote(table.identifier))
-     .option("distribution-mode", "none").overwrite(condition))
-    (_frame(spark, quarantine, _quarantine_schema()).writeTo(quote(result.quarantine_table))
-     .option("distribution-mode", "none").overwrite(condition))
+    (
+        _frame(spark, rows, _table_schema(table))
+        .writeTo(quote(table.identifier))
+        .option("distribution-mode", "none")
+        .overwrite(condition)
+    )
+    (
+        _frame(spark, quarantine, _quarantine_schema())
+        .writeTo(quote(result.quarantine_table))
+        .option("distribution-mode", "none")
+        .overwrite(condition)
+    )
     result.write_seconds += time.monotonic() - t0
     result.slots.extend(batch.slots)
     result.rows += batch.rows
     result.quarantined += batch.quarantined
-    log.info("%s: wrote %d rows, %d quarantined, for %d slot(s)", table.identifier, batch.rows, batch.quarantined,
-             len(batch.slots))
+    log.info(
+        "%s: wrote %d rows, %d quarantined, for %d slot(s)",
+        table.identifier,
+        batch.rows,
+        batch.quarantined,
+        len(batch.slots),
+    )
 
 
 def endpoint_by_name(name: str, directory: Path | None = None) -> EndpointConfig:
@@ -345,12 +380,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--endpoint", required=True, help="endpoint name (config/endpoints/<name>.yaml)")
     parser.add_argument("--endpoints-dir", type=Path, default=None, help="directory of endpoint configs")
-    parser.add_argument("--run", action="append", default=[], dest="runs",
-                        help="a run's raw prefix or _manifest.json key (s3:// URIs too); repeatable")
+    parser.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        dest="runs",
+        help="a run's raw prefix or _manifest.json key (s3:// URIs too); repeatable",
+    )
     parser.add_argument("--from", dest="start", type=parse_slot, help="backfill: first slot start (inclusive)")
     parser.add_argument("--to", dest="end", type=parse_slot, help="backfill: slot starts before this (exclusive)")
-    parser.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS,
-                        help=f"records per write, whole slots only (default {DEFAULT_BATCH_ROWS:,})")
+    parser.add_argument(
+        "--batch-rows",
+        type=int,
+        default=DEFAULT_BATCH_ROWS,
+        help=f"records per write, whole slots only (default {DEFAULT_BATCH_ROWS:,})",
+    )
     args = parser.parse_args(argv)
     if (args.start is None) != (args.end is None):
         parser.error("--from and --to go together")

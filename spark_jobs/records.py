@@ -164,7 +164,9 @@ def _epoch(value: Any, unit: str) -> datetime:
     try:
         if unit == "epoch_ms":
             # Integer milliseconds stay exact; float division would blur the last digit.
-            return EPOCH + (timedelta(milliseconds=value) if isinstance(value, int) else timedelta(seconds=value / 1000))
+            return EPOCH + (
+                timedelta(milliseconds=value) if isinstance(value, int) else timedelta(seconds=value / 1000)
+            )
         return EPOCH + timedelta(seconds=value)
     except (OverflowError, ValueError):
         raise ValueMismatch(f"out of range as {unit}") from None
@@ -560,7 +562,11 @@ class ArrowColumn:
         has_null = _NONE in kinds
         kinds.discard(_NONE)
         fast = [k for k in kinds if k in self.handlers]
-        slow = [i for i, v in enumerate(values) if v.__class__ not in self.handlers and v is not None] if len(fast) < len(kinds) else []
+        slow = (
+            [i for i, v in enumerate(values) if v.__class__ not in self.handlers and v is not None]
+            if len(fast) < len(kinds)
+            else []
+        )
         parts = []
         for kind in fast:
             mine = values if len(kinds) == 1 else [v if v.__class__ is kind else None for v in values]
@@ -645,7 +651,9 @@ class ArrowTyper:
         keep[positions] = False
         return TypedRecords(typed.filter(pa.array(keep)), self._quarantine(records, positions, raw_keys))
 
-    def _quarantine(self, records: list[Any], positions: list[int], raw_keys: list[tuple[int, str]] | str) -> list[QuarantineEntry]:
+    def _quarantine(
+        self, records: list[Any], positions: list[int], raw_keys: list[tuple[int, str]] | str
+    ) -> list[QuarantineEntry]:
         spans = [(0, raw_keys)] if isinstance(raw_keys, str) else raw_keys
         starts = [start for start, _ in spans]
         entries = []
@@ -705,8 +713,9 @@ class PageBatch:
         return TypedRecords(table, self.quarantined)
 
 
-def type_pages(typer: ArrowTyper, pages: Iterable[tuple[str, bytes]], records_path: str,
-               chunk_records: int = CHUNK_RECORDS) -> TypedRecords:
+def type_pages(
+    typer: ArrowTyper, pages: Iterable[tuple[str, bytes]], records_path: str, chunk_records: int = CHUNK_RECORDS
+) -> TypedRecords:
     """(raw_key, body) pages -> their typed rows and quarantine entries."""
     batch = PageBatch(typer, records_path, chunk_records)
     for raw_key, body in pages:

@@ -42,11 +42,11 @@ def quote(identifier: str) -> str:
     return ".".join(f"`{part}`" for part in identifier.split("."))
 
 
-def table_exists(spark: "SparkSession", identifier: str) -> bool:
+def table_exists(spark: SparkSession, identifier: str) -> bool:
     return bool(spark.catalog.tableExists(identifier))
 
 
-def create_partitioned_table(spark: "SparkSession", identifier: str, columns_ddl: str) -> None:
+def create_partitioned_table(spark: SparkSession, identifier: str, columns_ddl: str) -> None:
     """Create the table partitioned by (ds, hr, min) with identity transforms, if missing.
 
     Created by DDL rather than by the first write, so the partition spec is declared
@@ -59,7 +59,7 @@ def create_partitioned_table(spark: "SparkSession", identifier: str, columns_ddl
     )
 
 
-def with_slot(df: "DataFrame", slot: SlotPartition) -> "DataFrame":
+def with_slot(df: DataFrame, slot: SlotPartition) -> DataFrame:
     from pyspark.sql import functions as F
 
     return (
@@ -69,7 +69,7 @@ def with_slot(df: "DataFrame", slot: SlotPartition) -> "DataFrame":
     )
 
 
-def slots_filter(slots: list[SlotPartition]) -> "Column":
+def slots_filter(slots: list[SlotPartition]) -> Column:
     """A predicate matching exactly the rows of ``slots`` (one OR term per slot)."""
     from functools import reduce
 

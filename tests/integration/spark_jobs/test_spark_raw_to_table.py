@@ -48,8 +48,12 @@ def _endpoint(name: str) -> EndpointConfig:
 
 def _trade(i: int, **overrides: object) -> dict[str, object]:
     trade: dict[str, object] = {
-        "id": i, "price": f"{100 + i}.12345678", "time": T0 + i, "settled": "2025-03-01T12:16:00Z",
-        "venue": {"code": f"V{i % 3}"}, "is_buyer_maker": i % 2 == 0,
+        "id": i,
+        "price": f"{100 + i}.12345678",
+        "time": T0 + i,
+        "settled": "2025-03-01T12:16:00Z",
+        "venue": {"code": f"V{i % 3}"},
+        "is_buyer_maker": i % 2 == 0,
     }
     trade.update(overrides)
     return trade
@@ -66,14 +70,29 @@ def land(settings, endpoint: str, slot: datetime, pages: list[list[object]], *, 
         key = page_key(prefix, index)
         client.put_object(Bucket=settings.s3.bucket, Key=key, Body=body)
         listed.append(
-            ManifestPage(index=index, key=key, url=f"http://127.0.0.1:18080/v1/offset?offset={index}",
-                         status_code=200, records=len(records), bytes=len(body), sha256=sha256_hex(body),
-                         fetched_at=slot + timedelta(minutes=15, seconds=index), elapsed_seconds=0.01)
+            ManifestPage(
+                index=index,
+                key=key,
+                url=f"http://127.0.0.1:18080/v1/offset?offset={index}",
+                status_code=200,
+                records=len(records),
+                bytes=len(body),
+                sha256=sha256_hex(body),
+                fetched_at=slot + timedelta(minutes=15, seconds=index),
+                elapsed_seconds=0.01,
+            )
         )
     if manifest:
-        done = Manifest.build(run_id=run_id, endpoint=endpoint, slot_start=slot, slot_end=slot + timedelta(minutes=15),
-                              prefix=prefix, pages=listed, started_at=slot + timedelta(minutes=15),
-                              finished_at=slot + timedelta(minutes=16))
+        done = Manifest.build(
+            run_id=run_id,
+            endpoint=endpoint,
+            slot_start=slot,
+            slot_end=slot + timedelta(minutes=15),
+            prefix=prefix,
+            pages=listed,
+            started_at=slot + timedelta(minutes=15),
+            finished_at=slot + timedelta(minutes=16),
+        )
         client.put_object(Bucket=settings.s3.bucket, Key=done.key, Body=done.to_json_bytes())
     return prefix
 
@@ -125,7 +144,9 @@ def test_rerun_replaces_only_its_slot_even_when_it_becomes_empty(spark, spark_se
     prefix_b = land(spark_settings, endpoint.name, SLOT_B, [[_trade(10), _trade(11)]])
     raw_to_table.run(spark, spark_settings, endpoint, [prefix_a, prefix_b])
     table = quote(endpoint.table.identifier)
-    files_b = {r.file_path for r in spark.sql(f"SELECT file_path FROM {table}.files WHERE partition.`min` = 30").collect()}
+    files_b = {
+        r.file_path for r in spark.sql(f"SELECT file_path FROM {table}.files WHERE partition.`min` = 30").collect()
+    }
     rows_b = sorted(spark.table(table).where("`min` = 30").collect())
 
     # Slot A is re-crawled and now every record is bad: its rows must go, B's stay.
@@ -135,10 +156,14 @@ def test_rerun_replaces_only_its_slot_even_when_it_becomes_empty(spark, spark_se
     assert result.rows == 0 and result.quarantined == 1
     assert spark.table(table).where("`min` = 15").count() == 0
     assert sorted(spark.table(table).where("`min` = 30").collect()) == rows_b
-    after_b = {r.file_path for r in spark.sql(f"SELECT file_path FROM {table}.files WHERE partition.`min` = 30").collect()}
+    after_b = {
+        r.file_path for r in spark.sql(f"SELECT file_path FROM {table}.files WHERE partition.`min` = 30").collect()
+    }
     assert after_b == files_b
     quarantined_a = spark.table(quote(result.quarantine_table)).where("`min` = 15").collect()
-    assert [json.loads(r.record)["id"] for r in quarantined_a] == ["x"], "the earlier run's quarantine rows are replaced too"
+    assert [json.loads(r.record)["id"] for r in quarantined_a] == ["x"], (
+        "the earlier run's quarantine rows are replaced too"
+    )
 
 
 def test_backfill_range_uses_only_complete_landings(spark, spark_settings, endpoint):
@@ -149,24 +174,41 @@ def test_backfill_range_uses_only_complete_landings(spark, spark_settings, endpo
     assert [r.trade_id for r in spark.table(quote(result.table)).collect()] == [1]
 
     with pytest.raises(ManifestNotFoundError, match="landing is incomplete"):
-        raw_to_table.run(spark, spark_settings, endpoint,
-                         [run_prefix(spark_settings.s3.raw_prefix, endpoint.name, SLOT_B, run_id_for(endpoint.name, SLOT_B))])
+        raw_to_table.run(
+            spark,
+            spark_settings,
+            endpoint,
+            [run_prefix(spark_settings.s3.raw_prefix, endpoint.name, SLOT_B, run_id_for(endpoint.name, SLOT_B))],
+        )
 
 
 def test_a_range_written_in_batches_replaces_each_slot_whole(spark, spark_settings, endpoint, monkeypatch):
     writes: list[list[int]] = []
     write = raw_to_table._write
-    monkeypatch.setattr(raw_to_table, "_write", lambda s, t, r, b: (writes.append([x.min for x in b.slots]), write(s, t, r, b)))
+    monkeypatch.setattr(
+        raw_to_table, "_write", lambda s, t, r, b: (writes.append([x.min for x in b.slots]), write(s, t, r, b))
+    )
     slots = [SLOT_A + timedelta(minutes=15 * n) for n in range(4)]
-    prefixes = [land(spark_settings, endpoint.name, slot, [[_trade(100 * n + i) for i in range(3)], [_trade(100 * n + 9, id="x")]])
-                for n, slot in enumerate(slots)]
+    prefixes = [
+        land(
+            spark_settings,
+            endpoint.name,
+            slot,
+            [[_trade(100 * n + i) for i in range(3)], [_trade(100 * n + 9, id="x")]],
+        )
+        for n, slot in enumerate(slots)
+    ]
     # batch_rows=9: two slots (3 rows + 1 quarantined each) fit one batch, a third does not.
     result = raw_to_table.run(spark, spark_settings, endpoint, prefixes, batch_rows=9)
     assert (result.rows, result.quarantined, len(result.slots)) == (12, 4, 4)
     assert writes == [[15, 30], [45, 0]], "whole slots per write, in slot order"
     table = quote(endpoint.table.identifier)
-    assert sorted(r.trade_id for r in spark.table(table).collect()) == sorted(100 * n + i for n in range(4) for i in range(3))
-    counts = {r["min"]: r["count"] for r in spark.table(quote(result.quarantine_table)).groupBy("min").count().collect()}
+    assert sorted(r.trade_id for r in spark.table(table).collect()) == sorted(
+        100 * n + i for n in range(4) for i in range(3)
+    )
+    counts = {
+        r["min"]: r["count"] for r in spark.table(quote(result.quarantine_table)).groupBy("min").count().collect()
+    }
     assert counts == {15: 1, 30: 1, 45: 1, 0: 1}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
@@ -12,7 +12,7 @@ from lakehouse.raw_layout import Manifest, ManifestPage, manifest_key, page_key,
 
 pytestmark = pytest.mark.unit
 
-SLOT = datetime(2025, 3, 1, 9, 5, tzinfo=timezone.utc)
+SLOT = datetime(2025, 3, 1, 9, 5, tzinfo=UTC)
 RUN = "sandbox_trades__20250301T0905Z"
 PREFIX = f"raw/sandbox_trades/ds=2025-03-01/hr=09/min=05/{RUN}/"
 
@@ -52,7 +52,11 @@ def test_page_keys_are_deterministic_and_sort_in_page_order() -> None:
     ("url", "extra", "expected"),
     [
         ("https://u:p@api.example.com/v1?a=1", (), "https://api.example.com/v1?a=1"),
-        ("https://api.example.com/v1?symbol=BTC&api_key=s3cr3t&limit=10", (), "https://api.example.com/v1?symbol=BTC&limit=10"),
+        (
+            "https://api.example.com/v1?symbol=BTC&api_key=s3cr3t&limit=10",
+            (),
+            "https://api.example.com/v1?symbol=BTC&limit=10",
+        ),
         ("https://api.example.com/v1?Token=s3cr3t", (), "https://api.example.com/v1"),
         ("https://api.example.com/v1?sym=A&custom_auth=s3cr3t", ("custom_auth",), "https://api.example.com/v1?sym=A"),
         ("https://api.example.com/v1?ids=1,2%2C3&b=x+y", (), "https://api.example.com/v1?ids=1,2%2C3&b=x+y"),
@@ -80,9 +84,15 @@ def _page(index: int, *, records: int = 10, body: bytes = b"[]", url: str | None
 
 def _manifest(pages: list[ManifestPage]) -> Manifest:
     return Manifest.build(
-        run_id=RUN, endpoint="sandbox_trades", slot_start=SLOT, slot_end=SLOT + timedelta(minutes=15),
-        prefix=PREFIX, pages=pages, started_at=SLOT + timedelta(minutes=20),
-        finished_at=SLOT + timedelta(minutes=21), worker_id="w1",
+        run_id=RUN,
+        endpoint="sandbox_trades",
+        slot_start=SLOT,
+        slot_end=SLOT + timedelta(minutes=15),
+        prefix=PREFIX,
+        pages=pages,
+        started_at=SLOT + timedelta(minutes=20),
+        finished_at=SLOT + timedelta(minutes=21),
+        worker_id="w1",
     )
 
 
@@ -112,9 +122,10 @@ def test_manifest_rejects_gaps_wrong_keys_wrong_totals_and_secret_urls() -> None
 
 
 def test_day_prefixes_cover_the_range_in_utc_and_end_exclusive() -> None:
-    start = datetime(2025, 3, 1, 23, 45, tzinfo=timezone.utc)
-    assert raw_layout.day_prefixes("raw", "sandbox_trades", start, datetime(2025, 3, 3, tzinfo=timezone.utc)) == [
-        "raw/sandbox_trades/ds=2025-03-01/", "raw/sandbox_trades/ds=2025-03-02/",
+    start = datetime(2025, 3, 1, 23, 45, tzinfo=UTC)
+    assert raw_layout.day_prefixes("raw", "sandbox_trades", start, datetime(2025, 3, 3, tzinfo=UTC)) == [
+        "raw/sandbox_trades/ds=2025-03-01/",
+        "raw/sandbox_trades/ds=2025-03-02/",
     ]
     # 00:30 at UTC+1 is still the 1st in UTC: no prefix for the 2nd.
     plus_one = timezone(timedelta(hours=1))

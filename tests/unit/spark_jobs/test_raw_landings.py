@@ -20,7 +20,13 @@ PREFIX = run_prefix("raw", "sandbox_trades", SLOT, run_id_for("sandbox_trades", 
 
 @pytest.mark.parametrize(
     "ref",
-    [PREFIX, PREFIX.rstrip("/"), PREFIX + "_manifest.json", f"s3://warehouse/{PREFIX}", f"s3://warehouse/{PREFIX}_manifest.json"],
+    [
+        PREFIX,
+        PREFIX.rstrip("/"),
+        PREFIX + "_manifest.json",
+        f"s3://warehouse/{PREFIX}",
+        f"s3://warehouse/{PREFIX}_manifest.json",
+    ],
 )
 def test_a_run_is_named_by_prefix_manifest_key_or_uri(ref):
     assert manifest_key_for(ref, "warehouse") == PREFIX + "_manifest.json"
@@ -33,9 +39,14 @@ def test_a_uri_in_another_bucket_is_refused():
 
 def _manifest(finished_minute: int) -> Manifest:
     return Manifest.build(
-        run_id=run_id_for("sandbox_trades", SLOT), endpoint="sandbox_trades", slot_start=SLOT,
-        slot_end=SLOT + timedelta(minutes=15), prefix=PREFIX, pages=[],
-        started_at=SLOT + timedelta(minutes=15), finished_at=SLOT + timedelta(minutes=finished_minute),
+        run_id=run_id_for("sandbox_trades", SLOT),
+        endpoint="sandbox_trades",
+        slot_start=SLOT,
+        slot_end=SLOT + timedelta(minutes=15),
+        prefix=PREFIX,
+        pages=[],
+        started_at=SLOT + timedelta(minutes=15),
+        finished_at=SLOT + timedelta(minutes=finished_minute),
     )
 
 

@@ -71,13 +71,29 @@ def type_record(request):
 def test_a_good_record_becomes_typed_values(table, type_record):
     row, reason = type_record(
         table,
-        {"id": "42", "price": "101.50", "qty": 0.5, "time": 1740830400123, "seen": "2025-03-01T12:00:00+01:00",
-         "venue": {"code": "XNAS"}, "day": "2025-03-01", "maker": True, "n": 7},
+        {
+            "id": "42",
+            "price": "101.50",
+            "qty": 0.5,
+            "time": 1740830400123,
+            "seen": "2025-03-01T12:00:00+01:00",
+            "venue": {"code": "XNAS"},
+            "day": "2025-03-01",
+            "maker": True,
+            "n": 7,
+        },
     )
     assert reason is None
     assert row == (
-        42, Decimal("101.50"), 0.5, datetime(2025, 3, 1, 12, 0, 0, 123000, tzinfo=UTC),
-        datetime(2025, 3, 1, 11, 0, tzinfo=UTC), "XNAS", date(2025, 3, 1), True, 7,
+        42,
+        Decimal("101.50"),
+        0.5,
+        datetime(2025, 3, 1, 12, 0, 0, 123000, tzinfo=UTC),
+        datetime(2025, 3, 1, 11, 0, tzinfo=UTC),
+        "XNAS",
+        date(2025, 3, 1),
+        True,
+        7,
     )
 
 
@@ -127,8 +143,11 @@ def test_a_page_splits_into_rows_and_quarantine(table):
 
 @pytest.mark.parametrize(
     ("body", "reason"),
-    [(b"{not json", "page is not valid JSON"), (b'{"data": {}}', "records_path 'data.items' gave nothing"),
-     (b'{"data": {"items": {"id": 1}}}', "records_path 'data.items' gave a JSON dict, not a list")],
+    [
+        (b"{not json", "page is not valid JSON"),
+        (b'{"data": {}}', "records_path 'data.items' gave nothing"),
+        (b'{"data": {"items": {"id": 1}}}', "records_path 'data.items' gave a JSON dict, not a list"),
+    ],
 )
 def test_an_unusable_page_is_one_quarantine_entry(table, body, reason):
     result = split_page(ArrowTyper(table), body, "data.items", "k")
@@ -146,42 +165,174 @@ def test_json_that_orjson_refuses_still_means_what_json_says(table):
 
 
 def test_columns_ddl_uses_spark_types(table):
-    assert columns_ddl(table).startswith("`trade_id` bigint, `price` decimal(10,2), `qty` double, `traded_at` timestamp")
+    assert columns_ddl(table).startswith(
+        "`trade_id` bigint, `price` decimal(10,2), `qty` double, `traded_at` timestamp"
+    )
 
 
 def test_arrow_schema_matches_the_spark_types(table):
     assert [str(t) for t in arrow_schema(table).types] == [
-        "int64", "decimal128(10, 2)", "double", "timestamp[us, tz=UTC]", "timestamp[us, tz=UTC]", "string",
-        "date32[day]", "bool", "int32",
+        "int64",
+        "decimal128(10, 2)",
+        "double",
+        "timestamp[us, tz=UTC]",
+        "timestamp[us, tz=UTC]",
+        "string",
+        "date32[day]",
+        "bool",
+        "int32",
     ]
 
 
 # --- the Arrow typer against the row typer, value by value ----------------------------
 
 AWKWARD: dict[str, list[Any]] = {
-    "long": [0, -1, 2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 2**70, "42", "-7", " 8 ", "+9", "007", "1.0", "x",
-             "123456789012345678901", 1.0, 1.5, True, False, None, {}, [], ""],
+    "long": [
+        0,
+        -1,
+        2**63 - 1,
+        -(2**63),
+        2**63,
+        -(2**63) - 1,
+        2**70,
+        "42",
+        "-7",
+        " 8 ",
+        "+9",
+        "007",
+        "1.0",
+        "x",
+        "123456789012345678901",
+        1.0,
+        1.5,
+        True,
+        False,
+        None,
+        {},
+        [],
+        "",
+    ],
     "int": [2**31 - 1, -(2**31), 2**31, -(2**31) - 1, "2147483648", "12", 3.0, True, None],
-    "double": [0.5, -1e308, 1e308, 1, 2**53 + 1, 2**64, 2**80, "1.5", "1e5", "-0.25e-3", " 2 ", "inf", "nan", "1e400",
-               "x", True, None, [], "1.", ".5", "+3"],
+    "double": [
+        0.5,
+        -1e308,
+        1e308,
+        1,
+        2**53 + 1,
+        2**64,
+        2**80,
+        "1.5",
+        "1e5",
+        "-0.25e-3",
+        " 2 ",
+        "inf",
+        "nan",
+        "1e400",
+        "x",
+        True,
+        None,
+        [],
+        "1.",
+        ".5",
+        "+3",
+    ],
     "boolean": [True, False, "true", "FALSE", " True ", "yes", 1, 0, None, "t"],
     "string": ["a", "", " padded ", "ünïcödé", 1, 1.5, True, None, {"a": 1}, [1]],
-    "decimal(10,2)": ["1.00", "1.5", "1.500", "1.505", "12345678.99", "123456789.00", "00012345678.10", "-0.01",
-                      "+5", "5.", ".5", "1e3", "1E-2", " 1.25 ", "1_000", "NaN", "Infinity", "abc", "", "-", "0",
-                      1, 1.25, 0.1, 1e-7, 1e20, 12345678901, 1.005, True, None, {}, "0.10000000000"],
+    "decimal(10,2)": [
+        "1.00",
+        "1.5",
+        "1.500",
+        "1.505",
+        "12345678.99",
+        "123456789.00",
+        "00012345678.10",
+        "-0.01",
+        "+5",
+        "5.",
+        ".5",
+        "1e3",
+        "1E-2",
+        " 1.25 ",
+        "1_000",
+        "NaN",
+        "Infinity",
+        "abc",
+        "",
+        "-",
+        "0",
+        1,
+        1.25,
+        0.1,
+        1e-7,
+        1e20,
+        12345678901,
+        1.005,
+        True,
+        None,
+        {},
+        "0.10000000000",
+    ],
     "decimal(2,2)": ["0.12", "0.123", "1.00", "00.10", ".99", "-0.5", 0.5, 1],
-    "decimal(38,0)": ["12345678901234567890123456789012345678", "123456789012345678901234567890123456789", "1.0", "1.5",
-                      2**100, 10**37],
-    "timestamp/epoch_ms": [0, -1, 1740830400123, 253402300799999, 253402300800000, -62135596800000, -62135596800001,
-                           2**63, 1.5, 1740830400123.0, "1740830400123", "1.5e3", "soon", True, None],
+    "decimal(38,0)": [
+        "12345678901234567890123456789012345678",
+        "123456789012345678901234567890123456789",
+        "1.0",
+        "1.5",
+        2**100,
+        10**37,
+    ],
+    "timestamp/epoch_ms": [
+        0,
+        -1,
+        1740830400123,
+        253402300799999,
+        253402300800000,
+        -62135596800000,
+        -62135596800001,
+        2**63,
+        1.5,
+        1740830400123.0,
+        "1740830400123",
+        "1.5e3",
+        "soon",
+        True,
+        None,
+    ],
     "timestamp/epoch_s": [0, 1740830400, 253402300799, 253402300800, -62135596800, 1740830400.5, "1740830400", None],
-    "timestamp/iso": ["2025-03-01T12:00:00Z", "2025-03-01T12:00:00+01:00", "2025-03-01T12:00:00-05:30",
-                      "2025-03-01 12:00:00.5Z", "2025-03-01T12:00:00.123456+00:00", "2025-03-01T12:00:00",
-                      "2025-03-01T12:00:00.1234567Z", "2025-03-01T12:00Z", "2025-03-01", "2025-02-30T00:00:00Z",
-                      "2025-03-01T24:00:00Z", "2025-03-01T23:59:60Z", " 2025-03-01T12:00:00Z ", "2025-03-01T12:00:00z",
-                      "2025-03-01T12:00:00+0100", "yesterday", "", 1740830400, None, ["2025-03-01T12:00:00Z"]],
-    "date": ["2025-03-01", "2024-02-29", "2025-02-29", "2025-13-01", "2025-03-01T23:30:00-02:00", " 2025-03-01",
-             "20250301", "yesterday", 20250301, None],
+    "timestamp/iso": [
+        "2025-03-01T12:00:00Z",
+        "2025-03-01T12:00:00+01:00",
+        "2025-03-01T12:00:00-05:30",
+        "2025-03-01 12:00:00.5Z",
+        "2025-03-01T12:00:00.123456+00:00",
+        "2025-03-01T12:00:00",
+        "2025-03-01T12:00:00.1234567Z",
+        "2025-03-01T12:00Z",
+        "2025-03-01",
+        "2025-02-30T00:00:00Z",
+        "2025-03-01T24:00:00Z",
+        "2025-03-01T23:59:60Z",
+        " 2025-03-01T12:00:00Z ",
+        "2025-03-01T12:00:00z",
+        "2025-03-01T12:00:00+0100",
+        "yesterday",
+        "",
+        1740830400,
+        None,
+        ["2025-03-01T12:00:00Z"],
+    ],
+    "date": [
+        "2025-03-01",
+        "2024-02-29",
+        "2025-02-29",
+        "2025-13-01",
+        "2025-03-01T23:30:00-02:00",
+        " 2025-03-01",
+        "20250301",
+        "yesterday",
+        20250301,
+        None,
+    ],
     "date/epoch_ms": [0, -1, 86_399_999, 86_400_000, -86_400_001, 1740830400123, "0", 1.5, None],
 }
 
@@ -203,7 +354,7 @@ def test_arrow_and_row_typers_agree_on_every_awkward_value(kind):
     together = ArrowTyper(table).type_records(records, "k")
     good = iter(together.table.column("v").to_pylist())
     reasons = iter(q.reason for q in together.quarantined)
-    for record, (row, reason) in zip(records, expected):
+    for record, (row, reason) in zip(records, expected, strict=True):
         if row is None:
             assert next(reasons) == reason, record
         else:
@@ -226,15 +377,30 @@ def test_decimals_are_exact_beyond_double_precision():
 @pytest.mark.parametrize("path", ["a", "a.b", "a.b.c", '"x-total".n', "a[0]", "a[-1].b", "a.b[0]", "a[*].b"])
 def test_the_column_getter_finds_what_extract_finds(path):
     records = [
-        {"a": {"b": {"c": 1}}}, {"a": {"b": [5, 6]}}, {"a": [{"b": 2}, {"b": 3}]}, {"a": "text"}, {"a": None}, {},
-        {"x-total": {"n": 4}}, {"a": {"b": None}}, {"a": {"b": {"c": {"d": 1}}}},
+        {"a": {"b": {"c": 1}}},
+        {"a": {"b": [5, 6]}},
+        {"a": [{"b": 2}, {"b": 3}]},
+        {"a": "text"},
+        {"a": None},
+        {},
+        {"x-total": {"n": 4}},
+        {"a": {"b": None}},
+        {"a": {"b": {"c": {"d": 1}}}},
     ]
     assert getter(path)(records) == [extract(r, path) for r in records]
 
 
 def test_a_column_path_with_an_index_goes_through_jmespath():
-    table = Table.model_validate({"namespace": "n", "name": "t", "columns": [
-        {"name": "first_tag", "path": "tags[0]", "type": "string"}, {"name": "id", "path": "meta.\"trade-id\"", "type": "long"}]})
+    table = Table.model_validate(
+        {
+            "namespace": "n",
+            "name": "t",
+            "columns": [
+                {"name": "first_tag", "path": "tags[0]", "type": "string"},
+                {"name": "id", "path": 'meta."trade-id"', "type": "long"},
+            ],
+        }
+    )
     typed = ArrowTyper(table).type_records([{"tags": ["x", "y"], "meta": {"trade-id": 3}}, {"tags": []}], "k")
     assert typed.table.to_pylist() == [{"first_tag": "x", "id": 3}, {"first_tag": None, "id": None}]
 
