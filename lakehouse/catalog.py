@@ -8,7 +8,8 @@ the catalog's config round trip (and pyiceberg's import) once, not per call.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from lakehouse.errors import LakehouseError
 from lakehouse.settings import Settings
@@ -16,6 +17,8 @@ from lakehouse.settings import Settings
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.expressions import BooleanExpression
+
+T = TypeVar("T")
 
 _clients: dict[tuple[str, tuple[tuple[str, str], ...]], Catalog] = {}
 _clients_lock = threading.Lock()
@@ -67,6 +70,33 @@ def clear_catalog_cache() -> None:
     """Forget every cached client (tests that restart the catalog call this)."""
     with _clients_lock:
         _clients.clear()
+
+
+#: Retry budget of a commit that lost a race (another writer committed first).
+COMMIT_ATTEMPTS = 30
+
+
+def commit_with_retry(commit: Callable[[], T]) -> T:
+    """Run ``commit`` (which must load the table afresh and redo its change) until it
+    lands, retrying when a concurrent commit won.
+
+    pyiceberg's own retry (table properties ``commit.retry.*``) cannot work against
+    Nessie: Nessie's table metadata holds only the current snapshot, so the refreshed
+    table never contains the attempt's starting snapshot and pyiceberg gives up with
+    ValidationException "Cannot find starting snapshot". The whole change is redone
+    on a freshly loaded table instead, after a short random wait (so contenders spread
+    out). Safe only for idempotent changes, e.g. a replace by run id or by partition.
+    """
+    from pyiceberg.exceptions import CommitFailedException, ValidationException
+    from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+    retrying = retry(
+        retry=retry_if_exception_type((CommitFailedException, ValidationException)),
+        stop=stop_after_attempt(COMMIT_ATTEMPTS),
+        wait=wait_random_exponential(multiplier=0.1, max=2),
+        reraise=True,
+    )
+    return retrying(commit)()
 
 
 def equal_to(column: str, value: str | int) -> BooleanExpression:

@@ -3,6 +3,7 @@ file, and concurrent overwrites of different slots of one table all land."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,14 +12,13 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 import s3fs
-from pyiceberg.expressions import And, EqualTo
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.transforms import IdentityTransform
 from pyiceberg.types import IntegerType, LongType, NestedField, StringType
 
 from lakehouse import pipeline
-from lakehouse.catalog import load_catalog
+from lakehouse.catalog import commit_with_retry, load_catalog, slot_filter
 from lakehouse.jobs import AuthSpec, CrawlJob, JobResult, JobState, ResolvedRequest
 from lakehouse.local.stack import LocalStack
 from lakehouse.queue import open_queue
@@ -217,36 +217,41 @@ def test_a_table_not_created_yet_is_named_as_such(settings: Settings) -> None:
 
 def test_sixteen_concurrent_slot_overwrites_of_one_table_all_land(stack: LocalStack) -> None:
     """As a backfill's transforms do: each replaces its own (ds, hr, min) partition at
-    the same time; the losers of each commit race retry (commit.retry.*) and land."""
+    the same time. All 16 start from the same snapshot, so 15 lose the first race;
+    commit_with_retry redoes each on a fresh table until it lands."""
     catalog = load_catalog(load_settings())
     ident = f"default.concurrent_{uuid.uuid4().hex[:8]}"
     catalog.create_table(
         ident,
         schema=SCHEMA,
         partition_spec=_spec(SCHEMA),
-        properties={
-            "write.metadata.metrics.column._run_id": "full",
-            "commit.retry.num-retries": "30",
-            "commit.retry.min-wait-ms": "50",
-            "commit.retry.max-wait-ms": "2000",
-        },
+        properties={"write.metadata.metrics.column._run_id": "full", "commit.retry.num-retries": "0"},
     )
     starts = [FIRST + i * SLOT for i in range(16)]
+    same_start = threading.Barrier(len(starts))
+    attempts = [0] * len(starts)
 
-    def overwrite(i_start: tuple[int, datetime]) -> None:
-        i, start = i_start
-        p = partition_of(start)
+    def overwrite(i: int) -> None:
+        p = partition_of(starts[i])
         rows = 10 + i
         data = pa.table(
-            {"trade_id": pa.array(range(rows), pa.int64()), **_columns(f"run{i:02d}", start, rows)},
+            {"trade_id": pa.array(range(rows), pa.int64()), **_columns(f"run{i:02d}", starts[i], rows)},
             schema=SCHEMA.as_arrow(),
         )
-        slot = And(EqualTo("ds", p.ds), EqualTo("hr", int(p.hr)), EqualTo("min", int(p.min)))
-        load_catalog(load_settings()).load_table(ident).overwrite(data, overwrite_filter=slot)
 
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(overwrite, enumerate(starts)))
+        def attempt() -> None:
+            table = load_catalog(load_settings()).load_table(ident)
+            attempts[i] += 1
+            if attempts[i] == 1:
+                same_start.wait(timeout=60)  # every writer holds the same snapshot now
+            table.overwrite(data, overwrite_filter=slot_filter(p.ds, int(p.hr), int(p.min)))
 
+        commit_with_retry(attempt)
+
+    with ThreadPoolExecutor(max_workers=len(starts)) as pool:
+        list(pool.map(overwrite, range(len(starts))))
+
+    assert sum(attempts) >= 2 * len(starts) - 1, attempts  # 15 lost the first race at least
     table = catalog.load_table(ident)
     for i, start in enumerate(starts):
         got = pipeline.run_rows(table, "_run_id", f"run{i:02d}", start)
