@@ -26,7 +26,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from lakehouse.slots import to_utc
 
-MANIFEST_SCHEMA_VERSION = 1
+MANIFEST_SCHEMA_VERSION: Literal[1] = 1
 MANIFEST_NAME = "_manifest.json"
 PAGE_DIGITS = 6
 MAX_PAGE_INDEX = 10**PAGE_DIGITS - 1
