@@ -274,9 +274,9 @@ def build_session(settings: Settings, options: SessionOptions | None = None) -> 
 
 # --- driver/worker Python versions ---------------------------------------------------
 
-# PySpark words the worker's version as a tuple in some releases: "different version
-# (3, 12) than that in driver 3.11,"; and as "3.12" in others.
-_MISMATCH_RE = re.compile(r"different version \(?(\d+)[., ]+(\d+)\)? than that in driver (\d+)\.(\d+)")
+# PySpark 3.5 words it "different version (3, 12) than that in driver 3.11,"; PySpark
+# 4.1 "different version: 3.12 than that in driver: 3.11,".
+_MISMATCH_RE = re.compile(r"different version:? \(?(\d+)[., ]+(\d+)\)? than that in driver:? (\d+)\.(\d+)")
 
 WorkerProbe = Callable[[], str]
 
