@@ -60,12 +60,12 @@ def run_on_connect(job: str, job_args: Sequence[str]) -> None:
 
     settings = load_settings()
     ensure_engine(settings)
-    # The task process is the Spark Connect client: the one place the Airflow adapter
-    # runs Spark adapter code, at run time (DAG parsing imports no pyspark).
-    from spark_jobs.cli import run_job
+    # The task process is the Spark Connect client; the Spark adapter's runner comes
+    # through the core's entry point, so this adapter imports no spark_jobs code.
+    from lakehouse.spark_jobs_runner import run_spark_job
 
     log.info("running spark_jobs/%s.py on the Spark Connect server at %s", job, settings.spark.connect_url)
-    code = run_job(job, list(job_args), settings)
+    code = run_spark_job(job, list(job_args), settings)
     if code != 0:
         raise RuntimeError(f"spark_jobs/{job}.py exited with status {code}")
 
