@@ -22,7 +22,7 @@ import tempfile
 import time
 import uuid
 from contextlib import ExitStack
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,26 +32,34 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.own_stack import own_stack  # noqa: E402
-from lakehouse.pipeline import job_for_slot  # noqa: E402
 from lakehouse.endpoints import load_endpoint  # noqa: E402
+from lakehouse.pipeline import job_for_slot  # noqa: E402
 from lakehouse.queue import JobQueue  # noqa: E402
 from lakehouse.queue_config import QueueSettings  # noqa: E402
 from lakehouse.settings import load_settings  # noqa: E402
 from lakehouse.storage import ensure_bucket  # noqa: E402
 from sandbox import MarketConfig, SandboxOptions, SandboxServer  # noqa: E402
 
-SLOT = datetime(2024, 2, 1, 0, 0, tzinfo=timezone.utc)
+SLOT = datetime(2024, 2, 1, 0, 0, tzinfo=UTC)
 WORKER_SERVING = ": serving queue "  # the worker's log line once its lease poller runs
 
 
 def write_config(directory: Path, url: str, rate: int) -> Path:
     doc = {
         "name": "bench_trades",
-        "request": {"url": f"{url}/v1/offset",
-                    "params": {"symbol": "BTCUSDT", "start_time": "{slot_start_ms}", "end_time": "{slot_end_ms}"},
-                    "auth": {"type": "bearer", "token_env": "SANDBOX_TOKEN"}},
-        "pagination": {"type": "offset", "offset_param": "offset", "limit_param": "limit", "page_size": 100,
-                       "total_path": "total", "max_pages": 100000},
+        "request": {
+            "url": f"{url}/v1/offset",
+            "params": {"symbol": "BTCUSDT", "start_time": "{slot_start_ms}", "end_time": "{slot_end_ms}"},
+            "auth": {"type": "bearer", "token_env": "SANDBOX_TOKEN"},
+        },
+        "pagination": {
+            "type": "offset",
+            "offset_param": "offset",
+            "limit_param": "limit",
+            "page_size": 100,
+            "total_path": "total",
+            "max_pages": 100000,
+        },
         "response_map": {"records_path": "data.items"},
         "rate_limit": {"requests_per_second": rate, "burst": 1},
         "retry": {"max_attempts": 5, "backoff_seconds": 0.2},
@@ -70,8 +78,10 @@ def wait_until_serving(procs: list[subprocess.Popen[bytes]], logs: list[Path], t
     while time.monotonic() < deadline:
         for proc, log in zip(procs, logs, strict=True):
             if proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {proc.returncode} before serving; see {log}:\n"
-                                   + log.read_text(errors="replace")[-2000:])
+                raise RuntimeError(
+                    f"worker exited with {proc.returncode} before serving; see {log}:\n"
+                    + log.read_text(errors="replace")[-2000:]
+                )
         if all(WORKER_SERVING in log.read_text(errors="replace") for log in logs):
             return
         time.sleep(0.1)
@@ -94,17 +104,43 @@ def run(workers: int, pages: int, rate: int, token: str, tmp: Path) -> dict[str,
     logs = [tmp / f"worker-{workers}-{i}.log" for i in range(workers)]
     launched = time.monotonic()
     procs = [
-        subprocess.Popen([sys.executable, "-m", "scrapworker", "--queue-prefix", prefix, "--endpoints-dir", str(endpoints),
-                          "--max-jobs", "1", "--concurrency", "1", "--worker-id", f"bench-{i}"],
-                         cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scrapworker",
+                "--queue-prefix",
+                prefix,
+                "--endpoints-dir",
+                str(endpoints),
+                "--max-jobs",
+                "1",
+                "--concurrency",
+                "1",
+                "--worker-id",
+                f"bench-{i}",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         for i, log in enumerate(logs)
     ]
     wait_until_serving(procs, logs)
     startup = time.monotonic() - launched
-    jobs = [job_for_slot(config, SLOT + timedelta(minutes=15 * n), SLOT + timedelta(minutes=15 * (n + 1)),
-                         settings.s3.raw_prefix, force=True) for n in range(jobs_n)]
+    jobs = [
+        job_for_slot(
+            config,
+            SLOT + timedelta(minutes=15 * n),
+            SLOT + timedelta(minutes=15 * (n + 1)),
+            settings.s3.raw_prefix,
+            force=True,
+        )
+        for n in range(jobs_n)
+    ]
     started = time.monotonic()
-    enqueued_at = datetime.now(timezone.utc)
+    enqueued_at = datetime.now(UTC)
     for job in jobs:
         queue.enqueue(job, force=True)
     statuses = [queue.wait_for(job.run_id, timeout=600, poll_interval=0.05) for job in jobs]
@@ -119,11 +155,19 @@ def run(workers: int, pages: int, rate: int, token: str, tmp: Path) -> dict[str,
     timeline = ", ".join(
         f"{s.worker_id} {s.pages} pages +{(s.started_at - enqueued_at).total_seconds():.2f}"
         f"..+{(s.finished_at - enqueued_at).total_seconds():.2f} s"
-        for s in statuses if s.started_at and s.finished_at
+        for s in statuses
+        if s.started_at and s.finished_at
     )
-    return {"workers": workers, "pages": landed, "wall": wall, "floor": landed / rate,
-            "429s": stats.rate_limited, "max_in_any_second": stats.max_requests_in_any_second,
-            "timeline": timeline, "startup": startup}
+    return {
+        "workers": workers,
+        "pages": landed,
+        "wall": wall,
+        "floor": landed / rate,
+        "429s": stats.rate_limited,
+        "max_in_any_second": stats.max_requests_in_any_second,
+        "timeline": timeline,
+        "startup": startup,
+    }
 
 
 def dlt_run(pages: int, rate: int, token: str, tmp: Path) -> dict[str, Any]:
@@ -141,26 +185,40 @@ def dlt_run(pages: int, rate: int, token: str, tmp: Path) -> dict[str, Any]:
     market = MarketConfig(trade_interval_ms=(15 * 60_000) // (pages * 100))
     server = SandboxServer(SandboxOptions(rate_limit=rate, token=token, market=market)).start()
     start_ms = int(SLOT.timestamp() * 1000)
-    source = rest_api_source({
-        "client": {"base_url": server.url, "auth": {"type": "bearer", "token": token}},
-        "resources": [{
-            "name": "bench_trades",
-            "endpoint": {
-                "path": "v1/offset",
-                "params": {"symbol": "BTCUSDT", "start_time": start_ms, "end_time": start_ms + 15 * 60_000},
-                "data_selector": "data.items",
-                "paginator": {"type": "offset", "limit": 100, "offset_param": "offset", "limit_param": "limit",
-                              "total_path": "total"},
-            },
-        }],
-    })
+    source = rest_api_source(
+        {
+            "client": {"base_url": server.url, "auth": {"type": "bearer", "token": token}},
+            "resources": [
+                {
+                    "name": "bench_trades",
+                    "endpoint": {
+                        "path": "v1/offset",
+                        "params": {"symbol": "BTCUSDT", "start_time": start_ms, "end_time": start_ms + 15 * 60_000},
+                        "data_selector": "data.items",
+                        "paginator": {
+                            "type": "offset",
+                            "limit": 100,
+                            "offset_param": "offset",
+                            "limit_param": "limit",
+                            "total_path": "total",
+                        },
+                    },
+                }
+            ],
+        }
+    )
     destination = dlt.destinations.filesystem(
         bucket_url=f"s3://{settings.s3.bucket}/dlt_crawl_bench/{uuid.uuid4().hex[:8]}",
-        credentials={"aws_access_key_id": key, "aws_secret_access_key": secret,
-                     "endpoint_url": settings.s3.endpoint_url, "region_name": settings.s3.region},
+        credentials={
+            "aws_access_key_id": key,
+            "aws_secret_access_key": secret,
+            "endpoint_url": settings.s3.endpoint_url,
+            "region_name": settings.s3.region,
+        },
     )
-    pipeline = dlt.pipeline(pipeline_name="crawl_bench", destination=destination, dataset_name="raw",
-                            pipelines_dir=str(tmp / "dlt"))
+    pipeline = dlt.pipeline(
+        pipeline_name="crawl_bench", destination=destination, dataset_name="raw", pipelines_dir=str(tmp / "dlt")
+    )
     try:
         started = time.monotonic()
         pipeline.extract(source, loader_file_format="jsonl")
@@ -176,9 +234,15 @@ def dlt_run(pages: int, rate: int, token: str, tmp: Path) -> dict[str, Any]:
     records = normalized.row_counts.get("bench_trades", 0) if normalized is not None else 0
     if records != pages * 100:
         raise RuntimeError(f"dlt landed {records} records, expected {pages * 100}")
-    return {"pages": stats.total_requests - stats.rate_limited, "records": records, "extract": extracted,
-            "wall": wall, "floor": pages / rate, "429s": stats.rate_limited,
-            "max_in_any_second": stats.max_requests_in_any_second}
+    return {
+        "pages": stats.total_requests - stats.rate_limited,
+        "records": records,
+        "extract": extracted,
+        "wall": wall,
+        "floor": pages / rate,
+        "429s": stats.rate_limited,
+        "max_in_any_second": stats.max_requests_in_any_second,
+    }
 
 
 def main() -> int:
@@ -193,19 +257,25 @@ def main() -> int:
         with ExitStack() as cleanup:
             if args.own_stack:
                 cleanup.enter_context(own_stack(tmp / "stack"))
-            print(f"{args.pages} pages of 100 records, sandbox limit {args.rate}/s (sliding 1 s window), floor {args.pages / args.rate:.1f} s")
+            print(
+                f"{args.pages} pages of 100 records, sandbox limit {args.rate}/s (sliding 1 s window), floor {args.pages / args.rate:.1f} s"
+            )
             for workers in (1, 3):
                 r = run(workers, args.pages, args.rate, token, tmp)
                 over = (r["wall"] / r["floor"] - 1) * 100
-                print(f"scrapworker x{r['workers']}: {r['pages']} pages in {r['wall']:.2f} s "
-                      f"(floor {r['floor']:.2f} s, +{over:.1f} %), 429s {r['429s']}, "
-                      f"max requests in any second {r['max_in_any_second']}")
+                print(
+                    f"scrapworker x{r['workers']}: {r['pages']} pages in {r['wall']:.2f} s "
+                    f"(floor {r['floor']:.2f} s, +{over:.1f} %), 429s {r['429s']}, "
+                    f"max requests in any second {r['max_in_any_second']}"
+                )
                 print(f"    workers serving {r['startup']:.1f} s after launch (not timed); jobs: {r['timeline']}")
             d = dlt_run(args.pages, args.rate, token, tmp)
             over = (d["extract"] / d["floor"] - 1) * 100
-            print(f"dlt rest_api x1: {d['records']} records in {d['extract']:.2f} s of extraction "
-                  f"(floor {d['floor']:.2f} s, +{over:.1f} %), {d['wall']:.2f} s with normalize and load to S3, "
-                  f"429s {d['429s']}, max requests in any second {d['max_in_any_second']}")
+            print(
+                f"dlt rest_api x1: {d['records']} records in {d['extract']:.2f} s of extraction "
+                f"(floor {d['floor']:.2f} s, +{over:.1f} %), {d['wall']:.2f} s with normalize and load to S3, "
+                f"429s {d['429s']}, max requests in any second {d['max_in_any_second']}"
+            )
     return 0
 
 

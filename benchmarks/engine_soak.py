@@ -49,24 +49,26 @@ START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def endpoint_config(name: str) -> EndpointConfig:
-    return EndpointConfig.model_validate({
-        "name": name,
-        "request": {"url": "http://127.0.0.1:18080/v1/offset"},
-        "rate_limit": {"requests_per_second": 5},
-        "schedule": "*/15 * * * *",
-        "response_map": {"records_path": "data.items"},
-        "table": {
-            "namespace": "market",
+    return EndpointConfig.model_validate(
+        {
             "name": name,
-            "columns": [
-                {"name": "trade_id", "path": "id", "type": "long", "required": True},
-                {"name": "price", "path": "price", "type": "decimal(18,8)"},
-                {"name": "qty", "path": "qty", "type": "decimal(18,8)"},
-                {"name": "traded_at", "path": "time", "type": "timestamp", "format": "epoch_ms", "required": True},
-                {"name": "venue_code", "path": "venue.code", "type": "string"},
-            ],
-        },
-    })
+            "request": {"url": "http://127.0.0.1:18080/v1/offset"},
+            "rate_limit": {"requests_per_second": 5},
+            "schedule": "*/15 * * * *",
+            "response_map": {"records_path": "data.items"},
+            "table": {
+                "namespace": "market",
+                "name": name,
+                "columns": [
+                    {"name": "trade_id", "path": "id", "type": "long", "required": True},
+                    {"name": "price", "path": "price", "type": "decimal(18,8)"},
+                    {"name": "qty", "path": "qty", "type": "decimal(18,8)"},
+                    {"name": "traded_at", "path": "time", "type": "timestamp", "format": "epoch_ms", "required": True},
+                    {"name": "venue_code", "path": "venue.code", "type": "string"},
+                ],
+            },
+        }
+    )
 
 
 def land(settings: Settings, endpoint: str, slot: datetime, records: int, pages: int) -> str:
@@ -79,19 +81,41 @@ def land(settings: Settings, endpoint: str, slot: datetime, records: int, pages:
     for index in range(1, pages + 1):
         first = (index - 1) * per_page
         items = [
-            {"id": first + i, "price": f"{100 + (first + i) % 50}.12345678", "qty": "0.5",
-             "time": t0 + first + i, "venue": {"code": f"V{(first + i) % 3}"}}
+            {
+                "id": first + i,
+                "price": f"{100 + (first + i) % 50}.12345678",
+                "qty": "0.5",
+                "time": t0 + first + i,
+                "venue": {"code": f"V{(first + i) % 3}"},
+            }
             for i in range(per_page)
         ]
         body = json.dumps({"data": {"items": items}}).encode()
         key = page_key(prefix, index)
         client.put_object(Bucket=settings.s3.bucket, Key=key, Body=body)
-        listed.append(ManifestPage(index=index, key=key, url=f"http://127.0.0.1:18080/v1/offset?offset={first}",
-                                   status_code=200, records=len(items), bytes=len(body), sha256=sha256_hex(body),
-                                   fetched_at=slot + timedelta(minutes=15), elapsed_seconds=0.01))
-    manifest = Manifest.build(run_id=run_id, endpoint=endpoint, slot_start=slot, slot_end=slot + timedelta(minutes=15),
-                              prefix=prefix, pages=listed, started_at=slot + timedelta(minutes=15),
-                              finished_at=slot + timedelta(minutes=16))
+        listed.append(
+            ManifestPage(
+                index=index,
+                key=key,
+                url=f"http://127.0.0.1:18080/v1/offset?offset={first}",
+                status_code=200,
+                records=len(items),
+                bytes=len(body),
+                sha256=sha256_hex(body),
+                fetched_at=slot + timedelta(minutes=15),
+                elapsed_seconds=0.01,
+            )
+        )
+    manifest = Manifest.build(
+        run_id=run_id,
+        endpoint=endpoint,
+        slot_start=slot,
+        slot_end=slot + timedelta(minutes=15),
+        prefix=prefix,
+        pages=listed,
+        started_at=slot + timedelta(minutes=15),
+        finished_at=slot + timedelta(minutes=16),
+    )
     client.put_object(Bucket=settings.s3.bucket, Key=manifest.key, Body=manifest.to_json_bytes())
     return prefix
 
@@ -135,8 +159,11 @@ def main(argv: list[str] | None = None) -> int:
 
         server = server_process(settings)
         memory = settings.local.spark_connect_driver_memory
-        print(f"server pid {server.pid} (driver memory {memory}) at {settings.spark.connect_url}; "
-              f"{args.slots} slots x {args.records} records", flush=True)
+        print(
+            f"server pid {server.pid} (driver memory {memory}) at {settings.spark.connect_url}; "
+            f"{args.slots} slots x {args.records} records",
+            flush=True,
+        )
         print(f"slot {0:>5}: server RSS {rss_mb(server):8.0f} MB", flush=True)
         name = f"soak_{uuid.uuid4().hex[:8]}"
         endpoint = endpoint_config(name)
@@ -160,13 +187,18 @@ def main(argv: list[str] | None = None) -> int:
             rows += result.rows
             done = index + 1
             if done % args.every == 0 or done == args.slots:
-                print(f"slot {done:>5}: server RSS {rss_mb(server):8.0f} MB; median session start "
-                      f"{statistics.median(session_s):.2f} s, median slot {statistics.median(slot_s):.2f} s",
-                      flush=True)
+                print(
+                    f"slot {done:>5}: server RSS {rss_mb(server):8.0f} MB; median session start "
+                    f"{statistics.median(session_s):.2f} s, median slot {statistics.median(slot_s):.2f} s",
+                    flush=True,
+                )
         wall = time.monotonic() - began
-        print(f"done: {args.slots} slots, {rows} rows in {wall:.0f} s ({wall / args.slots:.2f} s per slot incl. "
-              f"landing); session start median {statistics.median(session_s):.2f} s / max {max(session_s):.2f} s; "
-              f"server pid {server.pid} alive: {server.is_running()}", flush=True)
+        print(
+            f"done: {args.slots} slots, {rows} rows in {wall:.0f} s ({wall / args.slots:.2f} s per slot incl. "
+            f"landing); session start median {statistics.median(session_s):.2f} s / max {max(session_s):.2f} s; "
+            f"server pid {server.pid} alive: {server.is_running()}",
+            flush=True,
+        )
     return 0
 
 

@@ -37,8 +37,17 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 __all__ = [
-    "NessieCommit", "TableVersion", "catalog", "catalog_at", "duckdb", "duckdb_table", "nessie_commits", "settings",
-    "spark", "table_at", "table_history",
+    "NessieCommit",
+    "TableVersion",
+    "catalog",
+    "catalog_at",
+    "duckdb",
+    "duckdb_table",
+    "nessie_commits",
+    "settings",
+    "spark",
+    "table_at",
+    "table_history",
 ]
 
 _HASH = re.compile(r"^[0-9a-f]{8,64}$")
@@ -143,8 +152,10 @@ def duckdb(
 
     connection = connection or duckdb_module.connect()
     table = catalog().load_table(identifier)
-    scan = table.scan(snapshot_id=snapshot_id, row_filter=row_filter) if row_filter else table.scan(
-        snapshot_id=snapshot_id
+    scan = (
+        table.scan(snapshot_id=snapshot_id, row_filter=row_filter)
+        if row_filter
+        else table.scan(snapshot_id=snapshot_id)
     )
     return scan.to_duckdb(table_name=_view_name(identifier), connection=connection)
 
@@ -171,9 +182,7 @@ def nessie_commits(limit: int = 20) -> list[NessieCommit]:
 
     current = _settings()
     branch = current.catalog.branch
-    resp = requests.get(
-        f"{_nessie_api(current)}/trees/{branch}/history", params={"max-records": limit}, timeout=30
-    )
+    resp = requests.get(f"{_nessie_api(current)}/trees/{branch}/history", params={"max-records": limit}, timeout=30)
     if resp.status_code != 200:
         raise NessieError(f"Nessie answered {resp.status_code} listing the commits of {branch!r}: {resp.text[:300]}")
     commits = []

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from lakehouse import paths
 from lakehouse.errors import ChecksumMismatchError, LakehouseError, MissingArtifactError

@@ -26,9 +26,10 @@ from __future__ import annotations
 import base64
 import os
 import re
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal, Mapping
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -114,7 +115,7 @@ class AuthSpec(_Strict):
     password_env: str | None = Field(None, pattern=ENV_VAR_PATTERN)
 
     @model_validator(mode="after")
-    def _fields_fit_type(self) -> "AuthSpec":
+    def _fields_fit_type(self) -> AuthSpec:
         allowed = {
             "none": set(),
             "bearer": {"token_env"},
@@ -185,14 +186,16 @@ class ResolvedRequest(_Strict):
         return headers
 
     @model_validator(mode="after")
-    def _no_secret_in_plain_fields(self) -> "ResolvedRequest":
+    def _no_secret_in_plain_fields(self) -> ResolvedRequest:
         if self.auth.header and self.auth.header.lower() in {h.lower() for h in self.headers}:
             raise ValueError(f"header {self.auth.header!r} is the auth header; it may not also be a literal header")
         if self.auth.query_param and (
             self.auth.query_param in self.params or raw_layout.url_has_secrets(self.url, self.auth.secret_query_params)
         ):
             raise ValueError(f"query parameter {self.auth.query_param!r} is the auth parameter; it may not be literal")
-        if raw_layout.url_has_secrets(self.url) or any(k.lower() in raw_layout.DEFAULT_SECRET_PARAMS for k in self.params):
+        if raw_layout.url_has_secrets(self.url) or any(
+            k.lower() in raw_layout.DEFAULT_SECRET_PARAMS for k in self.params
+        ):
             raise ValueError(
                 "the URL or params carry credentials (userinfo, or a secret-looking query parameter "
                 "such as token or api_key); move them to the endpoint's auth spec"
@@ -218,7 +221,7 @@ class CrawlJob(_Strict):
     created_at: UtcDatetime
 
     @model_validator(mode="after")
-    def _derived_fields_agree(self) -> "CrawlJob":
+    def _derived_fields_agree(self) -> CrawlJob:
         if self.slot_end <= self.slot_start:
             raise ValueError(
                 f"slot_end {self.slot_end.isoformat()} must be after slot_start {self.slot_start.isoformat()} "
@@ -256,7 +259,7 @@ class CrawlJob(_Strict):
         max_attempts: int = 3,
         force: bool = False,
         created_at: datetime | None = None,
-    ) -> "CrawlJob":
+    ) -> CrawlJob:
         run_id = run_id_for(endpoint, slot_start)
         return cls(
             run_id=run_id,
@@ -267,14 +270,14 @@ class CrawlJob(_Strict):
             raw_prefix=raw_layout.run_prefix(raw_base, endpoint, slot_start, run_id),
             max_attempts=max_attempts,
             force=force,
-            created_at=created_at or datetime.now(timezone.utc),
+            created_at=created_at or datetime.now(UTC),
         )
 
     def to_payload(self) -> str:
         return self.model_dump_json()
 
     @classmethod
-    def from_payload(cls, payload: str | bytes) -> "CrawlJob":
+    def from_payload(cls, payload: str | bytes) -> CrawlJob:
         """Parse a queue payload; raises InvalidJobPayloadError naming every bad field."""
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise InvalidJobPayloadError(
@@ -319,7 +322,7 @@ class JobResult(Progress):
     error: str | None = Field(None, max_length=4000)
 
     @model_validator(mode="after")
-    def _state_fields(self) -> "JobResult":
+    def _state_fields(self) -> JobResult:
         if self.state == JobState.FINISHED and not self.manifest_path:
             raise ValueError("a finished result needs manifest_path (the key of the landing's _manifest.json)")
         if self.state == JobState.FAILED and not self.error:

@@ -119,8 +119,9 @@ def table_overviews(
         try:
             out.append(describe_table(catalog, identifier))
         except Exception as exc:  # one broken table must not hide the rest
-            out.append(TableOverview(identifier, None, None, 0, None, None, None, None,
-                                     error=f"{type(exc).__name__}: {exc}"))
+            out.append(
+                TableOverview(identifier, None, None, 0, None, None, None, None, error=f"{type(exc).__name__}: {exc}")
+            )
     return out
 
 
@@ -230,8 +231,23 @@ def endpoint_statuses(
             for s, r in sorted(landed_done.items(), reverse=True)[:latest_count]
         ]
         if newest is None:
-            out.append(EndpointStatus(config.name, schedule, moment, latest, None, None, None, len(expected),
-                                      None, True, window_start, len(expected), missing))
+            out.append(
+                EndpointStatus(
+                    config.name,
+                    schedule,
+                    moment,
+                    latest,
+                    None,
+                    None,
+                    None,
+                    len(expected),
+                    None,
+                    True,
+                    window_start,
+                    len(expected),
+                    missing,
+                )
+            )
             continue
         newest_end = _next_end(schedule, newest)
         late_after = _next_end(schedule, newest_end) + grace

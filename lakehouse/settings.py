@@ -117,7 +117,9 @@ class SparkSettings(_Section):
 
     def require_connect_token(self) -> str:
         if self.connect_token is None:
-            raise MissingSecretError("the Spark Connect token (spark.connect_token)", _secret_places("spark__connect_token"))
+            raise MissingSecretError(
+                "the Spark Connect token (spark.connect_token)", _secret_places("spark__connect_token")
+            )
         return self.connect_token.get_secret_value()
 
 
@@ -207,7 +209,7 @@ class Settings(BaseSettings):
     local: LocalStackSettings = Field(default_factory=LocalStackSettings)
 
     @model_validator(mode="after")
-    def _default_connect_url(self) -> "Settings":
+    def _default_connect_url(self) -> Settings:
         # The local stack's server, spelled `localhost`: with a token, the PySpark 4.1
         # client uses TLS unless the host is exactly `localhost` (then gRPC local
         # credentials), and the server speaks no TLS.

@@ -92,9 +92,11 @@ def launch_conf(settings: Settings, options: SessionOptions, *, verify: bool = T
     and on the UI's environment page. The S3 key pair is therefore set later, at
     runtime, by :func:`secret_conf`.
     """
-    jars = [str(artifacts.require(key)) for key in artifacts.SPARK_JAR_KEYS] if verify else [
-        str(path) for path in artifacts.spark_jars()
-    ]
+    jars = (
+        [str(artifacts.require(key)) for key in artifacts.SPARK_JAR_KEYS]
+        if verify
+        else [str(path) for path in artifacts.spark_jars()]
+    )
     region = settings.s3.region
     conf: dict[str, str] = {
         "spark.master": options.master or settings.spark.master,
@@ -139,28 +141,30 @@ def connect_server_conf(
     """The non-secret conf of a long-lived Connect server: the launch conf, bound to one
     address, its heap sized on purpose, tuned for many small writes in a row."""
     conf = launch_conf(settings, SessionOptions(app_name="lakehouse-spark-connect"))
-    conf.update({
-        # Static conf (Spark 4.0+): the gRPC server listens on this address only.
-        "spark.connect.grpc.binding.address": bind_host,
-        "spark.connect.grpc.binding.port": str(port),
-        # Read by spark-submit's launcher before the JVM starts (-Xmx).
-        "spark.driver.memory": driver_memory,
-        # Slot-sized writes: no 200-way shuffle on two cores (sessions inherit it).
-        "spark.sql.shuffle.partitions": str(DEFAULT_SHUFFLE_PARTITIONS),
-        # Each slot's client session is released when its job ends; a client that dies
-        # without releasing is dropped after this idle time (Spark's default is 1 h).
-        "spark.connect.session.manager.defaultSessionTimeout": "15m",
-        # Keep the server's memory flat over thousands of slots: the UI (off anyway)
-        # and its listeners retain jobs, stages and SQL executions; keep few.
-        "spark.ui.retainedJobs": "50",
-        "spark.ui.retainedStages": "50",
-        "spark.sql.ui.retainedExecutions": "50",
-        "spark.sql.connect.ui.retainedSessions": "50",
-        "spark.sql.connect.ui.retainedStatements": "50",
-        # Python UDFs run in workers the server starts; they need this environment's
-        # interpreter (lakehouse and spark_jobs importable), not whatever python3 is.
-        "spark.pyspark.python": python,
-    })
+    conf.update(
+        {
+            # Static conf (Spark 4.0+): the gRPC server listens on this address only.
+            "spark.connect.grpc.binding.address": bind_host,
+            "spark.connect.grpc.binding.port": str(port),
+            # Read by spark-submit's launcher before the JVM starts (-Xmx).
+            "spark.driver.memory": driver_memory,
+            # Slot-sized writes: no 200-way shuffle on two cores (sessions inherit it).
+            "spark.sql.shuffle.partitions": str(DEFAULT_SHUFFLE_PARTITIONS),
+            # Each slot's client session is released when its job ends; a client that dies
+            # without releasing is dropped after this idle time (Spark's default is 1 h).
+            "spark.connect.session.manager.defaultSessionTimeout": "15m",
+            # Keep the server's memory flat over thousands of slots: the UI (off anyway)
+            # and its listeners retain jobs, stages and SQL executions; keep few.
+            "spark.ui.retainedJobs": "50",
+            "spark.ui.retainedStages": "50",
+            "spark.sql.ui.retainedExecutions": "50",
+            "spark.sql.connect.ui.retainedSessions": "50",
+            "spark.sql.connect.ui.retainedStatements": "50",
+            # Python UDFs run in workers the server starts; they need this environment's
+            # interpreter (lakehouse and spark_jobs importable), not whatever python3 is.
+            "spark.pyspark.python": python,
+        }
+    )
     if settings.spark.master.startswith("local"):
         conf["spark.driver.host"] = bind_host
         conf["spark.driver.bindAddress"] = bind_host

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client  # pragma: no cover
 
 
-def s3_client(s3: S3Settings, **config: object) -> "S3Client":
+def s3_client(s3: S3Settings, **config: object) -> S3Client:
     import boto3
     from botocore.config import Config
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow.sdk import DAG
 
@@ -15,7 +15,7 @@ def maintenance_dag() -> DAG:
         dag_id="lakehouse_maintenance",
         # Daily, at an hour the 15-minute ingests are cheapest to share the cluster with.
         schedule="30 3 * * *",
-        start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
         catchup=False,
         max_active_runs=1,
         tags=["maintenance", "spark"],

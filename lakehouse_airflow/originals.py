@@ -4,7 +4,7 @@ layer of the stack, in order (scheduler → Spark submit → partitioned writes 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow.sdk import DAG, task
 
@@ -13,7 +13,7 @@ from lakehouse_airflow.spark import spark_submit
 
 log = logging.getLogger(__name__)
 
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def skeleton() -> DAG:
@@ -63,7 +63,12 @@ def partitioned() -> DAG:
             "`data_interval_start`, so a rerun or backfill replaces exactly its own partition."
         ),
     ) as dag:
-        spark_submit("write_partitioned_data", "partitioned_data", ["--slot", "{{ data_interval_start.isoformat() }}"], load_settings())
+        spark_submit(
+            "write_partitioned_data",
+            "partitioned_data",
+            ["--slot", "{{ data_interval_start.isoformat() }}"],
+            load_settings(),
+        )
     return dag
 
 

@@ -8,7 +8,7 @@ runs spark-submit in client mode through the ``spark_default`` connection.
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import BaseOperator, task

@@ -29,9 +29,13 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--profile", default=None, help="settings profile (default: $LAKEHOUSE_PROFILE or local)")
     parser.add_argument("--master", default=None, help="Spark master (default: settings spark.master)")
     parser.add_argument("--ui", action="store_true", help="enable the Spark web UI")
-    parser.add_argument("--remote", default=None, metavar="sc://HOST:PORT",
-                        help="run on this Spark Connect server (default: settings spark.connect_url when "
-                             "spark.engine is connect; --master runs a driver here instead)")
+    parser.add_argument(
+        "--remote",
+        default=None,
+        metavar="sc://HOST:PORT",
+        help="run on this Spark Connect server (default: settings spark.connect_url when "
+        "spark.engine is connect; --master runs a driver here instead)",
+    )
     return parser
 
 

@@ -61,7 +61,7 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def list_tables(spark: "SparkSession", settings: Settings) -> list[str]:
+def list_tables(spark: SparkSession, settings: Settings) -> list[str]:
     """Every table in the configured and endpoint-declared namespaces."""
     tables = []
     for namespace in required_namespaces(settings):
@@ -70,7 +70,7 @@ def list_tables(spark: "SparkSession", settings: Settings) -> list[str]:
     return tables
 
 
-def compact(spark: "SparkSession", settings: Settings, table: str, policy: MaintenancePolicy) -> tuple[int, int]:
+def compact(spark: SparkSession, settings: Settings, table: str, policy: MaintenancePolicy) -> tuple[int, int]:
     options = {"min-input-files": str(policy.min_input_files)}
     if policy.target_file_size_bytes is not None:
         options["target-file-size-bytes"] = str(policy.target_file_size_bytes)
@@ -82,17 +82,17 @@ def compact(spark: "SparkSession", settings: Settings, table: str, policy: Maint
     return (row.rewritten_data_files_count, row.added_data_files_count) if row else (0, 0)
 
 
-def _snapshot_count(spark: "SparkSession", table: str) -> int:
+def _snapshot_count(spark: SparkSession, table: str) -> int:
     return int(spark.sql(f"SELECT count(*) AS n FROM {quote(table)}.snapshots").first().n)
 
 
-def _gc_enabled(spark: "SparkSession", table: str) -> bool:
+def _gc_enabled(spark: SparkSession, table: str) -> bool:
     props = {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES {quote(table)}").collect()}
     return props.get("gc.enabled", "true").lower() == "true"
 
 
 def expire(
-    spark: "SparkSession", settings: Settings, table: str, policy: MaintenancePolicy, now: datetime
+    spark: SparkSession, settings: Settings, table: str, policy: MaintenancePolicy, now: datetime
 ) -> tuple[int, int | None]:
     """Expire old snapshots; returns (snapshots expired, data files deleted or None)."""
     cutoff = now - policy.expire_older_than
@@ -110,7 +110,7 @@ def expire(
 
 
 def run(
-    spark: "SparkSession",
+    spark: SparkSession,
     settings: Settings,
     tables: list[str] | None = None,
     policy: MaintenancePolicy | None = None,
@@ -124,8 +124,14 @@ def run(
     for table in tables if tables is not None else list_tables(spark, settings):
         rewritten, added = compact(spark, settings, table, policy)
         expired, deleted = expire(spark, settings, table, policy, now) if policy.expire else (None, None)
-        log.info("%s: compacted %d files into %d; expired %s snapshots, deleted %s data files",
-                 table, rewritten, added, expired, "(left to Nessie GC)" if deleted is None else deleted)
+        log.info(
+            "%s: compacted %d files into %d; expired %s snapshots, deleted %s data files",
+            table,
+            rewritten,
+            added,
+            expired,
+            "(left to Nessie GC)" if deleted is None else deleted,
+        )
         results.append(MaintenanceResult(table, rewritten, added, expired, deleted))
     return results
 

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TABLE = "default.partitioned_data"
 
 
-def run(spark: "SparkSession", settings: Settings, slot_start: datetime, table: str = DEFAULT_TABLE) -> int:
+def run(spark: SparkSession, settings: Settings, slot_start: datetime, table: str = DEFAULT_TABLE) -> int:
     """Overwrite the slot's partition of ``table`` with the static rows."""
     create_partitioned_table(spark, table, SCHEMA)
     slot = slot_partition(slot_start)

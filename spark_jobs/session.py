@@ -42,10 +42,22 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 __all__ = [
-    "AWS_SDK_ENV", "DEFAULT_SHUFFLE_PARTITIONS", "PythonVersionMismatchError", "SessionOptions",
-    "SparkConnectAuthError", "SparkEngineUnavailableError", "SparkSessionError", "build_session",
-    "check_python_versions", "connect_url", "launch_conf", "release_session", "remote_conf", "secret_conf",
-    "session_conf", "translate_connect_errors",
+    "AWS_SDK_ENV",
+    "DEFAULT_SHUFFLE_PARTITIONS",
+    "PythonVersionMismatchError",
+    "SessionOptions",
+    "SparkConnectAuthError",
+    "SparkEngineUnavailableError",
+    "SparkSessionError",
+    "build_session",
+    "check_python_versions",
+    "connect_url",
+    "launch_conf",
+    "release_session",
+    "remote_conf",
+    "secret_conf",
+    "session_conf",
+    "translate_connect_errors",
 ]
 
 log = logging.getLogger(__name__)
@@ -190,7 +202,7 @@ def _channel_builder(url_with_token: str):  # -> pyspark DefaultChannelBuilder
     return _BearerOverPlaintext(url_with_token)
 
 
-def build_remote_session(url: str, options: SessionOptions, settings: Settings) -> "SparkSession":
+def build_remote_session(url: str, options: SessionOptions, settings: Settings) -> SparkSession:
     """A Spark Connect client session on ``url``, authenticated with the settings' token.
 
     Spark 4 runs the client in this process (no own interpreter per job, as 3.5
@@ -234,7 +246,7 @@ def build_remote_session(url: str, options: SessionOptions, settings: Settings) 
     return spark
 
 
-def release_session(spark: "SparkSession") -> None:
+def release_session(spark: SparkSession) -> None:
     """End a job's session so a long-lived server keeps nothing of it: cached tables
     cleared, and for a Connect session the server-side session released (its
     DataFrames, caches and temporary views go with it); a classic session stops its
@@ -246,7 +258,7 @@ def release_session(spark: "SparkSession") -> None:
     spark.stop()
 
 
-def build_session(settings: Settings, options: SessionOptions | None = None) -> "SparkSession":
+def build_session(settings: Settings, options: SessionOptions | None = None) -> SparkSession:
     """A SparkSession on the lakehouse catalog. Checks driver/worker Python versions
     first when the master is a standalone cluster."""
     from pyspark.sql import SparkSession
@@ -285,7 +297,7 @@ def _driver_version() -> str:
     return f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
-def _worker_version_by_task(spark: "SparkSession") -> WorkerProbe:
+def _worker_version_by_task(spark: SparkSession) -> WorkerProbe:
     def probe() -> str:
         def version(_: object) -> str:
             import sys as worker_sys
@@ -297,7 +309,7 @@ def _worker_version_by_task(spark: "SparkSession") -> WorkerProbe:
     return probe
 
 
-def check_python_versions(spark: "SparkSession", master: str, probe: WorkerProbe | None = None) -> None:
+def check_python_versions(spark: SparkSession, master: str, probe: WorkerProbe | None = None) -> None:
     """Run one tiny task on a worker and compare its Python minor version with ours.
 
     Without this, a mismatch surfaces mid-job as a PySpark worker crash deep in a stack
@@ -317,4 +329,3 @@ def check_python_versions(spark: "SparkSession", master: str, probe: WorkerProbe
         raise
     if worker != driver:
         raise PythonVersionMismatchError(driver=driver, worker=worker, master=master)
-

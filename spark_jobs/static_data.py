@@ -1,6 +1,6 @@
 """Write a small static reference dataset to ``default.static_data``, replaced each run.
 
-    spark-submit spark_jobs/static_data.py [--table default.static_data]
+spark-submit spark_jobs/static_data.py [--table default.static_data]
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ ROWS: tuple[tuple[str, str, str, Decimal, bool], ...] = (
 )
 
 
-def static_frame(spark: "SparkSession") -> "DataFrame":
+def static_frame(spark: SparkSession) -> DataFrame:
     return spark.createDataFrame(list(ROWS), SCHEMA)
 
 
-def run(spark: "SparkSession", settings: Settings, table: str = DEFAULT_TABLE) -> int:
+def run(spark: SparkSession, settings: Settings, table: str = DEFAULT_TABLE) -> int:
     """Replace ``table`` with the static rows; returns the row count written."""
     df = static_frame(spark)
     # createOrReplace is one atomic REPLACE TABLE commit: readers see the old rows or

@@ -31,7 +31,9 @@ def job_path(name: str) -> Path:
     return path
 
 
-def submit_command(settings: Settings, job: str, job_args: list[str], options: SessionOptions | None = None) -> SubmitCommand:
+def submit_command(
+    settings: Settings, job: str, job_args: list[str], options: SessionOptions | None = None
+) -> SubmitCommand:
     """spark-submit in client mode (cluster mode is not supported for Python apps on a
     standalone master). The jars go in as --jars so the driver JVM has them on its
     classpath from the start; conf set later from Python would reach executors only."""

@@ -47,10 +47,23 @@ def free_port() -> int:
 
 def stack_env(state_dir: Path) -> dict[str, str]:
     """LAKEHOUSE_* variables for a stack on free ports under `state_dir`."""
-    ports = {name: free_port() for name in (
-        "redis", "s3", "nessie", "nessie_mgmt", "s3_grpc", "master", "master_grpc",
-        "volume", "volume_grpc", "filer", "filer_grpc", "spark_connect",
-    )}
+    ports = {
+        name: free_port()
+        for name in (
+            "redis",
+            "s3",
+            "nessie",
+            "nessie_mgmt",
+            "s3_grpc",
+            "master",
+            "master_grpc",
+            "volume",
+            "volume_grpc",
+            "filer",
+            "filer_grpc",
+            "spark_connect",
+        )
+    }
     env = {
         "LAKEHOUSE_PROFILE": "local",
         "LAKEHOUSE_LOCAL__STATE_DIR": str(state_dir),
@@ -73,7 +86,8 @@ def stack_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
     # Secrets the developer's shell may carry must not leak into the test stack, nor a
     # Connect server or engine choice of their own.
     scrubbed = {
-        k: os.environ.pop(k) for k in list(os.environ)
+        k: os.environ.pop(k)
+        for k in list(os.environ)
         if (k.startswith("LAKEHOUSE_S3__") and k.endswith(("KEY_ID", "ACCESS_KEY")))
         or k in ("LAKEHOUSE_SPARK__CONNECT_TOKEN", "LAKEHOUSE_SPARK__CONNECT_URL", "LAKEHOUSE_SPARK__ENGINE")
     }
@@ -91,7 +105,7 @@ def stack_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
 
 
 @pytest.fixture(scope="session")
-def stack(stack_environment: dict[str, str]) -> Iterator["LocalStack"]:
+def stack(stack_environment: dict[str, str]) -> Iterator[LocalStack]:
     from lakehouse.local.stack import LocalStack
 
     local_stack = LocalStack(load_settings())
@@ -103,13 +117,12 @@ def stack(stack_environment: dict[str, str]) -> Iterator["LocalStack"]:
 
 
 @pytest.fixture()
-def settings(stack: "LocalStack") -> Settings:
+def settings(stack: LocalStack) -> Settings:
     """The running test stack's settings, secrets included."""
     return load_settings()
 
 
-
-def spark_connect_stack() -> "LocalStack":
+def spark_connect_stack() -> LocalStack:
     """The shared stack's Spark Connect server alone (its core services are up already)."""
     from lakehouse.local.spark_connect_server import SparkConnectService
     from lakehouse.local.stack import LocalStack
@@ -118,7 +131,7 @@ def spark_connect_stack() -> "LocalStack":
 
 
 @pytest.fixture(scope="session")
-def spark_connect_url(stack: "LocalStack") -> Iterator[str]:
+def spark_connect_url(stack: LocalStack) -> Iterator[str]:
     """The stack's Spark Connect server (loopback, token from the stack's secrets dir)
     on the session's port, started once (the Spark job tests and the Airflow transforms
     share it). The URL carries no token; clients add it from the settings."""

@@ -43,11 +43,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "catalog": ("lakehouse.cli.catalog_cmd", "The Iceberg catalog (Nessie REST)."),
     "artifacts": ("lakehouse.cli.artifacts", "The pinned jars (Nessie runner, Iceberg for Spark) from Maven Central."),
     "queue": ("lakehouse.cli.queue", "The crawl job queue in Redis: counts, dead letters, retries."),
-    "tables": ("lakehouse.cli.tables",
-               "Each table: rows, partitions, snapshots, size, last write (from Iceberg metadata)."),
+    "tables": (
+        "lakehouse.cli.tables",
+        "Each table: rows, partitions, snapshots, size, last write (from Iceberg metadata).",
+    ),
     "signals": ("lakehouse.cli.signals_cmd", "Latest slots, lag behind the schedule, missing slots in a window."),
-    "freshness": ("lakehouse.cli.freshness",
-                  "Each endpoint's newest landed slot and lag; exits 1 when any endpoint is late."),
+    "freshness": (
+        "lakehouse.cli.freshness",
+        "Each endpoint's newest landed slot and lag; exits 1 when any endpoint is late.",
+    ),
 }
 
 

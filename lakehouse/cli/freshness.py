@@ -34,11 +34,19 @@ def register(app: typer.Typer) -> None:
         statuses = endpoint_statuses(settings, select_endpoints(configs, endpoint), now=moment, latest_count=1)
         late = [s for s in statuses if s.late]
         if as_json:
-            typer.echo(json.dumps(
-                {"late": [s.endpoint for s in late], "endpoints": [
-                    {k: v for k, v in s.to_dict().items() if k not in ("latest", "missing")}
-                    | {"missing_slots": len(s.missing)} for s in statuses
-                ]}, indent=2))
+            typer.echo(
+                json.dumps(
+                    {
+                        "late": [s.endpoint for s in late],
+                        "endpoints": [
+                            {k: v for k, v in s.to_dict().items() if k not in ("latest", "missing")}
+                            | {"missing_slots": len(s.missing)}
+                            for s in statuses
+                        ],
+                    },
+                    indent=2,
+                )
+            )
         else:
             grace = fmt.duration(settings.freshness.grace_seconds)
             out = fmt.table(f"freshness (late: newest slot ended over one interval + {grace} ago)")
@@ -50,12 +58,18 @@ def register(app: typer.Typer) -> None:
             out.add_column("state", no_wrap=True)
             for s in statuses:
                 out.add_row(
-                    s.endpoint, fmt.when(s.newest_slot_start), fmt.duration(s.lag_seconds), str(s.slots_behind),
-                    str(len(s.missing)), "[red]LATE[/]" if s.late else "[green]ok[/]",
+                    s.endpoint,
+                    fmt.when(s.newest_slot_start),
+                    fmt.duration(s.lag_seconds),
+                    str(s.slots_behind),
+                    str(len(s.missing)),
+                    "[red]LATE[/]" if s.late else "[green]ok[/]",
                 )
             console = fmt.console()
             console.print(out)
-            console.print(f"{len(late)} of {len(statuses)} endpoint(s) late" + (
-                ": " + ", ".join(s.endpoint for s in late) if late else ""))
+            console.print(
+                f"{len(late)} of {len(statuses)} endpoint(s) late"
+                + (": " + ", ".join(s.endpoint for s in late) if late else "")
+            )
         if late:
             raise typer.Exit(1)

@@ -44,13 +44,16 @@ def _print_recent_narrow(console: Console, statuses: list[JobStatus]) -> None:
         recent.add_column(column, no_wrap=True, justify="left" if column == "state" else "right")
     recent.add_column("updated", no_wrap=True)
     for st in statuses:
-        recent.add_row(st.run_id, st.state.value, f"{st.attempts}/{st.max_attempts}", str(st.records),
-                       _when(st.updated_at)[5:])
+        recent.add_row(
+            st.run_id, st.state.value, f"{st.attempts}/{st.max_attempts}", str(st.records), _when(st.updated_at)[5:]
+        )
     console.print(recent)
     for st in statuses:
         detail = st.manifest_path if st.state == JobState.FINISHED else _short(st.error, 200)
-        console.print(f"{st.run_id}: worker {st.worker_id or '-'}, {st.pages} pages"
-                      + (f", {detail}" if detail else ""), highlight=False)
+        console.print(
+            f"{st.run_id}: worker {st.worker_id or '-'}, {st.pages} pages" + (f", {detail}" if detail else ""),
+            highlight=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -18,8 +18,13 @@ def register(app: typer.Typer) -> None:
     @app.command("signals")
     def signals(
         endpoint: str = typer.Argument(None, help="One endpoint (default: every endpoint config)."),
-        window: int = typer.Option(None, "--window", "-w", min=1,
-                                   help="Slots of the schedule to check for gaps (default: freshness.window_slots)."),
+        window: int = typer.Option(
+            None,
+            "--window",
+            "-w",
+            min=1,
+            help="Slots of the schedule to check for gaps (default: freshness.window_slots).",
+        ),
         latest: int = typer.Option(3, "--latest", "-n", min=1, help="Newest landed slots to list per endpoint."),
         now: str = typer.Option(None, "--now", help=NOW_HELP),
         as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per endpoint)."),
@@ -34,8 +39,9 @@ def register(app: typer.Typer) -> None:
         settings = load_settings(profile)
         configs, _ = validate_all()
         moment: datetime | None = parse_slot(now, option="--now") if now else None
-        statuses = endpoint_statuses(settings, select_endpoints(configs, endpoint), now=moment,
-                                     window_slots=window, latest_count=latest)
+        statuses = endpoint_statuses(
+            settings, select_endpoints(configs, endpoint), now=moment, window_slots=window, latest_count=latest
+        )
         if as_json:
             typer.echo(json.dumps([s.to_dict() for s in statuses], indent=2))
             return
@@ -52,8 +58,9 @@ def register(app: typer.Typer) -> None:
             out.add_column("records", justify="right", no_wrap=True)
             out.add_column("published", no_wrap=True)
             for landed in s.latest:
-                out.add_row(fmt.when(landed.slot_start), landed.run_id, fmt.count(landed.records),
-                            fmt.slot(landed.published_at))
+                out.add_row(
+                    fmt.when(landed.slot_start), landed.run_id, fmt.count(landed.records), fmt.slot(landed.published_at)
+                )
             if s.latest:
                 console.print(out)
             else:

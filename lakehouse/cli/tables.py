@@ -37,7 +37,11 @@ def register(app: typer.Typer) -> None:
                 out.add_row(t.identifier, "[red]error[/]", "", "", "", t.error[:40])
                 continue
             out.add_row(
-                t.identifier, fmt.count(t.rows), fmt.count(t.partitions), str(t.snapshots),
-                fmt.size(t.size_bytes), fmt.when(t.last_write),
+                t.identifier,
+                fmt.count(t.rows),
+                fmt.count(t.partitions),
+                str(t.snapshots),
+                fmt.size(t.size_bytes),
+                fmt.when(t.last_write),
             )
         fmt.console().print(out)

@@ -48,8 +48,10 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
             break
         if first is not None:
             raise yaml.constructor.ConstructorError(
-                "while reading a mapping", node.start_mark,
-                f"duplicate key {key!r} (first set on line {first})", key_node.start_mark,
+                "while reading a mapping",
+                node.start_mark,
+                f"duplicate key {key!r} (first set on line {first})",
+                key_node.start_mark,
             )
         seen[key] = key_node.start_mark.line + 1
     return loader.construct_mapping(node, deep=deep)
@@ -126,9 +128,7 @@ def _walk(loc: Sequence[str | int]) -> tuple[list[str | int], type[BaseModel] | 
         models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
         if isinstance(part, int):
             parts.append(part)
-            candidates = [
-                t for c in candidates if typing.get_origin(c) is list for t in _unwrap(typing.get_args(c)[0])
-            ]
+            candidates = [t for c in candidates if typing.get_origin(c) is list for t in _unwrap(typing.get_args(c)[0])]
             continue
         if len(models) > 1:
             tagged = [m for m in models if _tag(m) == part]
@@ -195,7 +195,9 @@ def parse_endpoint(text: str, source: str, stem: str | None = None) -> EndpointC
         raise EndpointConfigError(source, [("", f"invalid YAML: {exc}")]) from None
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
-        raise EndpointConfigError(source, [("", f"the file is {kind}; an endpoint config is a mapping starting with name:, request:, ...")])
+        raise EndpointConfigError(
+            source, [("", f"the file is {kind}; an endpoint config is a mapping starting with name:, request:, ...")]
+        )
     try:
         config = EndpointConfig.model_validate(data)
     except ValidationError as exc:
@@ -203,7 +205,12 @@ def parse_endpoint(text: str, source: str, stem: str | None = None) -> EndpointC
     if stem is not None and config.name != stem:
         raise EndpointConfigError(
             source,
-            [("name", f"{config.name!r} must equal the file name {stem!r}: rename the file to {config.name}.yaml or fix name (line {_line_of(node, ('name',))})")],
+            [
+                (
+                    "name",
+                    f"{config.name!r} must equal the file name {stem!r}: rename the file to {config.name}.yaml or fix name (line {_line_of(node, ('name',))})",
+                )
+            ],
         )
     return config
 
@@ -218,9 +225,14 @@ def endpoint_path(name: str, directory: Path | None = None) -> Path:
     if not NAME_RE.fullmatch(name) or len(name) > NAME_MAX:
         raise EndpointConfigError(
             display_path(directory),
-            [("name", f"{name[:80]!r}{'…' if len(name) > 80 else ''} is not an endpoint name: use lowercase ASCII "
-                      f"letters, digits and '_', starting with a letter, at most {NAME_MAX} characters "
-                      "(the config file is <name>.yaml in this directory)")],
+            [
+                (
+                    "name",
+                    f"{name[:80]!r}{'…' if len(name) > 80 else ''} is not an endpoint name: use lowercase ASCII "
+                    f"letters, digits and '_', starting with a letter, at most {NAME_MAX} characters "
+                    "(the config file is <name>.yaml in this directory)",
+                )
+            ],
         )
     for suffix in SUFFIXES:
         if (directory / f"{name}{suffix}").is_file():
@@ -242,7 +254,9 @@ def config_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES and p.is_file() and not p.name.startswith("."))
 
 
-def _cross_file_problems(loaded: list[tuple[Path, EndpointConfig]]) -> tuple[list[EndpointConfig], list[EndpointConfigError]]:
+def _cross_file_problems(
+    loaded: list[tuple[Path, EndpointConfig]],
+) -> tuple[list[EndpointConfig], list[EndpointConfigError]]:
     """Rules that span files: unique names, one table per endpoint, one rate per shared key."""
     configs: list[EndpointConfig] = []
     errors: list[EndpointConfigError] = []
@@ -253,18 +267,35 @@ def _cross_file_problems(loaded: list[tuple[Path, EndpointConfig]]) -> tuple[lis
         source = display_path(path)
         problems: list[tuple[str, str]] = []
         if config.name in names:
-            problems.append(("name", f"{config.name!r} is already used by {display_path(names[config.name])}; endpoint names must be unique"))
+            problems.append(
+                (
+                    "name",
+                    f"{config.name!r} is already used by {display_path(names[config.name])}; endpoint names must be unique",
+                )
+            )
         if config.table is not None and config.table.identifier in tables:
-            problems.append(("table", f"{config.table.identifier} is already written by {display_path(tables[config.table.identifier])}; two endpoints would overwrite each other's partitions"))
+            problems.append(
+                (
+                    "table",
+                    f"{config.table.identifier} is already written by {display_path(tables[config.table.identifier])}; two endpoints would overwrite each other's partitions",
+                )
+            )
         shared = limits.get(config.rate_limit_key)
         if shared is not None:
             other_path, other = shared
-            if (other.rate_limit.per_second, other.rate_limit.burst) != (config.rate_limit.per_second, config.rate_limit.burst):
-                problems.append((
-                    "rate_limit",
-                    (f"shares key {config.rate_limit_key!r} with {display_path(other_path)}, which declares "
-                    f"{other.rate_limit.describe()}; endpoints sharing a key must declare the same rate and burst"),
-                ))
+            if (other.rate_limit.per_second, other.rate_limit.burst) != (
+                config.rate_limit.per_second,
+                config.rate_limit.burst,
+            ):
+                problems.append(
+                    (
+                        "rate_limit",
+                        (
+                            f"shares key {config.rate_limit_key!r} with {display_path(other_path)}, which declares "
+                            f"{other.rate_limit.describe()}; endpoints sharing a key must declare the same rate and burst"
+                        ),
+                    )
+                )
         if problems:
             errors.append(EndpointConfigError(source, problems))
             continue
@@ -280,7 +311,17 @@ def validate_all(directory: Path | None = None) -> tuple[list[EndpointConfig], l
     """Every valid config in ``directory`` and one error per broken file, never stopping early."""
     directory = directory or paths.endpoints_dir()
     if not directory.is_dir():
-        return [], [EndpointConfigError(display_path(directory), [("", "no such directory: create it, or point LAKEHOUSE_ENDPOINTS_DIR (or --dir) at the endpoint configs")])]
+        return [], [
+            EndpointConfigError(
+                display_path(directory),
+                [
+                    (
+                        "",
+                        "no such directory: create it, or point LAKEHOUSE_ENDPOINTS_DIR (or --dir) at the endpoint configs",
+                    )
+                ],
+            )
+        ]
     loaded: list[tuple[Path, EndpointConfig]] = []
     errors: list[EndpointConfigError] = []
     for path in config_files(directory):

@@ -253,7 +253,9 @@ def _render_json(value: JsonValue, values: dict[str, str]) -> JsonValue:
 
 # At most the page keys the raw layout can number (page-999999.json): a larger value
 # would validate here and fail mid-crawl.
-MaxPages = Annotated[int, Field(ge=1, le=MAX_PAGE_INDEX, description="guard: a crawl that reaches it fails instead of looping")]
+MaxPages = Annotated[
+    int, Field(ge=1, le=MAX_PAGE_INDEX, description="guard: a crawl that reaches it fails instead of looping")
+]
 # Huge values are typos, and a page that large would not fit a worker's memory.
 PageSize = Annotated[int, Field(gt=0, le=100_000)]
 
@@ -315,7 +317,9 @@ class CursorPagination(StrictModel):
         if by_cursor and self.next_url_path is not None:
             raise ValueError("set either cursor_param with next_cursor_path, or next_url_path, not both")
         if not by_cursor and self.next_url_path is None:
-            raise ValueError("set cursor_param with next_cursor_path (a cursor value) or next_url_path (a full next URL)")
+            raise ValueError(
+                "set cursor_param with next_cursor_path (a cursor value) or next_url_path (a full next URL)"
+            )
         if by_cursor and (self.cursor_param is None or self.next_cursor_path is None):
             raise ValueError("cursor_param and next_cursor_path go together: set both")
         if (self.limit_param is None) != (self.page_size is None):

@@ -123,7 +123,9 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 pass
         if leftovers:
-            self.say("supervisor", f"killed {len(leftovers)} process(es) that did not stop within {self.grace_seconds:.0f} s")
+            self.say(
+                "supervisor", f"killed {len(leftovers)} process(es) that did not stop within {self.grace_seconds:.0f} s"
+            )
         self.say("supervisor", "all components stopped")
 
     def _component_trees(self) -> dict[int, psutil.Process]:

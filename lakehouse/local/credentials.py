@@ -13,8 +13,8 @@ import os
 import secrets
 from pathlib import Path
 
-from lakehouse.settings import SECRET_FIELDS, Settings
 from lakehouse.local.files import write_private
+from lakehouse.settings import SECRET_FIELDS, Settings
 
 _GENERATED = {
     ("s3", "access_key_id"): lambda: "lh" + secrets.token_hex(8),

@@ -121,7 +121,9 @@ class JupyterService(Service):
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "jupyterlab",
+            sys.executable,
+            "-m",
+            "jupyterlab",
             "--no-browser",
             f"--ServerApp.ip={self.settings.local.bind_host}",
             f"--ServerApp.port={self.settings.local.jupyter_port}",
@@ -145,10 +147,7 @@ class JupyterService(Service):
         if not token:
             return False
         try:
-            resp = requests.get(
-                f"{self.base_url}/api/status", headers={"Authorization": f"token {token}"}, timeout=2
-            )
+            resp = requests.get(f"{self.base_url}/api/status", headers={"Authorization": f"token {token}"}, timeout=2)
             return resp.status_code == 200
         except requests.RequestException:
             return False
-

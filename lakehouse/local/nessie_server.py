@@ -8,9 +8,9 @@ from pathlib import Path
 import requests
 
 from lakehouse import artifacts
+from lakehouse.local.files import properties_text, write_private
 from lakehouse.local.java import nessie_java
 from lakehouse.local.service import Port, Service
-from lakehouse.local.files import properties_text, write_private
 
 # Quarkus secret reference: Nessie refuses plain strings for S3 keys.
 _SECRET_NAME = "lakehouse.s3"

@@ -10,9 +10,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from lakehouse.errors import StackError
+from lakehouse.local.files import write_private
 from lakehouse.local.service import Port, Service
 from lakehouse.storage import ensure_bucket, s3_client
-from lakehouse.local.files import write_private
 
 
 def weed_binary() -> str:
@@ -103,9 +103,7 @@ class S3Service(Service):
 
     def is_healthy(self) -> bool:
         try:
-            client = s3_client(
-                self.settings.s3, connect_timeout=1, read_timeout=2, retries={"max_attempts": 0}
-            )
+            client = s3_client(self.settings.s3, connect_timeout=1, read_timeout=2, retries={"max_attempts": 0})
             client.list_buckets()
             return True
         except Exception:

@@ -9,8 +9,8 @@ import sys
 
 import requests
 
-from lakehouse.local.service import Port, Service
 from lakehouse.local.files import write_private
+from lakehouse.local.service import Port, Service
 
 SANDBOX_PORT_ENV = "LAKEHOUSE_SANDBOX_PORT"
 TOKEN_ENV = "SANDBOX_TOKEN"
@@ -47,7 +47,17 @@ class SandboxService(Service):
         return {TOKEN_ENV: sandbox_token(self.settings.local.secrets_dir)}
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "sandbox", "--host", self.settings.local.bind_host, "--port", str(sandbox_port()), "--rate-limit", "20"]
+        return [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "--host",
+            self.settings.local.bind_host,
+            "--port",
+            str(sandbox_port()),
+            "--rate-limit",
+            "20",
+        ]
 
     def is_healthy(self) -> bool:
         try:

@@ -108,9 +108,12 @@ class SparkConnectService(Service):
     def command(self) -> list[str]:
         return [
             str(pyspark_home() / "bin" / "spark-submit"),
-            "--class", CONNECT_SERVER_CLASS,
-            "--name", "lakehouse-spark-connect",
-            "--properties-file", str(self.properties_path),
+            "--class",
+            CONNECT_SERVER_CLASS,
+            "--name",
+            "lakehouse-spark-connect",
+            "--properties-file",
+            str(self.properties_path),
         ]
 
     def env(self) -> dict[str, str]:

@@ -86,10 +86,14 @@ class SparkMasterService(_SparkDaemon):
 
     def command(self) -> list[str]:
         return [
-            spark_class(), "org.apache.spark.deploy.master.Master",
-            "--host", self.settings.local.bind_host,
-            "--port", str(self.options.master_port),
-            "--webui-port", str(self.options.master_webui_port),
+            spark_class(),
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            self.settings.local.bind_host,
+            "--port",
+            str(self.options.master_port),
+            "--webui-port",
+            str(self.options.master_webui_port),
         ]
 
     def is_healthy(self) -> bool:
@@ -112,14 +116,21 @@ class SparkWorkerService(_SparkDaemon):
 
     def command(self) -> list[str]:
         return [
-            spark_class(), "org.apache.spark.deploy.worker.Worker",
+            spark_class(),
+            "org.apache.spark.deploy.worker.Worker",
             master_url(self.settings, self.options),
-            "--host", self.settings.local.bind_host,
-            "--port", str(self.options.worker_port),
-            "--webui-port", str(self.options.worker_webui_port),
-            "--cores", str(self.options.worker_cores),
-            "--memory", self.options.worker_memory,
-            "--work-dir", str(self.state_dir / "work"),
+            "--host",
+            self.settings.local.bind_host,
+            "--port",
+            str(self.options.worker_port),
+            "--webui-port",
+            str(self.options.worker_webui_port),
+            "--cores",
+            str(self.options.worker_cores),
+            "--memory",
+            self.options.worker_memory,
+            "--work-dir",
+            str(self.state_dir / "work"),
         ]
 
     def is_healthy(self) -> bool:

@@ -19,21 +19,21 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import psutil
 from filelock import FileLock
 
 from lakehouse.errors import PortInUseError, ServiceStartError, StackError
-from lakehouse.local.credentials import ensure_local_credentials
 from lakehouse.local.airflow_server import AirflowService
+from lakehouse.local.credentials import ensure_local_credentials
 from lakehouse.local.jupyter_server import JupyterService
 from lakehouse.local.nessie_server import NessieService
-from lakehouse.local.sandbox_server import SandboxService
 from lakehouse.local.redis_server import RedisService
 from lakehouse.local.s3_server import S3Service
+from lakehouse.local.sandbox_server import SandboxService
 from lakehouse.local.service import Service
 from lakehouse.local.spark_connect_server import SparkConnectService
 from lakehouse.local.spark_server import SparkMasterService, SparkWorkerService
@@ -65,6 +65,7 @@ def services_with(extras: list[str] | tuple[str, ...] = ()) -> tuple[type[Servic
     for extra in dict.fromkeys(extras):
         chosen.extend(s for s in OPTIONAL_SERVICES[extra] if s not in chosen)
     return tuple(chosen)
+
 
 EventHook = Callable[[str, str], None]
 
@@ -127,9 +128,7 @@ class LocalStack:
         that still runs is left to whoever started it (its settings may differ)."""
         types = list(self._service_types)
         for group in OPTIONAL_SERVICES.values():
-            types.extend(
-                cls for cls in group if cls.name in state and not _alive(state[cls.name]) and cls not in types
-            )
+            types.extend(cls for cls in group if cls.name in state and not _alive(state[cls.name]) and cls not in types)
         return [cls(self.settings) for cls in types]
 
     def up(self) -> UpResult:
@@ -403,4 +402,3 @@ def _tail(path: Path, lines: int) -> str:
         fh.seek(max(0, size - 64 * 1024))
         text = fh.read().decode(errors="replace")
     return "\n".join(text.splitlines()[-lines:])
-

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
-from datetime import datetime, timedelta, timezone
 
 import pytest
 import redis
@@ -23,8 +23,9 @@ from lakehouse.settings import Settings, load_settings
 if TYPE_CHECKING:
     from lakehouse.local.stack import LocalStack
 
+
 @pytest.fixture(scope="session")
-def redis_settings(stack: "LocalStack") -> Settings:
+def redis_settings(stack: LocalStack) -> Settings:
     """The shared test stack's settings; tests isolate themselves by key prefix."""
     return load_settings()
 
@@ -57,10 +58,11 @@ def limiter(redis_client: redis.Redis, prefix: str) -> RateLimiter:
     return RateLimiter(redis_client, prefix)
 
 
-def _make_job(endpoint: str = "sandbox_trades", minute: int = 0, *, max_attempts: int = 3, hour: int = 12,
-              force: bool = False) -> CrawlJob:
+def _make_job(
+    endpoint: str = "sandbox_trades", minute: int = 0, *, max_attempts: int = 3, hour: int = 12, force: bool = False
+) -> CrawlJob:
     """A valid job for one 15-minute slot; its auth names an env var, never a token."""
-    start = datetime(2025, 3, 1, hour, 0, tzinfo=timezone.utc) + timedelta(minutes=minute)
+    start = datetime(2025, 3, 1, hour, 0, tzinfo=UTC) + timedelta(minutes=minute)
     return CrawlJob.for_slot(
         endpoint=endpoint,
         slot_start=start,

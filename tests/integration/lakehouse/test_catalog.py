@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from datetime import date
 
 import psutil
 import pyarrow as pa

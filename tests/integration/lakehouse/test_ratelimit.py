@@ -12,9 +12,9 @@ import time
 import pytest
 import redis
 
-from lakehouse.settings import load_settings
 from lakehouse.errors import RateLimitTimeoutError
 from lakehouse.ratelimit import RateLimiter
+from lakehouse.settings import load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -32,8 +32,16 @@ def _max_in_any_window(times: list[float], window: float = 1.0) -> int:
     return best
 
 
-def _hammer(port: int, prefix: str, bucket: str, rate: float, burst: int, seconds: float,
-            go: "multiprocessing.synchronize.Event", out: "multiprocessing.Queue[list[float]]") -> None:
+def _hammer(
+    port: int,
+    prefix: str,
+    bucket: str,
+    rate: float,
+    burst: int,
+    seconds: float,
+    go: multiprocessing.synchronize.Event,
+    out: multiprocessing.Queue[list[float]],
+) -> None:
     limiter = RateLimiter(load_settings().redis.model_copy(update={"port": port}).client(), prefix)
     go.wait(30)
     grants: list[float] = []
@@ -47,12 +55,15 @@ def _hammer(port: int, prefix: str, bucket: str, rate: float, burst: int, second
     out.put(grants)
 
 
-def _run_processes(redis_settings, prefix: str, bucket: str, rate: float, burst: int, seconds: float,
-                   n: int = 3) -> list[list[float]]:
+def _run_processes(
+    redis_settings, prefix: str, bucket: str, rate: float, burst: int, seconds: float, n: int = 3
+) -> list[list[float]]:
     ctx = multiprocessing.get_context("fork")
     go, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_hammer, args=(redis_settings.redis.port, prefix, bucket, rate, burst, seconds, go, out))
-             for _ in range(n)]
+    procs = [
+        ctx.Process(target=_hammer, args=(redis_settings.redis.port, prefix, bucket, rate, burst, seconds, go, out))
+        for _ in range(n)
+    ]
     for p in procs:
         p.start()
     go.set()
@@ -132,7 +143,9 @@ def test_acquire_blocking_waits_and_times_out(limiter: RateLimiter) -> None:
     assert time.monotonic() - started < 5  # it gives up instead of sleeping 30 s
 
 
-def _late_client(limiter: RateLimiter, bucket: str, rate: float, slack: float, late: float, seconds: float) -> list[float]:
+def _late_client(
+    limiter: RateLimiter, bucket: str, rate: float, slack: float, late: float, seconds: float
+) -> list[float]:
     """A caller that always wakes `late` seconds after it was told to (a busy reactor)."""
     grants: list[float] = []
     deadline = time.monotonic() + seconds

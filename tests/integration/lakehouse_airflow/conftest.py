@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 TOKEN = "e2e-secret-" + uuid.uuid4().hex
-SLOT = datetime(2026, 11, 26, 9, 0, tzinfo=timezone.utc)
+SLOT = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 # A run ingests the slot complete at its logical date, so SLOT's run is at its end.
 SLOT_END = SLOT + timedelta(minutes=15)
 
@@ -46,11 +46,15 @@ class Airflow:
     env: dict[str, str]
     home: Path
 
-    def dags_test(self, dag_id: str, logical: datetime = SLOT_END, timeout: float = 600,
-                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def dags_test(
+        self, dag_id: str, logical: datetime = SLOT_END, timeout: float = 600, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(BIN / "airflow"), "dags", "test", dag_id, logical.isoformat()],
-            env=env or self.env, capture_output=True, text=True, timeout=timeout,
+            env=env or self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
 
@@ -70,7 +74,9 @@ def _endpoint(name: str, base_url: str, source: str = "sandbox_trades.yaml", tab
 @pytest.fixture(scope="session")
 def sandboxes() -> Iterator[dict[str, SandboxServer]]:
     good = SandboxServer(SandboxOptions(rate_limit=50, token=TOKEN)).start()
-    broken = SandboxServer(SandboxOptions(token=TOKEN, faults=FaultRates(fail_rate=1.0, max_faults_per_request=10_000))).start()
+    broken = SandboxServer(
+        SandboxOptions(token=TOKEN, faults=FaultRates(fail_rate=1.0, max_faults_per_request=10_000))
+    ).start()
     try:
         yield {"good": good, "broken": broken}
     finally:
@@ -97,9 +103,20 @@ def worker(stack, endpoints_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     env = {**os.environ, "SANDBOX_TOKEN": TOKEN, "LAKEHOUSE_ENDPOINTS_DIR": str(endpoints_dir)}
     with log.open("w") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "scrapworker", "--endpoints-dir", str(endpoints_dir), "--concurrency", "2",
-             "--worker-id", "e2e-worker"],
-            env=env, stdout=fh, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "scrapworker",
+                "--endpoints-dir",
+                str(endpoints_dir),
+                "--concurrency",
+                "2",
+                "--worker-id",
+                "e2e-worker",
+            ],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
         )
     try:
         yield log
@@ -116,14 +133,16 @@ def airflow(stack, worker: Path, endpoints_dir: Path, tmp_path_factory: pytest.T
     home = tmp_path_factory.mktemp("airflow")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update(airflow_env(load_settings(), home))
-    env.update({
-        "LAKEHOUSE_ENDPOINTS_DIR": str(endpoints_dir),
-        "LAKEHOUSE_AIRFLOW__POKE_INTERVAL_SECONDS": "1",
-        # Generous: the catalog-outage test needs the publish to outlast a Nessie
-        # restart on a loaded 2-core machine.
-        "LAKEHOUSE_AIRFLOW__RETRY_DELAY_SECONDS": "2",
-        "LAKEHOUSE_AIRFLOW__TASK_RETRIES": "30",
-    })
+    env.update(
+        {
+            "LAKEHOUSE_ENDPOINTS_DIR": str(endpoints_dir),
+            "LAKEHOUSE_AIRFLOW__POKE_INTERVAL_SECONDS": "1",
+            # Generous: the catalog-outage test needs the publish to outlast a Nessie
+            # restart on a loaded 2-core machine.
+            "LAKEHOUSE_AIRFLOW__RETRY_DELAY_SECONDS": "2",
+            "LAKEHOUSE_AIRFLOW__TASK_RETRIES": "30",
+        }
+    )
     out = subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     return Airflow(env=env, home=home)
@@ -141,10 +160,10 @@ class AirflowTimeoutError(AssertionError):
 
 @dataclass
 class AirflowServer:
-    service: "AirflowService"
+    service: AirflowService
     cli_env: dict[str, str]
     password: str
-    _session: "requests.Session | None" = None
+    _session: requests.Session | None = None
 
     @property
     def url(self) -> str:
@@ -156,15 +175,13 @@ class AirflowServer:
             [str(BIN / "airflow"), *args], env=self.cli_env, capture_output=True, text=True, timeout=timeout
         )
 
-    def api(self) -> "requests.Session":
+    def api(self) -> requests.Session:
         """A REST session logged in as admin (SimpleAuthManager's JWT, valid for a day)."""
         import requests
 
         if self._session is not None:
             return self._session
-        resp = requests.post(
-            f"{self.url}/auth/token", json={"username": ADMIN, "password": self.password}, timeout=30
-        )
+        resp = requests.post(f"{self.url}/auth/token", json={"username": ADMIN, "password": self.password}, timeout=30)
         resp.raise_for_status()
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"

@@ -4,7 +4,7 @@ every slot lands once."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from lakehouse.jobs import JobState, run_id_for
 from lakehouse.queue import open_queue
@@ -15,7 +15,7 @@ from .conftest import E2E_DAG, TERMINAL_RUN_STATES, AirflowServer, AirflowTimeou
 
 # Three */15 slots well before "now", so the scheduled run that unpausing creates
 # (catchup is off: only the latest slot) never overlaps them.
-SLOTS = [datetime(2026, 11, 20, 10, minute, tzinfo=timezone.utc) for minute in (0, 15, 30)]
+SLOTS = [datetime(2026, 11, 20, 10, minute, tzinfo=UTC) for minute in (0, 15, 30)]
 FROM, TO = SLOTS[0].isoformat(), SLOTS[-1].isoformat()
 
 
@@ -100,7 +100,9 @@ def test_a_backfill_lands_each_slot_once(airflow_server: AirflowServer, sandboxe
 
         backfill_runs = _slot_runs(runs)
         assert sorted(r["logical_date"][:16] for r in backfill_runs) == [s.strftime("%Y-%m-%dT%H:%M") for s in SLOTS]
-        assert {r["state"] for r in backfill_runs} == {"success"}, [(r["dag_run_id"], r["state"]) for r in backfill_runs]
+        assert {r["state"] for r in backfill_runs} == {"success"}, [
+            (r["dag_run_id"], r["state"]) for r in backfill_runs
+        ]
         assert {server.crawl_run_id(E2E_DAG, r["dag_run_id"]) for r in backfill_runs} == expected
 
         for run_id in expected:

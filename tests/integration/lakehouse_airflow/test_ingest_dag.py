@@ -41,7 +41,10 @@ def test_a_slot_lands_raw_pages_one_signal_row_and_its_table_rows(airflow: Airfl
     manifest = _landing(run_id)
     assert manifest.total_records == 900 and manifest.total_pages == 9
     settings = load_settings()
-    keys = {o["Key"] for o in s3_client(settings.s3).list_objects_v2(Bucket=settings.s3.bucket, Prefix=manifest.prefix)["Contents"]}
+    keys = {
+        o["Key"]
+        for o in s3_client(settings.s3).list_objects_v2(Bucket=settings.s3.bucket, Prefix=manifest.prefix)["Contents"]
+    }
     assert {p.key for p in manifest.pages} | {manifest.key} <= keys
     signals = rows_for(settings, run_id)
     assert len(signals) == 1 and signals[0].records == 900
@@ -105,7 +108,9 @@ def test_an_endpoint_that_always_fails_stops_at_the_wait_with_the_workers_reason
     assert rows_for(load_settings(), run_id_for("e2e_always_500", SLOT)) == []
 
 
-def test_a_catalog_outage_during_publish_retries_only_the_publish(airflow: Airflow, stack: LocalStack, sandboxes) -> None:
+def test_a_catalog_outage_during_publish_retries_only_the_publish(
+    airflow: Airflow, stack: LocalStack, sandboxes
+) -> None:
     settings = load_settings()
     run_id = run_id_for("e2e_no_table", SLOT)
     nessie = next(s for s in stack.services if s.name == "nessie")

@@ -3,14 +3,14 @@ SparkSubmitOperator in client mode through the `spark_default` connection."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from lakehouse.catalog import load_catalog
 from lakehouse.settings import load_settings
 
 from .conftest import Airflow
 
-SLOT = datetime(2026, 11, 26, 10, 15, tzinfo=timezone.utc)
+SLOT = datetime(2026, 11, 26, 10, 15, tzinfo=UTC)
 
 
 def _ok(out) -> None:

@@ -51,9 +51,17 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
@@ -77,6 +85,7 @@ def _evidence_on_failure(driver: WebDriver, directory: Path) -> Iterator[None]:
 
 def _retrying(driver: WebDriver, action: Callable[[WebDriver], T], what: str) -> T:
     """Run `action` until it succeeds: React replaces elements under us while it re-renders."""
+
     def attempt(d: WebDriver) -> T | bool:
         try:
             return action(d) or False

@@ -85,11 +85,23 @@ def ingested(stack, spark_connect_url: str, tmp_path_factory: pytest.TempPathFac
     config_path.write_text(yaml.safe_dump(_endpoint_doc(name)))
     prefix_a = land(settings, name, SLOT_A, [[_trade(i) for i in range(ROWS_A)] + [_trade(90, price="1.123456789")]])
     prefix_b = land(settings, name, SLOT_B, [[_trade(i) for i in range(10, 10 + ROWS_B)] + [_trade(91, time=None)]])
-    out = subprocess.run([sys.executable, "-c", INGEST, str(config_path), prefix_a, prefix_b],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", INGEST, str(config_path), prefix_a, prefix_b],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-4000:]
-    return Ingested(endpoint=name, endpoints_dir=directory, table=f"market.{name}", rows=ROWS_A + ROWS_B,
-                    first_rows=ROWS_A, quarantined=2, slots=2)
+    return Ingested(
+        endpoint=name,
+        endpoints_dir=directory,
+        table=f"market.{name}",
+        rows=ROWS_A + ROWS_B,
+        first_rows=ROWS_A,
+        quarantined=2,
+        slots=2,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -35,8 +35,12 @@ def test_jupyter_refuses_requests_without_the_token(jupyter: JupyterService) -> 
     token = jupyter.token()
     assert token and (jupyter.token_file.stat().st_mode & 0o777) == 0o600
     assert requests.get(f"{jupyter.base_url}/api/contents", timeout=10).status_code == 403
-    assert requests.get(f"{jupyter.base_url}/api/contents", headers={"Authorization": "token wrong"},
-                        timeout=10).status_code == 403
+    assert (
+        requests.get(
+            f"{jupyter.base_url}/api/contents", headers={"Authorization": "token wrong"}, timeout=10
+        ).status_code
+        == 403
+    )
     listing = requests.get(f"{jupyter.base_url}/api/contents", headers={"Authorization": f"token {token}"}, timeout=10)
     assert listing.status_code == 200
     assert {"quickstart.ipynb"} <= {item["name"] for item in listing.json()["content"]}
@@ -46,8 +50,9 @@ def test_jupyter_refuses_requests_without_the_token(jupyter: JupyterService) -> 
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_against_the_stack(path: Path, ingested, jupyter: JupyterService, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_runs_against_the_stack(
+    path: Path, ingested, jupyter: JupyterService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The kernel starts as the service's kernels do (its IPYTHONDIR start-up file,
     # the stack's LAKEHOUSE_* settings), reading the ingested endpoint.
     for key, value in jupyter.env().items():
@@ -65,16 +70,22 @@ def test_notebook_runs_against_the_stack(path: Path, ingested, jupyter: JupyterS
     text = _text(nb)
     if path.name == "quickstart.ipynb":
         for line in (
-            f"spark rows: {ingested.rows}", f"duckdb rows: {ingested.rows}", f"quarantined: {ingested.quarantined}",
-            f"first snapshot rows: {ingested.first_rows}", f"slots: {ingested.slots}",
-            "rows at commit", ingested.table.split(".")[1],
+            f"spark rows: {ingested.rows}",
+            f"duckdb rows: {ingested.rows}",
+            f"quarantined: {ingested.quarantined}",
+            f"first snapshot rows: {ingested.first_rows}",
+            f"slots: {ingested.slots}",
+            "rows at commit",
+            ingested.table.split(".")[1],
         ):
             assert line in text, f"{line!r} not in the notebook's output:\n{text}"
         assert "first misfit: " in text and "decimal places" in text, text
 
 
-@pytest.mark.skipif(not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
-                    reason="Debian's chromium and chromium-driver are not installed")
+@pytest.mark.skipif(
+    not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
+    reason="Debian's chromium and chromium-driver are not installed",
+)
 def test_jupyterlab_in_a_browser_lists_the_notebooks(jupyter: JupyterService, tmp_path: Path) -> None:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -84,9 +95,18 @@ def test_jupyterlab_in_a_browser_lists_the_notebooks(jupyter: JupyterService, tm
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager downloads nothing
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,900",
-                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,900",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     # Kept as a test artifact: pytest's tmp dir, or $LAKEHOUSE_TEST_ARTIFACTS (CI points it
@@ -100,8 +120,9 @@ def test_jupyterlab_in_a_browser_lists_the_notebooks(jupyter: JupyterService, tm
         assert "quickstart.ipynb" not in driver.page_source
         driver.get(f"{jupyter.url}?token={jupyter.token()}")
         listed = WebDriverWait(driver, 90).until(
-            lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, ".jp-DirListing-item")
-                       if "quickstart.ipynb" in e.text]
+            lambda d: [
+                e for e in d.find_elements(By.CSS_SELECTOR, ".jp-DirListing-item") if "quickstart.ipynb" in e.text
+            ]
         )
         assert listed
         driver.save_screenshot(str(shot))

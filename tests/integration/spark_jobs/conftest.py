@@ -22,12 +22,12 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="session")
-def spark_settings(stack: "LocalStack") -> Settings:
+def spark_settings(stack: LocalStack) -> Settings:
     return load_settings()
 
 
 @pytest.fixture(scope="session")
-def spark(spark_settings: Settings) -> Iterator["SparkSession"]:
+def spark(spark_settings: Settings) -> Iterator[SparkSession]:
     session = build_session(spark_settings, SessionOptions(app_name="lakehouse-tests", master="local[2]"))
     try:
         yield session

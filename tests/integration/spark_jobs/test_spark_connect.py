@@ -80,25 +80,58 @@ def _land(settings: Settings, endpoint: str, pages: list[list[object]], slot: da
         body = json.dumps({"data": {"items": records}}).encode()
         key = page_key(prefix, index)
         client.put_object(Bucket=settings.s3.bucket, Key=key, Body=body)
-        listed.append(ManifestPage(index=index, key=key, url=f"http://127.0.0.1:18080/v1/offset?offset={index}",
-                                   status_code=200, records=len(records), bytes=len(body), sha256=sha256_hex(body),
-                                   fetched_at=slot + timedelta(minutes=15), elapsed_seconds=0.01))
-    manifest = Manifest.build(run_id=run_id, endpoint=endpoint, slot_start=slot, slot_end=slot + timedelta(minutes=15),
-                              prefix=prefix, pages=listed, started_at=slot + timedelta(minutes=15),
-                              finished_at=slot + timedelta(minutes=16))
+        listed.append(
+            ManifestPage(
+                index=index,
+                key=key,
+                url=f"http://127.0.0.1:18080/v1/offset?offset={index}",
+                status_code=200,
+                records=len(records),
+                bytes=len(body),
+                sha256=sha256_hex(body),
+                fetched_at=slot + timedelta(minutes=15),
+                elapsed_seconds=0.01,
+            )
+        )
+    manifest = Manifest.build(
+        run_id=run_id,
+        endpoint=endpoint,
+        slot_start=slot,
+        slot_end=slot + timedelta(minutes=15),
+        prefix=prefix,
+        pages=listed,
+        started_at=slot + timedelta(minutes=15),
+        finished_at=slot + timedelta(minutes=16),
+    )
     client.put_object(Bucket=settings.s3.bucket, Key=manifest.key, Body=manifest.to_json_bytes())
     return prefix
 
 
-def _rows(spark: "SparkSession", table: str) -> list[tuple[object, ...]]:
+def _rows(spark: SparkSession, table: str) -> list[tuple[object, ...]]:
     return sorted(tuple(r) for r in spark.table(quote(table)).collect())
 
 
-def _job(url: str, endpoint: str, endpoints_dir: Path, prefix: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def _job(
+    url: str, endpoint: str, endpoints_dir: Path, prefix: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "spark_jobs" / "raw_to_table.py"), "--remote", url,
-         "--endpoint", endpoint, "--endpoints-dir", str(endpoints_dir), "--run", prefix],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env or os.environ.copy(),
+        [
+            sys.executable,
+            str(ROOT / "spark_jobs" / "raw_to_table.py"),
+            "--remote",
+            url,
+            "--endpoint",
+            endpoint,
+            "--endpoints-dir",
+            str(endpoints_dir),
+            "--run",
+            prefix,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or os.environ.copy(),
     )
 
 
@@ -110,7 +143,7 @@ def _endpoint_files(tmp_path: Path, name: str, table: str) -> Path:
 
 
 def test_raw_to_table_over_connect_writes_what_local_mode_writes(
-    spark: "SparkSession", spark_settings: Settings, connect_url: str, table_suffix: str, tmp_path: Path
+    spark: SparkSession, spark_settings: Settings, connect_url: str, table_suffix: str, tmp_path: Path
 ) -> None:
     name = f"connect_{table_suffix}"
     trades: list[object] = [
@@ -161,7 +194,10 @@ def _bare_client(url: str) -> str:
 def test_a_client_without_the_token_or_with_a_wrong_one_is_refused(connect_url: str, spark_settings: Settings) -> None:
     port = connect_url.rsplit(":", 1)[1]
     assert _bare_client(f"sc://localhost:{port}") == "REFUSED SparkConnectGrpcException UNAUTHENTICATED"
-    assert _bare_client(f"sc://localhost:{port}/;token=not-the-token") == "REFUSED SparkConnectGrpcException UNAUTHENTICATED"
+    assert (
+        _bare_client(f"sc://localhost:{port}/;token=not-the-token")
+        == "REFUSED SparkConnectGrpcException UNAUTHENTICATED"
+    )
     token = spark_settings.spark.require_connect_token()
     assert _bare_client(f"sc://localhost:{port}/;token={token}") == "ACCEPTED"
 
@@ -199,8 +235,10 @@ def test_it_listens_on_loopback_only(connect_url: str, stack: LocalStack) -> Non
     pid = _server_pid(stack)
     server = psutil.Process(pid)
     listening = [
-        c.laddr for proc in (server, *server.children(recursive=True))
-        for c in proc.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
+        c.laddr
+        for proc in (server, *server.children(recursive=True))
+        for c in proc.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
     ]
     port = int(connect_url.rsplit(":", 1)[1])
     assert port in {addr.port for addr in listening}, listening
@@ -215,17 +253,24 @@ def test_it_listens_on_loopback_only(connect_url: str, stack: LocalStack) -> Non
 
 def test_a_non_loopback_bind_host_is_refused_at_start(stack: LocalStack, tmp_path: Path) -> None:
     # Its own state dir: the shared one records the session's running server.
-    settings = load_settings(local={"bind_host": "0.0.0.0", "spark_connect_port": free_port(),
-                                    "state_dir": str(tmp_path / "state")})
+    settings = load_settings(
+        local={"bind_host": "0.0.0.0", "spark_connect_port": free_port(), "state_dir": str(tmp_path / "state")}
+    )
     refused = LocalStack(settings, services=(SparkConnectService,))
-    with pytest.raises(StackError, match=r"(?s)would listen on 0\.0\.0\.0, which is not a loopback address.*127\.0\.0\.1"):
+    with pytest.raises(
+        StackError, match=r"(?s)would listen on 0\.0\.0\.0, which is not a loopback address.*127\.0\.0\.1"
+    ):
         refused.up()
     with pytest.raises(OSError):  # nothing was started on that port
         socket.create_connection(("127.0.0.1", settings.local.spark_connect_port), timeout=2).close()
 
 
 def test_a_killed_server_fails_the_transform_retryably_and_comes_back(
-    spark: "SparkSession", connect_url: str, stack: LocalStack, spark_settings: Settings, table_suffix: str,
+    spark: SparkSession,
+    connect_url: str,
+    stack: LocalStack,
+    spark_settings: Settings,
+    table_suffix: str,
     tmp_path: Path,
 ) -> None:
     name = f"revive_{table_suffix}"

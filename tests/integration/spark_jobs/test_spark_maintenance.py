@@ -31,7 +31,9 @@ def test_compaction_reduces_files_and_keeps_rows(spark, spark_settings, table_su
 
     # A cut-off in the future and retain_last=1: every superseded snapshot may go.
     [result] = maintenance.run(
-        spark, spark_settings, [table],
+        spark,
+        spark_settings,
+        [table],
         MaintenancePolicy(min_input_files=2, expire_older_than=timedelta(0), retain_last=1),
         now=datetime.now(UTC) + timedelta(minutes=1),
     )

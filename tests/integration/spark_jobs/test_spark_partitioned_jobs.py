@@ -62,9 +62,7 @@ def test_rerun_replaces_only_its_partition(spark, spark_settings, table_suffix):
 def test_pyiceberg_and_duckdb_read_the_same_rows(spark, spark_settings, table_suffix):
     table = f"default.readers_{table_suffix}"
     partitioned_data.run(spark, spark_settings, SLOT_A, table)
-    spark_rows = sorted(
-        (r.symbol, r.tick_size, r.ds, r.hr, r["min"]) for r in spark.table(quote(table)).collect()
-    )
+    spark_rows = sorted((r.symbol, r.tick_size, r.ds, r.hr, r["min"]) for r in spark.table(quote(table)).collect())
 
     scan = load_catalog(spark_settings).load_table(table).scan()
     arrow = scan.to_arrow()
@@ -81,8 +79,6 @@ def test_pyiceberg_and_duckdb_read_the_same_rows(spark, spark_settings, table_su
 def test_s3_secret_stays_out_of_spark_conf_and_process_args(spark, spark_settings):
     _, secret = spark_settings.s3.require_credentials()
     assert secret not in spark.sparkContext.getConf().toDebugString()
-    jvm_args = [
-        " ".join(p.cmdline()) for p in psutil.Process().children(recursive=True) if "java" in p.name()
-    ]
+    jvm_args = [" ".join(p.cmdline()) for p in psutil.Process().children(recursive=True) if "java" in p.name()]
     assert jvm_args, "expected the driver JVM as a child of the test process"
     assert all(secret not in args for args in jvm_args)

@@ -21,15 +21,23 @@ from tests.conftest import free_port
 
 
 @pytest.fixture(scope="module")
-def cluster(spark_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[spark_server.SparkClusterOptions]:
+def cluster(
+    spark_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[spark_server.SparkClusterOptions]:
     cluster_options = spark_server.SparkClusterOptions(
-        master_port=free_port(), master_webui_port=free_port(), worker_port=free_port(),
-        worker_webui_port=free_port(), worker_cores=1, worker_memory="1g",
+        master_port=free_port(),
+        master_webui_port=free_port(),
+        worker_port=free_port(),
+        worker_webui_port=free_port(),
+        worker_cores=1,
+        worker_memory="1g",
     )
     # Its own state dir: stopping this stack must not stop the session's Redis/S3/Nessie.
     state_dir: Path = tmp_path_factory.mktemp("spark-cluster")
     settings = spark_settings.model_copy(
-        update={"local": spark_settings.local.model_copy(update={"state_dir": state_dir, "spark_cluster": cluster_options})}
+        update={
+            "local": spark_settings.local.model_copy(update={"state_dir": state_dir, "spark_cluster": cluster_options})
+        }
     )
     stack = LocalStack(settings, services=OPTIONAL_SERVICES["spark"])
     stack.up()
@@ -44,7 +52,9 @@ def test_a_job_runs_on_the_standalone_cluster_in_client_mode(spark_settings, clu
     assert master.startswith("spark://127.0.0.1:")
     table = f"default.cluster_{table_suffix}"
     # The settings say local[2]; this run goes to the cluster.
-    cmd = submit_command(spark_settings, "static_data", ["--table", table], SessionOptions("static_data", master=master))
+    cmd = submit_command(
+        spark_settings, "static_data", ["--table", table], SessionOptions("static_data", master=master)
+    )
 
     done = subprocess.run(cmd.argv, env={**os.environ, **cmd.env}, capture_output=True, text=True, timeout=300)
 
@@ -63,8 +73,9 @@ OTHER_PYTHON = Path("/root/.pyenv/versions/3.12.1/bin/python3.12")
 @pytest.mark.skipif(not OTHER_PYTHON.exists(), reason="needs a second Python minor version for the workers")
 def test_a_worker_python_mismatch_fails_up_front_with_both_versions(spark_settings, cluster):
     master = spark_server.master_url(spark_settings, cluster)
-    cmd = submit_command(spark_settings, "static_data", ["--table", "default.never_written"],
-                         SessionOptions("mismatch", master=master))
+    cmd = submit_command(
+        spark_settings, "static_data", ["--table", "default.never_written"], SessionOptions("mismatch", master=master)
+    )
     env = {**os.environ, **cmd.env, "PYSPARK_PYTHON": str(OTHER_PYTHON)}
 
     done = subprocess.run(cmd.argv, env=env, capture_output=True, text=True, timeout=300)

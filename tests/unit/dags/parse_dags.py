@@ -5,10 +5,10 @@ Airflow's configuration never leaks into the test session)."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 import tempfile
-import os
 
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-parse-"))
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -36,10 +36,16 @@ def _no_variables(*args, **kwargs):  # type: ignore[no-untyped-def]
 Variable.get = staticmethod(_no_variables)  # type: ignore[method-assign]
 
 bag = DagBag(dag_folder=sys.argv[1])
-print(json.dumps({
-    "dag_ids": sorted(bag.dag_ids),
-    "import_errors": {os.path.basename(k): v for k, v in bag.import_errors.items()},
-    "stats": [{"file": s.file, "seconds": s.duration.total_seconds(), "dags": s.dag_num} for s in bag.dagbag_stats],
-    "io_attempts": attempts,
-    "paused": {d: bag.dags[d].is_paused_upon_creation for d in bag.dag_ids},
-}))
+print(
+    json.dumps(
+        {
+            "dag_ids": sorted(bag.dag_ids),
+            "import_errors": {os.path.basename(k): v for k, v in bag.import_errors.items()},
+            "stats": [
+                {"file": s.file, "seconds": s.duration.total_seconds(), "dags": s.dag_num} for s in bag.dagbag_stats
+            ],
+            "io_attempts": attempts,
+            "paused": {d: bag.dags[d].is_paused_upon_creation for d in bag.dag_ids},
+        }
+    )
+)

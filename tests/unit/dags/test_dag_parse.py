@@ -15,14 +15,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = Path(__file__).with_name("parse_dags.py")
 
-ORIGINALS = {"spark_static_data_v1_skeleton", "spark_static_data_v2_submit", "spark_partitioned_data_v1", "scraper_pipeline_v1"}
+ORIGINALS = {
+    "spark_static_data_v1_skeleton",
+    "spark_static_data_v2_submit",
+    "spark_partitioned_data_v1",
+    "scraper_pipeline_v1",
+}
 OPERATIONS = {"lakehouse_maintenance"}
 
 
 def parse(env_extra: dict[str, str] | None = None) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env.update(env_extra or {})
-    out = subprocess.run([sys.executable, str(SCRIPT), str(ROOT / "dags")], capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), str(ROOT / "dags")], capture_output=True, text=True, env=env, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from deployfiles import (
     COMPOSE_FILE,
     DOCKERFILE,
@@ -55,7 +54,6 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="session")
 def dockerfile() -> Dockerfile:
     return parse_dockerfile(DOCKERFILE.read_text())
-
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-
 from deployfiles import (
     COMPOSE_FILE,
     DOCKER_DIR,
@@ -41,9 +40,7 @@ def test_compose_file_validates_against_the_compose_spec(path: Path, example_env
     document = interpolate(yaml.safe_load(path.read_text()), example_env)
     validator = jsonschema.Draft202012Validator(SCHEMA)
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
-    assert not errors, "\n".join(
-        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors
-    )
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors)
 
 
 def test_the_schema_check_rejects_an_invalid_file(compose: dict[str, Any]) -> None:
@@ -103,9 +100,7 @@ def test_depends_on_waits_for_health_or_completion(services: dict[str, dict[str,
         assert isinstance(depends, dict), f"{name}: use the long depends_on form with a condition"
         for target, spec in depends.items():
             assert target in services, f"{name} depends on {target}, which is not a service"
-            expected = (
-                "service_completed_successfully" if is_one_shot(services[target]) else "service_healthy"
-            )
+            expected = "service_completed_successfully" if is_one_shot(services[target]) else "service_healthy"
             assert spec.get("condition") == expected, (
                 f"{name} -> {target}: condition must be {expected}, got {spec.get('condition')}"
             )
@@ -172,9 +167,7 @@ def test_missing_secret_stops_compose(raw_compose: dict[str, Any], example_env: 
 def test_secrets_have_no_default(raw_compose_text: str, env_example) -> None:
     for use in variable_uses(raw_compose_text):
         if use.name in env_example.required:
-            assert use.op == ":?", (
-                f"${{{use.name}}} is a secret: write ${{{use.name}:?set {use.name} in .env}}"
-            )
+            assert use.op == ":?", f"${{{use.name}}} is a secret: write ${{{use.name}:?set {use.name} in .env}}"
 
 
 def test_env_example_documents_every_variable(raw_compose_text: str, env_example) -> None:

@@ -9,8 +9,8 @@ from fnmatch import fnmatch
 from typing import Any
 
 import pytest
-
 from deployfiles import DOCKER_DIR, ROOT, Dockerfile
+
 from lakehouse import artifacts, deploy
 
 

@@ -8,10 +8,20 @@ from typing import Any
 from urllib.parse import urlparse
 
 from deployfiles import environment_of
+
 from lakehouse import deploy
 
-OUR_CODE = ("catalog-bootstrap", "scrapworker", "jupyter", "airflow-worker", "airflow-scheduler",
-            "airflow-dag-processor", "airflow-triggerer", "airflow-apiserver", "airflow-init")
+OUR_CODE = (
+    "catalog-bootstrap",
+    "scrapworker",
+    "jupyter",
+    "airflow-worker",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-apiserver",
+    "airflow-init",
+)
 
 
 def _command(service: dict[str, Any]) -> list[str]:

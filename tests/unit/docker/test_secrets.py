@@ -11,7 +11,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from deployfiles import DOCKER_DIR, ENV_EXAMPLE, ROOT
 
 # Defaults that ship with the images this stack uses, or that tutorials copy around.

@@ -43,7 +43,9 @@ def test_a_verified_jar_is_not_hashed_again(cache: Path, monkeypatch: pytest.Mon
     monkeypatch.setitem(
         artifacts.ARTIFACTS,
         "iceberg-aws-bundle",
-        artifacts.Artifact(**{**artifacts.ARTIFACTS["iceberg-aws-bundle"].__dict__, "sha256": artifacts.sha256_of(path)}),
+        artifacts.Artifact(
+            **{**artifacts.ARTIFACTS["iceberg-aws-bundle"].__dict__, "sha256": artifacts.sha256_of(path)}
+        ),
     )
     assert artifacts.require("iceberg-aws-bundle") == path
     assert artifacts.is_verified("iceberg-aws-bundle")

@@ -104,10 +104,18 @@ def test_shipped_pagination_styles_and_main_demo_endpoint() -> None:
 
 
 def test_render_params_fills_slot_templates_in_utc(tmp_path: Path) -> None:
-    data = variant(request__params={
-        "from": "{slot_start_iso}", "to": "{slot_end_iso}", "a": "{slot_start_ms}", "b": "{slot_end_s}",
-        "day": "{slot_start_date}", "literal": '{"json": 1}', "n": 5, "flag": True,
-    })
+    data = variant(
+        request__params={
+            "from": "{slot_start_iso}",
+            "to": "{slot_end_iso}",
+            "a": "{slot_start_ms}",
+            "b": "{slot_end_s}",
+            "day": "{slot_start_date}",
+            "literal": '{"json": 1}',
+            "n": 5,
+            "flag": True,
+        }
+    )
     config = load_endpoint(write(tmp_path, "demo", data))
     start = datetime(2024, 5, 1, 10, 15, tzinfo=UTC)
     end = datetime(2024, 5, 1, 10, 30, tzinfo=UTC)
@@ -137,7 +145,9 @@ def test_post_body_templates_and_defaults(tmp_path: Path) -> None:
 
 
 def test_requests_per_minute_and_shared_key(tmp_path: Path) -> None:
-    config = load_endpoint(write(tmp_path, "demo", variant(rate_limit={"requests_per_minute": 120, "burst": 3, "key": "shared_api"})))
+    config = load_endpoint(
+        write(tmp_path, "demo", variant(rate_limit={"requests_per_minute": 120, "burst": 3, "key": "shared_api"}))
+    )
     assert config.rate_limit.per_second == 2.0
     assert config.rate_limit_key == "shared_api"
 
@@ -157,26 +167,60 @@ def test_extract_dotted_and_nested_paths() -> None:
 @pytest.mark.parametrize(
     ("data", "field", "says"),
     [
-        (variant(pagination__offest_param="offset"), "pagination.offest_param", "unknown key 'offest_param'; did you mean 'offset_param'?"),
+        (
+            variant(pagination__offest_param="offset"),
+            "pagination.offest_param",
+            "unknown key 'offest_param'; did you mean 'offset_param'?",
+        ),
         (variant(pagination__offset_param=None), "pagination.offset_param", "Field required"),
         (variant(schedule="*/15 * * *"), "schedule", "expected 5"),
         (variant(schedule="99 * * * *"), "schedule", "invalid cron"),
         (variant(rate_limit={"requests_per_second": 5, "requests_per_minute": 60}), "rate_limit", "exactly one of"),
         (variant(rate_limit={"burst": 2}), "rate_limit", "exactly one of"),
-        (variant(request__auth={"type": "bearer", "token": "s3cr3t"}), "request.auth.token", "secrets never go in YAML"),
-        (variant(request__auth={"type": "bearer", "token_env": "sk-live abc"}), "request.auth.token_env", "NAME of an environment variable"),
-        (variant(request__auth={"type": "basic", "username_env": "U", "password": "p"}), "request.auth.password", "password_env"),
+        (
+            variant(request__auth={"type": "bearer", "token": "s3cr3t"}),
+            "request.auth.token",
+            "secrets never go in YAML",
+        ),
+        (
+            variant(request__auth={"type": "bearer", "token_env": "sk-live abc"}),
+            "request.auth.token_env",
+            "NAME of an environment variable",
+        ),
+        (
+            variant(request__auth={"type": "basic", "username_env": "U", "password": "p"}),
+            "request.auth.password",
+            "password_env",
+        ),
         (variant(request__auth={"type": "oauth"}), "request.auth", "does not match any of the expected tags"),
         (variant(pagination={"type": "cursor", "cursor_param": "cursor"}), "pagination", "go together"),
-        (variant(pagination={"type": "cursor", "next_url_path": "next", "cursor_param": "c", "next_cursor_path": "n"}), "pagination", "not both"),
+        (
+            variant(
+                pagination={"type": "cursor", "next_url_path": "next", "cursor_param": "c", "next_cursor_path": "n"}
+            ),
+            "pagination",
+            "not both",
+        ),
         (variant(request__params={"t": "{slot_start}"}), "request.params.t", "unknown placeholder(s) {slot_start}"),
         (variant(request__params={"offset": "0"}), "(top level)", "remove it from request.params"),
-        (variant(request__url="http://127.0.0.1:18080/v1/offset?symbol=BTC"), "request.url", "move its parameters into request.params"),
+        (
+            variant(request__url="http://127.0.0.1:18080/v1/offset?symbol=BTC"),
+            "request.url",
+            "move its parameters into request.params",
+        ),
         (variant(request__headers={"Authorization": "Bearer abc"}), "request.headers", "configure request.auth"),
         (variant(request__body={"a": 1}), "request", "only sent with method: POST"),
         (variant(response_map__records_path="data..items"), "response_map.records_path", "not a valid path"),
-        (variant(table__columns=[{"name": "t", "path": "time", "type": "timestamp"}]), "table.columns[0]", "needs format"),
-        (variant(table__columns=[{"name": "p", "path": "price", "type": "decimal(40,2)"}]), "table.columns[0].type", "precision"),
+        (
+            variant(table__columns=[{"name": "t", "path": "time", "type": "timestamp"}]),
+            "table.columns[0]",
+            "needs format",
+        ),
+        (
+            variant(table__columns=[{"name": "p", "path": "price", "type": "decimal(40,2)"}]),
+            "table.columns[0].type",
+            "precision",
+        ),
         (variant(table__columns=[{"name": "ds", "path": "d", "type": "string"}]), "table", "partition columns"),
         (variant(table__namespace="Market"), "table.namespace", "not a valid name"),
         (variant(retry={"max_attempts": 0}), "retry.max_attempts", "greater than or equal to 1"),
@@ -184,7 +228,10 @@ def test_extract_dotted_and_nested_paths() -> None:
 )
 def test_malformed_config_names_file_and_field(tmp_path: Path, data: dict[str, Any], field: str, says: str) -> None:
     message = error_for(tmp_path, data)
-    line = next((l for l in message.splitlines() if l.startswith(f"demo.yaml: {field}: ") or f"/demo.yaml: {field}: " in l), None)
+    line = next(
+        (l for l in message.splitlines() if l.startswith(f"demo.yaml: {field}: ") or f"/demo.yaml: {field}: " in l),
+        None,
+    )
     assert line is not None, message
     assert says in line, message
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
@@ -21,7 +21,7 @@ from lakehouse.jobs import (
 
 pytestmark = pytest.mark.unit
 
-SLOT = datetime(2025, 3, 1, 12, 15, tzinfo=timezone.utc)
+SLOT = datetime(2025, 3, 1, 12, 15, tzinfo=UTC)
 
 
 def _job(**overrides) -> CrawlJob:
@@ -29,8 +29,11 @@ def _job(**overrides) -> CrawlJob:
         endpoint="sandbox_trades",
         slot_start=SLOT,
         slot_end=SLOT + timedelta(minutes=15),
-        request=ResolvedRequest(url="http://127.0.0.1:18080/v1/offset", params={"symbol": "BTCUSDT"},
-                                auth=AuthSpec(type="bearer", token_env="SANDBOX_TOKEN")),
+        request=ResolvedRequest(
+            url="http://127.0.0.1:18080/v1/offset",
+            params={"symbol": "BTCUSDT"},
+            auth=AuthSpec(type="bearer", token_env="SANDBOX_TOKEN"),
+        ),
         raw_base="raw",
     )
     args.update(overrides)
@@ -123,7 +126,9 @@ def test_auth_resolve_for_each_type() -> None:
     env = {"K": "kv", "U": "user", "P": "pw"}
     assert AuthSpec(type="api_key", token_env="K", header="X-Key").resolve(env) == ({"X-Key": "kv"}, {})
     assert AuthSpec(type="api_key", token_env="K", query_param="apikey").resolve(env) == ({}, {"apikey": "kv"})
-    assert AuthSpec(type="basic", username_env="U", password_env="P").resolve(env)[0] == {"Authorization": "Basic dXNlcjpwdw=="}
+    assert AuthSpec(type="basic", username_env="U", password_env="P").resolve(env)[0] == {
+        "Authorization": "Basic dXNlcjpwdw=="
+    }
     assert AuthSpec().resolve(env) == ({}, {})
     with pytest.raises(MissingSecretError, match="SANDBOX_TOKEN"):
         AuthSpec(type="bearer", token_env="SANDBOX_TOKEN").resolve({})
@@ -154,8 +159,11 @@ def test_auth_spec_rejects_incomplete_or_mixed_fields(spec: dict) -> None:
         {"url": "http://user:pw@127.0.0.1/v1"},
         {"url": "http://127.0.0.1/v1?symbol=X&api_key=abc"},
         {"url": "http://127.0.0.1/v1", "params": {"token": "abc"}},
-        {"url": "http://127.0.0.1/v1", "params": {"k": "abc"},
-         "auth": {"type": "api_key", "token_env": "K", "query_param": "k"}},
+        {
+            "url": "http://127.0.0.1/v1",
+            "params": {"k": "abc"},
+            "auth": {"type": "api_key", "token_env": "K", "query_param": "k"},
+        },
         {"url": "ftp://127.0.0.1/v1"},
     ],
 )

@@ -15,15 +15,27 @@ NOW = datetime(2026, 11, 30, 2, 5, tzinfo=UTC)
 
 
 def _config(name: str, schedule: str = "*/15 * * * *", start: str = "2026-11-30") -> EndpointConfig:
-    return EndpointConfig.model_validate({
-        "name": name, "request": {"url": "http://127.0.0.1:18080/v1/offset"},
-        "rate_limit": {"requests_per_second": 5}, "schedule": schedule, "start_date": start,
-    })
+    return EndpointConfig.model_validate(
+        {
+            "name": name,
+            "request": {"url": "http://127.0.0.1:18080/v1/offset"},
+            "rate_limit": {"requests_per_second": 5},
+            "schedule": schedule,
+            "start_date": start,
+        }
+    )
 
 
 def _row(endpoint: str, slot: datetime) -> dict[str, object]:
-    return {"endpoint": endpoint, "run_id": f"{endpoint}__{slot:%Y%m%dT%H%M}Z", "ds": f"{slot:%Y-%m-%d}",
-            "hr": slot.hour, "min": slot.minute, "published_at": slot + timedelta(minutes=16), "records": 3}
+    return {
+        "endpoint": endpoint,
+        "run_id": f"{endpoint}__{slot:%Y%m%dT%H%M}Z",
+        "ds": f"{slot:%Y-%m-%d}",
+        "hr": slot.hour,
+        "min": slot.minute,
+        "published_at": slot + timedelta(minutes=16),
+        "records": 3,
+    }
 
 
 @pytest.fixture()

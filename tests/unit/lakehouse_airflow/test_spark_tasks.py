@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.unit
 
 
 def _dag() -> DAG:
-    return DAG("t", schedule=None, start_date=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    return DAG("t", schedule=None, start_date=datetime(2025, 1, 1, tzinfo=UTC))
 
 
 def test_spark_submit_when_the_engine_is_submit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,7 +72,12 @@ def test_building_the_connect_task_imports_no_pyspark() -> None:
         "    spark_job('transform', 'raw_to_table', ['--endpoint', 'e'], load_settings())\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'spark_jobs'))))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**__import__("os").environ, "LAKEHOUSE_SPARK__ENGINE": "connect"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "LAKEHOUSE_SPARK__ENGINE": "connect"},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []

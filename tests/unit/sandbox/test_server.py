@@ -77,7 +77,9 @@ def test_records_are_deterministic_trade_like_and_windowed(server: SandboxServer
     assert first["total"] == 900 == len(EXPECTED)
     assert all(SLOT_START <= r["time"] < SLOT_END for r in first["data"]["items"])
     # The next slot has its own records.
-    later = get(f"{server.url}/v1/offset?{urlencode(WINDOW | {'start_time': SLOT_END, 'end_time': SLOT_END + 60_000})}").json()
+    later = get(
+        f"{server.url}/v1/offset?{urlencode(WINDOW | {'start_time': SLOT_END, 'end_time': SLOT_END + 60_000})}"
+    ).json()
     assert later["total"] == 60 and min(ids(later["data"]["items"])) > max(EXPECTED)
     # No window: the first `records` trades.
     assert get(f"{server.url}/v1/offset?limit=1000").json()["total"] == MARKET.records
@@ -324,8 +326,22 @@ def _free_port() -> int:
 def test_python_m_sandbox_runs_the_server() -> None:
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", str(port), "--rate-limit", "5", "--token", "tok", "--records", "42"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "--port",
+            str(port),
+            "--rate-limit",
+            "5",
+            "--token",
+            "tok",
+            "--records",
+            "42",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert process.stdout is not None

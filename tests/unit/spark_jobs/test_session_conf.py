@@ -52,12 +52,15 @@ def test_version_check_names_both_versions_when_a_worker_differs():
         check_python_versions(object(), "spark://127.0.0.1:7077", probe=lambda: "3.7")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("wording", [
-    # As PySpark 3.5 words it (seen with 3.5.8 against the loopback cluster).
-    "has different version (3, 12) than that in driver 3.11, PySpark cannot run with different minor versions.",
-    # As PySpark 4.1 words it (seen with 4.1.3 against the loopback cluster).
-    "has different version: 3.12 than that in driver: 3.11, PySpark cannot run with different minor versions.",
-])
+@pytest.mark.parametrize(
+    "wording",
+    [
+        # As PySpark 3.5 words it (seen with 3.5.8 against the loopback cluster).
+        "has different version (3, 12) than that in driver 3.11, PySpark cannot run with different minor versions.",
+        # As PySpark 4.1 words it (seen with 4.1.3 against the loopback cluster).
+        "has different version: 3.12 than that in driver: 3.11, PySpark cannot run with different minor versions.",
+    ],
+)
 def test_version_check_translates_pysparks_own_mismatch_error(wording: str):
     def failing_probe() -> str:
         raise RuntimeError(

@@ -14,7 +14,10 @@ from spark_jobs.submit import job_path, submit_command
 
 def test_spark_is_optional_and_starts_after_the_core():
     assert services_with([]) == CORE_SERVICES
-    assert services_with(["spark"]) == CORE_SERVICES + (spark_server.SparkMasterService, spark_server.SparkWorkerService)
+    assert services_with(["spark"]) == CORE_SERVICES + (
+        spark_server.SparkMasterService,
+        spark_server.SparkWorkerService,
+    )
     with pytest.raises(StackError, match=r"unknown optional service\(s\) flink; available: .*spark"):
         services_with(["flink"])
 
@@ -27,7 +30,13 @@ def test_ports_and_sizes_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     worker = spark_server.SparkWorkerService(settings)
     assert master.url == "spark://127.0.0.1:27077"
     assert master.command()[1:] == [
-        "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", "27077", "--webui-port", "18180",
+        "org.apache.spark.deploy.master.Master",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "27077",
+        "--webui-port",
+        "18180",
     ]
     command = worker.command()
     assert command[1:3] == ["org.apache.spark.deploy.worker.Worker", "spark://127.0.0.1:27077"]
@@ -37,7 +46,9 @@ def test_ports_and_sizes_come_from_the_environment(monkeypatch: pytest.MonkeyPat
 
 def test_a_bad_port_is_a_named_error(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv(spark_server.MASTER_PORT_ENV, "seventy")
-    with pytest.raises(SettingsError, match="local.spark_cluster.master_port: .*LAKEHOUSE_LOCAL__SPARK_CLUSTER__MASTER_PORT"):
+    with pytest.raises(
+        SettingsError, match="local.spark_cluster.master_port: .*LAKEHOUSE_LOCAL__SPARK_CLUSTER__MASTER_PORT"
+    ):
         load_settings("local")
 
 
@@ -46,10 +57,14 @@ def test_submit_command_is_client_mode_with_jars_and_no_secrets(monkeypatch: pyt
 
     monkeypatch.setattr(session.artifacts, "require", lambda key: f"/jars/{key}.jar")
     settings = load_settings("local", s3={"access_key_id": "AKIDEXAMPLE", "secret_access_key": "s3cr3t-value"})
-    cmd = submit_command(settings, "static_data", ["--table", "default.x"], SessionOptions(master="spark://127.0.0.1:7077"))
+    cmd = submit_command(
+        settings, "static_data", ["--table", "default.x"], SessionOptions(master="spark://127.0.0.1:7077")
+    )
     argv = " ".join(cmd.argv)
     assert cmd.argv[0].endswith("bin/spark-submit")
-    assert "--deploy-mode client" in argv and "--jars /jars/iceberg-spark-runtime.jar,/jars/iceberg-aws-bundle.jar" in argv
+    assert (
+        "--deploy-mode client" in argv and "--jars /jars/iceberg-spark-runtime.jar,/jars/iceberg-aws-bundle.jar" in argv
+    )
     assert cmd.argv[1:3] == ["--master", "spark://127.0.0.1:7077"]
     assert cmd.argv[-3:] == [str(job_path("static_data")), "--table", "default.x"]
     assert "s3cr3t-value" not in argv and "AKIDEXAMPLE" not in argv

@@ -24,8 +24,10 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SparkConnectServ
     monkeypatch.setattr(artifacts, "require", lambda key: Path(f"/jars/{key}.jar"))
     monkeypatch.setenv("LAKEHOUSE_LOCAL__SPARK_CONNECT_PORT", "25102")
     settings = load_settings(
-        "local", s3={"access_key_id": "AKIDEXAMPLE", "secret_access_key": "s3cr3t\\value"},
-        spark={"connect_token": TOKEN}, local={"state_dir": str(tmp_path)},
+        "local",
+        s3={"access_key_id": "AKIDEXAMPLE", "secret_access_key": "s3cr3t\\value"},
+        spark={"connect_token": TOKEN},
+        local={"state_dir": str(tmp_path)},
     )
     return SparkConnectService(settings)
 
@@ -58,8 +60,12 @@ def test_secrets_go_to_a_private_properties_file_never_to_argv(service: SparkCon
 
 def test_the_heap_is_a_setting(service: SparkConnectService, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("LAKEHOUSE_LOCAL__SPARK_CONNECT_DRIVER_MEMORY", "5g")
-    settings = load_settings("local", s3={"access_key_id": "a", "secret_access_key": "b"},
-                             spark={"connect_token": TOKEN}, local={"state_dir": str(service.state_dir.parent)})
+    settings = load_settings(
+        "local",
+        s3={"access_key_id": "a", "secret_access_key": "b"},
+        spark={"connect_token": TOKEN},
+        local={"state_dir": str(service.state_dir.parent)},
+    )
     assert SparkConnectService(settings).properties()["spark.driver.memory"] == "5g"
 
 
@@ -73,10 +79,16 @@ def test_a_wider_existing_properties_file_is_narrowed(service: SparkConnectServi
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "example.org", "::"])
 def test_it_refuses_to_bind_a_non_loopback_address(tmp_path: Path, host: str):
-    settings = load_settings("local", s3={"access_key_id": "a", "secret_access_key": "b"},
-                             spark={"connect_token": TOKEN}, local={"state_dir": str(tmp_path), "bind_host": host})
+    settings = load_settings(
+        "local",
+        s3={"access_key_id": "a", "secret_access_key": "b"},
+        spark={"connect_token": TOKEN},
+        local={"state_dir": str(tmp_path), "bind_host": host},
+    )
     service = SparkConnectService(settings)
-    with pytest.raises(StackError, match=rf"would listen on {host}, which is not a loopback.*LAKEHOUSE_LOCAL__BIND_HOST=127\.0\.0\.1"):
+    with pytest.raises(
+        StackError, match=rf"would listen on {host}, which is not a loopback.*LAKEHOUSE_LOCAL__BIND_HOST=127\.0\.0\.1"
+    ):
         service.prepare()
     assert not service.properties_path.exists()
 
@@ -84,8 +96,9 @@ def test_it_refuses_to_bind_a_non_loopback_address(tmp_path: Path, host: str):
 def test_it_will_not_start_without_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("LAKEHOUSE_SPARK__CONNECT_TOKEN", raising=False)
     monkeypatch.setattr(artifacts, "require", lambda key: Path(f"/jars/{key}.jar"))
-    settings = load_settings("local", s3={"access_key_id": "a", "secret_access_key": "b"},
-                             local={"state_dir": str(tmp_path)})
+    settings = load_settings(
+        "local", s3={"access_key_id": "a", "secret_access_key": "b"}, local={"state_dir": str(tmp_path)}
+    )
     with pytest.raises(MissingSecretError, match=r"(?s)Spark Connect token.*LAKEHOUSE_SPARK__CONNECT_TOKEN"):
         SparkConnectService(settings).prepare()
 
@@ -102,7 +115,12 @@ def test_clients_add_the_token_and_say_localhost():
     assert client_connect_url("sc://localhost:15102/", "t") == "sc://localhost:15102/;token=t"
     assert client_connect_url("sc://spark-connect:15002", "t") == "sc://spark-connect:15002/;token=t"
     assert [is_loopback(h) for h in ("127.0.0.1", "::1", "::ffff:127.0.0.1", "localhost", "0.0.0.0", "10.0.0.1")] == [
-        True, True, True, True, False, False,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
     ]
 
 
@@ -132,10 +150,14 @@ def test_sessions_use_the_connect_server_only_when_nothing_else_was_chosen(monke
 
 
 def test_a_connect_client_sends_only_runtime_sql_conf():
-    conf = remote_conf(SessionOptions(shuffle_partitions=8, extra_conf={"spark.driver.memory": "4g",
-                                                                         "spark.sql.ansi.enabled": "true"}))
-    assert conf == {"spark.sql.session.timeZone": "UTC", "spark.sql.shuffle.partitions": "8",
-                    "spark.sql.ansi.enabled": "true"}
+    conf = remote_conf(
+        SessionOptions(shuffle_partitions=8, extra_conf={"spark.driver.memory": "4g", "spark.sql.ansi.enabled": "true"})
+    )
+    assert conf == {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": "8",
+        "spark.sql.ansi.enabled": "true",
+    }
 
 
 def test_the_connect_url_setting_refuses_a_token_in_it():

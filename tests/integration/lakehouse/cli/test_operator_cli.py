@@ -35,8 +35,11 @@ WIDTH = 80
 
 def _endpoint(name: str) -> dict[str, object]:
     return {
-        "name": name, "request": {"url": "http://127.0.0.1:18080/v1/offset"},
-        "rate_limit": {"requests_per_second": 5}, "schedule": "*/15 * * * *", "start_date": "2026-11-30",
+        "name": name,
+        "request": {"url": "http://127.0.0.1:18080/v1/offset"},
+        "rate_limit": {"requests_per_second": 5},
+        "schedule": "*/15 * * * *",
+        "start_date": "2026-11-30",
         "response_map": {"records_path": "data.items"},
     }
 
@@ -51,11 +54,22 @@ def operated(settings_module: Settings, tmp_path_factory: pytest.TempPathFactory
     names["dir"] = str(directory)
     for slot in SLOTS:
         if slot != GAP:
-            publish(settings_module, Signal(run_id_for(names["fresh"], slot), names["fresh"],
-                                            f"s3://warehouse/raw/{names['fresh']}/x", slot, pages=1, records=10))
+            publish(
+                settings_module,
+                Signal(
+                    run_id_for(names["fresh"], slot),
+                    names["fresh"],
+                    f"s3://warehouse/raw/{names['fresh']}/x",
+                    slot,
+                    pages=1,
+                    records=10,
+                ),
+            )
     for slot in SLOTS[:4]:  # newest 00:45: over an hour behind at NOW
-        publish(settings_module, Signal(run_id_for(names["late"], slot), names["late"], "s3://warehouse/raw/y",
-                                        slot, pages=1, records=7))
+        publish(
+            settings_module,
+            Signal(run_id_for(names["late"], slot), names["late"], "s3://warehouse/raw/y", slot, pages=1, records=7),
+        )
     # A partitioned table written in three commits over two partitions.
     catalog = load_catalog(settings_module)
     catalog.create_namespace_if_not_exists(names["ns"])
@@ -66,8 +80,9 @@ def operated(settings_module: Settings, tmp_path_factory: pytest.TempPathFactory
 
     table = catalog.create_table(
         f"{names['ns']}.trades",
-        schema=Schema(NestedField(1, "ds", StringType(), required=False),
-                      NestedField(2, "n", LongType(), required=False)),
+        schema=Schema(
+            NestedField(1, "ds", StringType(), required=False), NestedField(2, "n", LongType(), required=False)
+        ),
         partition_spec=PartitionSpec(PartitionField(1, 1000, IdentityTransform(), "ds")),
     )
     arrow = table.schema().as_arrow()
@@ -114,7 +129,11 @@ def test_tables_lists_rows_partitions_snapshots_size_last_write(cli, operated) -
     code, out = cli("tables", "--namespace", operated["ns"], "--json")
     [info] = json.loads(out)
     assert (info["identifier"], info["rows"], info["partitions"], info["data_files"]) == (
-        f"{operated['ns']}.trades", 12, 2, 3)
+        f"{operated['ns']}.trades",
+        12,
+        2,
+        3,
+    )
     assert info["size_bytes"] > 0 and info["last_operation"] == "append"
     assert abs(datetime.fromisoformat(info["last_write"]) - datetime.now(UTC)) < timedelta(minutes=10)
 
@@ -182,8 +201,9 @@ def test_queue_status_reads_at_80_columns(queue_env, make_job: Callable[..., Cra
     for job in (done, failed):
         queue.enqueue(job)
     lease = queue.lease("w-80")
-    queue.ack(lease, JobResult(state=JobState.FINISHED, pages=2, records=20, bytes=200,
-                               manifest_path=done.manifest_key))
+    queue.ack(
+        lease, JobResult(state=JobState.FINISHED, pages=2, records=20, bytes=200, manifest_path=done.manifest_key)
+    )
     lease = queue.lease("w-80")
     queue.ack(lease, JobResult(state=JobState.FAILED, error="upstream answered 500 three times in a row"))
 

@@ -6,12 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
-import redis
 from typer.testing import CliRunner
 
 from lakehouse.cli import app
@@ -27,8 +26,13 @@ CLI_DB = 3  # the CLI uses the default prefix; a db of its own keeps it apart
 
 @pytest.fixture()
 def cli_env(redis_settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    env = {"LAKEHOUSE_PROFILE": "local", "LAKEHOUSE_REDIS__PORT": str(redis_settings.redis.port),
-           "LAKEHOUSE_REDIS__DB": str(CLI_DB), "SANDBOX_TOKEN": SECRET, "COLUMNS": "400"}
+    env = {
+        "LAKEHOUSE_PROFILE": "local",
+        "LAKEHOUSE_REDIS__PORT": str(redis_settings.redis.port),
+        "LAKEHOUSE_REDIS__DB": str(CLI_DB),
+        "SANDBOX_TOKEN": SECRET,
+        "COLUMNS": "400",
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     client = redis_settings.redis.model_copy(update={"db": CLI_DB}).client()
@@ -59,8 +63,9 @@ def test_status_dead_letters_and_retry(cli_queue: JobQueue, make_job: Callable[.
         cli_queue.enqueue(job)
     lease = cli_queue.lease("cli-test-worker")
     assert lease is not None and lease.run_id == done.run_id
-    cli_queue.ack(lease, JobResult(state=JobState.FINISHED, pages=3, records=30, bytes=300,
-                                   manifest_path=done.manifest_key))
+    cli_queue.ack(
+        lease, JobResult(state=JobState.FINISHED, pages=3, records=30, bytes=300, manifest_path=done.manifest_key)
+    )
     lease = cli_queue.lease("cli-test-worker")
     assert lease is not None and lease.run_id == doomed.run_id
     cli_queue.reap(now=lease.expires_at + timedelta(seconds=1))
@@ -96,8 +101,13 @@ def test_status_dead_letters_and_retry(cli_queue: JobQueue, make_job: Callable[.
 def test_errors_are_one_clear_line_and_a_non_zero_exit(cli_env: dict[str, str], redis_settings) -> None:
     exe = Path(sys.executable).with_name("lakehouse")
     env = {**os.environ, **cli_env}
-    proc = subprocess.run([str(exe), "queue", "retry", "sandbox_trades__20250101T0000Z"],
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(exe), "queue", "retry", "sandbox_trades__20250101T0000Z"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert "not in the dead-letter list" in proc.stderr and "Traceback" not in proc.stderr
 

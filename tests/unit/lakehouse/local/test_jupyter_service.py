@@ -56,6 +56,11 @@ def test_importing_the_helpers_connects_to_nothing(tmp_path: Path) -> None:
         "assert not {'pyspark', 'duckdb', 'pyiceberg.catalog'} & set(sys.modules); "
         "assert '_loaded' not in vars(a.settings); print('lazy')"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         env={"LAKEHOUSE_PROFILE": "no-such-profile", "PATH": "/usr/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"LAKEHOUSE_PROFILE": "no-such-profile", "PATH": "/usr/bin"},
+    )
     assert out.returncode == 0 and "lazy" in out.stdout, out.stderr
