@@ -90,8 +90,10 @@ if [ "$want_stamp" != "$have_stamp" ] || [ ! -x "$VENV/bin/lakehouse" ]; then
       PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install -q --disable-pip-version-check --upgrade --target "$TOOLS" "uv==$UV_VERSION"
     fi
     say "installing locked dependencies (requirements.lock)"
-    "$UV" pip sync -q -p "$VENV/bin/python" requirements.lock
-    "$UV" pip install -q -p "$VENV/bin/python" --no-deps -e .
+    # Bytecode now, not in every Airflow task process that imports Airflow and pyiceberg
+    # (uv writes none by default, and a PYTHONDONTWRITEBYTECODE shell never caches it).
+    "$UV" pip sync -q --compile-bytecode -p "$VENV/bin/python" requirements.lock
+    "$UV" pip install -q --compile-bytecode -p "$VENV/bin/python" --no-deps -e .
     echo "$want_stamp" > "$STAMP"
     changed+=("python environment")
   fi

@@ -273,7 +273,6 @@ def main() -> int:
                 "LAKEHOUSE_SANDBOX_PORT": str(sandbox_port),
                 "LAKEHOUSE_AIRFLOW__API_PORT": str(free_port()),
                 "LAKEHOUSE_ENDPOINTS_DIR": str(endpoints),
-                "LAKEHOUSE_AIRFLOW__POKE_INTERVAL_SECONDS": "1",
                 "LAKEHOUSE_AIRFLOW__RETRY_DELAY_SECONDS": "2",
                 "LAKEHOUSE_AIRFLOW__TASK_RETRIES": "6",
             }

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
 import yaml
@@ -29,6 +29,9 @@ from lakehouse.errors import MissingSecretError, SettingsError, UnknownProfileEr
 from lakehouse.queue_config import QueueSettings
 from lakehouse.worker_config import WorkerSettings
 
+if TYPE_CHECKING:
+    import redis
+
 ENV_PREFIX = "LAKEHOUSE_"
 PROFILE_ENV = "LAKEHOUSE_PROFILE"
 SECRETS_DIR_ENV = "LAKEHOUSE_SECRETS_DIR"
@@ -44,8 +47,8 @@ class RedisSettings(_Section):
     db: int = Field(0, ge=0)
     password: SecretStr | None = None
 
-    def client(self, **kwargs: Any):  # -> redis.Redis (imported lazily: CLI start-up time)
-        import redis
+    def client(self, **kwargs: Any) -> redis.Redis:
+        import redis  # imported lazily: CLI start-up time
 
         return redis.Redis(
             host=self.host,
@@ -127,7 +130,10 @@ class AirflowSettings(_Section):
     """How the DAGs wait and retry; the local stack's Airflow UI port."""
 
     api_port: int = 18081
-    poke_interval_seconds: float = Field(10.0, gt=0)
+    # wait_for_crawl watches a crawl this long in its own task before it defers to the
+    # triggerer: a slot's crawl usually ends within a second or two, and a deferral
+    # costs a second task start; a longer crawl frees the executor slot after this.
+    inline_wait_seconds: float = Field(5.0, ge=0)
     crawl_timeout_seconds: float = Field(3600.0, gt=0)
     task_retries: int = Field(3, ge=0)
     retry_delay_seconds: float = Field(30.0, ge=0)

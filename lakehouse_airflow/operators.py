@@ -15,16 +15,20 @@ log = logging.getLogger(__name__)
 # The trigger keeps the deadline itself (with a message that says what to do); the
 # deferral timeout is only the backstop for a triggerer that lost the trigger.
 _DEFER_TIMEOUT_MARGIN_SECONDS = 60.0
+# One status read (a Redis HGETALL) per poll during the short inline wait.
+_INLINE_POLL_SECONDS = 0.2
 
 
 class CrawlWaitOperator(BaseOperator):
-    """Wait for crawl ``crawl_run_id`` to end, holding no worker slot meanwhile.
+    """Wait for crawl ``crawl_run_id`` to end, holding a worker slot for a few seconds
+    at most.
 
-    It reads the run's status first: finished returns the manifest path (the XCom
-    the transform reads), failed or dead fails at once with the worker's reason and
-    without retries (the worker already retried pages and attempts). Otherwise it
-    defers to ``CrawlStatusTrigger`` in the triggerer, which wakes on the queue's
-    status announcement (and re-reads the status every few seconds, in case one was
+    It reads the run's status first, and for ``airflow.inline_wait_seconds`` more
+    while the crawl runs: finished returns the manifest path (the XCom the transform
+    reads), failed or dead fails at once with the worker's reason and without
+    retries (the worker already retried pages and attempts). Otherwise it defers to
+    ``CrawlStatusTrigger`` in the triggerer, which wakes on the queue's status
+    announcement (and re-reads the status every few seconds, in case one was
     missed), and resumes in ``execute_complete``.
     """
 
@@ -51,6 +55,8 @@ class CrawlWaitOperator(BaseOperator):
             status = pipeline.crawl_status(settings, run_id)
         except pipeline.CrawlFailedError as exc:
             raise AirflowFailException(str(exc)) from exc
+        if status is None:
+            status = self._wait_inline(settings, run_id)
         if status is not None:
             return self._finished(
                 run_id, status.worker_id, status.pages, status.records, status.bytes, status.manifest_path
@@ -71,6 +77,25 @@ class CrawlWaitOperator(BaseOperator):
             method_name="execute_complete",
             timeout=timedelta(seconds=timeout + _DEFER_TIMEOUT_MARGIN_SECONDS),
         )
+
+    @staticmethod
+    def _wait_inline(settings: Any, run_id: str) -> Any:
+        """The finished status if the crawl ends within ``airflow.inline_wait_seconds``
+        (polled here, in the task), None if it is still running then; a failure
+        raises at once. Most slots crawl in a second, and resuming from a deferral
+        costs a second task start."""
+        from lakehouse import pipeline
+
+        deadline = time.monotonic() + settings.airflow.inline_wait_seconds
+        while time.monotonic() < deadline:
+            time.sleep(min(_INLINE_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+            try:
+                status = pipeline.crawl_status(settings, run_id)
+            except pipeline.CrawlFailedError as exc:
+                raise AirflowFailException(str(exc)) from exc
+            if status is not None:
+                return status
+        return None
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> str:
         from lakehouse.pipeline import CrawlFailedError

@@ -88,6 +88,14 @@ def spark_connect(task_id: str, job: str, args: Sequence[str]) -> BaseOperator:
 def spark_job(task_id: str, job: str, args: Sequence[str], settings: Settings) -> BaseOperator:
     """The per-slot path: on the Spark Connect server when `spark.engine` is connect (no
     driver JVM to start per task), else spark-submit. Same job code."""
-    if settings.spark.engine == "connect":
-        return spark_connect(task_id, job, args)
-    return spark_submit(task_id, job, args, settings)
+    from lakehouse.airflow_env import SPARK_POOL
+
+    operator = (
+        spark_connect(task_id, job, args)
+        if settings.spark.engine == "connect"
+        else spark_submit(task_id, job, args, settings)
+    )
+    # One engine serves every transform; the pool queues a backfill's transforms in
+    # Airflow instead of piling them onto the engine all at once.
+    operator.pool = SPARK_POOL
+    return operator

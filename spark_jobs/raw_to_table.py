@@ -272,9 +272,9 @@ def run(
     typer = ArrowTyper(table)
     result = TransformResult(table=table.identifier, quarantine_table=table.quarantine_identifier)
 
-    create_partitioned_table(spark, table.identifier, f"{columns_ddl(table)}, {LINEAGE_DDL}")
+    create_partitioned_table(spark, table.identifier, f"{columns_ddl(table)}, {LINEAGE_DDL}", run_id_column="_run_id")
     _check_schema(spark, table.identifier, table)
-    create_partitioned_table(spark, result.quarantine_table, QUARANTINE_DDL)
+    create_partitioned_table(spark, result.quarantine_table, QUARANTINE_DDL, run_id_column="run_id")
 
     # One write in flight while the next batch is read and typed (Spark works in its
     # JVM meanwhile); batches are written one after another, in slot order, so at most

@@ -22,7 +22,19 @@ TABLE_PROPERTIES: dict[str, str] = {
     "format-version": "2",
     "write.parquet.compression-codec": "zstd",
     "write.distribution-mode": "none",
+    # Concurrent slots of one table (a backfill) commit at once; each retry re-applies
+    # the slot's overwrite on the refreshed table.
+    "commit.retry.num-retries": "10",
+    "commit.retry.min-wait-ms": "100",
+    "commit.retry.max-wait-ms": "5000",
 }
+
+
+def run_id_metrics(column: str) -> dict[str, str]:
+    """Full (untruncated) bounds for a table's run-id column, so the count check can
+    prove from manifest statistics alone that a slot's files hold only one run
+    (lakehouse.pipeline.run_rows); Iceberg's default truncates strings to 16 chars."""
+    return {f"write.metadata.metrics.column.{column}": "full"}
 
 
 class SlotPartition(NamedTuple):
@@ -46,13 +58,16 @@ def table_exists(spark: SparkSession, identifier: str) -> bool:
     return bool(spark.catalog.tableExists(identifier))
 
 
-def create_partitioned_table(spark: SparkSession, identifier: str, columns_ddl: str) -> None:
+def create_partitioned_table(
+    spark: SparkSession, identifier: str, columns_ddl: str, run_id_column: str | None = None
+) -> None:
     """Create the table partitioned by (ds, hr, min) with identity transforms, if missing.
 
     Created by DDL rather than by the first write, so the partition spec is declared
     once and every write goes through DataFrameWriterV2 against a known spec.
     """
-    props = ", ".join(f"'{k}'='{v}'" for k, v in TABLE_PROPERTIES.items())
+    properties = {**TABLE_PROPERTIES, **(run_id_metrics(run_id_column) if run_id_column else {})}
+    props = ", ".join(f"'{k}'='{v}'" for k, v in properties.items())
     spark.sql(
         f"CREATE TABLE IF NOT EXISTS {quote(identifier)} ({columns_ddl}, {PARTITION_DDL}) "
         f"USING iceberg PARTITIONED BY (ds, hr, `min`) TBLPROPERTIES ({props})"

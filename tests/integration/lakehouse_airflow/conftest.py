@@ -136,7 +136,6 @@ def airflow(stack, worker: Path, endpoints_dir: Path, tmp_path_factory: pytest.T
     env.update(
         {
             "LAKEHOUSE_ENDPOINTS_DIR": str(endpoints_dir),
-            "LAKEHOUSE_AIRFLOW__POKE_INTERVAL_SECONDS": "1",
             # Generous: the catalog-outage test needs the publish to outlast a Nessie
             # restart on a loaded 2-core machine.
             "LAKEHOUSE_AIRFLOW__RETRY_DELAY_SECONDS": "2",
@@ -277,7 +276,6 @@ def airflow_server(stack, worker: Path, endpoints_dir: Path) -> Iterator[Airflow
     overrides = {
         "LAKEHOUSE_AIRFLOW__API_PORT": str(_free_port()),
         "LAKEHOUSE_ENDPOINTS_DIR": str(endpoints_dir),
-        "LAKEHOUSE_AIRFLOW__POKE_INTERVAL_SECONDS": "1",
         "LAKEHOUSE_AIRFLOW__RETRY_DELAY_SECONDS": "1",
         # Concurrent signal publishes of one backfill conflict in the Iceberg commit
         # ("Cannot find starting snapshot") and rely on task retries to land.

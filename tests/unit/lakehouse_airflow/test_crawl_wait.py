@@ -127,3 +127,43 @@ def test_the_wait_task_has_no_retries_and_takes_the_run_id_from_enqueue() -> Non
     assert wait.retries == 0
     assert wait.upstream_task_ids == {"enqueue_crawl"}
     assert "crawl_run_id" in wait.template_fields
+
+
+class _Settings:
+    class airflow:  # noqa: N801 - stands in for the settings section of that name
+        inline_wait_seconds = 1.0
+
+
+def test_a_crawl_that_ends_during_the_inline_wait_needs_no_deferral(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lakehouse import pipeline
+    from lakehouse_airflow.operators import CrawlWaitOperator
+
+    answers = iter([None, None, "finished-status"])
+    monkeypatch.setattr(pipeline, "crawl_status", lambda settings, run_id: next(answers))
+    assert CrawlWaitOperator._wait_inline(_Settings(), "r1") == "finished-status"
+
+
+def test_a_crawl_still_running_after_the_inline_wait_is_left_to_the_trigger(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lakehouse import pipeline
+    from lakehouse_airflow.operators import CrawlWaitOperator
+
+    calls: list[str] = []
+    monkeypatch.setattr(pipeline, "crawl_status", lambda settings, run_id: calls.append(run_id))
+    assert CrawlWaitOperator._wait_inline(_Settings(), "r1") is None
+    assert 2 <= len(calls) <= 6  # polled, not spun
+
+
+def test_a_crawl_that_fails_during_the_inline_wait_fails_with_the_workers_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from lakehouse import pipeline
+    from lakehouse_airflow.operators import CrawlWaitOperator
+
+    def failed(settings: object, run_id: str) -> None:
+        raise pipeline.CrawlFailedError(run_id, "failed", "HTTP 500 on page 1", 3)
+
+    monkeypatch.setattr(pipeline, "crawl_status", failed)
+    with pytest.raises(AirflowFailException, match="HTTP 500 on page 1"):
+        CrawlWaitOperator._wait_inline(_Settings(), "r1")

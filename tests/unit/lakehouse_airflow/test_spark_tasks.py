@@ -81,3 +81,13 @@ def test_building_the_connect_task_imports_no_pyspark() -> None:
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize("engine", ["connect", "submit"])
+def test_transforms_run_in_the_spark_pool(monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
+    from lakehouse.airflow_env import SPARK_POOL
+
+    monkeypatch.setenv("LAKEHOUSE_SPARK__ENGINE", engine)
+    with _dag():
+        op = spark.spark_job("transform", "raw_to_table", ["--endpoint", "e"], load_settings())
+    assert op.pool == SPARK_POOL
