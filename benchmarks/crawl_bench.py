@@ -258,7 +258,8 @@ def main() -> int:
             if args.own_stack:
                 cleanup.enter_context(own_stack(tmp / "stack"))
             print(
-                f"{args.pages} pages of 100 records, sandbox limit {args.rate}/s (sliding 1 s window), floor {args.pages / args.rate:.1f} s"
+                f"{args.pages} pages of 100 records, sandbox limit {args.rate}/s (sliding 1 s window), "
+                f"floor {args.pages / args.rate:.1f} s"
             )
             for workers in (1, 3):
                 r = run(workers, args.pages, args.rate, token, tmp)

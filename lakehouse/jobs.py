@@ -46,7 +46,7 @@ from lakehouse import raw_layout
 from lakehouse.errors import InvalidJobPayloadError, MissingSecretError
 from lakehouse.slots import to_utc
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 ENDPOINT_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 # <endpoint>__<YYYYmmddTHHMM>Z: safe in S3 keys, Redis keys and Airflow ids, and it

@@ -144,7 +144,7 @@ def publish(settings: Settings, signal: Signal, catalog: Catalog | None = None) 
 
 
 def _replace_row(table: Table, signal: Signal) -> None:
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa
     from pyiceberg.expressions import And
 
     from lakehouse.catalog import equal_to

@@ -83,7 +83,9 @@ def compact(spark: SparkSession, settings: Settings, table: str, policy: Mainten
 
 
 def _snapshot_count(spark: SparkSession, table: str) -> int:
-    return int(spark.sql(f"SELECT count(*) AS n FROM {quote(table)}.snapshots").first().n)
+    row = spark.sql(f"SELECT count(*) AS n FROM {quote(table)}.snapshots").first()
+    assert row is not None  # an aggregate without GROUP BY always returns one row
+    return int(row.n)
 
 
 def _gc_enabled(spark: SparkSession, table: str) -> bool:

@@ -22,7 +22,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, cast
 from urllib.parse import urlparse
 
 from lakehouse import artifacts  # noqa: F401  (tests patch artifacts.require through here)
@@ -62,10 +62,25 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
+class _RetryPolicyArgs(TypedDict):
+    """The keyword arguments of pyspark's DefaultPolicy that jobs set (backoffs in milliseconds)."""
+
+    max_retries: int
+    initial_backoff: int
+    backoff_multiplier: float
+    max_backoff: int
+
+
 # A dead server must fail the job in seconds, not after pyspark's default ten minutes of
 # reconnecting: the task's retry (after ensure_engine restarted the server) is the
 # recovery. 8 tries from 0.2 s, doubling, capped at 4 s: about 15 s of waiting.
-CONNECT_RETRY = {"max_retries": 8, "initial_backoff": 200, "backoff_multiplier": 2.0, "max_backoff": 4000}
+CONNECT_RETRY: _RetryPolicyArgs = {
+    "max_retries": 8,
+    "initial_backoff": 200,
+    "backoff_multiplier": 2.0,
+    "max_backoff": 4000,
+}
 
 
 class PythonVersionMismatchError(SparkSessionError):
@@ -193,7 +208,7 @@ def _channel_builder(url_with_token: str):  # -> pyspark DefaultChannelBuilder
         def secure(self) -> bool:
             return False
 
-        def metadata(self):  # type: ignore[no-untyped-def]
+        def metadata(self) -> list[tuple[str, str]]:
             return [*super().metadata(), ("authorization", f"Bearer {self.token}")]
 
     host = urlparse(url_with_token).hostname or ""
@@ -243,7 +258,9 @@ def build_remote_session(url: str, options: SessionOptions, settings: Settings) 
         spark.client.set_retry_policies([DefaultPolicy(**CONNECT_RETRY)])
         for name, value in remote_conf(options).items():
             spark.conf.set(name, value)
-    return spark
+    # The Connect session duck-types the classic API; pyspark's own builder.remote()
+    # hands it out as pyspark.sql.SparkSession the same way.
+    return cast("SparkSession", spark)
 
 
 def release_session(spark: SparkSession) -> None:
@@ -279,7 +296,7 @@ def build_session(settings: Settings, options: SessionOptions | None = None) -> 
     for name, value in secret_conf(settings).items():
         spark.conf.set(name, value)
     master = spark.sparkContext.master
-    if master.startswith("spark://"):
+    if master is not None and master.startswith("spark://"):
         check_python_versions(spark, master)
     return spark
 

@@ -4,27 +4,37 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from lakehouse.local.stack import OPTIONAL_SERVICES, LocalStack, services_with
-from lakehouse.settings import load_settings
+from lakehouse.local.stack import OPTIONAL_SERVICES, EventHook, LocalStack, ServiceStatus, services_with
+from lakehouse.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from rich.status import Status
 
 console = Console()
 
 ProfileOption = typer.Option(None, "--profile", "-p", help="Settings profile (default: $LAKEHOUSE_PROFILE or local).")
+_WITH_HELP = f"Also start optional services: {', '.join(sorted(OPTIONAL_SERVICES))}. Repeatable."
 
 
-def _stack(profile: str | None, status_line=None, extras: list[str] | None = None, settings=None) -> LocalStack:
-    hook = None
+def _stack(
+    profile: str | None,
+    status_line: Status | None = None,
+    extras: list[str] | None = None,
+    settings: Settings | None = None,
+) -> LocalStack:
+    hook: EventHook | None = None
     if status_line is not None:
         hook = lambda service, message: status_line.update(f"[bold]{service}[/]: {message}")  # noqa: E731
     return LocalStack(settings or load_settings(profile), services=services_with(extras or []), on_event=hook)
 
 
-def engine_extras(settings) -> list[str]:
+def engine_extras(settings: Settings) -> list[str]:
     """The transform engine's services, when any endpoint config declares a table (the
     only thing that runs a transform). Broken configs do not stop `up`: `lakehouse
     validate` reports them; the valid ones decide."""
@@ -42,9 +52,7 @@ def register(app: typer.Typer) -> None:
     @local.command("up")
     def up(
         profile: str = ProfileOption,
-        with_: list[str] = typer.Option(
-            [], "--with", help=f"Also start optional services: {', '.join(sorted(OPTIONAL_SERVICES))}. Repeatable."
-        ),
+        with_: list[str] = typer.Option([], "--with", help=_WITH_HELP),
     ) -> None:
         """Start every service (a no-op for those already healthy) and bootstrap the catalog."""
         settings = load_settings(profile)
@@ -132,7 +140,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(_stack(profile).log_tail(service, lines))
 
 
-def _print_status(stack: LocalStack, rows=None) -> None:
+def _print_status(stack: LocalStack, rows: list[ServiceStatus] | None = None) -> None:
     rows = rows if rows is not None else stack.status()
     table = Table(title=f"local stack ({stack.state_dir})")
     for col in ("service", "url", "port", "pid", "health"):

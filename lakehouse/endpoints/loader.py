@@ -91,7 +91,7 @@ def _line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
         if found is None:
             if isinstance(node, yaml.MappingNode):
                 # A key pydantic reports as unknown is present: point at the key itself.
-                key = next((k for k, _ in node.value if getattr(k, "value", None) == part), None)
+                key: yaml.Node | None = next((k for k, _ in node.value if getattr(k, "value", None) == part), None)
                 if key is not None:
                     return key.start_mark.line + 1
             return line
@@ -208,7 +208,8 @@ def parse_endpoint(text: str, source: str, stem: str | None = None) -> EndpointC
             [
                 (
                     "name",
-                    f"{config.name!r} must equal the file name {stem!r}: rename the file to {config.name}.yaml or fix name (line {_line_of(node, ('name',))})",
+                    f"{config.name!r} must equal the file name {stem!r}: rename the file to {config.name}.yaml "
+                    f"or fix name (line {_line_of(node, ('name',))})",
                 )
             ],
         )
@@ -270,14 +271,17 @@ def _cross_file_problems(
             problems.append(
                 (
                     "name",
-                    f"{config.name!r} is already used by {display_path(names[config.name])}; endpoint names must be unique",
+                    f"{config.name!r} is already used by {display_path(names[config.name])}; "
+                    "endpoint names must be unique",
                 )
             )
         if config.table is not None and config.table.identifier in tables:
             problems.append(
                 (
                     "table",
-                    f"{config.table.identifier} is already written by {display_path(tables[config.table.identifier])}; two endpoints would overwrite each other's partitions",
+                    f"{config.table.identifier} is already written by "
+                    f"{display_path(tables[config.table.identifier])}; "
+                    "two endpoints would overwrite each other's partitions",
                 )
             )
         shared = limits.get(config.rate_limit_key)
@@ -292,7 +296,8 @@ def _cross_file_problems(
                         "rate_limit",
                         (
                             f"shares key {config.rate_limit_key!r} with {display_path(other_path)}, which declares "
-                            f"{other.rate_limit.describe()}; endpoints sharing a key must declare the same rate and burst"
+                            f"{other.rate_limit.describe()}; "
+                            "endpoints sharing a key must declare the same rate and burst"
                         ),
                     )
                 )
@@ -317,7 +322,8 @@ def validate_all(directory: Path | None = None) -> tuple[list[EndpointConfig], l
                 [
                     (
                         "",
-                        "no such directory: create it, or point LAKEHOUSE_ENDPOINTS_DIR (or --dir) at the endpoint configs",
+                        "no such directory: create it, "
+                        "or point LAKEHOUSE_ENDPOINTS_DIR (or --dir) at the endpoint configs",
                     )
                 ],
             )

@@ -111,9 +111,9 @@ class Supervisor:
                 break
             time.sleep(0.2)
         leftovers = [p for p in tree.values() if _running(p)]
-        for proc in leftovers:
+        for leftover in leftovers:
             try:
-                proc.kill()
+                leftover.kill()
             except psutil.NoSuchProcess:
                 pass
         psutil.wait_procs(leftovers, timeout=5)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from lakehouse.local.files import write_private
 from lakehouse.settings import SECRET_FIELDS, Settings
 
-_GENERATED = {
+_GENERATED: dict[tuple[str, str], Callable[[], str]] = {
     ("s3", "access_key_id"): lambda: "lh" + secrets.token_hex(8),
     ("s3", "secret_access_key"): lambda: secrets.token_urlsafe(30),
     # The Connect server requires it; clients add it to the sc:// URL at session start.

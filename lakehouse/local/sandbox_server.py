@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from pathlib import Path
 
 import requests
 
@@ -20,7 +21,7 @@ def sandbox_port() -> int:
     return int(os.environ.get(SANDBOX_PORT_ENV, "18080"))
 
 
-def sandbox_token(state_secrets_dir) -> str:
+def sandbox_token(state_secrets_dir: Path) -> str:
     """$SANDBOX_TOKEN, else one generated once into the stack's secrets directory."""
     if os.environ.get(TOKEN_ENV):
         return os.environ[TOKEN_ENV]

@@ -66,7 +66,7 @@ class Service(ABC):
     def is_healthy(self) -> bool:
         """One quick probe; must not raise."""
 
-    def after_healthy(self) -> None:
+    def after_healthy(self) -> None:  # noqa: B027  (an optional hook: most services need no set-up)
         """Idempotent set-up once the service answers (buckets, namespaces)."""
 
 

@@ -137,7 +137,9 @@ class SparkWorkerService(_SparkDaemon):
         """Registered with the master and alive: only then can it run executors."""
         state = _master_state(self.settings, self.options)
         workers = state.get("workers", []) if state else []
+        if not isinstance(workers, list):
+            return False
         return any(
             isinstance(w, dict) and w.get("port") == self.options.worker_port and w.get("state") == "ALIVE"
-            for w in workers  # type: ignore[union-attr]
+            for w in workers
         )

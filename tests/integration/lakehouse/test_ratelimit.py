@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from itertools import pairwise
 
 import pytest
 import redis
@@ -80,7 +81,7 @@ def test_three_processes_stay_within_r_per_second_and_use_it(redis_settings, pre
     grants = sorted(t for g in per_process for t in g)
 
     assert _max_in_any_window(grants) <= rate
-    gaps = [b - a for a, b in zip(grants, grants[1:])]
+    gaps = [b - a for a, b in pairwise(grants)]
     assert min(gaps) >= 1 / rate - 1e-6  # burst=1: never closer than the steady spacing
     assert all(len(g) > 0 for g in per_process)  # every process got its share of slots
     # Close to R overall; the bound is generous so a loaded machine does not flake.
@@ -106,7 +107,7 @@ def test_fractional_rates_round_the_spacing_up(limiter: RateLimiter) -> None:
         else:
             time.sleep(d.wait_seconds)
     assert len(grants) >= 5
-    assert all(b - a >= 1 / 3 - 1e-6 for a, b in zip(grants, grants[1:]))
+    assert all(b - a >= 1 / 3 - 1e-6 for a, b in pairwise(grants))
     assert _max_in_any_window(grants) <= 3
 
 
@@ -165,7 +166,7 @@ def test_slack_keeps_a_late_caller_at_the_full_rate_and_the_window_bound(limiter
     for name, s in (("no-slack", 0.0), ("slack", slack)):
         grants = _late_client(limiter, f"late-{name}", rate, s, late, seconds=2.5)
         achieved[name] = (len(grants) - 1) / (grants[-1] - grants[0])
-        gaps = [b - a for a, b in zip(grants, grants[1:])]
+        gaps = [b - a for a, b in pairwise(grants)]
         # k consecutive grants are never closer than k·T - slack ...
         for k in (1, 5, 19):
             spans = [grants[i + k] - grants[i] for i in range(len(grants) - k)]

@@ -38,7 +38,9 @@ RUN_TIMEOUT = 240
 
 pytestmark = pytest.mark.skipif(
     not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
-    reason="Debian's chromium and chromium-driver are not installed (init.sh: apt-get install -y chromium chromium-driver)",
+    reason=(
+        "Debian's chromium and chromium-driver are not installed (init.sh: apt-get install -y chromium chromium-driver)"
+    ),
 )
 
 T = TypeVar("T")

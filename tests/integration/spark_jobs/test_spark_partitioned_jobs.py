@@ -66,7 +66,8 @@ def test_pyiceberg_and_duckdb_read_the_same_rows(spark, spark_settings, table_su
 
     scan = load_catalog(spark_settings).load_table(table).scan()
     arrow = scan.to_arrow()
-    ice_rows = sorted(zip(*(arrow.column(c).to_pylist() for c in ("symbol", "tick_size", "ds", "hr", "min"))))
+    columns = ("symbol", "tick_size", "ds", "hr", "min")
+    ice_rows = sorted(zip(*(arrow.column(c).to_pylist() for c in columns), strict=True))
     assert ice_rows == spark_rows
 
     # DuckDB's iceberg extension is downloaded at run time (impossible offline), so

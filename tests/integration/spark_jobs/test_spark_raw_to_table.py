@@ -134,7 +134,7 @@ def test_declared_schema_applied_and_misfits_quarantined(spark, spark_settings, 
 
     # Read back by pyiceberg: same rows.
     arrow = load_catalog(spark_settings).load_table(result.table).scan().to_arrow()
-    assert sorted(zip(arrow.column("trade_id").to_pylist(), arrow.column("price").to_pylist())) == sorted(
+    assert sorted(zip(arrow.column("trade_id").to_pylist(), arrow.column("price").to_pylist(), strict=True)) == sorted(
         (r.trade_id, r.price) for r in rows.values()
     )
 

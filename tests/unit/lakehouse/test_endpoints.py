@@ -229,7 +229,7 @@ def test_extract_dotted_and_nested_paths() -> None:
 def test_malformed_config_names_file_and_field(tmp_path: Path, data: dict[str, Any], field: str, says: str) -> None:
     message = error_for(tmp_path, data)
     line = next(
-        (l for l in message.splitlines() if l.startswith(f"demo.yaml: {field}: ") or f"/demo.yaml: {field}: " in l),
+        (ln for ln in message.splitlines() if ln.startswith(f"demo.yaml: {field}: ") or f"/demo.yaml: {field}: " in ln),
         None,
     )
     assert line is not None, message
@@ -238,7 +238,7 @@ def test_malformed_config_names_file_and_field(tmp_path: Path, data: dict[str, A
 
 def test_errors_point_at_the_yaml_line(tmp_path: Path) -> None:
     text = yaml.safe_dump(variant(pagination__offest_param="offset"), sort_keys=False)
-    expected_line = next(i for i, l in enumerate(text.splitlines(), 1) if "offest_param" in l)
+    expected_line = next(i for i, ln in enumerate(text.splitlines(), 1) if "offest_param" in ln)
     assert f"(line {expected_line})" in error_for(tmp_path, text)
 
 

@@ -18,7 +18,8 @@ PY = sys.executable
 STUBBORN = (
     "import os, signal, subprocess, sys, time\n"
     "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-    "subprocess.Popen([sys.executable, '-c', 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)'],"
+    "subprocess.Popen([sys.executable, '-c',"
+    " 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)'],"
     " process_group=0)\n"
     "print('ready', flush=True)\n"
     "time.sleep(600)\n"
