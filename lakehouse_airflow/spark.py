@@ -82,7 +82,12 @@ def spark_connect(task_id: str, job: str, args: Sequence[str]) -> BaseOperator:
     def connect_job(job_args: list[str]) -> None:
         run_on_connect(job, job_args)
 
-    return connect_job(list(args)).operator
+    from airflow.sdk.definitions.xcom_arg import PlainXComArg
+
+    called = connect_job(list(args))
+    # A plain (unmapped) @task call: its operator is the task itself.
+    assert isinstance(called, PlainXComArg) and isinstance(called.operator, BaseOperator)
+    return called.operator
 
 
 def spark_job(task_id: str, job: str, args: Sequence[str], settings: Settings) -> BaseOperator:
