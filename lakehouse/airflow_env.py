@@ -20,8 +20,7 @@ runs overlap without starving the scheduler:
   transforms there instead of piling JVMs or Connect sessions onto two cores while
   the light tasks of other runs wait for executor slots;
 - the scheduler loops again after SCHEDULER_IDLE_SLEEP_SECONDS when it had nothing
-  to do (Airflow's default is 1 s): a finished task's successor is queued within a
-  fraction of a second, which is most of a slot's latency when its tasks take ~1 s;
+  to do: Airflow's 1 s, since a shorter sleep made SQLite writers collide (below);
 - one DAG-file parsing process, re-parsing every DAG_REPARSE_SECONDS: parsing is CPU
   the tasks need.
 """
@@ -47,7 +46,11 @@ SPARK_POOL_DESCRIPTION = "transforms on the one Spark engine of the stack"
 #: the most runs of one ingest DAG at a time (scheduled and manual runs; a backfill
 #: has its own max_active_runs, which the UI caps at the DAG's)
 MAX_ACTIVE_RUNS = 8
-SCHEDULER_IDLE_SLEEP_SECONDS = 0.2
+# Airflow's default. At 0.2 s the scheduler's SQLite writes came often enough that
+# `airflow backfill create --reprocess-behavior completed` failed with "database is
+# locked" while clearing the old runs (tests/integration/lakehouse_airflow/test_backfill.py,
+# 3 of 3 runs; it passes at 1 s).
+SCHEDULER_IDLE_SLEEP_SECONDS = 1.0
 DAG_REPARSE_SECONDS = 30
 
 
