@@ -103,7 +103,7 @@ def equal_to(column: str, value: str | int) -> BooleanExpression:
     """pyiceberg's ``EqualTo(column, value)`` (its pydantic signature misleads mypy's plugin)."""
     from pyiceberg.expressions import EqualTo
 
-    return EqualTo(column, value)  # type: ignore[call-arg,misc]
+    return EqualTo(column, value)  # type: ignore[call-arg]
 
 
 def slot_filter(ds: str, hr: int, minute: int) -> BooleanExpression:

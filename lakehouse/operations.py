@@ -176,7 +176,7 @@ def _signal_rows(settings: Settings, endpoints: Sequence[str], catalog: Catalog 
     except NoSuchTableError:
         return []
     scan = table.scan(
-        row_filter=In("endpoint", set(endpoints)),  # type: ignore[call-arg,misc]  # pyiceberg's __new__ confuses mypy
+        row_filter=In("endpoint", set(endpoints)),  # type: ignore[call-arg]  # pyiceberg's __new__ confuses mypy
         selected_fields=("endpoint", "run_id", "ds", "hr", "min", "published_at", "records"),
     )
     rows: list[dict[str, Any]] = scan.to_arrow().to_pylist()

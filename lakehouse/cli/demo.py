@@ -188,7 +188,7 @@ def _sample_query(settings: Settings, config: EndpointConfig, run_ids: list[str]
 
     assert config.table is not None
     table = load_catalog(settings).load_table(config.table.identifier)
-    con = table.scan(row_filter=In("_run_id", run_ids)).to_duckdb("trades")  # type: ignore[call-arg,misc]
+    con = table.scan(row_filter=In("_run_id", run_ids)).to_duckdb("trades")  # type: ignore[call-arg]
     query = (
         'SELECT ds, hr, "min", count(*) AS trades, min(price) AS low, max(price) AS high, '
         "sum(qty) AS volume FROM trades GROUP BY ALL ORDER BY ALL"
