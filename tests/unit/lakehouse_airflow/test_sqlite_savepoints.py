@@ -85,13 +85,17 @@ def test_airflow_processes_load_the_hook(tmp_path: Path) -> None:
     from lakehouse.settings import load_settings
     from lakehouse_airflow.environment import airflow_env
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    # A process as Airflow's components start: the machine's basics plus airflow_env,
+    # not whatever earlier tests of this session left in os.environ.
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
     env.update(airflow_env(load_settings(), tmp_path))
     probe = (
-        "import json, airflow.settings as s;"
+        "import json, sys, airflow.settings as s;"
         "from lakehouse_airflow.sqlite_savepoints import installed;"
-        "print(json.dumps(installed()))"
+        "m = sys.modules.get('airflow_local_settings');"
+        "print(json.dumps([installed(), getattr(m, '__file__', None), sys.path]))"
     )
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert json.loads(out.stdout.strip().splitlines()[-1]) is True
+    hooked, local_settings_file, path = json.loads(out.stdout.strip().splitlines()[-1])
+    assert hooked is True, (local_settings_file, path, out.stderr[-3000:])
