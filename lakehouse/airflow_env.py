@@ -20,19 +20,20 @@ runs overlap without starving the scheduler:
   transforms there instead of piling JVMs or Connect sessions onto two cores while
   the light tasks of other runs wait for executor slots;
 - the scheduler loops again after SCHEDULER_IDLE_SLEEP_SECONDS when it had nothing
-  to do: Airflow's 1 s, since a shorter sleep made SQLite writers collide (below);
+  to do (Airflow's default is 1 s): a finished task's successor is queued within a
+  fraction of a second, which is most of a slot's latency when its tasks take ~1 s;
 - one DAG-file parsing process, re-parsing every DAG_REPARSE_SECONDS: parsing is CPU
   the tasks need.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
 from pathlib import Path
 
+import lakehouse
 from lakehouse import paths
 from lakehouse.settings import Settings
 
@@ -46,11 +47,7 @@ SPARK_POOL_DESCRIPTION = "transforms on the one Spark engine of the stack"
 #: the most runs of one ingest DAG at a time (scheduled and manual runs; a backfill
 #: has its own max_active_runs, which the UI caps at the DAG's)
 MAX_ACTIVE_RUNS = 8
-# Airflow's default. At 0.2 s the scheduler's SQLite writes came often enough that
-# `airflow backfill create --reprocess-behavior completed` failed with "database is
-# locked" while clearing the old runs (tests/integration/lakehouse_airflow/test_backfill.py,
-# 3 of 3 runs; it passes at 1 s).
-SCHEDULER_IDLE_SLEEP_SECONDS = 1.0
+SCHEDULER_IDLE_SLEEP_SECONDS = 0.2
 DAG_REPARSE_SECONDS = 30
 
 
@@ -89,12 +86,15 @@ def preload_for_tasks() -> list[str]:
 
 def local_settings_dir() -> Path:
     """The directory of the adapter's `airflow_local_settings.py` (package data of
-    lakehouse_airflow), found without importing the adapter."""
-    spec = importlib.util.find_spec(ADAPTER_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        # Not installed as a package: the source tree's copy.
-        return paths.PROJECT_ROOT / ADAPTER_PACKAGE / "local_settings"
-    return Path(next(iter(spec.submodule_search_locations))) / "local_settings"
+    lakehouse_airflow), found without importing the adapter.
+
+    Beside the core package, where one distribution installs both (site-packages, or
+    the source tree for an editable install). Not ``find_spec("lakehouse_airflow")``:
+    under pytest, ``tests/integration/lakehouse_airflow`` (a test package of the same
+    name) is found first, so every Airflow process the tests started went without the
+    SQLite savepoint hook and backfills hit "database is locked".
+    """
+    return Path(lakehouse.__file__).resolve().parent.parent / ADAPTER_PACKAGE / "local_settings"
 
 
 def spark_connection(settings: Settings) -> str:

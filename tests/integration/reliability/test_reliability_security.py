@@ -45,7 +45,11 @@ def test_redis_password_file_is_private_and_not_on_argv(settings: Settings) -> N
     assert stat.S_IMODE(conf.stat().st_mode) == 0o600
     password = settings.redis.password.get_secret_value()
     for proc in _stack_processes(settings):
-        assert not any(password in part for part in proc.cmdline()), f"{proc.name()} carries the password on argv"
+        try:
+            argv = proc.cmdline()
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue  # exited (a short-lived child of a service) while we listed it: no argv left
+        assert not any(password in part for part in argv), f"{proc.name()} carries the password on argv"
 
 
 def _stack_processes(settings: Settings) -> list[psutil.Process]:

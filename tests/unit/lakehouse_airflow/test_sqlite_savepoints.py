@@ -99,3 +99,22 @@ def test_airflow_processes_load_the_hook(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     hooked, local_settings_file, path = json.loads(out.stdout.strip().splitlines()[-1])
     assert hooked is True, (local_settings_file, path, out.stderr[-3000:])
+
+
+def test_the_hook_directory_is_the_adapters_even_when_a_same_named_package_comes_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest puts tests/integration on sys.path, whose lakehouse_airflow test package
+    once hid the adapter's local_settings from every Airflow process the tests started."""
+    import sys
+
+    from lakehouse import paths
+    from lakehouse.airflow_env import local_settings_dir
+
+    decoy = tmp_path / "lakehouse_airflow"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    monkeypatch.delitem(sys.modules, "lakehouse_airflow")  # as in a process that has not imported it
+    assert local_settings_dir() == paths.PROJECT_ROOT / "lakehouse_airflow" / "local_settings"
+    assert (local_settings_dir() / "airflow_local_settings.py").is_file()
