@@ -34,6 +34,7 @@ with a lease id. Nothing else pushes to the ready list.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ from lakehouse.errors import (
     WaitTimeoutError,
 )
 from lakehouse.jobs import (
+    RUN_ID_MAX_LENGTH,
+    RUN_ID_PATTERN,
     CrawlJob,
     DeadLetter,
     JobResult,
@@ -410,6 +413,13 @@ class JobQueue:
 
     def retry_dead(self, run_id: str) -> EnqueueResult:
         """Move a dead run back to the queue with its attempts reset."""
+        if len(run_id) > RUN_ID_MAX_LENGTH or not re.fullmatch(RUN_ID_PATTERN, run_id):
+            # Said before any lookup, and without echoing an argument that may be huge.
+            shown = run_id if len(run_id) <= 80 else f"{run_id[:40]}... ({len(run_id)} characters)"
+            raise RetryRefusedError(
+                f"{shown!r} is not a run id (<endpoint>__YYYYMMDDTHHMMZ, at most {RUN_ID_MAX_LENGTH} "
+                "characters); `lakehouse queue dead-letters` lists the ones that can be retried"
+            )
         payload = next((d.payload for d in self._all_dead() if d.run_id == run_id), None)
         if payload is None:
             raise RetryRefusedError(f"run {run_id} is not in the dead-letter list (see `lakehouse queue dead-letters`)")

@@ -76,14 +76,7 @@ LAKEHOUSE = str(Path(sys.executable).with_name("lakehouse"))
         "../../etc/passwd",
         "/abs/run",
         "sandbox_tr\u0430des__20240102T0300Z",
-        pytest.param(
-            "s" * 5000,
-            marks=pytest.mark.xfail(
-                reason="JobQueue.retry_dead echoes the run id whole; it should check the "
-                "run-id pattern first (lakehouse/queue.py, H3)",
-                strict=False,
-            ),
-        ),
+        "s" * 5000,
         "x__20240102T0300Z\n",
     ],
     ids=["traversal", "absolute", "lookalike", "overlong", "newline"],
