@@ -103,28 +103,14 @@ def spark() -> SparkSession:
 
 
 def _connect_session(current: Settings) -> SparkSession:
-    from pyspark.sql.connect.client import DefaultChannelBuilder
     from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
 
-    from lakehouse.spark_conf import client_connect_url
+    from lakehouse.spark_conf import client_connect_url, connect_channel
 
     url = current.spark.connect_url
     if not url:
         raise LakehouseError("spark.connect_url is not set; set LAKEHOUSE_SPARK__CONNECT_URL=sc://host:port")
-    full = client_connect_url(url, current.spark.require_connect_token())
-
-    class _BearerOverPlaintext(DefaultChannelBuilder):
-        # pyspark uses TLS whenever a token is given unless the host is `localhost`;
-        # the Connect server speaks no TLS (compose reaches it on its private network).
-        @property
-        def secure(self) -> bool:
-            return False
-
-        def metadata(self):  # type: ignore[no-untyped-def]
-            return [*super().metadata(), ("authorization", f"Bearer {self.token}")]
-
-    host = urlparse(full).hostname or ""
-    channel = DefaultChannelBuilder(full) if host == "localhost" else _BearerOverPlaintext(full)
+    channel = connect_channel(client_connect_url(url, current.spark.require_connect_token()))
     # What SparkSession.builder.remote() sets: functions built from here on are Connect ones.
     os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
     session = RemoteSparkSession(connection=channel)

@@ -207,3 +207,30 @@ def client_connect_url(url: str, token: str) -> str:
     if is_loopback(host):
         host = "localhost"
     return f"sc://{host}:{parsed.port}/;token={token}"
+
+
+def connect_channel(url_with_token: str):  # type: ignore[no-untyped-def]  # -> pyspark DefaultChannelBuilder
+    """The gRPC channel a Spark Connect client opens for ``url_with_token``:
+    pyspark's own for ``localhost`` (gRPC local credentials plus the token); for any
+    other host, a plaintext channel that sends the token as the bearer header.
+
+    pyspark switches to TLS whenever a token is given, unless the host is exactly
+    ``localhost``, and the Connect server speaks no TLS. The compose deployment reaches
+    the server by service name on its internal network (no published port), so there
+    the token crosses that network unencrypted: put a TLS-terminating proxy in front of
+    the server before clients reach it over anything less private. PySpark is imported
+    here, when a client connects, never when the core is imported.
+    """
+    from pyspark.sql.connect.client import DefaultChannelBuilder
+
+    class _BearerOverPlaintext(DefaultChannelBuilder):
+        @property
+        def secure(self) -> bool:
+            return False
+
+        def metadata(self) -> list[tuple[str, str]]:
+            return [*super().metadata(), ("authorization", f"Bearer {self.token}")]
+
+    if (urlparse(url_with_token).hostname or "") == "localhost":
+        return DefaultChannelBuilder(url_with_token)
+    return _BearerOverPlaintext(url_with_token)

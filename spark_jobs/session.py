@@ -23,7 +23,6 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypedDict, cast
-from urllib.parse import urlparse
 
 from lakehouse import artifacts  # noqa: F401  (tests patch artifacts.require through here)
 from lakehouse.engine import SparkConnectAuthError, SparkEngineUnavailableError, SparkSessionError
@@ -34,6 +33,7 @@ from lakehouse.spark_conf import (
     DEFAULT_SHUFFLE_PARTITIONS,
     SessionOptions,
     client_connect_url,
+    connect_channel,
     launch_conf,
     secret_conf,
 )
@@ -191,32 +191,6 @@ def _is_session_lost(exc: BaseException) -> bool:
     return "INVALID_HANDLE.SESSION_NOT_FOUND" in text or "INVALID_HANDLE.SESSION_CLOSED" in text
 
 
-def _channel_builder(url_with_token: str):  # -> pyspark DefaultChannelBuilder
-    """pyspark's channel for ``localhost`` (gRPC local credentials plus the token); for
-    any other host, a plaintext channel that sends the token as the bearer header.
-
-    pyspark switches to TLS whenever a token is given, unless the host is exactly
-    ``localhost``, and the Connect server speaks no TLS. The compose deployment reaches
-    the server by service name on its internal network (no published port), so there
-    the token crosses that network unencrypted: put a TLS-terminating proxy in front of
-    the server before clients reach it over anything less private.
-    """
-    from pyspark.sql.connect.client import DefaultChannelBuilder
-
-    class _BearerOverPlaintext(DefaultChannelBuilder):
-        @property
-        def secure(self) -> bool:
-            return False
-
-        def metadata(self) -> list[tuple[str, str]]:
-            return [*super().metadata(), ("authorization", f"Bearer {self.token}")]
-
-    host = urlparse(url_with_token).hostname or ""
-    if host == "localhost":
-        return DefaultChannelBuilder(url_with_token)
-    return _BearerOverPlaintext(url_with_token)
-
-
 def build_remote_session(url: str, options: SessionOptions, settings: Settings) -> SparkSession:
     """A Spark Connect client session on ``url``, authenticated with the settings' token.
 
@@ -253,7 +227,7 @@ def build_remote_session(url: str, options: SessionOptions, settings: Settings) 
             super().stop()
 
     with translate_connect_errors(settings, url):
-        spark = _ReleasingSession(connection=_channel_builder(client_connect_url(url, token)))
+        spark = _ReleasingSession(connection=connect_channel(client_connect_url(url, token)))
         RemoteSparkSession._set_default_and_active_session(spark)
         spark.client.set_retry_policies([DefaultPolicy(**CONNECT_RETRY)])
         for name, value in remote_conf(options).items():
