@@ -20,6 +20,7 @@ from lakehouse.settings import Settings
 from lakehouse.slots import previous_slots, slot_window, to_utc
 
 if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
     from pyiceberg.io import FileIO
     from pyiceberg.table import Table as IcebergTable
 
@@ -210,6 +211,9 @@ class TableCounts:
     quarantined: int
     #: both counts came from catalog metadata, no data file was opened
     from_metadata: bool
+    #: merge tables only: rows of the table that hold this run's version of their key
+    #: (``rows`` is then the records the run delivered, from the merge log)
+    held: int | None = None
 
 
 class TableNotLandedError(LakehouseError):
@@ -290,6 +294,8 @@ def check_table_counts(settings: Settings, table: Table, run_id: str) -> TableCo
         )
     except NoSuchTableError:
         quarantine = RunRows(0, from_metadata=True)
+    if table.write == "merge":
+        return _merge_table_counts(catalog, table, run_id, expected, manifest, landed, quarantine)
     if landed.rows + quarantine.rows != expected:
         raise CountMismatchError(table.identifier, run_id, expected, landed.rows, quarantine.rows)
     return TableCounts(
@@ -299,4 +305,26 @@ def check_table_counts(settings: Settings, table: Table, run_id: str) -> TableCo
         rows=landed.rows,
         quarantined=quarantine.rows,
         from_metadata=landed.from_metadata and quarantine.from_metadata,
+    )
+
+
+def _merge_table_counts(
+    catalog: Catalog, table: Table, run_id: str, expected: int, manifest: Manifest, held: RunRows, quarantine: RunRows
+) -> TableCounts:
+    """A merge table keeps one row per key, possibly another run's: the run's records
+    come from its merge-log entry instead (lakehouse.merge_log)."""
+    from lakehouse import merge_log
+
+    entry = merge_log.read_entry(catalog, table, run_id, manifest.slot_start)
+    if entry is None:
+        raise merge_log.MergeLogMissingError(table.identifier, run_id)
+    merge_log.check(table.identifier, run_id, expected, entry, quarantine.rows, held.rows)
+    return TableCounts(
+        table=table.identifier,
+        run_id=run_id,
+        expected=expected,
+        rows=entry.records,
+        quarantined=quarantine.rows,
+        from_metadata=False,
+        held=held.rows,
     )

@@ -44,8 +44,10 @@ import pyarrow as pa
 from lakehouse.endpoints import EndpointConfig, Table, endpoint_path, load_endpoint
 from lakehouse.errors import LakehouseError
 from lakehouse.raw_layout import Manifest
+from lakehouse.schema_evolution import SUMMARY_KEY
 from lakehouse.settings import Settings
 from lakehouse.storage import s3_client
+from spark_jobs import merge
 from spark_jobs.cli import base_parser, parse_slot, run_main, settings_and_options
 from spark_jobs.raw_reader import (
     latest_per_slot,
@@ -54,8 +56,9 @@ from spark_jobs.raw_reader import (
     read_manifest,
     read_page,
 )
-from spark_jobs.records import TIMESTAMP, ArrowTyper, PageBatch, columns_ddl, page_problem, spark_type
+from spark_jobs.records import TIMESTAMP, ArrowTyper, PageBatch, columns_ddl, page_problem
 from spark_jobs.session import build_session
+from spark_jobs.table_evolution import evolve_table
 from spark_jobs.tables import (
     SlotPartition,
     create_partitioned_table,
@@ -102,15 +105,6 @@ class EndpointMismatchError(LakehouseError):
         )
 
 
-class TableSchemaMismatchError(LakehouseError):
-    def __init__(self, table: str, problems: list[str]) -> None:
-        super().__init__(
-            f"{table} does not match the endpoint's declared columns: {'; '.join(problems)}. "
-            "Evolve the table to match (ALTER TABLE ... ADD COLUMN / ALTER COLUMN), or write to a "
-            "new table name in the endpoint config."
-        )
-
-
 @dataclass
 class TransformResult:
     table: str
@@ -121,6 +115,7 @@ class TransformResult:
     quarantined: int = 0
     read_seconds: float = 0.0  # fetching, checking and typing pages
     write_seconds: float = 0.0  # Arrow to Spark and the overwrites
+    evolution: str = ""  # the schema changes applied before writing (lakehouse.schema_evolution)
 
 
 def _resolve_manifests(
@@ -164,6 +159,7 @@ class SlotBatch:
     """Typed rows and quarantine rows of one or more whole slots, as Arrow, ready to write."""
 
     slots: list[SlotPartition] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
     tables: list[pa.Table] = field(default_factory=list)
     quarantines: list[pa.Table] = field(default_factory=list)
     rows: int = 0
@@ -235,19 +231,6 @@ def _quarantine_schema() -> str:
     return f"{QUARANTINE_DDL}, ds string, hr int, `min` int"
 
 
-def _check_schema(spark: SparkSession, identifier: str, table: Table) -> None:
-    existing = {f.name: f.dataType.simpleString() for f in spark.table(quote(identifier)).schema.fields}
-    problems = []
-    for column in table.columns:
-        expected = spark_type(column)
-        if column.name not in existing:
-            problems.append(f"column {column.name} ({expected}) is missing")
-        elif existing[column.name] != expected:
-            problems.append(f"column {column.name} is {existing[column.name]} in the table, {expected} in the config")
-    if problems:
-        raise TableSchemaMismatchError(identifier, problems)
-
-
 def run(
     spark: SparkSession,
     settings: Settings,
@@ -273,8 +256,12 @@ def run(
     result = TransformResult(table=table.identifier, quarantine_table=table.quarantine_identifier)
 
     create_partitioned_table(spark, table.identifier, f"{columns_ddl(table)}, {LINEAGE_DDL}", run_id_column="_run_id")
-    _check_schema(spark, table.identifier, table)
+    result.evolution = evolve_table(spark, table.identifier, table).describe()
+    # Schema changes make no snapshot: the first write records them in its summary.
+    summary = {SUMMARY_KEY: result.evolution} if result.evolution else {}
     create_partitioned_table(spark, result.quarantine_table, QUARANTINE_DDL, run_id_column="run_id")
+    if table.write == "merge":
+        merge.prepare(spark, table)
 
     # One write in flight while the next batch is read and typed (Spark works in its
     # JVM meanwhile); batches are written one after another, in slot order, so at most
@@ -286,7 +273,8 @@ def run(
             nonlocal in_flight
             if in_flight is not None:
                 in_flight.result()
-            in_flight = writer.submit(_write, spark, table, result, done)
+            in_flight = writer.submit(_write, spark, table, result, done, dict(summary))
+            summary.clear()
 
         batch = SlotBatch()
         for manifest in manifests:
@@ -304,6 +292,7 @@ def run(
                 flush(batch)
                 batch = SlotBatch()
             batch.slots.append(slot)
+            batch.run_ids.append(manifest.run_id)
             batch.tables.append(rows)
             batch.quarantines.append(quarantine)
             batch.rows += rows.num_rows
@@ -335,7 +324,9 @@ def _frame(spark: SparkSession, data: pa.Table, schema: str) -> DataFrame:
     return df.coalesce(int(spark.conf.get("spark.sql.shuffle.partitions") or 4))
 
 
-def _write(spark: SparkSession, table: Table, result: TransformResult, batch: SlotBatch) -> None:
+def _write(
+    spark: SparkSession, table: Table, result: TransformResult, batch: SlotBatch, summary: dict[str, str]
+) -> None:
     # overwrite(<exactly these slots>) rather than overwritePartitions(): both are the
     # V2 writer and replace whole (ds, hr, min) partitions, but overwritePartitions only
     # touches partitions present in the data, so a rerun whose slot now has no good
@@ -345,20 +336,24 @@ def _write(spark: SparkSession, table: Table, result: TransformResult, batch: Sl
     rows = pa.concat_tables(batch.tables)
     quarantine = pa.concat_tables(batch.quarantines)
     batch.tables, batch.quarantines = [], []
-    # Rows already sit in slot order: no shuffle into the table's partitioning (also a
-    # table property of new tables; given here for tables created before it).
-    (
-        _frame(spark, rows, _table_schema(table))
-        .writeTo(quote(table.identifier))
-        .option("distribution-mode", "none")
-        .overwrite(condition)
-    )
+    if table.write == "merge":
+        merge.merge_rows(spark, table, rows, _frame, _table_schema(table), summary)
+    else:
+        # Rows already sit in slot order: no shuffle into the table's partitioning (also a
+        # table property of new tables; given here for tables created before it).
+        writer = _frame(spark, rows, _table_schema(table)).writeTo(quote(table.identifier))
+        for key, value in summary.items():
+            writer = writer.option(f"snapshot-property.{key}", value)
+        writer.option("distribution-mode", "none").overwrite(condition)
     (
         _frame(spark, quarantine, _quarantine_schema())
         .writeTo(quote(result.quarantine_table))
         .option("distribution-mode", "none")
         .overwrite(condition)
     )
+    if table.write == "merge":
+        # Last: a slot's log entry says its merge and quarantine are written.
+        merge.write_merge_log(spark, table, _frame, rows, batch.slots, batch.run_ids, condition)
     result.write_seconds += time.monotonic() - t0
     result.slots.extend(batch.slots)
     result.rows += batch.rows

@@ -458,6 +458,36 @@ class Table(StrictModel):
     namespace: Name
     name: Name
     columns: list[Column] = Field(min_length=1)
+    # overwrite: each run replaces its slot's partition. merge: rows are upserted by
+    # primary_key (spark_jobs/merge.py), so the table holds each entity's latest version.
+    write: Literal["overwrite", "merge"] = "overwrite"
+    primary_key: list[Name] = Field(default_factory=list)
+    # merge only: the column that says which version of an entity is the latest.
+    order_by: Name | None = None
+
+    @model_validator(mode="after")
+    def _merge(self) -> Table:
+        declared = {c.name: c for c in self.columns}
+        if self.write == "overwrite":
+            if self.primary_key or self.order_by:
+                raise ValueError("primary_key and order_by apply to write: merge tables only; add write: merge")
+            return self
+        if not self.primary_key:
+            raise ValueError("a write: merge table needs primary_key: the column(s) that identify an entity")
+        if len(set(self.primary_key)) != len(self.primary_key):
+            raise ValueError(f"primary_key {self.primary_key} names a column twice")
+        for role, names in (("primary_key", self.primary_key), ("order_by", [self.order_by] if self.order_by else [])):
+            for name in names:
+                if name not in declared:
+                    raise ValueError(f"{role} names {name!r}, which is not a declared column")
+                if not declared[name].required:
+                    raise ValueError(
+                        f"{role} column {name!r} must be required: true (a record without it cannot be merged, "
+                        "so it is quarantined instead)"
+                    )
+        if self.order_by in self.primary_key:
+            raise ValueError(f"order_by {self.order_by!r} is part of primary_key; order by another column")
+        return self
 
     @model_validator(mode="after")
     def _columns(self) -> Table:
@@ -481,6 +511,11 @@ class Table(StrictModel):
     def quarantine_identifier(self) -> str:
         """Where the transform puts records that do not fit the columns."""
         return f"{self.identifier}__quarantine"
+
+    @property
+    def merge_log_identifier(self) -> str:
+        """Where a merge table's transform records what each run delivered (lakehouse.merge_log)."""
+        return f"{self.identifier}__merge_log"
 
 
 # --- the endpoint -------------------------------------------------------------------
