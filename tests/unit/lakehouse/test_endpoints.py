@@ -321,3 +321,42 @@ def test_declared_namespaces_are_unique_and_sorted(tmp_path: Path) -> None:
         EndpointConfig.model_validate(variant(name="d", table=None)),
     ]
     assert declared_namespaces(configs) == ["alpha", "zeta"]
+
+
+MERGE_COLUMNS = [
+    {"name": "order_id", "path": "id", "type": "long", "required": True},
+    {"name": "updated_at", "path": "updated", "type": "timestamp", "format": "epoch_ms", "required": True},
+    {"name": "status", "path": "status", "type": "string"},
+]
+
+
+def test_a_merge_table_declares_its_key_and_order(tmp_path: Path) -> None:
+    data = variant(table__write="merge", table__primary_key=["order_id"], table__order_by="updated_at")
+    data["table"]["columns"] = MERGE_COLUMNS
+    table = load_endpoint(write(tmp_path, "demo", data)).table
+    assert table is not None
+    assert (table.write, table.primary_key, table.order_by) == ("merge", ["order_id"], "updated_at")
+    assert table.merge_log_identifier == "market.demo__merge_log"
+    assert EndpointConfig.model_validate(BASE).table.write == "overwrite"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"write": "merge"}, "needs primary_key"),
+        ({"write": "merge", "primary_key": ["nope"]}, "primary_key names 'nope', which is not a declared column"),
+        ({"write": "merge", "primary_key": ["status"]}, "primary_key column 'status' must be required: true"),
+        ({"write": "merge", "primary_key": ["order_id"], "order_by": "status"}, "order_by column 'status' must be"),
+        ({"write": "merge", "primary_key": ["order_id"], "order_by": "order_id"}, "part of primary_key"),
+        ({"primary_key": ["order_id"]}, "apply to write: merge tables only"),
+        ({"write": "upsert"}, "table.write"),
+    ],
+)
+def test_merge_settings_are_checked_with_the_file_and_field(
+    tmp_path: Path, table: dict[str, Any], message: str
+) -> None:
+    data = variant()
+    data["table"].update(table, columns=MERGE_COLUMNS)
+    with pytest.raises(EndpointConfigError) as err:
+        load_endpoint(write(tmp_path, "demo", data))
+    assert "demo.yaml: table" in str(err.value) and message in str(err.value)

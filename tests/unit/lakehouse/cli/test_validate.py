@@ -75,3 +75,31 @@ def test_installed_command_exit_codes(tmp_path: Path) -> None:
     bad = subprocess.run([*command, str(tmp_path)], capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode == 1
     assert "bad.yaml: request.url:" in bad.stderr and "bad.yaml: rate_limit: Field required" in bad.stderr
+
+
+def test_an_unreachable_catalog_is_said_not_passed_silently(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No stack: the live-table check cannot run. A warning by default (the config checks
+    still gate), an error with --live require, nothing with --live off."""
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("LAKEHOUSE_CATALOG__URI", f"http://127.0.0.1:{port}/iceberg")
+    monkeypatch.setenv("LAKEHOUSE_S3__ACCESS_KEY_ID", "unit")
+    monkeypatch.setenv("LAKEHOUSE_S3__SECRET_ACCESS_KEY", "unit-secret")
+    table = {"namespace": "market", "name": "good", "columns": [{"name": "id", "path": "id", "type": "long"}]}
+    (tmp_path / "good.yaml").write_text(yaml.safe_dump(dict(GOOD, table=table)))
+
+    code, out, err = run("--dir", str(tmp_path))
+    assert code == 0, err
+    assert f"warning  live tables not checked: the Iceberg catalog at http://127.0.0.1:{port}" in err
+    assert "could not be reached" in err and "--live off" in err
+    assert out.strip().endswith("1 endpoint(s) ok in " + str(tmp_path) + "; live tables not checked")
+
+    code, _, err = run("--dir", str(tmp_path), "--live", "require")
+    assert code == 1
+    assert "error  live tables not checked" in err and "(--live require)" in err
+
+    code, out, err = run("--dir", str(tmp_path), "--live", "off")
+    assert code == 0 and "not checked" not in err + out
