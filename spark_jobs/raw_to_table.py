@@ -164,6 +164,7 @@ class SlotBatch:
     quarantines: list[pa.Table] = field(default_factory=list)
     rows: int = 0
     quarantined: int = 0
+    summary: dict[str, str] = field(default_factory=dict)  # snapshot-summary entries of its write
 
 
 def _constant(value: object, n: int, arrow_type: pa.DataType) -> pa.Array:
@@ -270,11 +271,11 @@ def run(
         in_flight: Future[None] | None = None
 
         def flush(done: SlotBatch) -> None:
-            nonlocal in_flight
+            nonlocal in_flight, summary
             if in_flight is not None:
                 in_flight.result()
-            in_flight = writer.submit(_write, spark, table, result, done, dict(summary))
-            summary.clear()
+            done.summary, summary = summary, {}
+            in_flight = writer.submit(_write, spark, table, result, done)
 
         batch = SlotBatch()
         for manifest in manifests:
@@ -324,9 +325,7 @@ def _frame(spark: SparkSession, data: pa.Table, schema: str) -> DataFrame:
     return df.coalesce(int(spark.conf.get("spark.sql.shuffle.partitions") or 4))
 
 
-def _write(
-    spark: SparkSession, table: Table, result: TransformResult, batch: SlotBatch, summary: dict[str, str]
-) -> None:
+def _write(spark: SparkSession, table: Table, result: TransformResult, batch: SlotBatch) -> None:
     # overwrite(<exactly these slots>) rather than overwritePartitions(): both are the
     # V2 writer and replace whole (ds, hr, min) partitions, but overwritePartitions only
     # touches partitions present in the data, so a rerun whose slot now has no good
@@ -337,12 +336,12 @@ def _write(
     quarantine = pa.concat_tables(batch.quarantines)
     batch.tables, batch.quarantines = [], []
     if table.write == "merge":
-        merge.merge_rows(spark, table, rows, _frame, _table_schema(table), summary)
+        merge.merge_rows(spark, table, rows, _frame, _table_schema(table), batch.summary)
     else:
         # Rows already sit in slot order: no shuffle into the table's partitioning (also a
         # table property of new tables; given here for tables created before it).
         writer = _frame(spark, rows, _table_schema(table)).writeTo(quote(table.identifier))
-        for key, value in summary.items():
+        for key, value in batch.summary.items():
             writer = writer.option(f"snapshot-property.{key}", value)
         writer.option("distribution-mode", "none").overwrite(condition)
     (

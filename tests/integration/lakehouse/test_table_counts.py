@@ -60,6 +60,7 @@ class TableRef:
 
     identifier: str
     quarantine_identifier: str
+    write: str = "overwrite"  # merge tables are checked through their merge log (test_spark_merge_tables)
 
 
 @pytest.fixture()
