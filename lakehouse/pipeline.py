@@ -272,8 +272,13 @@ def check_table_counts(settings: Settings, table: Table, run_id: str) -> TableCo
     """The run's rows in its table plus its quarantined records must equal the
     records its manifest lists; otherwise the slot is not complete.
 
+    A merge table (``write: merge``) holds one row per key, possibly another run's:
+    there the run's records come from its merge-log entry (lakehouse.merge_log) and
+    ``held`` counts the rows that still hold its version.
+
     Raises TableNotLandedError when the table does not exist yet, CountMismatchError
-    when the counts differ; catalog failures propagate as they are.
+    (MergeCountMismatchError, MergeLogMissingError for merge tables) when the counts
+    differ; catalog failures propagate as they are.
     """
     from pyiceberg.exceptions import NoSuchTableError
 
