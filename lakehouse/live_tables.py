@@ -62,7 +62,7 @@ def check_live_tables(configs: Sequence[tuple[Path, EndpointConfig]], settings: 
             report.unchecked.append(f"{table.identifier} at {uri}: {type(exc).__name__}: {exc}")
             continue
         existing = {f.name: from_iceberg(str(f.field_type)) for f in live.schema().fields}
-        changes = plan(existing, table)
+        changes = plan(existing, table, live.properties)
         if changes.refusals:
             report.errors.append(
                 EndpointConfigError(display_path(path), [(r.field, r.message) for r in changes.refusals])

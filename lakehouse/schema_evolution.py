@@ -18,6 +18,12 @@ Compared column by column, by name, in the config's type vocabulary (``int``,
 
 The lineage and partition columns every endpoint table carries are not declared in
 configs and are left out of the comparison.
+
+The write mode is compared too: the transform stamps each endpoint table with
+``lakehouse.write`` (and, for merge tables, ``lakehouse.primary-key``) when it creates
+it (:func:`write_properties`; a table without the stamp predates merge tables and was
+written by overwrite). Switching a live table between overwrite and merge, or
+changing its key, is refused: the rows already there were not written by that rule.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ from lakehouse.endpoints.models import PARTITION_COLUMNS, Column, Table
 LINEAGE_COLUMNS: frozenset[str] = frozenset({"_run_id", "_ingested_at"})
 #: The snapshot-summary key under which a write records the evolution it applied.
 SUMMARY_KEY = "lakehouse.schema-evolution"
+#: Table properties naming how an endpoint table is written.
+WRITE_PROPERTY = "lakehouse.write"
+KEY_PROPERTY = "lakehouse.primary-key"
 
 _DECIMAL = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
 # Iceberg type names (str() of a pyiceberg type) -> the config's names.
@@ -106,6 +115,14 @@ class EvolutionPlan:
         return "; ".join(parts)
 
 
+def write_properties(table: Table) -> dict[str, str]:
+    """The table properties an endpoint table is created with: its write mode and key."""
+    properties: dict[str, str] = {WRITE_PROPERTY: table.write}
+    if table.write == "merge":
+        properties[KEY_PROPERTY] = ",".join(table.primary_key)
+    return properties
+
+
 def _migration(identifier: str) -> str:
     return (
         f"to migrate, declare a new table name (table.name) and rebuild it from raw with "
@@ -114,10 +131,36 @@ def _migration(identifier: str) -> str:
     )
 
 
-def plan(existing: Mapping[str, str], table: Table) -> EvolutionPlan:
+def _write_mode_refusals(properties: Mapping[str, str], table: Table) -> list[Refusal]:
+    live = properties.get(WRITE_PROPERTY, "overwrite")
+    if live != table.write:
+        return [
+            Refusal(
+                "table.write",
+                f"the live table {table.identifier} is written with write: {live}, not {table.write}; its rows "
+                f"were not written by that rule (an overwrite table holds every record, many per key). Keep "
+                f"write: {live}, or {_migration(table.identifier)}",
+            )
+        ]
+    key = properties.get(KEY_PROPERTY, "")
+    if table.write == "merge" and key != ",".join(table.primary_key):
+        return [
+            Refusal(
+                "table.primary_key",
+                f"the live table {table.identifier} is merged on [{key}], not {table.primary_key}; its rows hold "
+                f"one version per old key. Keep primary_key: [{key}], or {_migration(table.identifier)}",
+            )
+        ]
+    return []
+
+
+def plan(existing: Mapping[str, str], table: Table, properties: Mapping[str, str] | None = None) -> EvolutionPlan:
     """Compare the live table's columns (name -> type in the config's vocabulary, see
-    :func:`from_iceberg` / :func:`from_spark`) with the declared ``table``."""
+    :func:`from_iceberg` / :func:`from_spark`) and, when given, its table properties
+    with the declared ``table``."""
     result = EvolutionPlan()
+    if properties is not None:
+        result.refusals.extend(_write_mode_refusals(properties, table))
     declared = {c.name for c in table.columns}
     for index, column in enumerate(table.columns):
         where = field_path(["table", "columns", index, "type"])

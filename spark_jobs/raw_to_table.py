@@ -44,7 +44,7 @@ import pyarrow as pa
 from lakehouse.endpoints import EndpointConfig, Table, endpoint_path, load_endpoint
 from lakehouse.errors import LakehouseError
 from lakehouse.raw_layout import Manifest
-from lakehouse.schema_evolution import SUMMARY_KEY
+from lakehouse.schema_evolution import SUMMARY_KEY, write_properties
 from lakehouse.settings import Settings
 from lakehouse.storage import s3_client
 from spark_jobs import merge
@@ -256,7 +256,13 @@ def run(
     typer = ArrowTyper(table)
     result = TransformResult(table=table.identifier, quarantine_table=table.quarantine_identifier)
 
-    create_partitioned_table(spark, table.identifier, f"{columns_ddl(table)}, {LINEAGE_DDL}", run_id_column="_run_id")
+    create_partitioned_table(
+        spark,
+        table.identifier,
+        f"{columns_ddl(table)}, {LINEAGE_DDL}",
+        run_id_column="_run_id",
+        properties=write_properties(table),
+    )
     result.evolution = evolve_table(spark, table.identifier, table).describe()
     # Schema changes make no snapshot: the first write records them in its summary.
     summary = {SUMMARY_KEY: result.evolution} if result.evolution else {}

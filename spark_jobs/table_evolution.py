@@ -36,11 +36,12 @@ class TableSchemaMismatchError(LakehouseError):
 def evolve_table(spark: SparkSession, identifier: str, table: Table) -> EvolutionPlan:
     """Add the declared columns the table lacks and apply allowed widenings; refuse
     (before anything is changed) when any declared change is not allowed."""
-    existing = {f.name: from_spark(f.dataType.simpleString()) for f in spark.table(quote(identifier)).schema.fields}
-    changes = plan(existing, table)
+    target = quote(identifier)
+    existing = {f.name: from_spark(f.dataType.simpleString()) for f in spark.table(target).schema.fields}
+    properties = {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES {target}").collect()}
+    changes = plan(existing, table, properties)
     if changes.refusals:
         raise TableSchemaMismatchError(identifier, [r.message for r in changes.refusals])
-    target = quote(identifier)
     if changes.additions:
         columns = ", ".join(f"`{c.name}` {spark_type(c)}" for c in changes.additions)
         spark.sql(f"ALTER TABLE {target} ADD COLUMNS ({columns})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -59,15 +60,19 @@ def table_exists(spark: SparkSession, identifier: str) -> bool:
 
 
 def create_partitioned_table(
-    spark: SparkSession, identifier: str, columns_ddl: str, run_id_column: str | None = None
+    spark: SparkSession,
+    identifier: str,
+    columns_ddl: str,
+    run_id_column: str | None = None,
+    properties: Mapping[str, str] | None = None,
 ) -> None:
     """Create the table partitioned by (ds, hr, min) with identity transforms, if missing.
 
     Created by DDL rather than by the first write, so the partition spec is declared
     once and every write goes through DataFrameWriterV2 against a known spec.
     """
-    properties = {**TABLE_PROPERTIES, **(run_id_metrics(run_id_column) if run_id_column else {})}
-    props = ", ".join(f"'{k}'='{v}'" for k, v in properties.items())
+    every = {**TABLE_PROPERTIES, **(run_id_metrics(run_id_column) if run_id_column else {}), **(properties or {})}
+    props = ", ".join(f"'{k}'='{v}'" for k, v in every.items())
     spark.sql(
         f"CREATE TABLE IF NOT EXISTS {quote(identifier)} ({columns_ddl}, {PARTITION_DDL}) "
         f"USING iceberg PARTITIONED BY (ds, hr, `min`) TBLPROPERTIES ({props})"

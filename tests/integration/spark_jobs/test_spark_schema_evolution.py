@@ -100,9 +100,11 @@ def test_added_and_widened_columns_evolve_the_table_and_a_narrowing_is_refused(
     summary = load_catalog(spark_settings).load_table(first.table).current_snapshot().summary  # type: ignore[union-attr]
     assert summary.additional_properties[SUMMARY_KEY] == applied
 
-    # v3: qty back to int is a narrowing.
+    # v3: qty back to int is a narrowing; and an overwrite table cannot become a merge table.
     columns[1]["type"] = "int"
-    file.write_text(yaml.safe_dump(_doc(name, columns)))
+    doc = _doc(name, columns)
+    doc["table"].update(write="merge", primary_key=["trade_id"])
+    file.write_text(yaml.safe_dump(doc))
     refused = _validate(tmp_path)
     assert refused.returncode == 1
     assert (
@@ -110,6 +112,7 @@ def test_added_and_widened_columns_evolve_the_table_and_a_narrowing_is_refused(
         "and int here: a narrowing"
     ) in refused.stderr
     assert "to migrate, declare a new table name (table.name) and rebuild it from raw" in refused.stderr
+    assert f"{file}: table.write: the live table market.{name} is written with write: overwrite" in refused.stderr
     with pytest.raises(TableSchemaMismatchError, match="'qty' is long in the live table"):
         raw_to_table.run(
             spark, spark_settings, load_endpoint(file), [land(spark_settings, name, SLOT_B, [[{"id": 3}]])]

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from lakehouse.endpoints import Table
-from lakehouse.schema_evolution import from_iceberg, from_spark, is_widening, plan
+from lakehouse.schema_evolution import from_iceberg, from_spark, is_widening, plan, write_properties
 
 pytestmark = pytest.mark.unit
 
@@ -93,3 +93,23 @@ def test_a_rename_is_refused_and_says_how_to_rename() -> None:
     assert refusal.field == "table.columns"
     assert "has a column 'qty' that is no longer declared" in refusal.message
     assert "ALTER TABLE market.t RENAME COLUMN qty TO <new>" in refusal.message
+
+
+def test_switching_write_mode_or_key_on_a_live_table_is_refused() -> None:
+    merge = Table.model_validate(
+        {
+            "namespace": "market",
+            "name": "t",
+            "write": "merge",
+            "primary_key": ["id"],
+            "columns": [{"name": "id", "path": "id", "type": "long", "required": True}],
+        }
+    )
+    live = {"id": "long"}
+    assert write_properties(merge) == {"lakehouse.write": "merge", "lakehouse.primary-key": "id"}
+    (refusal,) = plan(live, merge, {}).refusals  # no stamp: an overwrite table from before merge tables
+    assert refusal.field == "table.write" and "written with write: overwrite, not merge" in refusal.message
+    (refusal,) = plan(live, merge, {"lakehouse.write": "merge", "lakehouse.primary-key": "code"}).refusals
+    assert refusal.field == "table.primary_key" and "merged on [code]" in refusal.message
+    assert not plan(live, merge, write_properties(merge)).refusals
+    assert not plan(live, table(("id", "long")), {}).refusals
