@@ -55,6 +55,7 @@ def test_without_an_ordering_column_the_last_record_wins() -> None:
         (2, "again"),
         (3, "new"),
     ]
+    assert latest_per_key(ROWS.slice(0, 0), _table(None)).num_rows == 0, "a slot of only misfits merges nothing"
 
 
 def test_the_merge_log_counts_records_and_keys_per_run_even_a_run_without_rows() -> None:
