@@ -318,3 +318,60 @@ def write_reset(client: S3Client, bucket: str, raw_base: str, config: EndpointCo
         ContentType="application/json",
     )
     return reset
+
+
+@dataclass(frozen=True)
+class CursorState:
+    """What `lakehouse state <endpoint>` shows: the marks and where the next slot starts."""
+
+    endpoint: str
+    param: str
+    cursor_path: str
+    initial_value: str
+    next_start: str
+    next_source: str  # previous | reset | initial
+    reset: CursorReset | None
+    latest: list[LandedRange]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.endpoint,
+            "param": self.param,
+            "cursor_path": self.cursor_path,
+            "initial_value": self.initial_value,
+            "next_start": self.next_start,
+            "next_source": self.next_source,
+            "reset": self.reset.model_dump(mode="json") if self.reset else None,
+            "latest": [r.to_dict() for r in self.latest],
+        }
+
+
+def cursor_state(client: S3Client, bucket: str, raw_base: str, config: EndpointConfig, latest: int = 5) -> CursorState:
+    """The endpoint's newest ``latest`` recorded ranges and the next new slot's start
+    (the same rule as ``plan_range`` for a slot after every landing)."""
+    inc = config.incremental
+    if inc is None:
+        raise NotIncrementalError(config.name)
+    ranges: list[LandedRange] = []
+    for found in landed_ranges(client, bucket, raw_base, config.name):
+        ranges.append(found)
+        if len(ranges) >= latest:
+            break
+    reset = read_reset(client, bucket, raw_base, config.name)
+    newest = ranges[0] if ranges else None
+    if reset is not None and (newest is None or reset.created_at > newest.finished_at):
+        start, source = reset.value, "reset"
+    elif newest is not None:
+        start, source = newest.end, "previous"
+    else:
+        start, source = inc.initial_value, "initial"
+    return CursorState(
+        endpoint=config.name,
+        param=inc.param,
+        cursor_path=inc.cursor_path,
+        initial_value=inc.initial_value,
+        next_start=start,
+        next_source=source,
+        reset=reset,
+        latest=ranges,
+    )
