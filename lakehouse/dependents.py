@@ -23,6 +23,7 @@ from lakehouse import raw_layout
 from lakehouse.endpoints.jsonpath import extract
 from lakehouse.errors import EndpointConfigError, LakehouseError
 from lakehouse.jobs import run_id_for
+from lakehouse.storage import object_exists, read_object
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -154,16 +155,11 @@ def read_parent_keys(
 ) -> list[str]:
     """The distinct ``field`` values of the parent landing's records, in landing order
     (blocking: call it from a thread)."""
-    from botocore.exceptions import ClientError
-
-    try:
-        body = client.get_object(Bucket=bucket, Key=manifest_key)["Body"].read()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            landing = raw_layout.parse_manifest_key(manifest_key)
-            assert landing is not None
-            raise ParentNotLandedError(child, parent, landing.slot_start) from None
-        raise
+    body = read_object(client, bucket, manifest_key)
+    if body is None:
+        landing = raw_layout.parse_manifest_key(manifest_key)
+        assert landing is not None
+        raise ParentNotLandedError(child, parent, landing.slot_start)
     manifest = raw_layout.Manifest.from_json(body)
     seen: dict[str, None] = {}
     for page in manifest.pages:
@@ -181,18 +177,10 @@ def child_url(url: str, placeholder: str, key: str) -> str:
 
 def parent_landed(settings: Settings, config: EndpointConfig, slot_start: datetime) -> bool:
     """True when the child's parent has landed the slot (its manifest exists)."""
-    from botocore.exceptions import ClientError
-
     from lakehouse.storage import s3_client
 
     assert config.parent is not None
     s3 = settings.s3
     child_prefix = raw_layout.run_prefix(s3.raw_prefix, config.name, slot_start, run_id_for(config.name, slot_start))
     key = parent_manifest_key(child_prefix, config.name, config.parent.endpoint, slot_start)
-    try:
-        s3_client(s3).head_object(Bucket=s3.bucket, Key=key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-            return False
-        raise
-    return True
+    return object_exists(s3_client(s3), s3.bucket, key)

@@ -38,6 +38,7 @@ from lakehouse import raw_layout
 from lakehouse.endpoints.jsonpath import extract
 from lakehouse.errors import LakehouseError
 from lakehouse.jobs import run_id_for
+from lakehouse.storage import read_object
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -202,15 +203,8 @@ def _manifest_keys(client: S3Client, bucket: str, raw_base: str, endpoint: str, 
 
 
 def _read(client: S3Client, bucket: str, key: str) -> raw_layout.Manifest | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            return None
-        raise
-    return raw_layout.Manifest.from_json(body)
+    body = read_object(client, bucket, key)
+    return raw_layout.Manifest.from_json(body) if body is not None else None
 
 
 def _landed(manifest: raw_layout.Manifest | None) -> LandedRange | None:
@@ -258,15 +252,8 @@ def _next_after(client: S3Client, bucket: str, raw_base: str, endpoint: str, slo
 
 
 def read_reset(client: S3Client, bucket: str, raw_base: str, endpoint: str) -> CursorReset | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        body = client.get_object(Bucket=bucket, Key=raw_layout.cursor_reset_key(raw_base, endpoint))["Body"].read()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            return None
-        raise
-    return CursorReset.model_validate_json(body)
+    body = read_object(client, bucket, raw_layout.cursor_reset_key(raw_base, endpoint))
+    return CursorReset.model_validate_json(body) if body is not None else None
 
 
 def plan_range(
