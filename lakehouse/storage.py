@@ -56,11 +56,12 @@ def read_object(client: S3Client, bucket: str, key: str) -> bytes | None:
     from botocore.exceptions import ClientError
 
     try:
-        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        body: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
             return None
         raise
+    return body
 
 
 def object_exists(client: S3Client, bucket: str, key: str) -> bool:

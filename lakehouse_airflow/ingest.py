@@ -60,7 +60,6 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
         },
         default_args={"retries": af.task_retries, "retry_delay": timedelta(seconds=af.retry_delay_seconds)},
     ) as dag:
-
         # An incremental slot asks from the previous slot's mark: it starts only after
         # the previous run's crawl landed and published (also in a parallel backfill).
         @task(task_id="enqueue_crawl", wait_for_downstream=config.incremental is not None)
