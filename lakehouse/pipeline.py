@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from lakehouse import incremental
 from lakehouse.endpoints import ApiKeyAuth, BasicAuth, BearerAuth, EndpointConfig
 from lakehouse.errors import LakehouseError
+from lakehouse.incremental import AskedRange
 from lakehouse.jobs import AuthSpec, CrawlJob, JobState, JobStatus, ResolvedRequest
 from lakehouse.raw_layout import Manifest, s3_uri
 from lakehouse.settings import Settings
@@ -75,12 +77,19 @@ def job_for_slot(
     raw_base: str,
     *,
     force: bool = False,
+    cursor: AskedRange | None = None,
 ) -> CrawlJob:
-    """The crawl job of one endpoint's slot (params rendered with the slot's times)."""
+    """The crawl job of one endpoint's slot (params rendered with the slot's times;
+    an incremental endpoint's also carry ``cursor``, from ``plan_cursor``)."""
+    params = config.render_params(slot_start, slot_end)
+    if config.incremental is not None:
+        if cursor is None:
+            raise ValueError(f"{config.name} is incremental: pass the slot's cursor (pipeline.plan_cursor)")
+        params |= incremental.request_params(config, cursor)
     request = ResolvedRequest(
         url=config.request.url,
         method=config.request.method,
-        params=config.render_params(slot_start, slot_end),
+        params=params,
         headers=dict(config.request.headers),
         auth=auth_spec(config),
     )
@@ -92,6 +101,25 @@ def job_for_slot(
         raw_base=raw_base,
         force=force,
     )
+
+
+def plan_cursor(settings: Settings, config: EndpointConfig, slot_start: datetime) -> AskedRange | None:
+    """The cursor range an incremental endpoint's slot asks for, from the durable
+    marks in S3 (lakehouse.incremental); None for other endpoints."""
+    if config.incremental is None:
+        return None
+    from lakehouse.storage import s3_client
+
+    s3 = settings.s3
+    return incremental.plan_range(s3_client(s3), s3.bucket, s3.raw_prefix, config, slot_start)
+
+
+def slot_job(
+    settings: Settings, config: EndpointConfig, slot_start: datetime, slot_end: datetime, *, force: bool = False
+) -> CrawlJob:
+    """The slot's job as a producer enqueues it (with its cursor when incremental)."""
+    cursor = plan_cursor(settings, config, slot_start)
+    return job_for_slot(config, slot_start, slot_end, settings.s3.raw_prefix, force=force, cursor=cursor)
 
 
 def slot_of_run(
@@ -126,7 +154,7 @@ def enqueue(
 ) -> Enqueued:
     from lakehouse.queue import open_queue
 
-    job = job_for_slot(config, slot_start, slot_end, settings.s3.raw_prefix, force=force)
+    job = slot_job(settings, config, slot_start, slot_end, force=force)
     result = open_queue(settings).enqueue(job, force=force)
     return Enqueued(run_id=job.run_id, outcome=result.outcome.value, raw_prefix=job.raw_prefix)
 
@@ -185,6 +213,8 @@ def publish_signal(settings: Settings, run_id: str) -> Signal:
         pages=manifest.total_pages,
         records=manifest.total_records,
         bytes=manifest.total_bytes,
+        cursor_start=manifest.incremental.start if manifest.incremental else None,
+        cursor_end=manifest.incremental.end if manifest.incremental else None,
     )
     publish(settings, signal, catalog)
     return signal

@@ -28,6 +28,7 @@ from lakehouse.slots import to_utc
 
 MANIFEST_SCHEMA_VERSION: Literal[1] = 1
 MANIFEST_NAME = "_manifest.json"
+CURSOR_RESET_NAME = "_cursor_reset.json"
 PAGE_DIGITS = 6
 MAX_PAGE_INDEX = 10**PAGE_DIGITS - 1
 
@@ -162,6 +163,12 @@ def manifest_key(prefix: str) -> str:
     return _check_prefix(prefix) + MANIFEST_NAME
 
 
+def cursor_reset_key(raw_base: str, endpoint: str) -> str:
+    """The operator's reset of an incremental endpoint's mark (``lakehouse state
+    --reset``): beside the endpoint's ``ds=`` tree, so no landing listing sees it."""
+    return endpoint_prefix(raw_base, endpoint) + CURSOR_RESET_NAME
+
+
 def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
 
@@ -210,6 +217,8 @@ class ManifestPage(_Strict):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     fetched_at: AwareDatetime
     elapsed_seconds: float = Field(ge=0)
+    # A dependent endpoint's page: the parent record's value it was fetched for.
+    parent_key: str | None = Field(default=None, max_length=1000)
 
     @model_validator(mode="after")
     def _url_has_no_secrets(self) -> ManifestPage:
@@ -219,6 +228,15 @@ class ManifestPage(_Strict):
                 "query parameter); pass it through redact_url() before recording it"
             )
         return self
+
+
+class CursorRange(_Strict):
+    """An incremental landing's range of ``param`` values: it asked from ``start``
+    (exclusive) and covered everything up to ``end``, the mark the next slot asks from."""
+
+    param: str
+    start: str
+    end: str
 
 
 class Manifest(_Strict):
@@ -237,6 +255,7 @@ class Manifest(_Strict):
     started_at: AwareDatetime
     finished_at: AwareDatetime
     worker_id: str | None = None
+    incremental: CursorRange | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
@@ -271,6 +290,7 @@ class Manifest(_Strict):
         started_at: datetime,
         finished_at: datetime,
         worker_id: str | None = None,
+        incremental: CursorRange | None = None,
     ) -> Manifest:
         """A manifest with its totals computed from the pages."""
         return cls(
@@ -286,6 +306,7 @@ class Manifest(_Strict):
             started_at=started_at,
             finished_at=finished_at,
             worker_id=worker_id,
+            incremental=incremental,
         )
 
     @property

@@ -1,9 +1,12 @@
 """The signal table: one fixed-schema row per landed run, in `scraper.signals`.
 
 The schema never changes with what is scraped (`run_id, endpoint, s3_path, ds, hr,
-min, published_at`, plus optional landing totals); downstream jobs discover new raw
-landings through it. Publishing is idempotent per run_id: the row is replaced in
-one Iceberg commit (delete-matching + append), so a rerun never adds a second row.
+min, published_at`, plus optional landing totals and an incremental endpoint's cursor
+range); downstream jobs discover new raw landings through it. Optional columns are
+only ever added, nullable, at the end: ``signal_table`` adds the ones an older table
+lacks (an Iceberg schema update, no rewrite), so existing tables evolve in place.
+Publishing is idempotent per run_id: the row is replaced in one Iceberg commit
+(delete-matching + append), so a rerun never adds a second row.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ class Signal:
     pages: int | None = None
     records: int | None = None
     bytes: int | None = None
+    # An incremental landing's range (raw_layout.CursorRange): what it asked from, its mark.
+    cursor_start: str | None = None
+    cursor_end: str | None = None
 
     @property
     def partition(self) -> tuple[str, int, int]:
@@ -61,6 +67,8 @@ def _schema() -> Schema:
         NestedField(8, "pages", LongType(), required=False),
         NestedField(9, "records", LongType(), required=False),
         NestedField(10, "bytes", LongType(), required=False),
+        NestedField(11, "cursor_start", StringType(), required=False),
+        NestedField(12, "cursor_end", StringType(), required=False),
         identifier_field_ids=[1],
     )
 
@@ -101,6 +109,8 @@ class SignalRow:
     pages: int | None = None
     records: int | None = None
     bytes: int | None = None
+    cursor_start: str | None = None
+    cursor_end: str | None = None
 
 
 def signal_table(catalog: Catalog) -> Table:
@@ -126,7 +136,28 @@ def signal_table(catalog: Catalog) -> Table:
             table = table.transaction().set_properties(missing).commit_transaction()
         except CommitFailedException:  # another publisher upgraded it meanwhile
             table = catalog.load_table(SIGNAL_IDENTIFIER)
-    return table
+    return _evolved(catalog, table)
+
+
+def _evolved(catalog: Catalog, table: Table) -> Table:
+    """The table with every optional column of ``_schema`` that it lacks added (a
+    table created before the column existed); a no-op once it has them all."""
+    from pyiceberg.exceptions import CommitFailedException
+
+    have = {f.name for f in table.schema().fields}
+    new = [f for f in _schema().fields if f.name not in have]
+    if not new:
+        return table
+    if any(f.required for f in new):
+        names = [f.name for f in new]
+        raise RuntimeError(f"signal schema: {names} must be optional to be added to {SIGNAL_IDENTIFIER}")
+    try:
+        with table.update_schema() as update:
+            for f in new:
+                update.add_column(f.name, f.field_type, doc=f.doc)
+    except CommitFailedException:  # a concurrent publisher evolved it first
+        pass
+    return catalog.load_table(SIGNAL_IDENTIFIER)
 
 
 def publish(settings: Settings, signal: Signal, catalog: Catalog | None = None) -> None:
@@ -163,6 +194,8 @@ def _replace_row(table: Table, signal: Signal) -> None:
                 "pages": signal.pages,
                 "records": signal.records,
                 "bytes": signal.bytes,
+                "cursor_start": signal.cursor_start,
+                "cursor_end": signal.cursor_end,
             }
         ],
         schema=table.schema().as_arrow(),

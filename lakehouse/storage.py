@@ -46,3 +46,32 @@ def ensure_bucket(s3: S3Settings) -> bool:
             raise
     client.create_bucket(Bucket=s3.bucket)
     return True
+
+
+_MISSING_CODES = ("NoSuchKey", "404", "NotFound")
+
+
+def read_object(client: S3Client, bucket: str, key: str) -> bytes | None:
+    """The object's body, or None when there is no such key (other errors raise)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        body: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
+            return None
+        raise
+    return body
+
+
+def object_exists(client: S3Client, bucket: str, key: str) -> bool:
+    """One HEAD: True when the key exists (other errors raise)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
+            return False
+        raise
+    return True

@@ -60,8 +60,9 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
         },
         default_args={"retries": af.task_retries, "retry_delay": timedelta(seconds=af.retry_delay_seconds)},
     ) as dag:
-
-        @task(task_id="enqueue_crawl")
+        # An incremental slot asks from the previous slot's mark: it starts only after
+        # the previous run's crawl landed and published (also in a parallel backfill).
+        @task(task_id="enqueue_crawl", wait_for_downstream=config.incremental is not None)
         def enqueue_crawl(**context: Any) -> str:
             from lakehouse import pipeline
             from lakehouse.endpoints import endpoint_path, load_endpoint
@@ -84,6 +85,11 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
             return {"run_id": crawl_run_id, "s3_path": signal.s3_path, "records": signal.records}
 
         run_id = enqueue_crawl()
+        if config.parent is not None:
+            from lakehouse_airflow.parent_wait import ParentSlotWaitOperator
+
+            # The child's job reads the parent's landing of the same slot.
+            ParentSlotWaitOperator(task_id="wait_for_parent", endpoint=name, retries=0) >> run_id
         # Deferrable: it waits in the triggerer, woken by the worker's announcement.
         waited = CrawlWaitOperator(task_id="wait_for_crawl", crawl_run_id=run_id, retries=0)
         published = publish_signal(run_id)  # type: ignore[arg-type]  # an XComArg, resolved at run time

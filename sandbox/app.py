@@ -20,7 +20,7 @@ from sandbox.abuse import ABUSE_ROUTES, AbuseRequest
 from sandbox.faults import Fault, FaultRates, choose
 from sandbox.limiter import RateLimiter, WindowKind
 from sandbox.market import MarketConfig
-from sandbox.routes import ROUTES, BadRequest, Query
+from sandbox.routes import ROUTES, BadRequest, Query, find_route
 from sandbox.stats import SandboxStats, StatsRecorder
 
 # A key in the query never identifies a distinct request (and is a secret).
@@ -126,7 +126,7 @@ class SandboxApp:
         return Response(reply.status, reply.body, reply.headers, reply.delay_seconds)
 
     def _api(self, method: str, path: str, params: dict[str, str], headers: dict[str, str], base_url: str) -> Response:
-        route = ROUTES.get(path)
+        route = find_route(path)
         with self._lock:
             # Read under the lock so admissions reach the limiter in time order.
             now = self._wall_origin + time.monotonic()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from sandbox import changes
 from sandbox.market import MarketConfig, trades, window
 
 MAX_PAGE_SIZE = 1000
@@ -148,8 +149,17 @@ def list_route(query: Query, market: MarketConfig) -> Page:
 
 ROUTES: dict[str, Callable[[Query, MarketConfig], Page]] = {
     "/v1/offset": offset_route,
+    "/v1/updates": changes.updates_route,
+    "/v1/orders": changes.orders_route,
     "/v1/page": page_route,
     "/v1/cursor": cursor_route,
     "/v1/link": link_route,
     "/api/v3/trades": list_route,
 }
+
+
+def find_route(path: str) -> Callable[[Query, MarketConfig], Page] | None:
+    """The route of ``path``: an exact one, or a child path (``/v1/orders/<id>/items``)."""
+    if path in ROUTES:
+        return ROUTES[path]
+    return changes.items_route if changes.ITEMS_PATH.match(path) else None

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import scrapy
@@ -29,11 +30,14 @@ from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
-from lakehouse.endpoints import EndpointConfig, extract
+from lakehouse import incremental
+from lakehouse.dependents import parent_manifest_key, read_parent_keys
+from lakehouse.endpoints import EndpointConfig, endpoint_path, extract, load_endpoint
 from lakehouse.errors import LakehouseError, LeaseLostError
 from lakehouse.jobs import JobResult, JobState, Progress
 from lakehouse.queue import JobQueue, Lease
 from lakehouse.raw_layout import Manifest, ManifestPage, redact_url, s3_uri, sha256_hex
+from scrapworker.children import ChildRequests
 from scrapworker.errors import (
     JobFailedError,
     PageRetriesExhaustedError,
@@ -44,7 +48,7 @@ from scrapworker.errors import (
 )
 from scrapworker.landing import RawLanding
 from scrapworker.leases import LeaseKeeper
-from scrapworker.pagination import Page, paginator_for, with_params
+from scrapworker.pagination import Page, Paginator, paginator_for, with_params
 from scrapworker.redaction import auth_env_names, scrub, secret_values
 from scrapworker.settings import DOWNLOAD_MAXSIZE
 from scrapworker.stats import RunStats
@@ -82,6 +86,7 @@ class JobRun:
         progress_every: int,
         on_end: Callable[[JobRun], None],
         stats: StatsCollector,
+        endpoints_dir: Path | None = None,
     ) -> None:
         self.lease = lease
         self.job = lease.job
@@ -94,9 +99,12 @@ class JobRun:
         self._on_end = on_end
         self.state = RunState.CRAWLING
         self.secret_params = self.job.request.auth.secret_query_params
-        self.paginator = paginator_for(
+        self.paginator: Paginator | ChildRequests = paginator_for(
             config.pagination, self.job.request.url, self.job.request.params, self.secret_params
         )
+        self.endpoints_dir = endpoints_dir
+        # An incremental job's range: what it asked from, and the newest value landed.
+        self.marks: incremental.MarkTracker | None = None
         self.pages: list[ManifestPage] = []
         self.stats = RunStats(stats, self.job.run_id)
         self.started_at = datetime.now(UTC)
@@ -150,11 +158,54 @@ class JobRun:
             self.bucket,
             self.job.raw_prefix,
         )
+        # A dependent job first reads its parent's landing (S3: in a thread).
+        planned: Deferred[list[str] | None] = (
+            deferToThread(self._parent_keys) if self.config.parent is not None else succeed(None)
+        )
+        return planned.addCallbacks(self._begin_landing, self._planning_failed)
+
+    def _parent_keys(self) -> list[str]:
+        parent = self.config.parent
+        assert parent is not None
+        parent_config = load_endpoint(endpoint_path(parent.endpoint, self.endpoints_dir))
+        key = parent_manifest_key(self.job.raw_prefix, self.job.endpoint, parent.endpoint, self.job.slot_start)
+        return read_parent_keys(
+            self.landing.client,
+            self.bucket,
+            key,
+            parent_config.response_map.records_path,
+            parent.field,
+            child=self.job.endpoint,
+            parent=parent.endpoint,
+        )
+
+    def _planning_failed(self, failure: Failure) -> None:
+        self.fail(f"reading the parent's landing failed: {failure.getErrorMessage()}")
+
+    def _begin_landing(self, parent_keys: list[str] | None) -> Deferred[scrapy.Request | None] | None:
+        if not self.active:
+            return None
+        spec = self.job.request
         try:
+            if self.config.incremental is not None:
+                self.marks = incremental.asked(self.config, spec.params)
+            if parent_keys == []:  # the parent landed no records: an empty landing
+                self.landing.begin(self.job.raw_prefix).addCallbacks(lambda _: self._land(), self._landing_failed)
+                return None
+            if parent_keys is not None:
+                assert self.config.parent is not None
+                self.paginator = ChildRequests(
+                    self.config.pagination,
+                    spec.url,
+                    self.config.parent.placeholder,
+                    spec.params,
+                    parent_keys,
+                    self.secret_params,
+                )
             first = self.request_for(self.paginator.first_url())
         except (JobFailedError, LakehouseError) as exc:  # e.g. the worker lacks the token variable
             self.fail(str(exc))
-            return succeed(None)
+            return None
 
         def first_if_active(_: object) -> scrapy.Request | None:
             return first if self.active else None
@@ -214,7 +265,10 @@ class JobRun:
                 sha256=sha256_hex(body),
                 fetched_at=datetime.now(UTC),
                 elapsed_seconds=float(response.meta.get("download_latency", 0.0)),
+                parent_key=self.paginator.current_key if isinstance(self.paginator, ChildRequests) else None,
             )
+            if self.marks is not None:
+                self.marks.see(records)
             self.pages.append(page)
             self.stats.inc("pages")
             self.stats.inc("records", page.records)
@@ -282,6 +336,8 @@ class JobRun:
             started_at=self.started_at,
             finished_at=datetime.now(UTC),
             worker_id=self.worker_id,
+            # Written with the manifest, last: a crash before it advances no mark.
+            incremental=self.marks.range() if self.marks is not None else None,
         )
         d = self.landing.complete(manifest)
         d.addCallback(self._landed, manifest)

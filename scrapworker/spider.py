@@ -252,6 +252,7 @@ class QueueSpider(scrapy.Spider):
             progress_every=self.progress_every,
             on_end=self._ended,
             stats=self.crawler.stats,
+            endpoints_dir=self.endpoints_dir,
         )
         mask_env_names(auth_env_names(lease.job.request.auth))
         self.runs[run.run_id] = run

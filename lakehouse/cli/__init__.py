@@ -48,6 +48,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Each table: rows, partitions, snapshots, size, last write (from Iceberg metadata).",
     ),
     "signals": ("lakehouse.cli.signals_cmd", "Latest slots, lag behind the schedule, missing slots in a window."),
+    "state": (
+        "lakehouse.cli.state_cmd",
+        "An incremental endpoint's cursor marks (from its manifests); --reset moves the next start.",
+    ),
     "freshness": (
         "lakehouse.cli.freshness",
         "Each endpoint's newest landed slot and lag; exits 1 when any endpoint is late.",

@@ -20,7 +20,7 @@ from lakehouse import paths
 from lakehouse.endpoints import EndpointConfig, endpoint_path, load_endpoint
 from lakehouse.errors import EndpointConfigError, JobNotFoundError, WaitTimeoutError
 from lakehouse.jobs import JobState, JobStatus
-from lakehouse.pipeline import job_for_slot
+from lakehouse.pipeline import slot_job
 from lakehouse.raw_layout import s3_uri
 from lakehouse.settings import load_settings
 from lakehouse.slots import parse_slot, previous_slots, slot_window
@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
         else:
             start, end = slot_window(config.schedule, parse_slot(slot))
         settings = load_settings(profile)
-        job = job_for_slot(config, start, end, settings.s3.raw_prefix, force=force)
+        job = slot_job(settings, config, start, end, force=force)
         queue = open_queue(settings, queue_prefix)
         result = queue.enqueue(job, force=force)
         console = Console()

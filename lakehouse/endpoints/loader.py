@@ -336,7 +336,10 @@ def validate_all(directory: Path | None = None) -> tuple[list[EndpointConfig], l
         except EndpointConfigError as exc:
             errors.append(exc)
     configs, cross = _cross_file_problems(loaded)
-    return configs, errors + cross
+    from lakehouse.dependents import validated  # parent/child rules span files too
+
+    configs, graph = validated(configs, loaded, display_path)
+    return configs, errors + cross + graph
 
 
 def load_endpoints(directory: Path | None = None) -> list[EndpointConfig]:

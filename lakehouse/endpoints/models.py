@@ -518,6 +518,40 @@ class Table(StrictModel):
         return f"{self.identifier}__merge_log"
 
 
+# --- incremental cursors and dependent endpoints (lakehouse.incremental, .dependents) --
+
+
+class Incremental(StrictModel):
+    """Ask each slot for records changed since the high-water mark the previous slot
+    reached: ``param`` = the largest ``cursor_path`` value landed so far."""
+
+    cursor_path: JsonPath
+    param: str = Field(min_length=1, max_length=NAME_MAX, pattern=PARAM_NAME_RE.pattern)
+    # The first slot's value (nothing landed yet): e.g. an old ISO time or 0.
+    initial_value: Annotated[str, BeforeValidator(_param_to_text), Field(min_length=1, max_length=200)]
+    # An API's inclusive upper bound: sent on reruns and backfills of a recorded range,
+    # so they fetch exactly that range again.
+    until_param: str | None = Field(default=None, min_length=1, max_length=NAME_MAX, pattern=PARAM_NAME_RE.pattern)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Incremental:
+        if self.until_param == self.param:
+            raise ValueError("until_param must differ from param")
+        return self
+
+    def query_params(self) -> set[str]:
+        return {self.param} | ({self.until_param} if self.until_param else set())
+
+
+class Parent(StrictModel):
+    """Crawl once per record the parent endpoint landed for the same slot: ``field`` of
+    each parent record fills ``{placeholder}`` in this endpoint's request.url."""
+
+    endpoint: Name
+    field: JsonPath
+    placeholder: Name
+
+
 # --- the endpoint -------------------------------------------------------------------
 
 
@@ -535,6 +569,8 @@ class EndpointConfig(StrictModel):
     catchup: bool = False
     tags: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list, max_length=50)
     table: Table | None = None
+    incremental: Incremental | None = None
+    parent: Parent | None = None
 
     @model_validator(mode="after")
     def _no_param_clash(self) -> EndpointConfig:
@@ -544,6 +580,16 @@ class EndpointConfig(StrictModel):
                 f"request.params sets {', '.join(clash)}, which pagination ({self.pagination.type}) "
                 "manages; remove it from request.params"
             )
+        if self.incremental is not None:
+            from lakehouse.incremental import config_problem
+
+            if problem := config_problem(self):
+                raise ValueError(problem)
+        if self.parent is not None:
+            from lakehouse.dependents import config_problem as parent_problem
+
+            if problem := parent_problem(self):
+                raise ValueError(problem)
         return self
 
     @property

@@ -1,0 +1,61 @@
+"""A signal table created before the cursor columns existed gains them on the next
+publish (an Iceberg schema update, no rewrite); its old rows read back with nulls.
+
+Runs on a Nessie branch of its own, so the session's real signal table is untouched."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import requests
+from pyiceberg.schema import Schema
+
+from lakehouse.catalog import load_catalog
+from lakehouse.settings import Settings, load_settings
+from lakehouse.signals import SIGNAL_IDENTIFIER, SIGNAL_NAMESPACE, Signal, _schema, _spec, publish, rows_for
+
+SLOT = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture()
+def branch_settings(stack) -> Iterator[Settings]:
+    settings = load_settings()
+    api = settings.catalog.uri.rstrip("/").removesuffix("/iceberg") + "/api/v2"
+    main = requests.get(f"{api}/trees/main", timeout=30).json()["reference"]
+    name = f"evolve_{uuid.uuid4().hex[:8]}"
+    made = requests.post(
+        f"{api}/trees",
+        params={"name": name, "type": "BRANCH"},
+        json={"type": "BRANCH", "name": "main", "hash": main["hash"]},
+        timeout=30,
+    )
+    made.raise_for_status()
+    yield settings.model_copy(update={"catalog": settings.catalog.model_copy(update={"branch": name})})
+    head = requests.get(f"{api}/trees/{name}", timeout=30).json()["reference"]["hash"]
+    requests.delete(f"{api}/trees/{name}@{head}", timeout=30)
+
+
+def test_an_old_signal_table_gains_the_cursor_columns_and_keeps_its_rows(branch_settings: Settings) -> None:
+    catalog = load_catalog(branch_settings)
+    catalog.create_namespace_if_not_exists(SIGNAL_NAMESPACE)
+    if catalog.table_exists(SIGNAL_IDENTIFIER):
+        catalog.drop_table(SIGNAL_IDENTIFIER)
+    old = Schema(*[f for f in _schema().fields if not f.name.startswith("cursor_")], identifier_field_ids=[1])
+    catalog.create_table(SIGNAL_IDENTIFIER, schema=old, partition_spec=_spec())
+    before = "orders__20261128T0600Z"
+    publish(branch_settings, Signal(before, "orders", "s3://warehouse/raw/orders/x", SLOT, records=4), catalog)
+    after = "updates__20261128T0600Z"
+    publish(
+        branch_settings,
+        Signal(after, "updates", "s3://w/raw/u/x", SLOT, records=7, cursor_start="a", cursor_end="b"),
+        catalog,
+    )
+    names = [f.name for f in catalog.load_table(SIGNAL_IDENTIFIER).schema().fields]
+    assert names[-2:] == ["cursor_start", "cursor_end"] and len(names) == len(_schema().fields)
+    (old_row,) = rows_for(branch_settings, before, catalog)
+    assert (old_row.records, old_row.cursor_start, old_row.cursor_end) == (4, None, None)
+    (new_row,) = rows_for(branch_settings, after, catalog)
+    assert (new_row.cursor_start, new_row.cursor_end) == ("a", "b")
