@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from lakehouse.endpoints import ApiKeyAuth, BasicAuth, BearerAuth, EndpointConfig
-from lakehouse.errors import LakehouseError
-from lakehouse.jobs import AuthSpec, CrawlJob, JobState, JobStatus, ResolvedRequest
+from pydantic import ValidationError
+
+from lakehouse.endpoints import EndpointConfig
+from lakehouse.errors import EndpointConfigError, LakehouseError
+from lakehouse.jobs import CrawlJob, JobState, JobStatus, ResolvedRequest
 from lakehouse.raw_layout import Manifest, s3_uri
 from lakehouse.settings import Settings
 from lakehouse.slots import previous_slots, slot_window, to_utc
@@ -53,20 +55,6 @@ class CountMismatchError(LakehouseError):
         )
 
 
-def auth_spec(config: EndpointConfig) -> AuthSpec:
-    """The endpoint's auth as a job carries it: variable names, never values."""
-    auth = config.request.auth
-    if isinstance(auth, BearerAuth):
-        return AuthSpec(type="bearer", token_env=auth.token_env)
-    if isinstance(auth, ApiKeyAuth):
-        if auth.location == "header":
-            return AuthSpec(type="api_key", token_env=auth.key_env, header=auth.name)
-        return AuthSpec(type="api_key", token_env=auth.key_env, query_param=auth.name)
-    if isinstance(auth, BasicAuth):
-        return AuthSpec(type="basic", username_env=auth.username_env, password_env=auth.password_env)
-    return AuthSpec()
-
-
 def job_for_slot(
     config: EndpointConfig,
     slot_start: datetime,
@@ -75,22 +63,32 @@ def job_for_slot(
     *,
     force: bool = False,
 ) -> CrawlJob:
-    """The crawl job of one endpoint's slot (params rendered with the slot's times)."""
-    request = ResolvedRequest(
-        url=config.request.url,
-        method=config.request.method,
-        params=config.render_params(slot_start, slot_end),
-        headers=dict(config.request.headers),
-        auth=auth_spec(config),
-    )
-    return CrawlJob.for_slot(
-        endpoint=config.name,
-        slot_start=slot_start,
-        slot_end=slot_end,
-        request=request,
-        raw_base=raw_base,
-        force=force,
-    )
+    """The crawl job of one endpoint's slot (params rendered with the slot's times).
+
+    A config that passed ``lakehouse validate`` always builds one; if not, the error
+    names the endpoint and the job field instead of surfacing pydantic's raw text."""
+    try:
+        request = ResolvedRequest(
+            url=config.request.url,
+            method=config.request.method,
+            params=config.render_params(slot_start, slot_end),
+            headers=dict(config.request.headers),
+            auth=config.request.auth,
+        )
+        return CrawlJob.for_slot(
+            endpoint=config.name,
+            slot_start=slot_start,
+            slot_end=slot_end,
+            request=request,
+            raw_base=raw_base,
+            force=force,
+        )
+    except ValidationError as exc:
+        problems = [
+            (".".join(str(p) for p in err["loc"]), str(err["msg"]).removeprefix("Value error, "))
+            for err in exc.errors(include_url=False)
+        ]
+        raise EndpointConfigError(f"endpoint {config.name} (its crawl job)", problems) from None
 
 
 def slot_of_run(
