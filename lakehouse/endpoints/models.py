@@ -120,7 +120,8 @@ class Request(StrictModel):
     def _url(cls, url: str) -> str:
         parts = urlsplit(url)
         shown = redact_url(url)  # an error message must not echo a password from the URL
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        # Lowercase scheme: the crawl job's URL pattern refuses 'HTTPS://'.
+        if not url.startswith(("http://", "https://")) or not parts.hostname:
             raise ValueError(f"{shown!r} must be an absolute http(s) URL, e.g. https://api.example.com/v1/trades")
         if any(ch.isspace() for ch in url) or not url.isascii():
             raise ValueError(
