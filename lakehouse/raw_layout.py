@@ -37,6 +37,7 @@ MAX_PAGE_INDEX = 10**PAGE_DIGITS - 1
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 SEGMENT_MAX = 200
 
+
 class Partition(NamedTuple):
     ds: str
     hr: str

@@ -24,17 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from lakehouse.auth import (  # noqa: F401  (auth types re-exported for lakehouse.endpoints)
-    HEADER_NAME_RE,
-    ApiKeyAuth,
-    Auth,
-    BasicAuth,
-    BearerAuth,
-    NoAuth,
-    OAuth2ClientCredentials,
-    check_request,
-    redact_url,
-)
+from lakehouse.auth import HEADER_NAME_RE, Auth, NoAuth, check_request, redact_url
 from lakehouse.endpoints.jsonpath import check_path
 from lakehouse.endpoints.templates import (
     PLACEHOLDERS,

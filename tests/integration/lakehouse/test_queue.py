@@ -268,7 +268,11 @@ def test_malformed_payloads_are_dead_lettered_and_the_next_job_is_leased(queue: 
     # A job of the previous schema (auth flattened to token_env): from a producer not yet upgraded.
     old = json.loads(make_job(minute=15).to_payload()) | {"schema_version": 1}
     old["request"]["auth"] = {"type": "bearer", "token_env": "SANDBOX_TOKEN"}
-    incomplete = {"schema_version": SCHEMA_VERSION, "run_id": "sandbox_trades__20250301T1230Z", "endpoint": "sandbox_trades"}
+    incomplete = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": "sandbox_trades__20250301T1230Z",
+        "endpoint": "sandbox_trades",
+    }
     for raw in (
         "not json {",
         "[1, 2]",
