@@ -20,8 +20,10 @@ downloader middlewares. It takes a token from the endpoint's rate-limit bucket o
 when the auth says ``rate_limited: true``. Authlib would add a dependency for what
 is one form POST and a JSON answer.
 
-It sits after the rate limiter (order 995 > 990): the token is read when the page
-leaves, not before a long wait for the bucket.
+It sits just before the rate limiter (order 985 < 990), which stays the last step
+before the downloader (its grant-to-send gap is what an upstream sees as jitter). A
+token that expires while a page waits for the bucket is what the early refresh
+margin is for, and the 401 refresh catches the rest.
 """
 
 from __future__ import annotations

@@ -35,9 +35,9 @@ DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "scrapworker.retry_middleware.BackoffRetryMiddleware": 550,
     # Last before the downloader, so a granted token turns into a sent request at once.
+    # Before the rate limiter, which must stay the last step before the downloader.
+    "scrapworker.oauth2.OAuth2Middleware": 985,
     "scrapworker.ratelimit_middleware.SharedRateLimitMiddleware": 990,
-    # After the bucket's grant, so a page leaves with a token read at that moment.
-    "scrapworker.oauth2.OAuth2Middleware": 995,
     # robots.txt is for crawling sites; these are APIs we are allowed to call.
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     # An API that answers with a cookie must not leak it into the next slot's crawl.
