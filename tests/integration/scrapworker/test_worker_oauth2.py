@@ -15,6 +15,7 @@ And no token or client secret reaches the worker's log, S3 or Redis.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -38,8 +39,9 @@ def _oauth_sandbox(started: list[SandboxServer], lifetime: float, expires_in: fl
     return Sandbox(server, market)
 
 
-def _auth(sandbox: Sandbox, secret_env: str = "OAUTH_SECRET") -> dict[str, Any]:
+def _auth(sandbox: Sandbox, secret_env: str = "OAUTH_SECRET", **extra: Any) -> dict[str, Any]:
     return {
+        **extra,
         "type": "oauth2_client_credentials",
         "token_url": sandbox.url + "/oauth/token",
         "client_id_env": "OAUTH_CLIENT_ID",
@@ -76,7 +78,10 @@ def test_oauth2_tokens_are_reused_refreshed_and_never_leak(
     paging = {"page_size": 50}
     configs = {
         "shared": endpoints.write("oa_shared", shared.url, auth=_auth(shared), rate=50, pagination=paging),
-        "short": endpoints.write("oa_short", short.url, auth=_auth(short), rate=10, pagination=paging),
+        # Its token requests draw from its bucket; the others' do not.
+        "short": endpoints.write(
+            "oa_short", short.url, auth=_auth(short, rate_limited=True), rate=10, pagination=paging
+        ),
         "revoked": endpoints.write("oa_revoked", revoked.url, auth=_auth(revoked), rate=10, pagination=paging),
         "refused": endpoints.write(
             "oa_refused", refusing.url, auth=_auth(refusing, "OAUTH_WRONG_SECRET"), pagination=paging
@@ -147,6 +152,13 @@ def test_oauth2_tokens_are_reused_refreshed_and_never_leak(
     assert f"again with a new token from the OAuth2 token endpoint {doomed.url}/oauth/token" in (
         statuses["doomed"].error or ""
     )
+
+    # The rate limiter granted every page send, and the token requests of the one auth
+    # with rate_limited: true (Scrapy's stats dump when the worker stops).
+    servers = (shared, short, revoked, refusing, doomed)
+    pages_sent = sum(sb.server.stats().per_path.get("/v1/offset", 0) for sb in servers)
+    granted = int(re.search(r"'scrapworker/requests': (\d+)", log).group(1))  # type: ignore[union-attr]
+    assert granted == pages_sent + early.token_requests, (granted, pages_sent, early.token_requests)
 
     # Neither the client secret nor any token anywhere.
     assert "Crawled (200)" in log and "new OAuth2 token" in log and "fetching a new OAuth2 token" in log
