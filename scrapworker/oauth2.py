@@ -58,6 +58,8 @@ REFRESHED_META = "crawl_oauth2_refreshed"  # this page was already re-sent after
 MARGIN_SHARE = 0.1
 MAX_MARGIN = 60.0
 STATS_KEY = "scrapworker/oauth2/token_requests"
+# A failed early refresh is tried again after this long, not on every page.
+RETRY_REFRESH_SECONDS = 5.0
 
 
 def refresh_margin(lifetime: float) -> float:
@@ -125,12 +127,16 @@ class TokenCache:
         self.clock = clock
         self._tokens: dict[tuple[str, ...], AccessToken] = {}
         self._waiters: dict[tuple[str, ...], list[Deferred[AccessToken]]] = {}
+        # After a failed early refresh: no new attempt before this time (the old token works).
+        self._quiet_until: dict[tuple[str, ...], float] = {}
 
     async def get(self, auth: OAuth2ClientCredentials, fetch: Callable[[], Awaitable[AccessToken]]) -> AccessToken:
         key = auth.cache_key()
         cached = self._tokens.get(key)
-        if cached is not None and not cached.due(self.clock()):
-            return cached
+        now = self.clock()
+        if cached is not None and not cached.expired(now):
+            if not cached.due(now) or now < self._quiet_until.get(key, 0.0):
+                return cached
         waiters = self._waiters.get(key)
         if waiters is not None:
             waiter: Deferred[AccessToken] = Deferred()
@@ -139,17 +145,19 @@ class TokenCache:
         self._waiters[key] = waiters = []
         try:
             token = await fetch()
-        except TokenRequestError as exc:
-            if cached is not None and not cached.expired(self.clock()):
+        except Exception as exc:
+            if isinstance(exc, TokenRequestError) and cached is not None and not cached.expired(self.clock()):
                 # An early refresh failed; the old token still works for a while.
                 logger.warning("%s Using the current token until it expires.", exc.reason)
                 token = cached
+                self._quiet_until[key] = self.clock() + RETRY_REFRESH_SECONDS
             else:
-                self._waiters.pop(key, None)
                 for w in waiters:
                     w.errback(Failure(exc))
                 raise
-        self._waiters.pop(key, None)
+        finally:
+            # Even when cancelled: a later page must not wait on a fetch nobody finishes.
+            self._waiters.pop(key, None)
         self._tokens[key] = token
         for w in waiters:
             w.callback(token)
