@@ -23,10 +23,8 @@ from its own environment.
 
 from __future__ import annotations
 
-import base64
-import os
+import json
 import re
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -38,15 +36,19 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
 from lakehouse import raw_layout
-from lakehouse.errors import InvalidJobPayloadError, MissingSecretError
+from lakehouse.auth import Auth, NoAuth, check_request
+from lakehouse.errors import InvalidJobPayloadError
 from lakehouse.slots import to_utc
 
-SCHEMA_VERSION: Literal[1] = 1
+# 2: request.auth is the endpoint's auth as configured (lakehouse.auth), was a
+# flattened AuthSpec. A worker dead-letters a job of any other version, naming both.
+SCHEMA_VERSION: Literal[2] = 2
+# A run's status in Redis kept its shape when the job's changed.
+STATUS_SCHEMA_VERSION: Literal[1] = 1
 
 ENDPOINT_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 # <endpoint>__<YYYYmmddTHHMM>Z: safe in S3 keys, Redis keys and Airflow ids, and it
@@ -59,10 +61,6 @@ ENV_VAR_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 # before it is parsed. S3 keys are at most 1024 bytes, and raw_prefix is their start.
 MAX_PAYLOAD_BYTES = 64 * 1024
 RAW_PREFIX_MAX_LENGTH = 900
-
-# Headers that carry credentials must come from an AuthSpec, never as literal values.
-_FORBIDDEN_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
-
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(to_utc)]
 
@@ -97,74 +95,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
-class AuthSpec(_Strict):
-    """How to authenticate, by reference: only environment variable *names*.
-
-    - ``none``
-    - ``bearer``: ``token_env`` → ``Authorization: Bearer <token>``
-    - ``api_key``: ``token_env`` and exactly one of ``header`` (header name) or
-      ``query_param`` (query parameter name)
-    - ``basic``: ``username_env`` and ``password_env``
-    """
-
-    type: Literal["none", "bearer", "api_key", "basic"] = "none"
-    token_env: str | None = Field(None, pattern=ENV_VAR_PATTERN)
-    header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]+$")
-    query_param: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$")
-    username_env: str | None = Field(None, pattern=ENV_VAR_PATTERN)
-    password_env: str | None = Field(None, pattern=ENV_VAR_PATTERN)
-
-    @model_validator(mode="after")
-    def _fields_fit_type(self) -> AuthSpec:
-        allowed = {
-            "none": set(),
-            "bearer": {"token_env"},
-            "api_key": {"token_env", "header", "query_param"},
-            "basic": {"username_env", "password_env"},
-        }[self.type]
-        given = {f for f in ("token_env", "header", "query_param", "username_env", "password_env") if getattr(self, f)}
-        if extra := given - allowed:
-            raise ValueError(f"auth type {self.type!r} does not take {sorted(extra)}")
-        if self.type in ("bearer", "api_key") and not self.token_env:
-            raise ValueError(f"auth type {self.type!r} needs token_env (the environment variable holding the token)")
-        if self.type == "api_key" and bool(self.header) == bool(self.query_param):
-            raise ValueError("auth type 'api_key' needs exactly one of header or query_param")
-        if self.type == "basic" and not (self.username_env and self.password_env):
-            raise ValueError("auth type 'basic' needs username_env and password_env")
-        return self
-
-    @property
-    def secret_query_params(self) -> frozenset[str]:
-        """Query parameter names to strip when a URL is logged or recorded."""
-        return frozenset({self.query_param}) if self.query_param else frozenset()
-
-    def resolve(self, environ: Mapping[str, str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
-        """(headers, query params) carrying the credentials, read from ``environ``
-        (default: this process's environment). Call it in the worker, at request time,
-        and never store or log what it returns."""
-        env = os.environ if environ is None else environ
-
-        def need(name: str | None) -> str:
-            assert name is not None
-            value = env.get(name)
-            if not value:
-                raise MissingSecretError(
-                    f"the {self.type} credential for this endpoint (environment variable {name})",
-                    [f"environment variable {name} of the worker process (set it where the worker runs)"],
-                )
-            return value
-
-        if self.type == "bearer":
-            return {"Authorization": f"Bearer {need(self.token_env)}"}, {}
-        if self.type == "api_key":
-            token = need(self.token_env)
-            return ({self.header: token}, {}) if self.header else ({}, {self.query_param or "": token})
-        if self.type == "basic":
-            pair = f"{need(self.username_env)}:{need(self.password_env)}".encode()
-            return {"Authorization": "Basic " + base64.b64encode(pair).decode()}, {}
-        return {}, {}
-
-
 class ResolvedRequest(_Strict):
     """The first request of a crawl with the slot's values already filled in.
     Pagination is not here: the worker takes it from the endpoint's config."""
@@ -173,40 +103,20 @@ class ResolvedRequest(_Strict):
     method: Literal["GET", "POST"] = "GET"
     params: dict[str, str] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
-    auth: AuthSpec = Field(default_factory=AuthSpec)
-
-    @field_validator("headers")
-    @classmethod
-    def _no_credential_headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        if bad := sorted(h for h in headers if h.lower() in _FORBIDDEN_HEADERS):
-            raise ValueError(
-                f"header(s) {bad} carry credentials and may not travel in a job; declare them "
-                "in the endpoint's auth (an environment variable name) instead"
-            )
-        return headers
+    # The endpoint's auth as configured (lakehouse.auth): variable names, never values.
+    auth: Auth = Field(default_factory=NoAuth)
 
     @model_validator(mode="after")
-    def _no_secret_in_plain_fields(self) -> ResolvedRequest:
-        if self.auth.header and self.auth.header.lower() in {h.lower() for h in self.headers}:
-            raise ValueError(f"header {self.auth.header!r} is the auth header; it may not also be a literal header")
-        if self.auth.query_param and (
-            self.auth.query_param in self.params or raw_layout.url_has_secrets(self.url, self.auth.secret_query_params)
-        ):
-            raise ValueError(f"query parameter {self.auth.query_param!r} is the auth parameter; it may not be literal")
-        if raw_layout.url_has_secrets(self.url) or any(
-            k.lower() in raw_layout.DEFAULT_SECRET_PARAMS for k in self.params
-        ):
-            raise ValueError(
-                "the URL or params carry credentials (userinfo, or a secret-looking query parameter "
-                "such as token or api_key); move them to the endpoint's auth spec"
-            )
+    def _secret_policy(self) -> ResolvedRequest:
+        # The same rules `lakehouse validate` applies to the endpoint config.
+        check_request(self.url, self.params, self.headers, self.auth)
         return self
 
 
 class CrawlJob(_Strict):
     """One endpoint, one slot. Build it with ``CrawlJob.for_slot``."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     run_id: str = Field(pattern=RUN_ID_PATTERN, max_length=RUN_ID_MAX_LENGTH)
     endpoint: str = Field(pattern=ENDPOINT_NAME_PATTERN, max_length=100)
     slot_start: UtcDatetime
@@ -284,6 +194,7 @@ class CrawlJob(_Strict):
                 f"(payload): {len(payload)} bytes, over the limit of {MAX_PAYLOAD_BYTES}; a crawl job is "
                 "a few hundred bytes (was something other than a CrawlJob pushed?)"
             )
+        _check_version(payload)
         try:
             return cls.model_validate_json(payload)
         except ValidationError as exc:
@@ -295,6 +206,21 @@ class CrawlJob(_Strict):
 
     def page_key(self, index: int) -> str:
         return raw_layout.page_key(self.raw_prefix, index)
+
+
+def _check_version(payload: str | bytes) -> None:
+    """A job of another schema version is refused as such, before its fields are read
+    (their errors would hide the real cause: producer and worker differ in version)."""
+    try:
+        version = json.loads(payload).get("schema_version", SCHEMA_VERSION)
+    except (ValueError, AttributeError):
+        return  # not a JSON object: the model's own error says so
+    if version != SCHEMA_VERSION:
+        raise InvalidJobPayloadError(
+            f"schema_version: the job has crawl-job schema version {str(version)[:20]}, this worker reads "
+            f"version {SCHEMA_VERSION} only; run producers (Airflow, lakehouse crawl) and workers of the "
+            "same lakehouse version, then enqueue the slot again (clear its enqueue task)"
+        )
 
 
 def _describe(exc: ValidationError) -> str:
@@ -333,7 +259,7 @@ class JobResult(Progress):
 class JobStatus(_Strict):
     """A run's status as stored in Redis (no payload, no lease token, no secrets)."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = STATUS_SCHEMA_VERSION
     run_id: str
     endpoint: str | None = None
     state: JobState

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from lakehouse import incremental
-from lakehouse.endpoints import ApiKeyAuth, BasicAuth, BearerAuth, EndpointConfig
-from lakehouse.errors import LakehouseError
+from lakehouse.endpoints import EndpointConfig
+from lakehouse.errors import EndpointConfigError, LakehouseError
 from lakehouse.incremental import AskedRange
-from lakehouse.jobs import AuthSpec, CrawlJob, JobState, JobStatus, ResolvedRequest
+from lakehouse.jobs import CrawlJob, JobState, JobStatus, ResolvedRequest
 from lakehouse.raw_layout import Manifest, s3_uri
 from lakehouse.settings import Settings
 from lakehouse.slots import previous_slots, slot_window, to_utc
@@ -56,20 +58,6 @@ class CountMismatchError(LakehouseError):
         )
 
 
-def auth_spec(config: EndpointConfig) -> AuthSpec:
-    """The endpoint's auth as a job carries it: variable names, never values."""
-    auth = config.request.auth
-    if isinstance(auth, BearerAuth):
-        return AuthSpec(type="bearer", token_env=auth.token_env)
-    if isinstance(auth, ApiKeyAuth):
-        if auth.location == "header":
-            return AuthSpec(type="api_key", token_env=auth.key_env, header=auth.name)
-        return AuthSpec(type="api_key", token_env=auth.key_env, query_param=auth.name)
-    if isinstance(auth, BasicAuth):
-        return AuthSpec(type="basic", username_env=auth.username_env, password_env=auth.password_env)
-    return AuthSpec()
-
-
 def job_for_slot(
     config: EndpointConfig,
     slot_start: datetime,
@@ -80,27 +68,37 @@ def job_for_slot(
     cursor: AskedRange | None = None,
 ) -> CrawlJob:
     """The crawl job of one endpoint's slot (params rendered with the slot's times;
-    an incremental endpoint's also carry ``cursor``, from ``plan_cursor``)."""
+    an incremental endpoint's also carry ``cursor``, from ``plan_cursor``).
+
+    A config that passed ``lakehouse validate`` always builds one; if not, the error
+    names the endpoint and the job field instead of surfacing pydantic's raw text."""
     params = config.render_params(slot_start, slot_end)
     if config.incremental is not None:
         if cursor is None:
             raise ValueError(f"{config.name} is incremental: pass the slot's cursor (pipeline.plan_cursor)")
         params |= incremental.request_params(config, cursor)
-    request = ResolvedRequest(
-        url=config.request.url,
-        method=config.request.method,
-        params=params,
-        headers=dict(config.request.headers),
-        auth=auth_spec(config),
-    )
-    return CrawlJob.for_slot(
-        endpoint=config.name,
-        slot_start=slot_start,
-        slot_end=slot_end,
-        request=request,
-        raw_base=raw_base,
-        force=force,
-    )
+    try:
+        request = ResolvedRequest(
+            url=config.request.url,
+            method=config.request.method,
+            params=params,
+            headers=dict(config.request.headers),
+            auth=config.request.auth,
+        )
+        return CrawlJob.for_slot(
+            endpoint=config.name,
+            slot_start=slot_start,
+            slot_end=slot_end,
+            request=request,
+            raw_base=raw_base,
+            force=force,
+        )
+    except ValidationError as exc:
+        problems = [
+            (".".join(str(p) for p in err["loc"]), str(err["msg"]).removeprefix("Value error, "))
+            for err in exc.errors(include_url=False)
+        ]
+        raise EndpointConfigError(f"endpoint {config.name} (its crawl job)", problems) from None
 
 
 def plan_cursor(settings: Settings, config: EndpointConfig, slot_start: datetime) -> AskedRange | None:

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Literal, NamedTuple
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+# Redaction is the auth policy's (lakehouse.auth); re-exported for the layout's readers.
+from lakehouse.auth import DEFAULT_SECRET_PARAMS as DEFAULT_SECRET_PARAMS
+from lakehouse.auth import redact_url as redact_url
+from lakehouse.auth import url_has_secrets
 from lakehouse.slots import to_utc
 
 MANIFEST_SCHEMA_VERSION: Literal[1] = 1
@@ -35,29 +37,6 @@ MAX_PAGE_INDEX = 10**PAGE_DIGITS - 1
 # Path segments go into S3 keys and Spark/Airflow identifiers: keep them boring.
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 SEGMENT_MAX = 200
-
-# Query parameters that commonly carry credentials. Stripped from every URL that is
-# stored or logged, in addition to the names an endpoint's auth spec declares.
-DEFAULT_SECRET_PARAMS: frozenset[str] = frozenset(
-    {
-        "access_token",
-        "api-key",
-        "api_key",
-        "apikey",
-        "auth",
-        "auth_token",
-        "client_secret",
-        "key",
-        "passwd",
-        "password",
-        "refresh_token",
-        "secret",
-        "sig",
-        "signature",
-        "token",
-        "x-api-key",
-    }
-)
 
 
 class Partition(NamedTuple):
@@ -171,32 +150,6 @@ def cursor_reset_key(raw_base: str, endpoint: str) -> str:
 
 def s3_uri(bucket: str, key: str) -> str:
     return f"s3://{bucket}/{key}"
-
-
-def _secret_names(secret_params: Iterable[str]) -> set[str]:
-    return {n.lower() for n in secret_params} | DEFAULT_SECRET_PARAMS
-
-
-def _param_name(pair: str) -> str:
-    return unquote_plus(pair.split("=", 1)[0]).lower()
-
-
-def url_has_secrets(url: str, secret_params: Iterable[str] = ()) -> bool:
-    """True when the URL carries userinfo or a query parameter that redact_url() strips."""
-    parts = urlsplit(url)
-    names = _secret_names(secret_params)
-    return "@" in parts.netloc or any(_param_name(p) in names for p in parts.query.split("&") if p)
-
-
-def redact_url(url: str, secret_params: Iterable[str] = ()) -> str:
-    """The URL without credentials: userinfo removed, and query parameters named in
-    DEFAULT_SECRET_PARAMS or ``secret_params`` dropped (case-insensitive). Other
-    parameters are kept byte for byte, so a clean URL comes back unchanged."""
-    names = _secret_names(secret_params)
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    query = "&".join(p for p in parts.query.split("&") if p and _param_name(p) not in names)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def sha256_hex(body: bytes) -> str:

@@ -8,12 +8,14 @@ process with ``SandboxServer(SandboxOptions(...)).start()``.
 from sandbox.app import SandboxApp, SandboxOptions
 from sandbox.faults import FaultRates
 from sandbox.market import MarketConfig, Trade, expected_records
+from sandbox.oauth2 import OAuth2Options
 from sandbox.server import SandboxServer, fetch_stats, reset
 from sandbox.stats import SandboxStats
 
 __all__ = [
     "FaultRates",
     "MarketConfig",
+    "OAuth2Options",
     "SandboxApp",
     "SandboxOptions",
     "SandboxServer",

@@ -11,6 +11,7 @@ from types import FrameType
 from sandbox.app import SandboxOptions
 from sandbox.faults import FaultRates
 from sandbox.market import DEFAULT_ORIGIN_MS, MarketConfig
+from sandbox.oauth2 import OAuth2Options
 from sandbox.server import SandboxServer
 
 
@@ -37,6 +38,17 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("SANDBOX_TOKEN"),
         help="require this bearer token (default: $SANDBOX_TOKEN; unset: no auth)",
     )
+    p.add_argument(
+        "--oauth2-client-id",
+        default=os.environ.get("SANDBOX_OAUTH2_CLIENT_ID"),
+        help="serve POST /oauth/token for this client and accept its tokens (default: $SANDBOX_OAUTH2_CLIENT_ID)",
+    )
+    p.add_argument(
+        "--oauth2-client-secret",
+        default=os.environ.get("SANDBOX_OAUTH2_CLIENT_SECRET"),
+        help="the client's secret (default: $SANDBOX_OAUTH2_CLIENT_SECRET)",
+    )
+    p.add_argument("--oauth2-token-lifetime", type=float, default=3600.0, help="seconds a token is accepted")
     p.add_argument("--fail-rate", type=float, default=0.0, help="share of responses answered 500/502/503")
     p.add_argument(
         "--truncate-rate", type=float, default=0.0, help="share of 200 responses with a JSON body cut in half"
@@ -61,7 +73,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if bool(args.oauth2_client_id) != bool(args.oauth2_client_secret):
+        print("sandbox: --oauth2-client-id and --oauth2-client-secret go together", file=sys.stderr)
+        return 2
     try:
+        oauth2 = (
+            OAuth2Options(args.oauth2_client_id, args.oauth2_client_secret, args.oauth2_token_lifetime)
+            if args.oauth2_client_id
+            else None
+        )
         options = SandboxOptions(
             rate_limit=args.rate_limit or None,
             rate_window=args.rate_window,
@@ -70,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.fail_rate, args.truncate_rate, args.slow_rate, args.slow_seconds, args.max_faults_per_request
             ),
             market=MarketConfig(args.records, args.trade_interval_ms, args.origin_ms, args.seed),
+            oauth2=oauth2,
         )
         server = SandboxServer(options, args.host, args.port, verbose=args.verbose)
     except ValueError as exc:
@@ -86,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     limit = f"{options.rate_limit}/s ({options.rate_window})" if options.rate_limit else "unlimited"
+    auth = "oauth2" if oauth2 else "bearer" if options.token else "off"
     print(
-        f"sandbox market API on {server.url} (rate limit {limit}, auth {'bearer' if options.token else 'off'})",
+        f"sandbox market API on {server.url} (rate limit {limit}, auth {auth})",
         flush=True,
     )
     try:

@@ -20,6 +20,7 @@ from sandbox.abuse import ABUSE_ROUTES, AbuseRequest
 from sandbox.faults import Fault, FaultRates, choose
 from sandbox.limiter import RateLimiter, WindowKind
 from sandbox.market import MarketConfig
+from sandbox.oauth2 import TOKEN_PATH, OAuth2Options, TokenIssuer, answer_body
 from sandbox.routes import ROUTES, BadRequest, Query, find_route
 from sandbox.stats import SandboxStats, StatsRecorder
 
@@ -34,6 +35,8 @@ class SandboxOptions:
     token: str | None = None  # when set, every API request must present it
     faults: FaultRates = field(default_factory=FaultRates)
     market: MarketConfig = field(default_factory=MarketConfig)
+    # When set, POST /oauth/token issues tokens (sandbox.oauth2) and the API accepts them.
+    oauth2: OAuth2Options | None = None
 
 
 @dataclass
@@ -64,6 +67,7 @@ class SandboxApp:
         self._attempts: dict[str, int] = {}
         self._faults: dict[str, int] = {}
         self._abuse_hits: dict[str, list[float]] = {}  # request key -> monotonic times
+        self._issuer = TokenIssuer(self.options.oauth2) if self.options.oauth2 else None
 
     def reset(self) -> None:
         with self._lock:
@@ -80,6 +84,12 @@ class SandboxApp:
 
     def _authorized(self, headers: dict[str, str], params: dict[str, str]) -> bool:
         token = self.options.token
+        if self._issuer is not None:
+            bearer = headers.get("authorization", "")
+            if bearer.startswith("Bearer ") and self._issuer.valid(bearer[7:].strip(), time.monotonic()):
+                return True
+            if token is None:
+                return False
         if token is None:
             return True
         presented = [
@@ -91,9 +101,10 @@ class SandboxApp:
         ]
         return any(value and hmac.compare_digest(value, token) for value in presented)
 
-    def handle(self, method: str, target: str, headers: dict[str, str], base_url: str) -> Response:
+    def handle(self, method: str, target: str, headers: dict[str, str], base_url: str, body: bytes = b"") -> Response:
         """``target`` is the request line's path and query; ``headers`` keys are lowercase;
-        ``base_url`` (scheme://host:port as the client addressed us) prefixes next-page URLs."""
+        ``base_url`` (scheme://host:port as the client addressed us) prefixes next-page URLs;
+        ``body`` is read by the token endpoint only."""
         parts = urlsplit(target)
         path = parts.path
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -108,9 +119,19 @@ class SandboxApp:
         if path == "/_reset" and method == "POST":
             self.reset()
             return _json(200, {"status": "reset"})
+        if path == TOKEN_PATH and self._issuer is not None:
+            return self._token(method, headers, body)
         if path in ABUSE_ROUTES:
             return self._abuse(path, params, headers, base_url)
         return self._api(method, path, params, headers, base_url)
+
+    def _token(self, method: str, headers: dict[str, str], body: bytes) -> Response:
+        """The OAuth2 token endpoint: never rate limited or faulted; counted in the stats."""
+        assert self._issuer is not None
+        with self._lock:
+            answer = self._issuer.issue(method, headers, body, time.monotonic())
+            self._stats.record(self._wall_origin + time.monotonic(), TOKEN_PATH, answer.status, "none", 0, False)
+        return Response(answer.status, answer_body(answer), {"Content-Type": "application/json", **answer.headers})
 
     def _abuse(self, path: str, params: dict[str, str], headers: dict[str, str], base_url: str) -> Response:
         """The /abuse/ routes (sandbox.abuse): authenticated like the API, never rate limited."""

@@ -53,11 +53,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)  # drain, so the next request on this connection parses
+        # Read whole (so the next request on this connection parses); the token endpoint uses it.
+        body = self.rfile.read(length) if length else b""
         headers = {key.lower(): value for key, value in self.headers.items()}
         host = self.headers.get("Host") or f"{self.server.host}:{self.server.server_port}"
-        response = self.server.app.handle(method, self.path, headers, f"http://{host}")
+        response = self.server.app.handle(method, self.path, headers, f"http://{host}", body)
         if response.delay_seconds:
             time.sleep(response.delay_seconds)
         self.send_response(response.status)

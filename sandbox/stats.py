@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from sandbox.oauth2 import TOKEN_PATH
+
 
 class RequestRecord(BaseModel):
     time: float  # wall clock, epoch seconds, at arrival
@@ -37,6 +39,9 @@ class SandboxStats(BaseModel):
     max_admitted_in_any_second: int
     # Requests per wall-clock second, keyed by the integer epoch second.
     per_second: dict[int, int]
+    # The OAuth2 token endpoint (sandbox.oauth2): requests, and tokens it issued.
+    token_requests: int = 0
+    tokens_issued: int = 0
     requests: list[RequestRecord] | None = None
 
 
@@ -94,5 +99,7 @@ class StatsRecorder:
             max_requests_in_any_second=max_in_any_second([e.time for e in entries]),
             max_admitted_in_any_second=max_in_any_second([e.time for e in entries if e.admitted]),
             per_second=per_second,
+            token_requests=per_path.get(TOKEN_PATH, 0),
+            tokens_issued=sum(1 for e in entries if e.path == TOKEN_PATH and e.status == 200),
             requests=[RequestRecord(**vars(e)) for e in entries] if detail else None,
         )

@@ -77,6 +77,16 @@ class RetryAfterTooLongError(PageRetriesExhaustedError):
         IgnoreRequest.__init__(self, self.reason)
 
 
+class TokenRequestError(IgnoreRequest):
+    """OAuth2 (scrapworker.oauth2): the token endpoint refused or failed, or the API
+    refused a fresh token. The job fails with ``reason``, which names the token URL.
+    An IgnoreRequest, so Scrapy hands it to the errback without a traceback."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
 class PageTooLargeError(JobFailedError):
     def __init__(self, page: int, limit: int) -> None:
         super().__init__(

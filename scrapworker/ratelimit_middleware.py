@@ -42,6 +42,9 @@ from scrapworker.run import RUN_META, JobRun
 from scrapworker.settings import lakehouse_settings
 
 NOT_BEFORE_META = "crawl_not_before"  # monotonic time before which not to send (backoff)
+# A request that is no page but draws from that run's bucket (an OAuth2 token request
+# of an auth with rate_limited: true).
+LIMITED_AS_META = "crawl_limited_as"
 
 
 async def sleep(seconds: float) -> None:
@@ -62,7 +65,7 @@ class SharedRateLimitMiddleware:
         return cls(context.limiter(settings), settings.worker.rate_headroom, settings.worker.rate_slack)
 
     async def process_request(self, request: Request) -> None:
-        run: JobRun | None = request.meta.get(RUN_META)
+        run: JobRun | None = request.meta.get(RUN_META) or request.meta.get(LIMITED_AS_META)
         if run is None:
             return None
         not_before = request.meta.pop(NOT_BEFORE_META, None)

@@ -24,10 +24,8 @@ from scrapy.http import Response
 from scrapy.logformatter import LogFormatter, LogFormatterResult
 from twisted.python.failure import Failure
 
+from lakehouse.auth import redact_url
 from lakehouse.endpoints import EndpointConfig
-from lakehouse.jobs import AuthSpec
-from lakehouse.pipeline import auth_spec
-from lakehouse.raw_layout import DEFAULT_SECRET_PARAMS, redact_url
 
 MASK = "***"
 _URL_RE = re.compile(r"https?://[^\s<>\"']+")
@@ -36,13 +34,9 @@ _MIN_SECRET_LEN = 4
 
 
 def secret_env_names(configs: Iterable[EndpointConfig]) -> set[str]:
-    # Through auth_spec, the one place that maps an endpoint's auth to variable names,
-    # so a new auth type is masked here as soon as jobs can carry it.
-    return set().union(*(auth_env_names(auth_spec(config)) for config in configs))
-
-
-def auth_env_names(auth: AuthSpec) -> set[str]:
-    return {n for n in (auth.token_env, auth.username_env, auth.password_env) if n}
+    # The auth types say which variables they read (lakehouse.auth), so a new auth
+    # type is masked here as soon as configs can use it.
+    return set().union(*(config.request.auth.env_names() for config in configs))
 
 
 def secret_values(env_names: Iterable[str], environ: Mapping[str, str] | None = None) -> list[str]:
@@ -116,11 +110,27 @@ def mask_env_names(env_names: Iterable[str]) -> None:
         _installed.add(env_names)
 
 
+def masked_values() -> set[str]:
+    """The values the installed filter masks besides the environment's (worker secrets, tokens)."""
+    return set(_installed.values) if _installed is not None else set()
+
+
+def mask_values(values: Iterable[str]) -> None:
+    """Mask these values in every later log line (an OAuth2 access token)."""
+    if _installed is not None:
+        _installed.add_values(values)
+
+
+# Set by the job's run on each request: the query parameters its auth sends, which
+# the log formatter strips besides the default ones.
+SECRET_PARAMS_META = "crawl_secret_params"
+
+
 class _RedactedRequest:
     """Formats like a Request (``<GET url>``) but with a credential-free URL."""
 
     def __init__(self, request: Request) -> None:
-        self.text = f"<{request.method} {redact_url(request.url, DEFAULT_SECRET_PARAMS)}>"
+        self.text = f"<{request.method} {redact_url(request.url, request.meta.get(SECRET_PARAMS_META, ()))}>"
 
     def __str__(self) -> str:
         return self.text

@@ -44,12 +44,13 @@ from scrapworker.errors import (
     PageTooLargeError,
     RecordsNotFoundError,
     RunCancelledError,
+    TokenRequestError,
     UnexpectedStatusError,
 )
 from scrapworker.landing import RawLanding
 from scrapworker.leases import LeaseKeeper
 from scrapworker.pagination import Page, Paginator, paginator_for, with_params
-from scrapworker.redaction import auth_env_names, scrub, secret_values
+from scrapworker.redaction import SECRET_PARAMS_META, masked_values, scrub, secret_values
 from scrapworker.settings import DOWNLOAD_MAXSIZE
 from scrapworker.stats import RunStats
 
@@ -98,7 +99,7 @@ class JobRun:
         self.progress_every = progress_every
         self._on_end = on_end
         self.state = RunState.CRAWLING
-        self.secret_params = self.job.request.auth.secret_query_params
+        self.secret_params = self.job.request.auth.secret_params()
         self.paginator: Paginator | ChildRequests = paginator_for(
             config.pagination, self.job.request.url, self.job.request.params, self.secret_params
         )
@@ -128,7 +129,7 @@ class JobRun:
     def scrub(self, text: str) -> str:
         """``text`` with this job's credential values masked and URLs redacted: error
         texts from Twisted or boto can quote a URL that carried a query-string key."""
-        return scrub(text, secret_values(auth_env_names(self.job.request.auth)))
+        return scrub(text, [*secret_values(self.job.request.auth.env_names()), *masked_values()])
 
     @property
     def records(self) -> int:
@@ -218,7 +219,8 @@ class JobRun:
         """A request for a credential-free URL; the credential is added here, at send
         time, from this worker's environment (it never travels in the job)."""
         spec = self.job.request
-        auth_headers, auth_query = spec.auth.resolve()
+        # A token-based auth is applied per send by its middleware (scrapworker.oauth2).
+        auth_headers, auth_query = ({}, {}) if spec.auth.needs_token else spec.auth.apply()
         url = with_params(clean_url, auth_query) if auth_query else clean_url
         headers = {"Accept": "application/json", **spec.headers, **auth_headers}
         body = self.config.render_body(self.job.slot_start, self.job.slot_end)
@@ -234,6 +236,7 @@ class JobRun:
             meta={
                 RUN_META: self,
                 CLEAN_URL_META: clean_url,
+                SECRET_PARAMS_META: self.secret_params,
                 "handle_httpstatus_all": True,
                 "download_timeout": self.config.request.timeout_seconds,
             },
@@ -303,7 +306,7 @@ class JobRun:
         """The request's errback: retries were exhausted, or a non-retryable error."""
         if failure.check(RunCancelledError) or not self.active:
             return
-        if failure.check(PageRetriesExhaustedError):
+        if failure.check(PageRetriesExhaustedError, TokenRequestError):
             self.fail(failure.value.reason)  # type: ignore[union-attr]
             return
         if failure.check(DownloadCancelledError):  # over DOWNLOAD_MAXSIZE (scrapworker.settings)

@@ -35,6 +35,8 @@ DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "scrapworker.retry_middleware.BackoffRetryMiddleware": 550,
     # Last before the downloader, so a granted token turns into a sent request at once.
+    # Before the rate limiter, which must stay the last step before the downloader.
+    "scrapworker.oauth2.OAuth2Middleware": 985,
     "scrapworker.ratelimit_middleware.SharedRateLimitMiddleware": 990,
     # robots.txt is for crawling sites; these are APIs we are allowed to call.
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,

@@ -36,7 +36,7 @@ from lakehouse.queue import JobQueue, Lease
 from scrapworker import context
 from scrapworker.landing import RawLanding
 from scrapworker.leases import heartbeat_interval
-from scrapworker.redaction import auth_env_names, install_filter, mask_env_names
+from scrapworker.redaction import install_filter, mask_env_names
 from scrapworker.run import RUN_META, JobRun
 from scrapworker.settings import lakehouse_settings
 
@@ -254,7 +254,7 @@ class QueueSpider(scrapy.Spider):
             stats=self.crawler.stats,
             endpoints_dir=self.endpoints_dir,
         )
-        mask_env_names(auth_env_names(lease.job.request.auth))
+        mask_env_names(lease.job.request.auth.env_names())
         self.runs[run.run_id] = run
         d = run.start()
         d.addCallback(self._crawl_first)

@@ -3,6 +3,7 @@
 Import from here; the submodules are split by role (models, loader, templates, jsonpath).
 """
 
+from lakehouse.auth import ApiKeyAuth, BasicAuth, BearerAuth, NoAuth, OAuth2ClientCredentials
 from lakehouse.endpoints.jsonpath import JsonPathError, extract
 from lakehouse.endpoints.loader import (
     declared_namespaces,
@@ -13,15 +14,11 @@ from lakehouse.endpoints.loader import (
     validate_all,
 )
 from lakehouse.endpoints.models import (
-    ApiKeyAuth,
-    BasicAuth,
-    BearerAuth,
     Column,
     CursorPagination,
     EndpointConfig,
     Incremental,
     LinkHeaderPagination,
-    NoAuth,
     NoPagination,
     OffsetPagination,
     PagePagination,
@@ -50,6 +47,7 @@ __all__ = [
     "LinkHeaderPagination",
     "NoAuth",
     "NoPagination",
+    "OAuth2ClientCredentials",
     "OffsetPagination",
     "PagePagination",
     "Parent",

@@ -31,6 +31,8 @@ SECRET_KEYS: dict[str, str] = {
     "username": "username_env",
     "password": "password_env",
     "secret": "token_env or key_env",
+    "client_id": "client_id_env",
+    "client_secret": "client_secret_env",
 }
 
 

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from lakehouse.auth import HEADER_NAME_RE, PARAM_NAME_RE, Auth, NoAuth, check_request, redact_url
 from lakehouse.endpoints.jsonpath import check_path
 from lakehouse.endpoints.templates import (
     PLACEHOLDERS,
@@ -32,22 +33,14 @@ from lakehouse.endpoints.templates import (
     slot_values,
     unknown_placeholders,
 )
-from lakehouse.raw_layout import DEFAULT_SECRET_PARAMS, MAX_PAGE_INDEX
+from lakehouse.raw_layout import MAX_PAGE_INDEX
 from lakehouse.slots import cron_problem
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The DAG id, Redis keys and Iceberg identifiers are built from names; keep them short.
 NAME_MAX = 64
 # Spark adds these partition columns to every endpoint table (ARCHITECTURE: Tables).
 PARTITION_COLUMNS: frozenset[str] = frozenset({"ds", "hr", "min"})
-# Credentials belong in `auth`, whose values are environment variable names.
-# The same set the crawl job refuses (lakehouse.jobs), so a config that validates builds jobs.
-CREDENTIAL_HEADERS: frozenset[str] = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
-# An HTTP header name (RFC 9110 token) and a query parameter name: no CR/LF, spaces or
-# separators that could smuggle a second header or parameter.
-HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9-]+$")
-PARAM_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
 def _check_name(value: str) -> str:
@@ -56,15 +49,6 @@ def _check_name(value: str) -> str:
         raise ValueError(
             f"{value!r} is not a valid name: use lowercase letters, digits and underscores, "
             f"starting with a letter, at most {NAME_MAX} characters (e.g. sandbox_trades)"
-        )
-    return value
-
-
-def _check_env_name(value: str) -> str:
-    if not ENV_NAME_RE.fullmatch(value):
-        raise ValueError(
-            "must be the NAME of an environment variable that holds the secret (e.g. SANDBOX_TOKEN), "
-            "not the secret itself; got a value that is not a variable name"
         )
     return value
 
@@ -99,7 +83,6 @@ def _upper(value: object) -> object:
 
 
 Name = Annotated[str, AfterValidator(_check_name)]
-EnvVarName = Annotated[str, AfterValidator(_check_env_name)]
 JsonPath = Annotated[str, AfterValidator(check_path), Field(min_length=1)]
 ParamValue = Annotated[str, BeforeValidator(_param_to_text), AfterValidator(_check_templates)]
 Schedule = Annotated[str, AfterValidator(_check_schedule)]
@@ -107,50 +90,6 @@ Schedule = Annotated[str, AfterValidator(_check_schedule)]
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --- auth: secrets by environment variable name only --------------------------------
-
-
-class NoAuth(StrictModel):
-    type: Literal["none"] = "none"
-
-
-class BearerAuth(StrictModel):
-    """``Authorization: Bearer <value of token_env>``."""
-
-    type: Literal["bearer"]
-    token_env: EnvVarName
-
-
-class ApiKeyAuth(StrictModel):
-    """A key sent as a header or a query parameter named ``name``."""
-
-    type: Literal["api_key"]
-    location: Literal["header", "query"] = Field(alias="in")
-    name: str = Field(min_length=1, max_length=NAME_MAX)
-    key_env: EnvVarName
-
-    @model_validator(mode="after")
-    def _name_fits_location(self) -> ApiKeyAuth:
-        pattern = HEADER_NAME_RE if self.location == "header" else PARAM_NAME_RE
-        if not pattern.fullmatch(self.name):
-            raise ValueError(
-                f"{self.name!r} is not a valid {self.location} name: use letters, digits and '-'"
-                + (" (headers)" if self.location == "header" else ", '_' or '.' (query parameters)")
-            )
-        return self
-
-
-class BasicAuth(StrictModel):
-    """HTTP Basic from two environment variables."""
-
-    type: Literal["basic"]
-    username_env: EnvVarName
-    password_env: EnvVarName
-
-
-Auth = Annotated[NoAuth | BearerAuth | ApiKeyAuth | BasicAuth, Field(discriminator="type")]
 
 
 # --- the request --------------------------------------------------------------------
@@ -170,33 +109,21 @@ class Request(StrictModel):
     @classmethod
     def _url(cls, url: str) -> str:
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{url!r} must be an absolute http(s) URL, e.g. https://api.example.com/v1/trades")
-        if parts.username or parts.password:
-            raise ValueError("the URL must not carry credentials; use request.auth with an environment variable name")
+        shown = redact_url(url)  # an error message must not echo a password from the URL
+        # Lowercase scheme: the crawl job's URL pattern refuses 'HTTPS://'.
+        if not url.startswith(("http://", "https://")) or not parts.hostname:
+            raise ValueError(f"{shown!r} must be an absolute http(s) URL, e.g. https://api.example.com/v1/trades")
         if any(ch.isspace() for ch in url) or not url.isascii():
             raise ValueError(
-                f"{url!r} contains whitespace or non-ASCII characters (a look-alike letter?); "
+                f"{shown!r} contains whitespace or non-ASCII characters (a look-alike letter?); "
                 "percent-encode them or fix the URL"
             )
         if parts.query or parts.fragment:
             raise ValueError(
-                f"{url!r} has a query string; move its parameters into request.params "
+                f"{shown!r} has a query string; move its parameters into request.params "
                 "so templates and pagination can manage them"
             )
         return url
-
-    @field_validator("params")
-    @classmethod
-    def _params(cls, params: dict[str, str]) -> dict[str, str]:
-        # The crawl job refuses these names (they are stripped from every stored URL),
-        # so refuse them here rather than when the first job is built.
-        if secret := sorted(k for k in params if k.lower() in DEFAULT_SECRET_PARAMS):
-            raise ValueError(
-                f"parameter(s) {secret} look like credentials; configure request.auth "
-                "(type api_key, in: query) with an environment variable name instead"
-            )
-        return params
 
     @field_validator("headers")
     @classmethod
@@ -206,11 +133,6 @@ class Request(StrictModel):
                 raise ValueError(f"{header!r} is not a valid header name: use letters, digits and '-'")
             if "\r" in value or "\n" in value:
                 raise ValueError(f"{header!r}: a header value may not contain a line break")
-            if header.lower() in CREDENTIAL_HEADERS:
-                raise ValueError(
-                    f"{header!r} carries credentials; configure request.auth instead "
-                    "(bearer, api_key or basic, each naming an environment variable)"
-                )
             if has_placeholder(value):
                 raise ValueError(f"{header!r}: slot placeholders work only in request.params and request.body")
         return headers
@@ -226,6 +148,13 @@ class Request(StrictModel):
     def _body_needs_post(self) -> Request:
         if self.body is not None and self.method != "POST":
             raise ValueError("a body is only sent with method: POST")
+        return self
+
+    @model_validator(mode="after")
+    def _secret_policy(self) -> Request:
+        # The rules the crawl job enforces too (lakehouse.auth.SECRET_RULES), located
+        # at the offending field so `lakehouse validate` names it and its line.
+        check_request(self.url, self.params, self.headers, self.auth)
         return self
 
 

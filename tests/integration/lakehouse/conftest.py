@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
-from lakehouse.jobs import AuthSpec, CrawlJob, ResolvedRequest
+from lakehouse.auth import BearerAuth
+from lakehouse.jobs import CrawlJob, ResolvedRequest
 from lakehouse.queue import JobQueue
 from lakehouse.queue_config import QueueSettings
 from lakehouse.ratelimit import RateLimiter
@@ -70,7 +71,7 @@ def _make_job(
         request=ResolvedRequest(
             url="http://127.0.0.1:18080/v1/offset",
             params={"symbol": "BTCUSDT", "start": start.isoformat()},
-            auth=AuthSpec(type="bearer", token_env="SANDBOX_TOKEN"),
+            auth=BearerAuth(token_env="SANDBOX_TOKEN"),
         ),
         raw_base="raw",
         max_attempts=max_attempts,

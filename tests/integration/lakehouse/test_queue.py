@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from lakehouse.errors import JobNotFoundError, LeaseLostError, RetryRefusedError, WaitTimeoutError
-from lakehouse.jobs import CrawlJob, JobResult, JobState, Progress
+from lakehouse.jobs import SCHEMA_VERSION, CrawlJob, JobResult, JobState, Progress
 from lakehouse.queue import EnqueueOutcome, JobQueue, Lease
 from lakehouse.queue_config import QueueSettings
 from lakehouse.settings import load_settings
@@ -265,12 +265,20 @@ def test_release_hands_the_job_back_without_spending_an_attempt(queue: JobQueue,
 
 def test_malformed_payloads_are_dead_lettered_and_the_next_job_is_leased(queue: JobQueue, make_job: MakeJob) -> None:
     wrong_version = json.loads(make_job(minute=45).to_payload()) | {"schema_version": 99}
-    incomplete = {"schema_version": 1, "run_id": "sandbox_trades__20250301T1230Z", "endpoint": "sandbox_trades"}
+    # A job of the previous schema (auth flattened to token_env): from a producer not yet upgraded.
+    old = json.loads(make_job(minute=15).to_payload()) | {"schema_version": 1}
+    old["request"]["auth"] = {"type": "bearer", "token_env": "SANDBOX_TOKEN"}
+    incomplete = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": "sandbox_trades__20250301T1230Z",
+        "endpoint": "sandbox_trades",
+    }
     for raw in (
         "not json {",
         "[1, 2]",
         json.dumps({"run_id": "../../etc"}),
         json.dumps(wrong_version),
+        json.dumps(old),
         json.dumps(incomplete),
     ):
         queue.client.rpush(queue.keys.jobs, raw)
@@ -280,12 +288,16 @@ def test_malformed_payloads_are_dead_lettered_and_the_next_job_is_leased(queue: 
     lease = queue.lease("w1")
     assert lease is not None and lease.job == good
     letters = {d.payload: d for d in queue.dead_letters()}
-    assert len(letters) == 5
+    assert len(letters) == 6
     assert "not valid JSON" in letters["not json {"].reason and letters["not json {"].run_id is None
     assert "not a JSON object" in letters["[1, 2]"].reason
     assert "no valid run_id" in letters[json.dumps({"run_id": "../../etc"})].reason
     version_letter = letters[json.dumps(wrong_version)]
     assert version_letter.run_id == "sandbox_trades__20250301T1245Z" and "schema_version" in version_letter.reason
+    assert "schema version 99, this worker reads version 2" in version_letter.reason
+    old_letter = letters[json.dumps(old)]
+    assert old_letter.run_id == "sandbox_trades__20250301T1215Z"
+    assert "schema version 1, this worker reads version 2" in old_letter.reason
     assert "request: Field required" in letters[json.dumps(incomplete)].reason
     status = queue.get_status("sandbox_trades__20250301T1230Z")
     assert status is not None and status.state is JobState.DEAD and "invalid payload" in (status.error or "")

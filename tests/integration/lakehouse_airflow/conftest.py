@@ -27,6 +27,7 @@ from lakehouse_airflow.environment import airflow_env
 from sandbox import SandboxServer
 from sandbox.app import SandboxOptions
 from sandbox.faults import FaultRates
+from sandbox.oauth2 import OAuth2Options
 
 if TYPE_CHECKING:
     import requests
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 TOKEN = "e2e-secret-" + uuid.uuid4().hex
+# OAuth2 (sandbox.oauth2): the client secret lives in the worker's environment only,
+# and every token the sandbox issues starts with OAUTH2_TOKEN_PREFIX.
+OAUTH2_SECRET = "e2e-oauth2-secret-" + uuid.uuid4().hex
+OAUTH2_TOKEN_PREFIX = "e2e-oauth2-token-" + uuid.uuid4().hex[:8]
 SLOT = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 # A run ingests the slot complete at its logical date, so SLOT's run is at its end.
 SLOT_END = SLOT + timedelta(minutes=15)
@@ -77,11 +82,15 @@ def sandboxes() -> Iterator[dict[str, SandboxServer]]:
     broken = SandboxServer(
         SandboxOptions(token=TOKEN, faults=FaultRates(fail_rate=1.0, max_faults_per_request=10_000))
     ).start()
+    oauth2 = SandboxServer(
+        SandboxOptions(oauth2=OAuth2Options("e2e-client", OAUTH2_SECRET, token_prefix=OAUTH2_TOKEN_PREFIX))
+    ).start()
     try:
-        yield {"good": good, "broken": broken}
+        yield {"good": good, "broken": broken, "oauth2": oauth2}
     finally:
         good.stop()
         broken.stop()
+        oauth2.stop()
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +100,13 @@ def endpoints_dir(tmp_path_factory: pytest.TempPathFactory, sandboxes: dict[str,
         "e2e_trades": _endpoint("e2e_trades", sandboxes["good"].url),
         "e2e_no_table": _endpoint("e2e_no_table", sandboxes["good"].url, table=False),
         "e2e_always_500": _endpoint("e2e_always_500", sandboxes["broken"].url, table=False),
+        "e2e_oauth2": _endpoint("e2e_oauth2", sandboxes["oauth2"].url, table=False),
+    }
+    docs["e2e_oauth2"]["request"]["auth"] = {
+        "type": "oauth2_client_credentials",
+        "token_url": sandboxes["oauth2"].url + "/oauth/token",
+        "client_id_env": "E2E_OAUTH2_ID",
+        "client_secret_env": "E2E_OAUTH2_SECRET",
     }
     for name, doc in docs.items():
         (directory / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -100,7 +116,13 @@ def endpoints_dir(tmp_path_factory: pytest.TempPathFactory, sandboxes: dict[str,
 @pytest.fixture(scope="session")
 def worker(stack, endpoints_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {**os.environ, "SANDBOX_TOKEN": TOKEN, "LAKEHOUSE_ENDPOINTS_DIR": str(endpoints_dir)}
+    env = {
+        **os.environ,
+        "SANDBOX_TOKEN": TOKEN,
+        "E2E_OAUTH2_ID": "e2e-client",
+        "E2E_OAUTH2_SECRET": OAUTH2_SECRET,
+        "LAKEHOUSE_ENDPOINTS_DIR": str(endpoints_dir),
+    }
     with log.open("w") as fh:
         proc = subprocess.Popen(
             [

@@ -17,7 +17,7 @@ from lakehouse.settings import load_settings
 from lakehouse.signals import rows_for
 from lakehouse.storage import s3_client
 
-from .conftest import SLOT, TOKEN, Airflow
+from .conftest import OAUTH2_SECRET, OAUTH2_TOKEN_PREFIX, SLOT, TOKEN, Airflow
 
 
 def _landing(run_id: str):
@@ -98,6 +98,23 @@ def test_a_dead_engine_is_brought_back_by_the_transform_task(airflow: Airflow, s
     run_id = run_id_for("e2e_trades", slot)
     assert _table_rows("market.e2e_trades", run_id) == _landing(run_id).total_records == 900
     assert SparkConnectService(load_settings()).is_healthy()
+
+
+def test_an_oauth2_endpoint_runs_and_airflow_never_holds_its_secret_or_token(airflow: Airflow, sandboxes) -> None:
+    # Airflow builds the job from the YAML with the variables' names only: its
+    # environment has neither, the worker's has both.
+    assert "E2E_OAUTH2_SECRET" not in airflow.env
+    out = airflow.dags_test("ingest_e2e_oauth2")
+    assert out.returncode == 0, (out.stdout + out.stderr)[-5000:]
+    manifest = _landing(run_id_for("e2e_oauth2", SLOT))
+    assert manifest.total_records == 900
+    stats = sandboxes["oauth2"].stats()
+    assert stats.tokens_issued >= 1 and stats.unauthorized == 0
+    # XComs, task logs and the rest of the metadata DB (SQLite) live in AIRFLOW_HOME.
+    files = [p for p in airflow.home.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".db" for p in files), files
+    for blob in [out.stdout.encode(), out.stderr.encode(), *(p.read_bytes() for p in files)]:
+        assert OAUTH2_SECRET.encode() not in blob and OAUTH2_TOKEN_PREFIX.encode() not in blob
 
 
 def test_an_endpoint_that_always_fails_stops_at_the_wait_with_the_workers_reason(airflow: Airflow) -> None:

@@ -1,9 +1,11 @@
 """Secrets canary (issue 12): recognisable canary values for the sandbox API token,
 the S3 key pair and the Redis password, a stack of its own (Redis + S3) started with
 them, a crawl that lands and crawls that fail (the token travels in the query string,
-the worst case), then a search of everything the run left behind: every log file of
-the stack, Redis' append-only files and a dump of every key, every S3 object, the
-worker's output and the CLI's. Zero hits.
+the worst case) and one with OAuth2 client credentials (a client secret canary, and
+every access token the sandbox issues starts with a token canary), then a search of
+everything the run left behind: every log file of the stack, Redis' append-only
+files and a dump of every key, every S3 object, the worker's output and the CLI's.
+Zero hits.
 
 Only the places that must hold a secret are skipped: the secrets dir, redis.conf
 (requirepass) and SeaweedFS' identities file and data dir (its key pair).
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from worker_harness import ROOT, make_job, wait_until
+from worker_harness import ROOT, make_job, market_for, wait_until
 
 from lakehouse.endpoints import load_endpoint
 from lakehouse.jobs import JobState
@@ -31,6 +33,7 @@ from lakehouse.queue import JobQueue
 from lakehouse.queue_config import QueueSettings
 from lakehouse.settings import load_settings
 from lakehouse.storage import ensure_bucket, s3_client
+from sandbox import OAuth2Options, SandboxOptions, SandboxServer
 from tests.conftest import stack_env
 
 LAKEHOUSE = str(Path(sys.executable).with_name("lakehouse"))
@@ -43,6 +46,9 @@ def _canaries() -> dict[str, str]:
         "LAKEHOUSE_S3__ACCESS_KEY_ID": f"canaryAKID{tag}",
         "LAKEHOUSE_S3__SECRET_ACCESS_KEY": f"canarySECRET{tag}",
         "LAKEHOUSE_REDIS__PASSWORD": f"canaryREDIS{tag}",
+        "CANARY_OAUTH2_SECRET": f"canaryOAUTH2SECRET{tag}",
+        # Not a variable: the prefix of every token the sandbox issues.
+        "OAUTH2_ACCESS_TOKEN": f"canaryACCESSTOKEN{tag}",
     }
 
 
@@ -72,7 +78,12 @@ def _hits(blob: bytes, canaries: dict[str, str]) -> list[str]:
 def test_no_secret_reaches_logs_redis_or_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_sandbox) -> None:
     started = time.monotonic()
     canaries = _canaries()
-    env = {**stack_env(tmp_path / "state"), **canaries, "LAKEHOUSE_QUEUE__PREFIX": "canary"}
+    env = {
+        **stack_env(tmp_path / "state"),
+        **canaries,
+        "CANARY_OAUTH2_ID": "canary-client",
+        "LAKEHOUSE_QUEUE__PREFIX": "canary",
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     settings = load_settings()
@@ -100,9 +111,25 @@ def test_no_secret_reaches_logs_redis_or_s3(tmp_path: Path, monkeypatch: pytest.
             {"type": "bearer", "token_env": "SANDBOX_TOKEN"},
             {"type": "none"},
         )
+        issuer = OAuth2Options(
+            "canary-client", canaries["CANARY_OAUTH2_SECRET"], token_prefix=canaries["OAUTH2_ACCESS_TOKEN"]
+        )
+        oauth_api = SandboxServer(SandboxOptions(market=market_for(300), oauth2=issuer)).start()
+        oauth = _endpoint(
+            directory,
+            "canary_oauth2",
+            oauth_api.url + "/v1/link",
+            {
+                "type": "oauth2_client_credentials",
+                "token_url": oauth_api.url + "/oauth/token",
+                "client_id_env": "CANARY_OAUTH2_ID",
+                "client_secret_env": "CANARY_OAUTH2_SECRET",
+            },
+            {"type": "link_header", "limit_param": "per_page", "page_size": 100},
+        )
         client = settings.redis.client()
         queue = JobQueue(client, QueueSettings(prefix="canary"))
-        jobs = [make_job(settings, config, 0) for config in (ok, html, bearer)]
+        jobs = [make_job(settings, config, 0) for config in (ok, html, bearer, oauth)]
         log = tmp_path / "worker.log"
         with log.open("wb") as out:
             worker = subprocess.Popen(
@@ -139,7 +166,12 @@ def test_no_secret_reaches_logs_redis_or_s3(tmp_path: Path, monkeypatch: pytest.
                 "the canary jobs to end",
                 0.2,
             )
-            assert [s.state for s in states] == [JobState.FINISHED, JobState.FAILED, JobState.FAILED], (
+            assert [s.state for s in states] == [
+                JobState.FINISHED,
+                JobState.FAILED,
+                JobState.FAILED,
+                JobState.FINISHED,
+            ], (
                 [s.error for s in states],
                 log.read_text()[-3000:],
             )
@@ -148,6 +180,8 @@ def test_no_secret_reaches_logs_redis_or_s3(tmp_path: Path, monkeypatch: pytest.
             if worker.poll() is None:
                 worker.kill()
                 worker.wait()
+            oauth_api.stop()
+        assert oauth_api.stats().tokens_issued == 1 and oauth_api.stats().unauthorized == 0
         cli = [
             subprocess.run([LAKEHOUSE, *args], capture_output=True, timeout=60)
             for args in (["queue", "status"], ["queue", "dead-letters", "--json"], ["settings"])

@@ -208,7 +208,11 @@ def test_extract_dotted_and_nested_paths() -> None:
             "request.url",
             "move its parameters into request.params",
         ),
-        (variant(request__headers={"Authorization": "Bearer abc"}), "request.headers", "configure request.auth"),
+        (
+            variant(request__headers={"Authorization": "Bearer abc"}),
+            "request.headers.Authorization",
+            "configure request.auth",
+        ),
         (variant(request__body={"a": 1}), "request", "only sent with method: POST"),
         (variant(response_map__records_path="data..items"), "response_map.records_path", "not a valid path"),
         (

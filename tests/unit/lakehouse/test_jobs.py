@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
+from lakehouse.auth import ApiKeyAuth, BasicAuth, BearerAuth, NoAuth
 from lakehouse.errors import InvalidJobPayloadError, MissingSecretError
 from lakehouse.jobs import (
     SCHEMA_VERSION,
-    AuthSpec,
     CrawlJob,
     JobResult,
     JobState,
@@ -32,7 +32,7 @@ def _job(**overrides) -> CrawlJob:
         request=ResolvedRequest(
             url="http://127.0.0.1:18080/v1/offset",
             params={"symbol": "BTCUSDT"},
-            auth=AuthSpec(type="bearer", token_env="SANDBOX_TOKEN"),
+            auth=BearerAuth(token_env="SANDBOX_TOKEN"),
         ),
         raw_base="raw",
     )
@@ -87,7 +87,8 @@ def test_payload_round_trips_and_carries_schema_version_and_layout_prefix() -> N
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"schema_version": 2}, "schema_version"),
+        ({"schema_version": 1}, "schema version 1, this worker reads version 2"),
+        ({"schema_version": 99}, "schema version 99, this worker reads version 2"),
         ({"surprise": 1}, "surprise"),
         ({"run_id": "sandbox_trades__20250301T1230Z"}, "does not match endpoint and slot_start"),
         ({"raw_prefix": "raw/other/"}, "raw_prefix"),
@@ -118,37 +119,43 @@ def test_payload_names_the_env_var_and_never_holds_the_secret(monkeypatch: pytes
     job = _job()
     assert "tok-5ecret-value" not in job.to_payload()
     assert "SANDBOX_TOKEN" in job.to_payload()
-    headers, params = job.request.auth.resolve()
+    headers, params = job.request.auth.apply()
     assert headers == {"Authorization": "Bearer tok-5ecret-value"} and params == {}
 
 
-def test_auth_resolve_for_each_type() -> None:
+def test_auth_apply_for_each_type() -> None:
     env = {"K": "kv", "U": "user", "P": "pw"}
-    assert AuthSpec(type="api_key", token_env="K", header="X-Key").resolve(env) == ({"X-Key": "kv"}, {})
-    assert AuthSpec(type="api_key", token_env="K", query_param="apikey").resolve(env) == ({}, {"apikey": "kv"})
-    assert AuthSpec(type="basic", username_env="U", password_env="P").resolve(env)[0] == {
-        "Authorization": "Basic dXNlcjpwdw=="
-    }
-    assert AuthSpec().resolve(env) == ({}, {})
+    assert ApiKeyAuth.model_validate({"in": "header", "name": "X-Key", "key_env": "K"}).apply(env) == (
+        {"X-Key": "kv"},
+        {},
+    )
+    assert ApiKeyAuth.model_validate({"in": "query", "name": "apikey", "key_env": "K"}).apply(env) == (
+        {},
+        {"apikey": "kv"},
+    )
+    assert BasicAuth(username_env="U", password_env="P").apply(env)[0] == {"Authorization": "Basic dXNlcjpwdw=="}
+    assert NoAuth().apply(env) == ({}, {})
     with pytest.raises(MissingSecretError, match="SANDBOX_TOKEN"):
-        AuthSpec(type="bearer", token_env="SANDBOX_TOKEN").resolve({})
+        BearerAuth(token_env="SANDBOX_TOKEN").apply({})
 
 
 @pytest.mark.parametrize(
     "spec",
     [
         {"type": "bearer"},
-        {"type": "api_key", "token_env": "K"},
-        {"type": "api_key", "token_env": "K", "header": "X", "query_param": "k"},
+        {"type": "api_key", "key_env": "K"},
+        {"type": "api_key", "key_env": "K", "in": "body", "name": "k"},
         {"type": "basic", "username_env": "U"},
         {"type": "none", "token_env": "K"},
         {"type": "bearer", "token_env": "not a name"},
         {"type": "bearer", "token": "literal-secret"},
+        {"type": "oauth2_client_credentials", "token_url": "https://a.example/t", "client_id_env": "I"},
+        {"type": "magic"},
     ],
 )
-def test_auth_spec_rejects_incomplete_or_mixed_fields(spec: dict) -> None:
+def test_job_auth_rejects_incomplete_or_mixed_fields(spec: dict) -> None:
     with pytest.raises(ValidationError):
-        AuthSpec(**spec)
+        ResolvedRequest.model_validate({"url": "http://127.0.0.1/v1", "auth": spec})
 
 
 @pytest.mark.parametrize(
@@ -162,7 +169,7 @@ def test_auth_spec_rejects_incomplete_or_mixed_fields(spec: dict) -> None:
         {
             "url": "http://127.0.0.1/v1",
             "params": {"k": "abc"},
-            "auth": {"type": "api_key", "token_env": "K", "query_param": "k"},
+            "auth": {"type": "api_key", "key_env": "K", "in": "query", "name": "k"},
         },
         {"url": "ftp://127.0.0.1/v1"},
     ],

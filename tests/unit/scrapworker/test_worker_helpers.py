@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 from lakehouse.endpoints import parse_endpoint
-from lakehouse.pipeline import auth_spec, job_for_slot
+from lakehouse.jobs import CrawlJob
+from lakehouse.pipeline import job_for_slot
 from scrapworker.redaction import SecretScrubFilter, scrub, secret_values
 from scrapworker.retry_middleware import backoff_seconds, retry_after_seconds
 
@@ -55,7 +56,9 @@ def test_job_for_slot_carries_only_the_variable_name() -> None:
     config = parse_endpoint(CONFIG, "demo.yaml")
     start = datetime(2024, 1, 2, 3, 0, tzinfo=UTC)
     job = job_for_slot(config, start, start + timedelta(minutes=15), "raw")
-    assert job.request.auth == auth_spec(config)
-    assert job.request.auth.query_param == "apikey" and job.request.auth.token_env == "DEMO_KEY"
+    # The job carries the endpoint's auth as configured, and reads back the same.
+    assert job.request.auth == config.request.auth
+    assert CrawlJob.from_payload(job.to_payload()).request.auth == config.request.auth
+    assert job.request.auth.secret_params() == {"apikey"} and job.request.auth.env_names() == {"DEMO_KEY"}
     assert job.request.params == {"symbol": "X", "start": "1704164400000"}
     assert job.raw_prefix == "raw/demo/ds=2024-01-02/hr=03/min=00/demo__20240102T0300Z/"
