@@ -96,6 +96,15 @@ def register(app: typer.Typer) -> None:
                 f"{jupyter.notebook_dir})",
                 soft_wrap=True,
             )
+        if "trino" in with_:
+            from lakehouse.local.trino_server import USER, TrinoService
+
+            trino = TrinoService(stack.settings)
+            console.print(
+                f"trino: {trino.url}  user [bold]{USER}[/] (password in {trino.password_file}; "
+                f"TLS certificate {trino.certificate}); catalog {stack.settings.catalog.name}",
+                soft_wrap=True,
+            )
         if "spark" in with_:
             from lakehouse.local.spark_server import master_url
 
