@@ -25,7 +25,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group, name="artifacts")
 
     @group.command("fetch")
-    def fetch(only: list[str] = typer.Argument(None, help="Keys to fetch (default: all but the optional ones).")) -> None:
+    def fetch(
+        only: list[str] = typer.Argument(None, help="Keys to fetch (default: all but the optional ones)."),
+    ) -> None:
         """Download missing jars into the cache and verify their sha256. Idempotent."""
         keys = only or list(arts.DEFAULT_KEYS)
         fetched, present = [], []
@@ -53,7 +55,9 @@ def register(app: typer.Typer) -> None:
         )
 
     @group.command("list")
-    def list_(check: bool = typer.Option(False, "--check", help="Exit 1 when any non-optional one is missing.")) -> None:
+    def list_(
+        check: bool = typer.Option(False, "--check", help="Exit 1 when any non-optional one is missing."),
+    ) -> None:
         """Show each pinned jar and whether it is present and verified."""
         table = Table(title=f"pinned jars ({arts.jars_dir()})")
         for col in ("key", "maven coordinate", "state"):

@@ -71,7 +71,7 @@ def _row(trade_id: Any, price: Any, traded_at: Any, venue: Any) -> tuple[int, De
     return int(trade_id), None if price is None else Decimal(str(price)), traded_at.astimezone(UTC), venue
 
 
-def test_trino_spark_and_duckdb_read_the_same_rows(trino: TrinoService, ingested: Ingested) -> None:
+def test_trino_spark_and_duckdb_read_the_same_rows(trino: TrinoService, ingested: Ingested) -> None:  # noqa: F811
     from lakehouse.analyst import duckdb
 
     select = ", ".join(COLUMNS)
@@ -89,7 +89,9 @@ def test_trino_spark_and_duckdb_read_the_same_rows(trino: TrinoService, ingested
     via_spark = [_row(*r) for r in json.loads(out.stdout.strip().splitlines()[-1])]
 
     view = ingested.table.replace(".", "_")
-    via_duckdb = [_row(*r) for r in duckdb(ingested.table).sql(f"SELECT {select} FROM {view} ORDER BY trade_id").fetchall()]
+    via_duckdb = [
+        _row(*r) for r in duckdb(ingested.table).sql(f"SELECT {select} FROM {view} ORDER BY trade_id").fetchall()
+    ]
 
     assert len(via_trino) == ingested.rows
     assert via_trino == via_spark == via_duckdb

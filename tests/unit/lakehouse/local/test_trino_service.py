@@ -120,7 +120,9 @@ def test_unpacks_only_what_is_used_once_hard_links_included(tmp_path: Path, monk
     tarball.parent.mkdir(parents=True)
     _fake_tarball(tarball)
     art = artifacts.ARTIFACTS["trino-server"]
-    fake = artifacts.Artifact(**{**art.__dict__, "sha256": artifacts.sha256_of(tarball), "size": tarball.stat().st_size})
+    fake = artifacts.Artifact(
+        **{**art.__dict__, "sha256": artifacts.sha256_of(tarball), "size": tarball.stat().st_size}
+    )
     monkeypatch.setitem(artifacts.ARTIFACTS, "trino-server", fake)
     assert not trino_server.is_installed()
     home = trino_server.ensure_installed()
