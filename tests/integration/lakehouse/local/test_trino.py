@@ -2,8 +2,9 @@
 rows of an ingested endpoint table as Spark and DuckDB, refuses clients without its
 password, and listens on 127.0.0.1 only.
 
-The endpoint is the notebooks' (two slots landed as the crawler writes them, ingested
-over the stack's Spark Connect server). Trino starts once per session (about 25 s
+The endpoint is the session's ``ingested`` one (tests/integration/conftest.py: two
+slots landed as the crawler writes them, ingested over the stack's Spark Connect
+server), which the notebook tests read too. Trino starts once per session (about 25 s
 here); the test is skipped only when no Java 24+ can be found, with that reason.
 """
 
@@ -26,7 +27,7 @@ from lakehouse.java import trino_java_home
 from lakehouse.local.trino_server import USER, TrinoService
 from lakehouse.settings import load_settings
 from tests.conftest import ROOT, free_port
-from tests.integration.notebooks.conftest import Ingested, ingested  # noqa: F401  (the shared fixture)
+from tests.integration.conftest import Ingested
 
 COLUMNS = ("trade_id", "price", "traded_at", "venue_code")
 
@@ -71,27 +72,29 @@ def _row(trade_id: Any, price: Any, traded_at: Any, venue: Any) -> tuple[int, De
     return int(trade_id), None if price is None else Decimal(str(price)), traded_at.astimezone(UTC), venue
 
 
-def test_trino_spark_and_duckdb_read_the_same_rows(trino: TrinoService, ingested: Ingested) -> None:  # noqa: F811
+def test_trino_spark_and_duckdb_read_the_same_rows(trino: TrinoService, ingested: Ingested) -> None:
     from lakehouse.analyst import duckdb
 
     select = ", ".join(COLUMNS)
     table = f"{trino.settings.catalog.name}.{ingested.table}"
-    via_trino = [_row(*r) for r in trino.query(f"SELECT {select} FROM {table} ORDER BY trade_id")]
-
-    out = subprocess.run(
+    # Spark's client starts in its own process (seconds); Trino and DuckDB read meanwhile.
+    spark = subprocess.Popen(
         [sys.executable, "-c", SPARK_READ, f"SELECT {select} FROM {table} ORDER BY trade_id"],
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=300,
     )
-    assert out.returncode == 0, out.stderr[-4000:]
-    via_spark = [_row(*r) for r in json.loads(out.stdout.strip().splitlines()[-1])]
-
-    view = ingested.table.replace(".", "_")
-    via_duckdb = [
-        _row(*r) for r in duckdb(ingested.table).sql(f"SELECT {select} FROM {view} ORDER BY trade_id").fetchall()
-    ]
+    try:
+        via_trino = [_row(*r) for r in trino.query(f"SELECT {select} FROM {table} ORDER BY trade_id")]
+        view = ingested.table.replace(".", "_")
+        scan = duckdb(ingested.table).sql(f"SELECT {select} FROM {view} ORDER BY trade_id")
+        via_duckdb = [_row(*r) for r in scan.fetchall()]
+        stdout, stderr = spark.communicate(timeout=300)
+    finally:
+        spark.kill()
+    assert spark.returncode == 0, stderr[-4000:]
+    via_spark = [_row(*r) for r in json.loads(stdout.strip().splitlines()[-1])]
 
     assert len(via_trino) == ingested.rows
     assert via_trino == via_spark == via_duckdb
