@@ -20,7 +20,8 @@ def _report(progress: Progress, task: TaskID, done: int, total: int) -> None:
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(
-        help="The pinned jars (Nessie runner, Iceberg for Spark) from Maven Central.", no_args_is_help=True
+        help="The pinned jars (Nessie runner, Iceberg for Spark) and the optional Trino server, from Maven Central.",
+        no_args_is_help=True,
     )
     app.add_typer(group, name="artifacts")
 

@@ -100,11 +100,8 @@ def register(app: typer.Typer) -> None:
             from lakehouse.local.trino_server import USER, TrinoService
 
             trino = TrinoService(stack.settings)
-            console.print(
-                f"trino: {trino.url}  user [bold]{USER}[/] (password in {trino.password_file}; "
-                f"TLS certificate {trino.certificate}); catalog {stack.settings.catalog.name}",
-                soft_wrap=True,
-            )
+            console.print(f"trino: {trino.url}  user [bold]{USER}[/], catalog {stack.settings.catalog.name}")
+            console.print(f"  password in {trino.password_file}; TLS certificate {trino.certificate}")
         if "spark" in with_:
             from lakehouse.local.spark_server import master_url
 
