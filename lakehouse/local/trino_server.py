@@ -79,6 +79,11 @@ def ensure_installed() -> Path:
     home = install_dir()
     if is_installed():
         return home
+    if not artifacts.artifact_path(ARTIFACT_KEY).is_file():
+        raise StackError(
+            f"the Trino server ({art.coordinate}, {art.size // 1_000_000} MB) is not fetched: run ./init.sh --trino "
+            f"(or `lakehouse artifacts fetch {ARTIFACT_KEY}`)"
+        )
     tarball = artifacts.require(ARTIFACT_KEY)
     staging = home.with_name(home.name + ".unpacking")
     shutil.rmtree(staging, ignore_errors=True)
@@ -254,13 +259,17 @@ class TrinoService(Service):
             # JVM writes it at its first exit, into the cache beside the server) and C1 only.
             f"-XX:SharedArchiveFile={archive}",
             "-XX:+AutoCreateSharedArchive",
+            # Every stack on the machine shares the archive: one that two JVMs wrote at
+            # once fails its checksum and is ignored instead of mapped (~0.2 s to check).
+            "-XX:+VerifySharedSpaces",
             "-XX:TieredStopAtLevel=1",
             "-XX:+UseG1GC",
             "-XX:+ExitOnOutOfMemoryError",
             "-XX:ReservedCodeCacheSize=256M",
             "-Djdk.attach.allowAttachSelf=true",
             "-XX:+EnableDynamicAgentLoading",
-            "--enable-native-access=ALL-UNNAMED",
+            # No --enable-native-access: the JDK's own class-data archive was made without
+            # it, and the mismatch logs a CDS error at every start (JNA warns instead).
             "-Dfile.encoding=UTF-8",
         ]
 

@@ -164,3 +164,9 @@ def test_trino_java_prefers_the_setting_and_names_every_place_looked(tmp_path: P
         assert "LAKEHOUSE_LOCAL__TRINO_JAVA_HOME" in str(exc)
     else:  # this machine has a JDK 24+ elsewhere (/usr/lib/jvm): the setting was passed over
         assert chosen != str(old) and (java.java_major(f"{chosen}/bin/java") or 0) >= 24
+
+
+def test_a_missing_server_says_how_to_fetch_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_CACHE_DIR", str(tmp_path))
+    with pytest.raises(StackError, match=r"run ./init.sh --trino"):
+        trino_server.ensure_installed()
