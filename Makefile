@@ -1,9 +1,13 @@
 # The two quick-start commands. Both run ./init.sh first, which installs what is
 # missing and otherwise changes nothing.
-.PHONY: install demo lint test test-unit up down status
+.PHONY: install install-test demo lint test test-unit up down status
 
 install:
 	./init.sh
+
+# The integration suite also runs Trino (tests/integration/lakehouse/local/test_trino.py).
+install-test:
+	./init.sh --trino
 
 demo: install
 	.venv/bin/lakehouse demo
@@ -12,7 +16,7 @@ demo: install
 lint: install
 	.ci/lint
 
-test: install lint
+test: install-test lint
 	.venv/bin/pytest
 
 test-unit: install

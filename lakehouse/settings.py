@@ -189,6 +189,13 @@ class LocalStackSettings(_Section):
     spark_connect_driver_memory: str = Field("3g", pattern=r"^\d+[kmgt]$")
     # JupyterLab (`up --with jupyter`); not 18888, which SeaweedFS's filer takes.
     jupyter_port: int = Field(18890, ge=1, le=65535)
+    # Trino (`up --with trino`): HTTPS with a password for clients on trino_port; plain
+    # HTTP on trino_internal_port for its own node-to-node calls (shared secret).
+    trino_port: int = Field(18443, ge=1, le=65535)
+    trino_internal_port: int = Field(18444, ge=1, le=65535)
+    trino_heap: str = Field("1g", pattern=r"^\d+[kmgt]$")
+    # A JDK 24+ for Trino; unset: found (lakehouse.java.trino_java_home).
+    trino_java_home: Path | None = None
 
     @property
     def secrets_dir(self) -> Path:

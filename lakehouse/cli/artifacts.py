@@ -20,14 +20,17 @@ def _report(progress: Progress, task: TaskID, done: int, total: int) -> None:
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(
-        help="The pinned jars (Nessie runner, Iceberg for Spark) from Maven Central.", no_args_is_help=True
+        help="The pinned jars (Nessie runner, Iceberg for Spark) and the optional Trino server, from Maven Central.",
+        no_args_is_help=True,
     )
     app.add_typer(group, name="artifacts")
 
     @group.command("fetch")
-    def fetch(only: list[str] = typer.Argument(None, help="Keys to fetch (default: all).")) -> None:
+    def fetch(
+        only: list[str] = typer.Argument(None, help="Keys to fetch (default: all but the optional ones)."),
+    ) -> None:
         """Download missing jars into the cache and verify their sha256. Idempotent."""
-        keys = only or list(arts.ARTIFACTS)
+        keys = only or list(arts.DEFAULT_KEYS)
         fetched, present = [], []
         with Progress(
             "[progress.description]{task.description}",
@@ -53,7 +56,9 @@ def register(app: typer.Typer) -> None:
         )
 
     @group.command("list")
-    def list_(check: bool = typer.Option(False, "--check", help="Exit 1 when any jar is missing.")) -> None:
+    def list_(
+        check: bool = typer.Option(False, "--check", help="Exit 1 when any non-optional one is missing."),
+    ) -> None:
         """Show each pinned jar and whether it is present and verified."""
         table = Table(title=f"pinned jars ({arts.jars_dir()})")
         for col in ("key", "maven coordinate", "state"):
@@ -61,8 +66,9 @@ def register(app: typer.Typer) -> None:
         missing = 0
         for key, art in arts.ARTIFACTS.items():
             ok = arts.is_verified(key)
-            missing += not ok
-            table.add_row(key, art.coordinate, "[green]verified[/]" if ok else "[red]missing[/]")
+            missing += not ok and not art.optional
+            state = "[green]verified[/]" if ok else "optional, not fetched" if art.optional else "[red]missing[/]"
+            table.add_row(key, art.coordinate, state)
         console.print(table)
         if check and missing:
             raise typer.Exit(1)

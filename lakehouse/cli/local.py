@@ -96,6 +96,12 @@ def register(app: typer.Typer) -> None:
                 f"{jupyter.notebook_dir})",
                 soft_wrap=True,
             )
+        if "trino" in with_:
+            from lakehouse.local.trino_server import USER, TrinoService
+
+            trino = TrinoService(stack.settings)
+            console.print(f"trino: {trino.url}  user [bold]{USER}[/], catalog {stack.settings.catalog.name}")
+            console.print(f"  password in {trino.password_file}; TLS certificate {trino.certificate}")
         if "spark" in with_:
             from lakehouse.local.spark_server import master_url
 

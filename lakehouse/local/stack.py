@@ -37,6 +37,7 @@ from lakehouse.local.sandbox_server import SandboxService
 from lakehouse.local.service import Service
 from lakehouse.local.spark_connect_server import SparkConnectService
 from lakehouse.local.spark_server import SparkMasterService, SparkWorkerService
+from lakehouse.local.trino_server import TrinoService
 from lakehouse.local.worker_server import WorkerService
 from lakehouse.settings import Settings, load_settings, read_secret_files
 
@@ -51,6 +52,7 @@ OPTIONAL_SERVICES: dict[str, tuple[type[Service], ...]] = {
     "worker": (WorkerService,),
     "airflow": (AirflowService,),
     "jupyter": (JupyterService,),
+    "trino": (TrinoService,),
 }
 
 
