@@ -22,6 +22,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 
 from lakehouse.raw_layout import MANIFEST_NAME, Manifest, manifest_key
+from scrapworker.fault_points import FaultPoints
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client  # pragma: no cover
@@ -30,11 +31,17 @@ logger = logging.getLogger(__name__)
 
 
 class RawLanding:
-    def __init__(self, client: S3Client, bucket: str) -> None:
+    def __init__(self, client: S3Client, bucket: str, points: FaultPoints | None = None) -> None:
         self.client = client
         self.bucket = bucket
+        # Test hook (worker.pause_at), off unless configured.
+        self.points = points or FaultPoints()
 
     # -- blocking calls (run in a thread) --------------------------------------------
+
+    def _put_page(self, key: str, body: bytes) -> None:
+        self.points.reach("page_upload", key)
+        self._put(key, body)
 
     def _put(self, key: str, body: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
@@ -55,6 +62,7 @@ class RawLanding:
             self.client.delete_objects(
                 Bucket=self.bucket, Delete={"Objects": stale[start : start + 1000], "Quiet": True}
             )
+        self.points.reach("manifest", manifest.key)
         self._put(manifest.key, manifest.to_json_bytes())
         return len(stale)
 
@@ -64,7 +72,7 @@ class RawLanding:
         return deferToThread(self._delete_manifest, prefix)
 
     def put_page(self, key: str, body: bytes) -> Deferred[None]:
-        return deferToThread(self._put, key, body)
+        return deferToThread(self._put_page, key, body)
 
     def complete(self, manifest: Manifest) -> Deferred[int]:
         """Remove stale pages, then write the manifest. Fires with the number removed."""

@@ -323,7 +323,7 @@ class JobRun:
     def _ack(self, state: RunState, result: JobResult, detail: str) -> Deferred[None]:
         self.state = state
         self.keeper.stop()
-        d = deferToThread(self.queue.ack, self.lease, result)
+        d = deferToThread(self._send_ack, result)
 
         def acked(_: object) -> None:
             self._summary(state.value, detail)
@@ -342,6 +342,10 @@ class JobRun:
         d.addCallbacks(acked, not_acked)
         d.addBoth(lambda _: self._end())
         return d
+
+    def _send_ack(self, result: JobResult) -> None:
+        self.landing.points.reach("ack", f"run {self.run_id} {result.state.value}")
+        self.queue.ack(self.lease, result)
 
     def _lease_lost(self, error: LeaseLostError) -> None:
         if not self.active:
