@@ -46,6 +46,7 @@ from scrapworker.landing import RawLanding
 from scrapworker.leases import LeaseKeeper
 from scrapworker.pagination import Page, paginator_for, with_params
 from scrapworker.redaction import auth_env_names, scrub, secret_values
+from scrapworker.redis_outage import ack_through_outage
 from scrapworker.settings import DOWNLOAD_MAXSIZE
 from scrapworker.stats import RunStats
 
@@ -345,7 +346,7 @@ class JobRun:
 
     def _send_ack(self, result: JobResult) -> None:
         self.landing.points.reach("ack", f"run {self.run_id} {result.state.value}")
-        self.queue.ack(self.lease, result)
+        ack_through_outage(self.queue, self.lease, result)
 
     def _lease_lost(self, error: LeaseLostError) -> None:
         if not self.active:

@@ -22,7 +22,6 @@ Short form (default suite): one kill of each kind. ``LAKEHOUSE_RELIABILITY_LONG=
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -31,11 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worker_harness import list_keys, make_job, read_manifest, wait_until
+from worker_harness import check_landing, finished_lines, list_keys, make_job, wait_until
 
-from lakehouse.endpoints import extract
 from lakehouse.jobs import CrawlJob, JobState
-from lakehouse.raw_layout import sha256_hex
 from sandbox import FaultRates
 
 LONG = os.environ.get("LAKEHOUSE_RELIABILITY_LONG") == "1"
@@ -60,20 +57,6 @@ def _worker_id(worker: Any) -> str:
 
 def _run_id_in(detail: str, jobs: dict[str, CrawlJob]) -> str:
     return next(run_id for run_id in jobs if run_id in detail)
-
-
-def _check_landing(s3: Any, settings: Any, job: CrawlJob, expected_ids: list[Any], records_path: str) -> None:
-    manifest = read_manifest(s3, settings, job)
-    assert [p.index for p in manifest.pages] == list(range(1, manifest.total_pages + 1)), job.run_id
-    keys = list_keys(s3, settings, job.raw_prefix)
-    # No orphan object: the prefix holds exactly the listed pages and the manifest.
-    assert keys == sorted([p.key for p in manifest.pages] + [job.manifest_key]), (job.run_id, keys)
-    ids: list[Any] = []
-    for page in manifest.pages:
-        body = s3.get_object(Bucket=settings.s3.bucket, Key=page.key)["Body"].read()
-        assert sha256_hex(body) == page.sha256 and len(body) == page.bytes, (job.run_id, page.index)
-        ids.extend(r["id"] for r in extract(json.loads(body), records_path) or [])
-    assert ids == expected_ids, f"{job.run_id}: {len(ids)} records landed, {len(expected_ids)} expected"
 
 
 def test_kill_9_at_chosen_moments_loses_and_duplicates_nothing(
@@ -119,7 +102,7 @@ def test_kill_9_at_chosen_moments_loses_and_duplicates_nothing(
             job = enqueue(held_cfg, held)
             before = held.server.stats().total_requests
             target = before + rng.randint(1, 3)  # its 1st..3rd request (page or a rerun's page)
-            wait_until(lambda: held.server.stats().total_requests >= target, 60, "the held request", 0.02)
+            wait_until(lambda t=target: held.server.stats().total_requests >= t, 60, "the held request", 0.02)
             status = queue.get_status(job.run_id)
             holder = status.worker_id if status else None
             time.sleep(rng.uniform(0.05, HOLD * 0.5))  # still inside the sandbox's hold
@@ -175,11 +158,10 @@ def test_kill_9_at_chosen_moments_loses_and_duplicates_nothing(
     statuses = {r: queue.get_status(r) for r in jobs}
     not_finished = {r: (s.state, s.error) for r, s in statuses.items() if s.state != JobState.FINISHED}
     assert not not_finished, not_finished
-    logs = "\n".join(Path(p).read_text(errors="replace") for p in sorted(Path(steady[0].log).parent.glob("worker-*.log")))
+    logs = sorted(Path(steady[0].log).parent.glob("worker-*.log"))
     for run_id, job in jobs.items():
-        assert logs.count(f"run {run_id} finished:") == 1, f"{run_id} finished {logs.count(f'run {run_id} finished:')}x"
-        records_path = "data.items"
-        _check_landing(s3, settings, job, expected[run_id], records_path)
+        assert finished_lines(logs, run_id) == 1, f"{run_id} finished {finished_lines(logs, run_id)} times"
+        check_landing(s3, settings, job, expected[run_id], "data.items")
     killed = {run_id for _, run_id, _ in kills}
     assert all(statuses[r].attempts >= 2 for r in killed), {r: statuses[r].attempts for r in killed}
     assert queue.queue_stats().dead_letters == 0
