@@ -18,6 +18,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import HTTPClientError
+from tenacity import before_sleep_log, retry, retry_if_exception_type, stop_after_delay, wait_exponential
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 
@@ -28,6 +31,22 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client  # pragma: no cover
 
 logger = logging.getLogger(__name__)
+
+# An S3 server that restarts or blips must not fail a crawl whose API answered fine:
+# botocore's own retries (5 attempts, jittered) span only a few seconds, so an outage
+# of ~10 s failed the jobs whose pages were uploading (found by tests/integration/
+# reliability/test_reliability_worker_outages.py). Each landing call is retried on
+# connection errors for up to this long; the crawl goes on meanwhile (pages wait in
+# memory, about rate x outage of them). Every call is idempotent: same key, same bytes.
+S3_OUTAGE_SECONDS = 60.0
+
+_ride_out = retry(
+    retry=retry_if_exception_type((BotoConnectionError, HTTPClientError)),
+    wait=wait_exponential(multiplier=0.5, max=5),
+    stop=stop_after_delay(S3_OUTAGE_SECONDS),
+    before_sleep=before_sleep_log(logger, logging.WARNING),
+    reraise=True,
+)
 
 
 class RawLanding:
@@ -41,14 +60,16 @@ class RawLanding:
 
     def _put_page(self, key: str, body: bytes) -> None:
         self.points.reach("page_upload", key)
-        self._put(key, body)
+        _ride_out(self._put)(key, body)
 
     def _put(self, key: str, body: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
 
+    @_ride_out
     def _delete_manifest(self, prefix: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=manifest_key(prefix))
 
+    @_ride_out
     def _complete(self, manifest: Manifest) -> int:
         keep = {page.key for page in manifest.pages}
         stale: list[dict[str, Any]] = []
