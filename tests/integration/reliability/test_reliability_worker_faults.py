@@ -13,7 +13,8 @@ After every kill a fresh worker takes the victim's place, so three workers serve
 queue throughout. Afterwards every job has finished exactly once (one "finished"
 line across all worker logs), its manifest lists pages 1..n whose objects are exactly
 the run prefix's objects with matching checksums, and its records are the slot's
-records, each once. Right after a kill before the manifest, the run's prefix must read
+records, each once; each killed run's signal, published twice, is one row with its
+manifest's records. Right after a kill before the manifest, the run's prefix must read
 incomplete (no manifest).
 
 Short form (default suite): one kill of each kind. ``LAKEHOUSE_RELIABILITY_LONG=1``:
@@ -33,6 +34,8 @@ from typing import Any
 from worker_harness import check_landing, finished_lines, list_keys, make_job, wait_until
 
 from lakehouse.jobs import CrawlJob, JobState
+from lakehouse.pipeline import publish_signal
+from lakehouse.signals import rows_for
 from sandbox import FaultRates
 
 LONG = os.environ.get("LAKEHOUSE_RELIABILITY_LONG") == "1"
@@ -86,6 +89,8 @@ def test_kill_9_at_chosen_moments_loses_and_duplicates_nothing(
 
     base = ("--lease-seconds", LEASE, "--shutdown-grace", "5")
     steady = [start_worker(*base, "--concurrency", "2", worker_id=f"steady-{i}") for i in range(2)]
+    for worker in steady:
+        wait_until(lambda w=worker: "serving queue" in w.text(), 90, "the steady workers to start")
     for _ in range(4):
         enqueue(plain_cfg, plain)
     kills: list[tuple[str, str, float]] = []  # (kind, run id, seconds into the crawl)
@@ -102,7 +107,7 @@ def test_kill_9_at_chosen_moments_loses_and_duplicates_nothing(
             job = enqueue(held_cfg, held)
             before = held.server.stats().total_requests
             target = before + rng.randint(1, 3)  # its 1st..3rd request (page or a rerun's page)
-            wait_until(lambda t=target: held.server.stats().total_requests >= t, 60, "the held request", 0.02)
+            wait_until(lambda t=target: held.server.stats().total_requests >= t, 90, "the held request", 0.02)
             status = queue.get_status(job.run_id)
             holder = status.worker_id if status else None
             time.sleep(rng.uniform(0.05, HOLD * 0.5))  # still inside the sandbox's hold
@@ -165,8 +170,21 @@ def test_kill_9_at_chosen_moments_loses_and_duplicates_nothing(
     killed = {run_id for _, run_id, _ in kills}
     assert all(statuses[r].attempts >= 2 for r in killed), {r: statuses[r].attempts for r in killed}
     assert queue.queue_stats().dead_letters == 0
+    # The publish step downstream, run twice (as a retried Airflow task would) for the
+    # runs killed after their manifest was written (every killed run, long form): one
+    # signal row per run, carrying its manifest's records.
+    published = time.monotonic()
+    ours = settings.model_copy(update={"queue": settings.queue.model_copy(update={"prefix": queue.options.prefix})})
+    to_publish = killed if LONG else {run_id for kind, run_id, _ in kills if kind == "ack"}
+    for run_id in sorted(to_publish):
+        publish_signal(ours, run_id)
+        publish_signal(ours, run_id)
+        rows = rows_for(ours, run_id)
+        assert len(rows) == 1 and rows[0].records == len(expected[run_id]), (run_id, rows)
+    published = time.monotonic() - published
     print(
         f"\nkill -9 x{len(kills)} ({', '.join(f'{k}@{t}s' for k, _, t in kills)}) across 3 workers: "
         f"{len(jobs)} jobs, all finished once, {sum(s.pages for s in statuses.values())} pages, "
-        f"attempts max {max(s.attempts for s in statuses.values())}; crawl {crawl_seconds:.1f} s"
+        f"attempts max {max(s.attempts for s in statuses.values())}; crawl {crawl_seconds:.1f} s; "
+        f"{len(to_publish)} killed runs published twice: one signal row each ({published:.1f} s)"
     )
