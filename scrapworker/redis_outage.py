@@ -2,8 +2,8 @@
 some seconds is no fault of the job in hand, so it must neither fail the job nor
 drop its result.
 
-redis-py retries a command 3 times (backed off, about 7 s in all); a restart that
-takes longer reached the worker as ``ConnectionError``. Before this module, the rate
+redis-py (8.1) retries a command 3 times, backed off (3.7 s in all against a closed port,
+measured here); a restart that takes longer reached the worker as ``ConnectionError``. Before this module, the rate
 limiter's error failed the page (the job ended "failed" though the API was fine),
 and an ack that failed was logged and dropped, so the run's lease expired and the
 finished crawl was crawled again (found by tests/integration/reliability/
