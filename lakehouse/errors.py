@@ -132,6 +132,7 @@ class LeaseLostError(QueueError):
         self.run_id = run_id
         self.lease_id = lease_id
         self.state = state
+        self.holder = holder
         now = f"state now {state}" if state else "no status any more"
         if holder:
             now += f", last leased by {holder}"

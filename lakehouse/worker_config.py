@@ -10,7 +10,7 @@ queue's (``queue.lease_seconds``; the worker's ``--lease-seconds`` overrides it)
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -49,6 +49,13 @@ class WorkerSettings(BaseModel):
     # How often a worker reaps expired leases even when it is too busy to lease.
     reap_seconds: float = Field(5.0, gt=0)
     log_level: str = Field("INFO", pattern=r"^(?i:debug|info|warning|error|critical)$")
+    # A test hook, off by default (None): at the ``pause_hit``-th time this process
+    # reaches the named point it logs "fault point <name> reached" and holds there for
+    # ``pause_seconds``, so a fault-injection test can kill -9 it at that moment
+    # (scrapworker.fault_points lists the points; docs/reliability.md uses them).
+    pause_at: Literal["page_upload", "manifest", "ack"] | None = None
+    pause_hit: int = Field(1, ge=1)
+    pause_seconds: float = Field(10.0, ge=0, le=600)
 
     @model_validator(mode="after")
     def _rate_window(self) -> Self:

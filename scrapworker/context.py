@@ -15,6 +15,7 @@ from lakehouse.queue import JobQueue, open_queue
 from lakehouse.ratelimit import RateLimiter
 from lakehouse.settings import Settings
 from lakehouse.storage import s3_client
+from scrapworker.fault_points import FaultPoints
 from scrapworker.landing import RawLanding
 
 _lock = Lock()
@@ -51,5 +52,7 @@ def landing(settings: Settings) -> RawLanding:
     with _lock:
         if key not in _landings:
             # One pooled connection per reactor thread that may upload at once.
-            _landings[key] = RawLanding(s3_client(s3, max_pool_connections=32), s3.bucket)
+            _landings[key] = RawLanding(
+                s3_client(s3, max_pool_connections=32), s3.bucket, FaultPoints.from_settings(settings.worker)
+            )
         return _landings[key]

@@ -25,6 +25,7 @@ when the settings load); it is capped at half an interval.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Self
 
@@ -38,8 +39,11 @@ from twisted.internet.threads import deferToThread
 from lakehouse.ratelimit import RateLimiter
 from scrapworker import context
 from scrapworker.errors import RunCancelledError
+from scrapworker.redis_outage import OUTAGE_ERRORS, OUTAGE_RETRY_SECONDS
 from scrapworker.run import RUN_META, JobRun
 from scrapworker.settings import lakehouse_settings
+
+logger = logging.getLogger(__name__)
 
 NOT_BEFORE_META = "crawl_not_before"  # monotonic time before which not to send (backoff)
 # A request that is no page but draws from that run's bucket (an OAuth2 token request
@@ -77,9 +81,16 @@ class SharedRateLimitMiddleware:
         while True:
             if not run.active:
                 raise RunCancelledError(f"run {run.run_id} ended")
-            wait = await maybe_deferred_to_future(
-                deferToThread(self.limiter.acquire, run.config.rate_limit_key, rate, limit.burst, slack)
-            )
+            try:
+                wait = await maybe_deferred_to_future(
+                    deferToThread(self.limiter.acquire, run.config.rate_limit_key, rate, limit.burst, slack)
+                )
+            except OUTAGE_ERRORS as exc:
+                # No token without Redis, and no reason to fail the page: wait it out
+                # (scrapworker.redis_outage).
+                logger.warning("run %s: rate limiter unreachable (%s); asking again", run.run_id, exc)
+                await sleep(OUTAGE_RETRY_SECONDS)
+                continue
             if wait == 0:
                 run.stats.inc("requests")
                 return None

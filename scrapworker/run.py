@@ -51,6 +51,7 @@ from scrapworker.landing import RawLanding
 from scrapworker.leases import LeaseKeeper
 from scrapworker.pagination import Page, Paginator, paginator_for, with_params
 from scrapworker.redaction import SECRET_PARAMS_META, masked_values, scrub, secret_values
+from scrapworker.redis_outage import ack_through_outage
 from scrapworker.settings import DOWNLOAD_MAXSIZE
 from scrapworker.stats import RunStats
 
@@ -382,7 +383,7 @@ class JobRun:
     def _ack(self, state: RunState, result: JobResult, detail: str) -> Deferred[None]:
         self.state = state
         self.keeper.stop()
-        d = deferToThread(self.queue.ack, self.lease, result)
+        d = deferToThread(self._send_ack, result)
 
         def acked(_: object) -> None:
             self._summary(state.value, detail)
@@ -401,6 +402,10 @@ class JobRun:
         d.addCallbacks(acked, not_acked)
         d.addBoth(lambda _: self._end())
         return d
+
+    def _send_ack(self, result: JobResult) -> None:
+        self.landing.points.reach("ack", f"run {self.run_id} {result.state.value}")
+        ack_through_outage(self.queue, self.lease, result)
 
     def _lease_lost(self, error: LeaseLostError) -> None:
         if not self.active:

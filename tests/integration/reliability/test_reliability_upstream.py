@@ -156,7 +156,7 @@ def _peak_rss(pid: int, stop: threading.Event, out: list[int]) -> None:
 def test_abusive_upstreams_end_bounded_with_named_reasons(
     settings, make_sandbox, endpoints, queue, s3, start_worker
 ) -> None:
-    sandbox = make_sandbox()
+    sandbox = make_sandbox(records_per_slot=300)
     configs = {case.name: _write(endpoints, sandbox.url, case) for case in CASES}
     jobs = {name: make_job(settings, config, 0) for name, config in configs.items()}
     worker = start_worker("--concurrency", str(len(CASES)))

@@ -174,6 +174,31 @@ def list_keys(s3: Any, settings: Settings, prefix: str) -> list[str]:
     return sorted(keys)
 
 
+def check_landing(s3: Any, settings: Settings, job: CrawlJob, expected_ids: list[Any], records_path: str) -> Manifest:
+    """The run's landing is complete and clean: the manifest lists pages 1..n, the run
+    prefix holds exactly those pages and the manifest (no orphan object), every page's
+    bytes match its checksum, and the records are ``expected_ids``, each once."""
+    from lakehouse.endpoints import extract
+    from lakehouse.raw_layout import sha256_hex
+
+    manifest = read_manifest(s3, settings, job)
+    assert [p.index for p in manifest.pages] == list(range(1, manifest.total_pages + 1)), job.run_id
+    keys = list_keys(s3, settings, job.raw_prefix)
+    assert keys == sorted([p.key for p in manifest.pages] + [job.manifest_key]), (job.run_id, keys)
+    ids: list[Any] = []
+    for page in manifest.pages:
+        body = s3.get_object(Bucket=settings.s3.bucket, Key=page.key)["Body"].read()
+        assert sha256_hex(body) == page.sha256 and len(body) == page.bytes, (job.run_id, page.index)
+        ids.extend(r["id"] for r in extract(json.loads(body), records_path) or [])
+    assert ids == expected_ids, f"{job.run_id}: {len(ids)} records landed, {len(expected_ids)} expected"
+    return manifest
+
+
+def finished_lines(logs: list[Path], run_id: str) -> int:
+    """How many times the workers logged the run as finished (acked) across ``logs``."""
+    return sum(log.read_text(errors="replace").count(f"run {run_id} finished:") for log in logs if log.exists())
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while True:

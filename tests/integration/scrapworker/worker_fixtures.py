@@ -1,0 +1,118 @@
+"""The worker fixtures, in ONE module that both the worker tests
+(tests/integration/scrapworker/conftest.py) and the reliability suite
+(tests/integration/reliability/conftest.py) import: the in-process sandbox API,
+endpoint configs pointing at it, worker subprocesses (``python -m scrapworker``) and a
+per-test Redis key prefix.
+
+Every test gets its own prefix (``--queue-prefix``), so queues, dead letters and
+rate-limit buckets of different tests never meet on the shared stack.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from worker_harness import ROOT, TOKEN, Endpoints, Sandbox, Worker, market_for
+
+from lakehouse.queue import JobQueue
+from lakehouse.queue_config import QueueSettings
+from lakehouse.settings import Settings
+from lakehouse.storage import ensure_bucket, s3_client
+from sandbox import FaultRates, SandboxOptions, SandboxServer
+
+__all__ = ["endpoints", "make_sandbox", "prefix", "queue", "s3", "start_worker"]
+
+
+@pytest.fixture()
+def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
+    started: list[SandboxServer] = []
+
+    def make(
+        records_per_slot: int = 500,
+        rate_limit: int | None = None,
+        faults: FaultRates | None = None,
+        token: str | None = TOKEN,
+    ) -> Sandbox:
+        market = market_for(records_per_slot)
+        server = SandboxServer(
+            SandboxOptions(rate_limit=rate_limit, token=token, faults=faults or FaultRates(), market=market)
+        ).start()
+        started.append(server)
+        return Sandbox(server, market)
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture()
+def endpoints(tmp_path: Path) -> Endpoints:
+    directory = tmp_path / "endpoints"
+    directory.mkdir()
+    return Endpoints(directory)
+
+
+@pytest.fixture()
+def prefix() -> str:
+    return f"w{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture()
+def queue(settings: Settings, prefix: str) -> Iterator[JobQueue]:
+    client = settings.redis.client()
+    yield JobQueue(client, QueueSettings(prefix=prefix))
+    client.close()
+
+
+@pytest.fixture()
+def s3(settings: Settings) -> Any:
+    ensure_bucket(settings.s3)
+    return s3_client(settings.s3)
+
+
+@pytest.fixture()
+def start_worker(
+    settings: Settings, prefix: str, endpoints: Endpoints, tmp_path: Path
+) -> Iterator[Callable[..., Worker]]:
+    workers: list[Worker] = []
+
+    def start(
+        *args: str, worker_id: str | None = None, token: str | None = TOKEN, env_extra: dict[str, str] | None = None
+    ) -> Worker:
+        n = len(workers)
+        log = tmp_path / f"worker-{n}.log"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
+        env.pop("SANDBOX_TOKEN", None)
+        if token is not None:
+            env["SANDBOX_TOKEN"] = token
+        argv = [
+            sys.executable,
+            "-m",
+            "scrapworker",
+            "--queue-prefix",
+            prefix,
+            "--endpoints-dir",
+            str(endpoints.directory),
+            "--worker-id",
+            worker_id or f"test-worker-{n}",
+            *args,
+        ]
+        with log.open("wb") as out:
+            proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        worker = Worker(proc, log, argv)
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        if worker.proc.poll() is None:
+            worker.proc.send_signal(signal.SIGKILL)
+            worker.proc.wait()
