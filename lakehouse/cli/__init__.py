@@ -41,7 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "local": ("lakehouse.cli.local", "Run the embedded stack (Redis, S3 server, Nessie) on 127.0.0.1."),
     "catalog": ("lakehouse.cli.catalog_cmd", "The Iceberg catalog (Nessie REST)."),
-    "artifacts": ("lakehouse.cli.artifacts", "The pinned jars (Nessie runner, Iceberg for Spark) from Maven Central."),
+    "artifacts": (
+        "lakehouse.cli.artifacts",
+        "The pinned jars (Nessie runner, Iceberg for Spark) and the optional Trino server, from Maven Central.",
+    ),
     "queue": ("lakehouse.cli.queue", "The crawl job queue in Redis: counts, dead letters, retries."),
     "tables": (
         "lakehouse.cli.tables",
