@@ -107,8 +107,8 @@ def test_no_secret_reaches_airflow_spark_logs_redis_or_s3(
     server = airflow_server
     settings = load_settings()
     canaries = _canaries(server)
+    # One DAG file builds every ingest DAG: the fixture waited until they were parsed.
     for dag_id in (OK_DAG, FAILING_DAG):
-        server.wait_for_dag(dag_id)
         out = server.cli("dags", "unpause", dag_id)
         assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
     try:
