@@ -260,6 +260,11 @@ def build_remote_session(url: str, options: SessionOptions, settings: Settings) 
 
         def stop(self) -> None:
             if not self.is_stopped:
+                # Clean-up only: no reconnect loop. After the server died under the job,
+                # the clearCache and release calls each retried CONNECT_RETRY's ~15 s, so
+                # a dead engine cost the task a minute to fail instead of ~20 s (engine
+                # fault scenario); a session left behind times out on the server anyway.
+                self.client.set_retry_policies([DefaultPolicy(max_retries=0)])
                 try:
                     self.catalog.clearCache()
                 except Exception as exc:  # a dead server has nothing left to clear
