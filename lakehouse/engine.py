@@ -50,6 +50,20 @@ class SparkEngineUnavailableError(SparkSessionError):
         )
 
 
+class EngineDependencyUnavailableError(SparkSessionError):
+    """Retryable: the engine ran the job but could not reach the catalog or the object
+    store it writes through (stopped, restarting)."""
+
+    def __init__(self, service: str, address: str, detail: str) -> None:
+        self.service = service
+        super().__init__(
+            f"the Spark engine could not reach {service} at {address} during this job ({detail}). "
+            "An Iceberg commit is atomic: the table holds its previous snapshot or the new one, never "
+            "part of a write. Check that it runs (`lakehouse local status`; `lakehouse local up` starts "
+            "it again), then retry; an Airflow transform retries on its own."
+        )
+
+
 def uses_connect(settings: Settings) -> bool:
     return settings.spark.engine == "connect"
 

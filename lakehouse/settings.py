@@ -187,6 +187,10 @@ class LocalStackSettings(_Section):
     # purpose (with Spark's default 1g it died of heap exhaustion on the third
     # 1M-row write).
     spark_connect_driver_memory: str = Field("3g", pattern=r"^\d+[kmgt]$")
+    # Spark event logs of the Connect server, in <state_dir>/spark-connect/events: off
+    # by default (they grow with every job); the test session turns them on so the
+    # secrets canary can search them.
+    spark_connect_event_log: bool = False
     # JupyterLab (`up --with jupyter`); not 18888, which SeaweedFS's filer takes.
     jupyter_port: int = Field(18890, ge=1, le=65535)
     # Trino (`up --with trino`): HTTPS with a password for clients on trino_port; plain

@@ -25,7 +25,12 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypedDict, cast
 
 from lakehouse import artifacts  # noqa: F401  (tests patch artifacts.require through here)
-from lakehouse.engine import SparkConnectAuthError, SparkEngineUnavailableError, SparkSessionError
+from lakehouse.engine import (
+    EngineDependencyUnavailableError,
+    SparkConnectAuthError,
+    SparkEngineUnavailableError,
+    SparkSessionError,
+)
 from lakehouse.java import java_major, spark_java_home
 from lakehouse.settings import Settings
 from lakehouse.spark_conf import (
@@ -161,7 +166,9 @@ def _token_places(settings: Settings | None) -> str:
 def translate_connect_errors(settings: Settings | None = None, url: str | None = None) -> Iterator[None]:
     """Spark Connect's gRPC failures as named errors that say what to do: a refused
     token (SparkConnectAuthError), a server that is gone (SparkEngineUnavailableError,
-    which a task retry recovers from once the server is back)."""
+    which a task retry recovers from once the server is back), and a server that could
+    not reach the catalog or the object store mid-job (EngineDependencyUnavailableError:
+    otherwise the task log ends in a few hundred lines of the server's JVM stack trace)."""
     url = url or (settings.spark.connect_url if settings is not None else None) or "the configured sc:// URL"
     try:
         yield
@@ -171,7 +178,40 @@ def translate_connect_errors(settings: Settings | None = None, url: str | None =
             raise SparkConnectAuthError(url, _token_places(settings)) from None
         if code in ("UNAVAILABLE", "DEADLINE_EXCEEDED") or _is_session_lost(exc):
             raise SparkEngineUnavailableError(url, type(exc).__name__) from exc
+        unreachable = _unreachable_dependency(exc, settings) if settings is not None else None
+        if unreachable is not None:
+            raise EngineDependencyUnavailableError(*unreachable) from exc
         raise
+
+
+# How the server's HTTP clients (Iceberg's REST client, the AWS SDK) report a refused or
+# dropped connection, in the error text Spark Connect relays.
+_CONNECT_FAILED = re.compile(
+    r"Connect to (?:https?://)?(?P<host>[\w.\-]+):(?P<port>\d+)(?: \[[^\]]*\])? failed: (?P<why>[^\n(]+)"
+)
+_DROPPED = ("NoHttpResponseException", "Connection reset")
+
+
+def _unreachable_dependency(exc: BaseException, settings: Settings) -> tuple[str, str, str] | None:
+    """(service, address, detail) when the server's error says it could not reach the
+    catalog or the object store; None for any other failure."""
+    from urllib.parse import urlparse
+
+    text = str(exc)
+    services = {
+        settings.catalog.port: ("the Iceberg catalog (Nessie)", settings.catalog.uri),
+        urlparse(settings.s3.endpoint_url).port: ("the object store (S3)", settings.s3.endpoint_url),
+    }
+    match = _CONNECT_FAILED.search(text)
+    if match is not None and int(match["port"]) in services:
+        service, address = services[int(match["port"])]
+        return service, address, match["why"].strip()
+    dropped = next((d for d in _DROPPED if d in text), None)
+    if dropped is not None:
+        for port, (service, address) in services.items():
+            if f":{port}" in text:
+                return service, address, dropped
+    return None
 
 
 def _grpc_code(exc: BaseException) -> str | None:
@@ -220,6 +260,11 @@ def build_remote_session(url: str, options: SessionOptions, settings: Settings) 
 
         def stop(self) -> None:
             if not self.is_stopped:
+                # Clean-up only: no reconnect loop. After the server died under the job,
+                # the clearCache and release calls each retried CONNECT_RETRY's ~15 s, so
+                # a dead engine cost the task a minute to fail instead of ~20 s (engine
+                # fault scenario); a session left behind times out on the server anyway.
+                self.client.set_retry_policies([DefaultPolicy(max_retries=0)])
                 try:
                     self.catalog.clearCache()
                 except Exception as exc:  # a dead server has nothing left to clear

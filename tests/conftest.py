@@ -74,6 +74,8 @@ def stack_env(state_dir: Path) -> dict[str, str]:
         # Every process of the session (Airflow tasks included) agrees on where the
         # stack's Spark Connect server is: spark.connect_url derives from this port.
         "LAKEHOUSE_LOCAL__SPARK_CONNECT_PORT": str(ports["spark_connect"]),
+        # The secrets canary searches the Connect server's event logs too.
+        "LAKEHOUSE_LOCAL__SPARK_CONNECT_EVENT_LOG": "true",
     }
     for name in ("s3_grpc", "master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc"):
         env[f"LAKEHOUSE_LOCAL__WEED_PORTS__{name.upper()}"] = str(ports[name])

@@ -93,8 +93,16 @@ class SparkConnectService(Service):
             driver_memory=self.settings.local.spark_connect_driver_memory,
             python=sys.executable,
         )
+        if self.settings.local.spark_connect_event_log:
+            conf["spark.eventLog.enabled"] = "true"
+            conf["spark.eventLog.dir"] = self.event_log_dir.as_uri()
         conf.update(connect_server_secret_conf(self.settings))
         return conf
+
+    @property
+    def event_log_dir(self) -> Path:
+        """Where the server writes Spark event logs when local.spark_connect_event_log is on."""
+        return self.state_dir / "events"
 
     def check_bind_host(self) -> None:
         if not is_loopback(self.bind_host):
@@ -103,6 +111,9 @@ class SparkConnectService(Service):
     def prepare(self) -> None:
         self.check_bind_host()
         super().prepare()
+        if self.settings.local.spark_connect_event_log:
+            # Spark refuses to start when the event log directory is missing.
+            self.event_log_dir.mkdir(parents=True, exist_ok=True)
         write_private(self.properties_path, properties_text(self.properties()))
 
     def command(self) -> list[str]:

@@ -35,6 +35,7 @@ from lakehouse.settings import load_settings
 from lakehouse.storage import ensure_bucket, s3_client
 from sandbox import OAuth2Options, SandboxOptions, SandboxServer
 from tests.conftest import stack_env
+from tests.secrets_search import SecretSearch
 
 LAKEHOUSE = str(Path(sys.executable).with_name("lakehouse"))
 
@@ -69,10 +70,6 @@ def _endpoint(directory: Path, name: str, url: str, auth: dict, pagination: dict
     }
     (directory / f"{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     return load_endpoint(directory / f"{name}.yaml")
-
-
-def _hits(blob: bytes, canaries: dict[str, str]) -> list[str]:
-    return [name for name, value in canaries.items() if value.encode() in blob]
 
 
 def test_no_secret_reaches_logs_redis_or_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_sandbox) -> None:
@@ -188,42 +185,22 @@ def test_no_secret_reaches_logs_redis_or_s3(tmp_path: Path, monkeypatch: pytest.
         ]
         assert all(proc.returncode == 0 for proc in cli), [p.stderr for p in cli]
 
-        searched: dict[str, int] = {}
-        found: list[tuple[str, list[str]]] = []
-
-        def check(where: str, blob: bytes) -> None:
-            searched[where.split(":")[0]] = searched.get(where.split(":")[0], 0) + 1
-            if hits := _hits(blob, canaries):
-                found.append((where, hits))
-
-        check("worker output", log.read_bytes())
+        search = SecretSearch(canaries)
+        search.check("worker output", "worker output", log.read_bytes())
         for n, proc in enumerate(cli):
-            check(f"cli:{n}", proc.stdout + proc.stderr)
+            search.check("cli", f"cli {n}", proc.stdout + proc.stderr)
         for path in sorted((settings.local.state_dir / "logs").rglob("*")):
             if path.is_file():
-                check(f"log:{path.name}", path.read_bytes())
+                search.check("log", f"log {path.name}", path.read_bytes())
         for path in sorted((settings.local.state_dir / "redis").rglob("*")):
             if path.is_file() and path.name != "redis.conf":
-                check(f"redis file:{path.name}", path.read_bytes())
-        for key in client.scan_iter(match="*", count=1000):
-            kind = client.type(key)
-            readers = {
-                "string": lambda k: client.get(k),
-                "hash": lambda k: client.hgetall(k),
-                "list": lambda k: client.lrange(k, 0, -1),
-                "zset": lambda k: client.zrange(k, 0, -1, withscores=True),
-                "set": lambda k: client.smembers(k),
-            }
-            value = readers[kind](key) if kind in readers else ""
-            check(f"redis key:{key}", f"{key} {value}".encode())
-        s3 = s3_client(settings.s3)
-        for listing in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.s3.bucket):
-            for obj in listing.get("Contents", []):
-                body = s3.get_object(Bucket=settings.s3.bucket, Key=obj["Key"])["Body"].read()
-                check(f"s3:{obj['Key']}", obj["Key"].encode() + body)
-        assert searched.get("s3", 0) >= 3 and searched.get("redis key", 0) >= 5 and searched.get("log", 0) >= 2, (
-            searched
-        )
+                search.check("redis file", f"redis file {path.name}", path.read_bytes())
+        search.check_redis(client)
+        search.check_s3(s3_client(settings.s3), [settings.s3.bucket])
+        searched, found = search.searched, search.found
+        assert (
+            searched.get("s3 object", 0) >= 3 and searched.get("redis key", 0) >= 5 and searched.get("log", 0) >= 2
+        ), searched
         assert not found, f"canary secrets found: {found}"
         print(f"canary: searched {searched}, zero hits, in {time.monotonic() - started:.1f} s")
     finally:

@@ -93,3 +93,40 @@ def test_under_spark_submit_the_submitted_master_is_kept(settings, monkeypatch: 
     assert explicit["spark.master"] == "spark://127.0.0.1:7077"
     monkeypatch.delenv("PYSPARK_GATEWAY_PORT")
     assert session.session_conf(settings, SessionOptions())["spark.master"] == "local[2]"
+
+
+# What the Connect server relayed when Nessie, then SeaweedFS, was stopped mid-write
+# (tests/integration/reliability/test_reliability_engine_faults.py), cut short.
+_NESSIE_DOWN = (
+    "(org.apache.iceberg.exceptions.RESTException) Error occurred while processing GET request\n\n"
+    "JVM stacktrace:\norg.apache.iceberg.exceptions.RESTException\nCaused by: org.apache.iceberg.shaded."
+    "org.apache.hc.client5.http.HttpHostConnectException: Connect to http://127.0.0.1:{port} failed: "
+    "Connection refused\n\tat org.apache..."
+)
+_S3_DOWN = (
+    "Caused by: software.amazon.awssdk.core.exception.SdkClientException: Unable to execute HTTP request: "
+    "Connect to http://127.0.0.1:{port} failed: Connection refused (SDK Attempt Count: 6)"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "which", "service"),
+    [(_NESSIE_DOWN, "catalog", "the Iceberg catalog (Nessie)"), (_S3_DOWN, "s3", "the object store (S3)")],
+)
+def test_an_unreachable_catalog_or_store_becomes_a_named_retryable_error(settings, text, which, service):
+    from lakehouse.engine import EngineDependencyUnavailableError
+
+    port = settings.catalog.port if which == "catalog" else int(settings.s3.endpoint_url.rsplit(":", 1)[1])
+    with pytest.raises(EngineDependencyUnavailableError) as raised, session.translate_connect_errors(settings):
+        raise RuntimeError(text.format(port=port))
+    assert raised.value.service == service
+    assert "Connection refused" in str(raised.value) and "JVM stacktrace" not in str(raised.value)
+    assert "lakehouse local up" in str(raised.value)
+
+
+def test_other_server_errors_pass_through(settings):
+    with (
+        pytest.raises(RuntimeError, match="Connect to http://127.0.0.1:1 failed"),
+        session.translate_connect_errors(settings),
+    ):
+        raise RuntimeError(_S3_DOWN.format(port=1))  # a port that is neither the catalog's nor S3's

@@ -69,6 +69,25 @@ def test_the_heap_is_a_setting(service: SparkConnectService, monkeypatch: pytest
     assert SparkConnectService(settings).properties()["spark.driver.memory"] == "5g"
 
 
+@pytest.mark.parametrize("on", [False, True])
+def test_event_logs_are_a_setting_and_land_in_the_state_dir(service: SparkConnectService, on: bool):
+    settings = load_settings(
+        "local",
+        s3={"access_key_id": "a", "secret_access_key": "b"},
+        spark={"connect_token": TOKEN},
+        local={"state_dir": str(service.state_dir.parent), "spark_connect_event_log": on},
+    )
+    server = SparkConnectService(settings)
+    server.prepare()
+    conf = server.properties()
+    if on:
+        assert conf["spark.eventLog.enabled"] == "true"
+        assert conf["spark.eventLog.dir"] == server.event_log_dir.as_uri()
+        assert server.event_log_dir.is_dir()  # Spark refuses to start without it
+    else:
+        assert "spark.eventLog.enabled" not in conf and not server.event_log_dir.exists()
+
+
 def test_a_wider_existing_properties_file_is_narrowed(service: SparkConnectService):
     service.state_dir.mkdir(parents=True)
     service.properties_path.write_text("old")
