@@ -9,6 +9,7 @@ from airflow.sdk import DAG, task
 
 from lakehouse.endpoints import EndpointConfig
 from lakehouse.settings import Settings, load_settings
+from lakehouse_airflow.lineage import transform_lineage
 from lakehouse_airflow.spark import spark_job
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,10 @@ def add_transform(dag: DAG, config: EndpointConfig, run_id: Any, published: Any,
         ["--endpoint", name, "--run", "{{ ti.xcom_pull(task_ids='wait_for_crawl') }}"],
         settings,
     )
+    # An Asset event per table written (downstream DAGs schedule on them) and the
+    # run's lineage: the endpoint's raw landings in, the table and its quarantine out.
+    lineage = transform_lineage(settings, name, config.table.identifier, config.table.quarantine_identifier)
+    transform.inlets, transform.outlets = lineage["inlets"], lineage["outlets"]
 
     @task(task_id="check_counts")
     def check_counts(crawl_run_id: str) -> dict[str, object]:

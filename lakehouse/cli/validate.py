@@ -13,11 +13,17 @@ from lakehouse.endpoints.loader import config_files, display_path
 
 
 def describe(config: EndpointConfig) -> str:
+    from lakehouse.sla import format_duration
+
     rate = config.rate_limit.describe()
     if config.rate_limit_key != config.name:
         rate += f" shared as {config.rate_limit_key!r}"
     table = f"  table {config.table.identifier}" if config.table else ""
-    return f"ok  {config.name}  pagination {config.pagination.type}  rate {rate}  schedule {config.schedule!r}{table}"
+    sla = f"  sla {format_duration(config.sla)}" if config.sla else ""
+    return (
+        f"ok  {config.name}  pagination {config.pagination.type}  rate {rate}  "
+        f"schedule {config.schedule!r}{table}{sla}"
+    )
 
 
 def register(app: typer.Typer) -> None:
