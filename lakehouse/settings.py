@@ -138,8 +138,8 @@ class AirflowSettings(_Section):
     task_retries: int = Field(3, ge=0)
     retry_delay_seconds: float = Field(30.0, ge=0)
     # The endpoint whose table the example downstream DAG (dags/daily_aggregate.py)
-    # aggregates per day, scheduled on that table's Asset.
-    daily_aggregate_endpoint: str = Field("sandbox_trades", pattern=r"^[a-z][a-z0-9_]*$")
+    # aggregates per day, scheduled on that table's Asset; null leaves the example out.
+    daily_aggregate_endpoint: str | None = Field("sandbox_trades", pattern=r"^[a-z][a-z0-9_]*$")
 
 
 class FreshnessSettings(_Section):

@@ -140,6 +140,8 @@ def airflow(stack, worker: Path, endpoints_dir: Path, tmp_path_factory: pytest.T
             # restart on a loaded 2-core machine.
             "LAKEHOUSE_AIRFLOW__RETRY_DELAY_SECONDS": "2",
             "LAKEHOUSE_AIRFLOW__TASK_RETRIES": "30",
+            # The example downstream DAG aggregates an endpoint of these configs.
+            "LAKEHOUSE_AIRFLOW__DAILY_AGGREGATE_ENDPOINT": "e2e_trades",
         }
     )
     out = subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True, timeout=600)
@@ -280,6 +282,8 @@ def airflow_server(stack, worker: Path, endpoints_dir: Path) -> Iterator[Airflow
         # Concurrent signal publishes of one backfill conflict in the Iceberg commit
         # ("Cannot find starting snapshot") and rely on task retries to land.
         "LAKEHOUSE_AIRFLOW__TASK_RETRIES": "6",
+        # The example downstream DAG aggregates an endpoint of these configs.
+        "LAKEHOUSE_AIRFLOW__DAILY_AGGREGATE_ENDPOINT": "e2e_trades",
     }
     # Only Airflow's processes get these (the stack passes its environment on at spawn);
     # the rest of the session keeps the real endpoints dir.
