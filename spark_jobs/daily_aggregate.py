@@ -39,7 +39,7 @@ class AggregateColumnError(LakehouseError):
     def __init__(self, endpoint: str, problems: list[str]) -> None:
         super().__init__(
             f"cannot aggregate endpoint {endpoint}: {'; '.join(problems)}. "
-            f"Sum only numeric columns of its table: (config/endpoints/{endpoint}.yaml, table.columns)."
+            f"Sum only numeric columns of its table (config/endpoints/{endpoint}.yaml, table.columns)."
         )
 
 
