@@ -77,7 +77,9 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
             return result.run_id  # XCom carries the run id only: no secrets
 
         # Lineage and Asset events: reads the landing, writes scraper.signals.
-        @task(task_id="publish_signal", **signal_lineage(settings, name))
+        signal_in, signal_out = signal_lineage(settings, name)
+
+        @task(task_id="publish_signal", inlets=signal_in, outlets=signal_out)
         def publish_signal(crawl_run_id: str) -> dict[str, Any]:
             from lakehouse import pipeline
 

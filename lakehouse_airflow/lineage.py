@@ -52,16 +52,16 @@ def to_openlineage(asset: Asset, lineage_context: Any = None) -> Any:
     return Dataset(namespace=name.namespace, name=name.name)
 
 
-def signal_lineage(settings: Settings, endpoint: str) -> dict[str, list[Asset]]:
-    """publish_signal's inlets and outlets: it reads the run's landing, writes the signal table."""
+Lineage = tuple[list[Asset], list[Asset]]
+
+
+def signal_lineage(settings: Settings, endpoint: str) -> Lineage:
+    """publish_signal's (inlets, outlets): it reads the run's landing, writes the signal table."""
     from lakehouse.signals import SIGNAL_IDENTIFIER
 
-    return {"inlets": [raw_asset(settings, endpoint)], "outlets": [table_asset(settings, SIGNAL_IDENTIFIER)]}
+    return [raw_asset(settings, endpoint)], [table_asset(settings, SIGNAL_IDENTIFIER)]
 
 
-def transform_lineage(settings: Settings, endpoint: str, identifier: str, quarantine: str) -> dict[str, list[Asset]]:
+def transform_lineage(settings: Settings, endpoint: str, identifier: str, quarantine: str) -> Lineage:
     """The transform's: it reads the run's landing, writes the table and its quarantine."""
-    return {
-        "inlets": [raw_asset(settings, endpoint)],
-        "outlets": [table_asset(settings, identifier), table_asset(settings, quarantine)],
-    }
+    return [raw_asset(settings, endpoint)], [table_asset(settings, identifier), table_asset(settings, quarantine)]

@@ -26,8 +26,9 @@ def add_transform(dag: DAG, config: EndpointConfig, run_id: Any, published: Any,
     )
     # An Asset event per table written (downstream DAGs schedule on them) and the
     # run's lineage: the endpoint's raw landings in, the table and its quarantine out.
-    lineage = transform_lineage(settings, name, config.table.identifier, config.table.quarantine_identifier)
-    transform.inlets, transform.outlets = lineage["inlets"], lineage["outlets"]
+    transform.inlets, transform.outlets = transform_lineage(
+        settings, name, config.table.identifier, config.table.quarantine_identifier
+    )
 
     @task(task_id="check_counts")
     def check_counts(crawl_run_id: str) -> dict[str, object]:

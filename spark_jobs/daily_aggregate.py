@@ -92,6 +92,7 @@ def run(spark: SparkSession, source: str, sums: Sequence[str], days: Sequence[st
         # Exactly these days: one that has no rows any more is removed, not kept stale.
         daily.writeTo(quote(target)).overwrite(F.col("ds").isin(list(days)))
     summary = daily.agg(F.count(F.lit(1)).alias("days"), F.sum("rows").alias("rows")).first()
+    assert summary is not None  # an aggregate without GROUP BY always returns one row
     result = AggregateResult(target, int(summary["days"] or 0), int(summary["rows"] or 0))
     log.info("%s: %d day(s) recomputed from %d rows of %s", target, result.days, result.rows, source)
     return result

@@ -21,8 +21,7 @@ def describe(config: EndpointConfig) -> str:
     table = f"  table {config.table.identifier}" if config.table else ""
     sla = f"  sla {format_duration(config.sla)}" if config.sla else ""
     return (
-        f"ok  {config.name}  pagination {config.pagination.type}  rate {rate}  "
-        f"schedule {config.schedule!r}{table}{sla}"
+        f"ok  {config.name}  pagination {config.pagination.type}  rate {rate}  schedule {config.schedule!r}{table}{sla}"
     )
 
 

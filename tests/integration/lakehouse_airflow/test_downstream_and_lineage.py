@@ -74,7 +74,9 @@ def _asset_runs_done(ingested: Ingested):
             bool(triggered)
             and all(r["state"] in TERMINAL_RUN_STATES for r in runs)
             # a run queued after the ingest's transform, so it saw that event
-            and any(datetime.fromisoformat(r["queued_at"]) >= ingested.finished_at - timedelta(minutes=5) for r in triggered)
+            and any(
+                datetime.fromisoformat(r["queued_at"]) >= ingested.finished_at - timedelta(minutes=5) for r in triggered
+            )
         )
 
     return done

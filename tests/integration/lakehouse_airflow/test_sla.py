@@ -48,7 +48,9 @@ def landed(stack, names: dict[str, str]) -> None:
 
 
 def _sla_run(airflow: Airflow, endpoints: Path):
-    return airflow.dags_test("lakehouse_sla", CHECKED_AT, env={**airflow.env, "LAKEHOUSE_ENDPOINTS_DIR": str(endpoints)})
+    return airflow.dags_test(
+        "lakehouse_sla", CHECKED_AT, env={**airflow.env, "LAKEHOUSE_ENDPOINTS_DIR": str(endpoints)}
+    )
 
 
 def test_the_sla_dag_fails_naming_the_late_endpoint_and_its_missing_slots(

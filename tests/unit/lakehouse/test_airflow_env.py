@@ -17,7 +17,11 @@ pytestmark = pytest.mark.unit
 def test_by_default_events_go_to_a_file_in_airflows_home(tmp_path: Path) -> None:
     env = airflow_env(load_settings(), tmp_path)
     transport = json.loads(env["AIRFLOW__OPENLINEAGE__TRANSPORT"])
-    assert transport == {"type": "file", "log_file_path": str(tmp_path / "openlineage" / "events.jsonl"), "append": True}
+    assert transport == {
+        "type": "file",
+        "log_file_path": str(tmp_path / "openlineage" / "events.jsonl"),
+        "append": True,
+    }
     assert (tmp_path / "openlineage").is_dir(), "the file transport does not create its directory"
     assert env["AIRFLOW__OPENLINEAGE__NAMESPACE"] == "lakehouse"
     assert env["AIRFLOW__OPENLINEAGE__DISABLE_SOURCE_CODE"] == "True"
