@@ -140,8 +140,6 @@ def airflow(stack, worker: Path, endpoints_dir: Path, tmp_path_factory: pytest.T
             # restart on a loaded 2-core machine.
             "LAKEHOUSE_AIRFLOW__RETRY_DELAY_SECONDS": "2",
             "LAKEHOUSE_AIRFLOW__TASK_RETRIES": "30",
-            # The example downstream DAG aggregates an endpoint of these configs.
-            "LAKEHOUSE_AIRFLOW__DAILY_AGGREGATE_ENDPOINT": "e2e_trades",
         }
     )
     out = subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True, timeout=600)

@@ -54,3 +54,9 @@ def test_an_endpoint_without_the_columns_is_an_import_error_naming_them() -> Non
 
 def test_no_endpoint_leaves_the_example_out() -> None:
     assert daily_aggregate_dag(["qty"], load_settings(airflow={"daily_aggregate_endpoint": None})) is None
+    assert daily_aggregate_dag(["qty"], load_settings(airflow={"daily_aggregate_endpoint": "nowhere"})) is None
+
+
+def test_an_endpoint_without_a_table_is_an_import_error_naming_the_setting() -> None:
+    with pytest.raises(DownstreamConfigError, match="AIRFLOW__DAILY_AGGREGATE_ENDPOINT"):
+        daily_aggregate_dag(["qty"], load_settings(airflow={"daily_aggregate_endpoint": "sandbox_trades_page"}))
