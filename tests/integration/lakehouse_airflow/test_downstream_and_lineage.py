@@ -34,14 +34,16 @@ class Ingested:
     finished_at: datetime
 
 
+def _cli(server: AirflowServer, *args: str) -> None:
+    # The CLI, as an operator types it (and no api-server timeout on a loaded machine).
+    out = server.cli(*args)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+
+
 def _trigger(server: AirflowServer, dag_id: str, logical: datetime) -> str:
-    resp = server.api().post(
-        f"{server.url}/api/v2/dags/{dag_id}/dagRuns",
-        json={"logical_date": logical.isoformat(), "dag_run_id": f"test_{logical:%Y%m%dT%H%M}"},
-        timeout=30,
-    )
-    resp.raise_for_status()
-    return str(resp.json()["dag_run_id"])
+    run_id = f"test_{logical:%Y%m%dT%H%M}"
+    _cli(server, "dags", "trigger", dag_id, "--logical-date", logical.isoformat(), "--run-id", run_id)
+    return run_id
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +52,10 @@ def ingested(airflow_server: AirflowServer, spark_connect_url: str) -> Ingested:
     the downstream DAG unpaused so the scheduler acts on the table's Asset event."""
     server = airflow_server
     server.wait_for_dag(DOWNSTREAM)
-    server.set_paused(DOWNSTREAM, False)
+    _cli(server, "dags", "unpause", DOWNSTREAM)
     run_id = _trigger(server, INGEST, SLOT + timedelta(minutes=15))
     # Unpausing also schedules the latest slot (catchup is off); that run lands today.
-    server.set_paused(INGEST, False)
+    _cli(server, "dags", "unpause", INGEST)
     try:
         runs = server.wait_for_runs(
             INGEST,
@@ -61,7 +63,7 @@ def ingested(airflow_server: AirflowServer, spark_connect_url: str) -> Ingested:
             timeout=300,
         )
     finally:
-        server.set_paused(INGEST, True)
+        _cli(server, "dags", "pause", INGEST)
     mine = next(r for r in runs if r["dag_run_id"] == run_id)
     assert mine["state"] == "success", mine
     return Ingested(server, run_id, datetime.fromisoformat(mine["end_date"]))
@@ -87,7 +89,7 @@ def test_the_downstream_dag_runs_on_the_tables_asset_event_and_writes_the_day(in
     try:
         runs = server.wait_for_runs(DOWNSTREAM, _asset_runs_done(ingested), timeout=300)
     finally:
-        server.set_paused(DOWNSTREAM, True)
+        _cli(server, "dags", "pause", DOWNSTREAM)
     triggered = [r for r in runs if r["run_type"] == "asset_triggered"]
     assert triggered and {r["state"] for r in runs} == {"success"}, [(r["dag_run_id"], r["state"]) for r in runs]
     assert not [r for r in runs if r["run_type"] == "manual"], "nobody triggered the downstream DAG by hand"
