@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from urllib.parse import quote
 
 import pytest
 from pyiceberg.expressions import EqualTo
@@ -31,7 +32,6 @@ DAY = SLOT.date().isoformat()
 class Ingested:
     server: AirflowServer
     dag_run_id: str
-    finished_at: datetime
 
 
 def _cli(server: AirflowServer, *args: str) -> None:
@@ -66,19 +66,20 @@ def ingested(airflow_server: AirflowServer, spark_connect_url: str) -> Ingested:
         _cli(server, "dags", "pause", INGEST)
     mine = next(r for r in runs if r["dag_run_id"] == run_id)
     assert mine["state"] == "success", mine
-    return Ingested(server, run_id, datetime.fromisoformat(mine["end_date"]))
+    return Ingested(server, run_id)
 
 
-def _asset_runs_done(ingested: Ingested):
+def _triggered_by(server: AirflowServer, run: dict) -> set[str]:
+    """The source DAG runs of the Asset events a downstream run consumed."""
+    path = f"dags/{DOWNSTREAM}/dagRuns/{quote(run['dag_run_id'], safe='')}/upstreamAssetEvents"
+    return {e["source_run_id"] for e in server.get(path)["asset_events"]}
+
+
+def _consumed_the_ingest_event(ingested: Ingested):
     def done(runs: list[dict]) -> bool:
-        triggered = [r for r in runs if r["run_type"] == "asset_triggered"]
-        return (
-            bool(triggered)
-            and all(r["state"] in TERMINAL_RUN_STATES for r in runs)
-            # a run queued after the ingest's transform, so it saw that event
-            and any(
-                datetime.fromisoformat(r["queued_at"]) >= ingested.finished_at - timedelta(minutes=5) for r in triggered
-            )
+        finished = [r for r in runs if r["run_type"] == "asset_triggered" and r["state"] in TERMINAL_RUN_STATES]
+        return all(r["state"] in TERMINAL_RUN_STATES for r in runs) and any(
+            ingested.dag_run_id in _triggered_by(ingested.server, r) for r in finished
         )
 
     return done
@@ -87,7 +88,7 @@ def _asset_runs_done(ingested: Ingested):
 def test_the_downstream_dag_runs_on_the_tables_asset_event_and_writes_the_day(ingested: Ingested) -> None:
     server = ingested.server
     try:
-        runs = server.wait_for_runs(DOWNSTREAM, _asset_runs_done(ingested), timeout=300)
+        runs = server.wait_for_runs(DOWNSTREAM, _consumed_the_ingest_event(ingested), timeout=300)
     finally:
         _cli(server, "dags", "pause", DOWNSTREAM)
     triggered = [r for r in runs if r["run_type"] == "asset_triggered"]
