@@ -41,9 +41,16 @@ def _cli(server: AirflowServer, *args: str) -> None:
 
 
 def _trigger(server: AirflowServer, dag_id: str, logical: datetime) -> str:
-    run_id = f"test_{logical:%Y%m%dT%H%M}"
-    _cli(server, "dags", "trigger", dag_id, "--logical-date", logical.isoformat(), "--run-id", run_id)
-    return run_id
+    # Through the REST API (the UI's "Trigger"): Airflow 3.3.2's `airflow dags trigger
+    # --logical-date` infers the data interval from the time of the call, so the run
+    # would ingest the current slot, not this one.
+    resp = server.api().post(
+        f"{server.url}/api/v2/dags/{dag_id}/dagRuns",
+        json={"logical_date": logical.isoformat(), "dag_run_id": f"test_{logical:%Y%m%dT%H%M}"},
+        timeout=120,
+    )
+    resp.raise_for_status()
+    return str(resp.json()["dag_run_id"])
 
 
 @pytest.fixture(scope="module")
