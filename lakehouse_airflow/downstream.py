@@ -84,6 +84,7 @@ def daily_aggregate_dag(sums: Sequence[str], settings: Settings | None = None) -
     if config is None:
         return None
     assert config.table is not None
+    name = config.name
     source = table_asset(settings, config.table.identifier)
     daily = table_asset(settings, f"{config.table.identifier}_daily")
     with DAG(
