@@ -108,6 +108,38 @@ def spark_connection(settings: Settings) -> str:
     )
 
 
+def lineage_file(settings: Settings, airflow_home: Path) -> Path:
+    """Where the ``file`` transport writes OpenLineage events (one JSON per line)."""
+    return settings.lineage.file_path or airflow_home / "openlineage" / "events.jsonl"
+
+
+def openlineage_env(settings: Settings, airflow_home: Path) -> dict[str, str]:
+    """The OpenLineage provider's configuration, from ``settings.lineage``.
+
+    The file transport appends one event per line: each is a single write(2) to an
+    O_APPEND file, so the scheduler's DAG-run events and the task processes' events do
+    not interleave on a local disk. Source code facets are off: a TaskFlow task's
+    source says nothing a lineage reader needs and makes every event kilobytes larger.
+    """
+    lineage = settings.lineage
+    if lineage.transport == "none":
+        return {"AIRFLOW__OPENLINEAGE__DISABLED": "True"}
+    transport: dict[str, object]
+    if lineage.transport == "file":
+        path = lineage_file(settings, airflow_home)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        transport = {"type": "file", "log_file_path": str(path), "append": True}
+    elif lineage.transport == "http":
+        transport = {"type": "http", "url": lineage.url}
+    else:
+        transport = {"type": "console"}
+    return {
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": lineage.namespace,
+        "AIRFLOW__OPENLINEAGE__DISABLE_SOURCE_CODE": "True",
+    }
+
+
 def airflow_env(settings: Settings, airflow_home: Path) -> dict[str, str]:
     """Variables for every Airflow process (scheduler, dag-processor, `dags test`)."""
     from lakehouse.java import spark_java_home
@@ -139,4 +171,6 @@ def airflow_env(settings: Settings, airflow_home: Path) -> dict[str, str]:
         # Airflow imports `airflow_local_settings` from sys.path in every process; ours
         # fixes SQLite savepoint locking (see lakehouse_airflow/sqlite_savepoints.py).
         "PYTHONPATH": os.pathsep.join(p for p in (str(local_settings_dir()), os.environ.get("PYTHONPATH", "")) if p),
+        # Lineage of every task (raw prefix in, tables out): lakehouse_airflow/lineage.py.
+        **openlineage_env(settings, airflow_home),
     }

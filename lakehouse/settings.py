@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -137,6 +137,9 @@ class AirflowSettings(_Section):
     crawl_timeout_seconds: float = Field(3600.0, gt=0)
     task_retries: int = Field(3, ge=0)
     retry_delay_seconds: float = Field(30.0, ge=0)
+    # The endpoint whose table the example downstream DAG (dags/daily_aggregate.py)
+    # aggregates per day, scheduled on that table's Asset; null leaves the example out.
+    daily_aggregate_endpoint: str | None = Field("sandbox_trades", pattern=r"^[a-z][a-z0-9_]*$")
 
 
 class FreshnessSettings(_Section):
@@ -147,6 +150,38 @@ class FreshnessSettings(_Section):
     grace_seconds: float = Field(600.0, ge=0)
     # Slots of each endpoint's schedule checked for gaps, newest first (96 = a day at 15 min).
     window_slots: int = Field(96, ge=1, le=10_000)
+    # How often the lakehouse_sla DAG checks the endpoints that declare `sla:` (cron).
+    sla_schedule: str = "*/15 * * * *"
+
+    @field_validator("sla_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from lakehouse.slots import cron_problem
+
+        problem = cron_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value.strip()
+
+
+class LineageSettings(_Section):
+    """Where Airflow's OpenLineage provider sends the events of every task
+    (lakehouse.airflow_env): ``file`` (one JSON event per line), ``console`` (the task
+    log), ``http`` (a collector such as Marquez, at ``url``) or ``none``."""
+
+    transport: Literal["file", "console", "http", "none"] = "file"
+    # file: unset means <airflow home>/openlineage/events.jsonl.
+    file_path: Path | None = None
+    # http: the collector's base URL (the client posts to <url>/api/v1/lineage).
+    url: str | None = Field(None, pattern=r"^https?://[^\s/]+(/\S*)?$")
+    # The OpenLineage job namespace of this Airflow (jobs are named <dag_id>.<task_id>).
+    namespace: str = Field("lakehouse", min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _url_for_http(self) -> LineageSettings:
+        if self.transport == "http" and not self.url:
+            raise ValueError("transport http needs url (the OpenLineage collector, e.g. http://marquez:5000)")
+        return self
 
 
 class WeedPorts(_Section):
@@ -222,6 +257,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)
     freshness: FreshnessSettings = Field(default_factory=FreshnessSettings)
+    lineage: LineageSettings = Field(default_factory=LineageSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     local: LocalStackSettings = Field(default_factory=LocalStackSettings)
 

@@ -18,6 +18,7 @@ from airflow.sdk import DAG, Param, task
 from lakehouse.airflow_env import MAX_ACTIVE_RUNS
 from lakehouse.endpoints import EndpointConfig
 from lakehouse.settings import Settings, load_settings
+from lakehouse_airflow.lineage import signal_lineage
 from lakehouse_airflow.operators import CrawlWaitOperator
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,10 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
             log.info("crawl %s for slot %s..%s: %s", result.run_id, slot_start, slot_end, result.outcome)
             return result.run_id  # XCom carries the run id only: no secrets
 
-        @task(task_id="publish_signal")
+        # Lineage and Asset events: reads the landing, writes scraper.signals.
+        signal_in, signal_out = signal_lineage(settings, name)
+
+        @task(task_id="publish_signal", inlets=signal_in, outlets=signal_out)
         def publish_signal(crawl_run_id: str) -> dict[str, Any]:
             from lakehouse import pipeline
 

@@ -9,6 +9,7 @@ from airflow.sdk import DAG, task
 
 from lakehouse.endpoints import EndpointConfig
 from lakehouse.settings import Settings, load_settings
+from lakehouse_airflow.lineage import transform_lineage
 from lakehouse_airflow.spark import spark_job
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,11 @@ def add_transform(dag: DAG, config: EndpointConfig, run_id: Any, published: Any,
         "raw_to_table",
         ["--endpoint", name, "--run", "{{ ti.xcom_pull(task_ids='wait_for_crawl') }}"],
         settings,
+    )
+    # An Asset event per table written (downstream DAGs schedule on them) and the
+    # run's lineage: the endpoint's raw landings in, the table and its quarantine out.
+    transform.inlets, transform.outlets = transform_lineage(
+        settings, name, config.table.identifier, config.table.quarantine_identifier
     )
 
     @task(task_id="check_counts")

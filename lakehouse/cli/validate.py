@@ -21,13 +21,18 @@ class Live(StrEnum):
 
 
 def describe(config: EndpointConfig) -> str:
+    from lakehouse.sla import format_duration
+
     rate = config.rate_limit.describe()
     if config.rate_limit_key != config.name:
         rate += f" shared as {config.rate_limit_key!r}"
     table = f"  table {config.table.identifier}" if config.table else ""
     if config.table and config.table.write == "merge":
         table += f" (merge on {', '.join(config.table.primary_key)})"
-    return f"ok  {config.name}  pagination {config.pagination.type}  rate {rate}  schedule {config.schedule!r}{table}"
+    sla = f"  sla {format_duration(config.sla)}" if config.sla else ""
+    return (
+        f"ok  {config.name}  pagination {config.pagination.type}  rate {rate}  schedule {config.schedule!r}{table}{sla}"
+    )
 
 
 def register(app: typer.Typer) -> None:

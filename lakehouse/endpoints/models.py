@@ -9,7 +9,7 @@ says so. docs/endpoints.md documents every field.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -86,6 +86,28 @@ Name = Annotated[str, AfterValidator(_check_name)]
 JsonPath = Annotated[str, AfterValidator(check_path), Field(min_length=1)]
 ParamValue = Annotated[str, BeforeValidator(_param_to_text), AfterValidator(_check_templates)]
 Schedule = Annotated[str, AfterValidator(_check_schedule)]
+
+# `sla: 45m`, `1h30m`, `2d`: pydantic reads durations only as seconds or ISO 8601
+# (PT45M), which are not what people write in a YAML file; both still work.
+_COMPACT_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def _parse_duration(value: object) -> object:
+    if isinstance(value, str):
+        match = _COMPACT_DURATION_RE.fullmatch(value.strip())
+        if match and any(match.groups()):
+            days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+            return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return value
+
+
+def _check_sla(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be a positive duration, e.g. 45m, 1h30m or 2d (how long after its end a slot may land)")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_check_sla)]
 
 
 class StrictModel(BaseModel):
@@ -500,6 +522,9 @@ class EndpointConfig(StrictModel):
     table: Table | None = None
     incremental: Incremental | None = None
     parent: Parent | None = None
+    # The most a slot may lag: each slot must have landed (its signal row published)
+    # within this long after the slot ends; the lakehouse_sla DAG fails otherwise.
+    sla: Duration | None = None
 
     @model_validator(mode="after")
     def _no_param_clash(self) -> EndpointConfig:

@@ -302,6 +302,8 @@ def airflow_server(stack, worker: Path, endpoints_dir: Path) -> Iterator[Airflow
         # Concurrent signal publishes of one backfill conflict in the Iceberg commit
         # ("Cannot find starting snapshot") and rely on task retries to land.
         "LAKEHOUSE_AIRFLOW__TASK_RETRIES": "6",
+        # The example downstream DAG aggregates an endpoint of these configs.
+        "LAKEHOUSE_AIRFLOW__DAILY_AGGREGATE_ENDPOINT": "e2e_trades",
     }
     # Only Airflow's processes get these (the stack passes its environment on at spawn);
     # the rest of the session keeps the real endpoints dir.

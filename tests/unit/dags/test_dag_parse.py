@@ -21,7 +21,9 @@ ORIGINALS = {
     "spark_partitioned_data_v1",
     "scraper_pipeline_v1",
 }
-OPERATIONS = {"lakehouse_maintenance"}
+OPERATIONS = {"lakehouse_maintenance", "lakehouse_sla"}
+# The example downstream DAG, for airflow.daily_aggregate_endpoint (sandbox_trades).
+DOWNSTREAM = {"daily_sandbox_trades"}
 
 
 def parse(env_extra: dict[str, str] | None = None) -> dict:
@@ -46,7 +48,7 @@ def test_no_import_errors_and_no_parse_time_io(parsed: dict) -> None:
 
 def test_one_ingest_dag_per_endpoint_config_plus_the_originals(parsed: dict) -> None:
     endpoints = {p.stem for p in (ROOT / "config" / "endpoints").glob("*.yaml")}
-    assert set(parsed["dag_ids"]) == {f"ingest_{e}" for e in endpoints} | ORIGINALS | OPERATIONS
+    assert set(parsed["dag_ids"]) == {f"ingest_{e}" for e in endpoints} | ORIGINALS | OPERATIONS | DOWNSTREAM
 
 
 def test_every_dag_is_paused_on_creation(parsed: dict) -> None:

@@ -198,3 +198,17 @@ def test_spark_connect_requires_a_token_that_is_not_a_literal(raw_compose) -> No
 
 def test_the_transform_workers_wait_for_the_engine(services) -> None:
     assert services["airflow-worker"]["depends_on"]["spark-connect"]["condition"] == "service_healthy"
+
+
+def test_airflow_sends_lineage_to_the_profiles_collector(services, docker_settings, tmp_path) -> None:
+    from lakehouse.airflow_env import openlineage_env
+
+    assert docker_settings.lineage.transport == "http"
+    expected = openlineage_env(docker_settings, tmp_path)
+    for name in ("airflow-worker", "airflow-scheduler", "airflow-triggerer", "airflow-apiserver"):
+        env = environment_of(services[name])
+        got = {key: env.get(key) for key in expected}
+        assert json.loads(got.pop("AIRFLOW__OPENLINEAGE__TRANSPORT") or "{}") == json.loads(
+            expected["AIRFLOW__OPENLINEAGE__TRANSPORT"]
+        ), name
+        assert got == {k: v for k, v in expected.items() if k != "AIRFLOW__OPENLINEAGE__TRANSPORT"}, name

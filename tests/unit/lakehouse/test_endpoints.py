@@ -364,3 +364,25 @@ def test_merge_settings_are_checked_with_the_file_and_field(
     with pytest.raises(EndpointConfigError) as err:
         load_endpoint(write(tmp_path, "demo", data))
     assert "demo.yaml: table" in str(err.value) and message in str(err.value)
+
+
+# --- sla ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [("45m", 2700), ("1h30m", 5400), ("2d", 172_800), ("90s", 90), ("PT30M", 1800), (3600, 3600)],
+)
+def test_sla_is_a_duration_in_the_forms_people_write(tmp_path: Path, written: object, seconds: int) -> None:
+    config = load_endpoint(write(tmp_path, "demo", variant(sla=written)))
+    assert config.sla is not None and config.sla.total_seconds() == seconds
+
+
+def test_sla_is_optional() -> None:
+    assert EndpointConfig.model_validate(BASE).sla is None
+
+
+@pytest.mark.parametrize("written", ["0m", -60, "soon", "30 minutes"])
+def test_an_sla_that_is_not_a_positive_duration_names_the_field(tmp_path: Path, written: object) -> None:
+    message = error_for(tmp_path, variant(sla=written))
+    assert "demo.yaml" in message and "sla" in message

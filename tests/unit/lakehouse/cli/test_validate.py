@@ -59,6 +59,15 @@ def test_errors_name_file_and_field_and_exit_1(tmp_path: Path) -> None:
     assert "1 endpoint(s) ok, 2 file(s) with" in err
 
 
+def test_an_sla_is_shown_and_a_bad_one_refused(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text(yaml.safe_dump(dict(GOOD, sla="1h30m")))
+    (tmp_path / "late.yaml").write_text(yaml.safe_dump(dict(GOOD, name="late", sla="0s")))
+    code, out, err = run("--dir", str(tmp_path))
+    assert code == 1
+    assert "ok  good  pagination page  rate 30/min burst 1  schedule '@hourly'  sla 1h30m" in out
+    assert "late.yaml: sla: must be a positive duration" in err
+
+
 def test_empty_directory_fails(tmp_path: Path) -> None:
     code, _, err = run("--dir", str(tmp_path))
     assert code == 1 and "nothing to validate" in err
