@@ -8,15 +8,16 @@ fit its columns, ``<namespace>.<name>__quarantine`` with the reason, the raw key
 the record. Both are partitioned by (ds, hr, min); a rerun replaces exactly the
 slots it processed, in both tables.
 
-Where the JSON is parsed: in Python on the driver, pages fetched with boto3 (a few
-at a time, in threads) and checked against the manifest's checksums before anything
-is read. The driver-side path gives what the contract needs and Spark's JSON reader
-does not: records located by the same JMESPath extractor the crawler uses (so
-``records_path`` means the same thing on both sides), a per-record, per-column
-reason for every misfit instead of PERMISSIVE-mode NULLs, and exact decimals (no
-float detour). Records are typed into Arrow columns (spark_jobs.records.ArrowTyper),
-never Python row tuples, and reach Spark as Arrow tables, which Spark does what it is
-good at with: the typed, partitioned, atomic write.
+Where the JSON is parsed: in Python on the driver, pages fetched by
+spark_jobs.page_fetch (pyarrow's S3 filesystem, several at a time, off the GIL) and
+checked against the manifest's checksums before anything is read. The driver-side
+path gives what the contract needs and Spark's JSON reader does not: records
+located by the same JMESPath extractor the crawler uses (so ``records_path`` means
+the same thing on both sides), a per-record, per-column reason for every misfit
+instead of PERMISSIVE-mode NULLs, and exact decimals (no float detour). Records are
+typed into Arrow columns (spark_jobs.records.ArrowTyper), never Python row tuples,
+and reach Spark as Arrow tables, which Spark does what it is good at with: the
+typed, partitioned, atomic write.
 
 Memory stays bounded on a long range: slots are typed and written in batches of
 about ``batch_rows`` records (whole slots only), each batch one
