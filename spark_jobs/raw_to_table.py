@@ -8,15 +8,16 @@ fit its columns, ``<namespace>.<name>__quarantine`` with the reason, the raw key
 the record. Both are partitioned by (ds, hr, min); a rerun replaces exactly the
 slots it processed, in both tables.
 
-Where the JSON is parsed: in Python on the driver, pages fetched with boto3 (a few
-at a time, in threads) and checked against the manifest's checksums before anything
-is read. The driver-side path gives what the contract needs and Spark's JSON reader
-does not: records located by the same JMESPath extractor the crawler uses (so
-``records_path`` means the same thing on both sides), a per-record, per-column
-reason for every misfit instead of PERMISSIVE-mode NULLs, and exact decimals (no
-float detour). Records are typed into Arrow columns (spark_jobs.records.ArrowTyper),
-never Python row tuples, and reach Spark as Arrow tables, which Spark does what it is
-good at with: the typed, partitioned, atomic write.
+Where the JSON is parsed: in Python on the driver, pages fetched by
+spark_jobs.page_fetch (pyarrow's S3 filesystem, several at a time, off the GIL) and
+checked against the manifest's checksums before anything is read. The driver-side
+path gives what the contract needs and Spark's JSON reader does not: records
+located by the same JMESPath extractor the crawler uses (so ``records_path`` means
+the same thing on both sides), a per-record, per-column reason for every misfit
+instead of PERMISSIVE-mode NULLs, and exact decimals (no float detour). Records are
+typed into Arrow columns (spark_jobs.records.ArrowTyper), never Python row tuples,
+and reach Spark as Arrow tables, which Spark does what it is good at with: the
+typed, partitioned, atomic write.
 
 Memory stays bounded on a long range: slots are typed and written in batches of
 about ``batch_rows`` records (whole slots only), each batch one
@@ -30,13 +31,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -49,14 +49,14 @@ from lakehouse.settings import Settings
 from lakehouse.storage import s3_client
 from spark_jobs import merge
 from spark_jobs.cli import base_parser, parse_slot, run_main, settings_and_options
+from spark_jobs.page_fetch import PageFetcher
 from spark_jobs.raw_reader import (
     latest_per_slot,
     manifest_key_for,
     manifest_keys_in_range,
     read_manifest,
-    read_page,
 )
-from spark_jobs.records import TIMESTAMP, ArrowTyper, PageBatch, columns_ddl, page_problem
+from spark_jobs.records import TIMESTAMP, ArrowTyper, PageBatch, columns_ddl, gc_paused, page_problem
 from spark_jobs.session import build_session
 from spark_jobs.table_evolution import evolve_table
 from spark_jobs.tables import (
@@ -85,8 +85,6 @@ PARTITION_SCHEMA = pa.schema([("ds", pa.string()), ("hr", pa.int32()), ("min", p
 DEFAULT_BATCH_ROWS = 1_000_000
 # Slots per write: bounds the OR-filter of one overwrite on a range of tiny slots.
 MAX_SLOTS_PER_WRITE = 192
-# Pages fetched ahead of the typer (threads: boto3 and hashlib release the GIL).
-FETCH_THREADS = 4
 
 
 class NoTableDeclaredError(LakehouseError):
@@ -138,22 +136,6 @@ def _resolve_manifests(
     return latest_per_slot(manifests)
 
 
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def _prefetched(fetch: Callable[[T], R], items: Iterable[T], threads: int = FETCH_THREADS) -> Iterator[R]:
-    """fetch(item) for each item, in order, with at most 2 x threads fetched ahead."""
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="raw-fetch") as pool:
-        ahead: deque = deque()
-        for item in items:
-            ahead.append(pool.submit(fetch, item))
-            if len(ahead) >= 2 * threads:
-                yield ahead.popleft().result()
-        while ahead:
-            yield ahead.popleft().result()
-
-
 @dataclass
 class SlotBatch:
     """Typed rows and quarantine rows of one or more whole slots, as Arrow, ready to write."""
@@ -176,13 +158,11 @@ def _slot_columns(n: int, slot: SlotPartition) -> list[pa.Array]:
 
 
 def _read_landing(
-    client: S3Client, bucket: str, typer: ArrowTyper, manifest: Manifest, records_path: str
+    fetcher: PageFetcher, typer: ArrowTyper, manifest: Manifest, records_path: str
 ) -> tuple[pa.Table, pa.Table]:
     """One landing -> (its typed rows with lineage and partition columns, its quarantine rows)."""
     batch = PageBatch(typer, records_path)
-    for page, fetched in zip(
-        manifest.pages, _prefetched(lambda p: read_page(client, bucket, p.key, p.sha256), manifest.pages), strict=True
-    ):
+    for page, fetched in zip(manifest.pages, fetcher.pages(manifest.pages), strict=True):
         if fetched.body is None:
             batch.add_problem(page_problem(page.key, "page listed in the manifest is missing from the bucket"))
         elif not fetched.checksum_ok:
@@ -254,6 +234,7 @@ def run(
     client = client or s3_client(settings.s3)
     manifests = _resolve_manifests(client, settings, endpoint, runs, slot_range)
     typer = ArrowTyper(table)
+    fetcher = PageFetcher(settings.s3)
     result = TransformResult(table=table.identifier, quarantine_table=table.quarantine_identifier)
 
     create_partitioned_table(
@@ -286,9 +267,8 @@ def run(
         batch = SlotBatch()
         for manifest in manifests:
             t0 = time.monotonic()
-            rows, quarantine = _read_landing(
-                client, settings.s3.bucket, typer, manifest, endpoint.response_map.records_path
-            )
+            with gc_paused():  # over the whole landing: see records.gc_paused
+                rows, quarantine = _read_landing(fetcher, typer, manifest, endpoint.response_map.records_path)
             result.read_seconds += time.monotonic() - t0
             slot = slot_partition(manifest.slot_start)
             log.info("%s: %d rows, %d quarantined (slot %s)", manifest.run_id, rows.num_rows, quarantine.num_rows, slot)
