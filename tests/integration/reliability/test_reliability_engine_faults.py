@@ -44,7 +44,7 @@ import yaml
 from benchmarks.engine_soak import endpoint_config, land
 from lakehouse import pipeline
 from lakehouse.catalog import clear_catalog_cache, load_catalog, slot_filter
-from lakehouse.jobs import AuthSpec, CrawlJob, JobResult, JobState, ResolvedRequest
+from lakehouse.jobs import CrawlJob, JobResult, JobState, ResolvedRequest
 from lakehouse.local.spark_connect_server import SparkConnectService
 from lakehouse.local.stack import LocalStack
 from lakehouse.queue import open_queue
@@ -140,7 +140,7 @@ class Slot:
             endpoint=self.name,
             slot_start=self.start,
             slot_end=self.start + timedelta(minutes=15),
-            request=ResolvedRequest(url="http://127.0.0.1:9/v1/offset", auth=AuthSpec()),
+            request=ResolvedRequest(url="http://127.0.0.1:9/v1/offset"),
             raw_base=self.settings.s3.raw_prefix,
         )
 
