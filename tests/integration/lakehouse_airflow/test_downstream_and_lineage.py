@@ -60,10 +60,18 @@ def ingested(airflow_server: AirflowServer, spark_connect_url: str) -> Ingested:
     server = airflow_server
     server.wait_for_dag(DOWNSTREAM)
     _cli(server, "dags", "unpause", DOWNSTREAM)
-    run_id = _trigger(server, INGEST, SLOT + timedelta(minutes=15))
-    # Unpausing also schedules the latest slot (catchup is off); that run lands today.
+    # Unpausing schedules the latest slot (catchup is off); that run lands today. Let it
+    # and its downstream run finish before this slot's run: Airflow 3.3.2 can drop the
+    # queue entry of an Asset event that lands while the scheduler creates the run for
+    # another one (apache/airflow#54659, fixed upstream by #70972), and the downstream
+    # DAG would then not run for this slot until the next event.
     _cli(server, "dags", "unpause", INGEST)
     try:
+        server.wait_for_runs(INGEST, lambda rs: bool(rs) and all(r["state"] in TERMINAL_RUN_STATES for r in rs), 300)
+        server.wait_for_runs(
+            DOWNSTREAM, lambda rs: bool(rs) and all(r["state"] in TERMINAL_RUN_STATES for r in rs), 300
+        )
+        run_id = _trigger(server, INGEST, SLOT + timedelta(minutes=15))
         runs = server.wait_for_runs(
             INGEST,
             lambda rs: any(r["dag_run_id"] == run_id and r["state"] in TERMINAL_RUN_STATES for r in rs),
