@@ -271,6 +271,9 @@ class TrinoService(Service):
             # No --enable-native-access: the JDK's own class-data archive was made without
             # it, and the mismatch logs a CDS error at every start (JNA warns instead).
             "-Dfile.encoding=UTF-8",
+            # Read as a system property (Trino's launcher passes it so too), before the
+            # configuration dump that log.properties silences.
+            f"-Dlog.levels-file={self.etc_dir / 'log.properties'}",
         ]
 
     def prepare(self) -> None:
@@ -301,6 +304,10 @@ class TrinoService(Service):
             ),
         )
         write_private(self.etc_dir / "config.properties", properties_text(self.config_properties(shared)))
+        # Bootstrap logs every configuration property at start-up and masks only those
+        # Trino marks sensitive; the S3 access key id is not one (the canary found it).
+        # Its logger is named plain "Bootstrap".
+        write_private(self.etc_dir / "log.properties", "Bootstrap=WARN\n")
         catalog_file = self.etc_dir / "catalog" / f"{self.settings.catalog.name}.properties"
         write_private(catalog_file, properties_text(self.catalog_properties()))
         java_home = trino_java_home(self.settings.local.trino_java_home)

@@ -33,6 +33,7 @@ from lakehouse.local.redis_server import RedisService
 from lakehouse.local.s3_server import S3Service
 from lakehouse.local.spark_connect_server import SparkConnectService
 from lakehouse.local.stack import LocalStack
+from lakehouse.local.trino_server import TrinoService
 from lakehouse.settings import load_settings
 from lakehouse.signals import rows_for
 from lakehouse.storage import s3_client
@@ -76,6 +77,9 @@ def _secret_holders(server: AirflowServer) -> list[Path]:
         SparkConnectService(settings).properties_path,
         server.service.home / "airflow.cfg",
         server.service.password_file,
+        # Trino's owner-only configuration (the catalog file holds the S3 key pair); its
+        # log under var/ and the stack log are searched.
+        TrinoService(settings).etc_dir,
     ]
 
 

@@ -132,4 +132,7 @@ def test_trino_listens_on_loopback_only_and_keeps_secrets_off_argv(trino: TrinoS
     assert password
     for value in (key, secret, password):
         assert value not in argv
-    assert password not in trino.log_path.read_text() and secret not in trino.log_path.read_text()
+    log = trino.log_path.read_text()
+    # Bootstrap's property dump once printed the S3 key id (it masks only "sensitive" ones).
+    for value in (key, secret, password):
+        assert value not in log
