@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import multiprocessing.synchronize
 import threading
 import time
 from collections.abc import Callable
@@ -412,11 +413,21 @@ def test_stats_and_recent_statuses(queue: JobQueue, make_job: MakeJob) -> None:
 # -- concurrency -------------------------------------------------------------------
 
 
-def _lease_all(port: int, prefix: str, worker_id: str, out: multiprocessing.Queue[list[tuple[str, int]]]) -> None:
+def _lease_all(
+    port: int,
+    prefix: str,
+    worker_id: str,
+    out: multiprocessing.Queue[list[tuple[str, int]]],
+    ready: multiprocessing.synchronize.Barrier,
+) -> None:
     # The stack's Redis needs its password: the settings (secrets file) carry it.
     client = load_settings().redis.model_copy(update={"port": port}).client()
+    client.ping()
     queue = JobQueue(client, QueueSettings(prefix=prefix))
     got: list[tuple[str, int]] = []
+    # Every process is connected before any leases: on a loaded machine the first one
+    # to start could otherwise drain the queue before the others exist.
+    ready.wait(60)
     while (lease := queue.lease(worker_id, lease_seconds=60)) is not None:
         got.append((lease.run_id, lease.lease_id))
         queue.ack(lease, _finished())
@@ -431,9 +442,13 @@ def test_concurrent_workers_never_get_the_same_job(
         queue.enqueue(job)
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_lease_all, args=(redis_settings.redis.port, prefix, f"p{i}", out)) for i in range(4)]
+    ready = ctx.Barrier(5)  # the four processes and this one
+    procs = [
+        ctx.Process(target=_lease_all, args=(redis_settings.redis.port, prefix, f"p{i}", out, ready)) for i in range(4)
+    ]
     for p in procs:
         p.start()
+    ready.wait(60)
     results = [out.get(timeout=120) for _ in procs]
     for p in procs:
         p.join(timeout=30)
