@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,31 @@ def test_no_endpoint_leaves_the_example_out() -> None:
 def test_an_endpoint_without_a_table_is_an_import_error_naming_the_setting() -> None:
     with pytest.raises(DownstreamConfigError, match="AIRFLOW__DAILY_AGGREGATE_ENDPOINT"):
         daily_aggregate_dag(["qty"], load_settings(airflow={"daily_aggregate_endpoint": "sandbox_trades_page"}))
+
+
+def test_only_the_aggregated_endpoints_file_is_read_at_parse_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every parse of the DAG file pays for what the factory reads: one config, not the
+    # whole directory (a broken neighbour is endpoint_config_errors' business).
+    directory = tmp_path
+    source = endpoint_path("sandbox_trades").read_text(encoding="utf-8")
+    (directory / "sandbox_trades.yaml").write_text(source, encoding="utf-8")
+    (directory / "broken.yaml").write_text("name: broken\nrequest: [", encoding="utf-8")
+    monkeypatch.setenv("LAKEHOUSE_ENDPOINTS_DIR", str(directory))
+
+    def refuse(*_args: object) -> None:
+        raise AssertionError("validate_all at DAG-parse time")
+
+    monkeypatch.setattr("lakehouse.endpoints.validate_all", refuse)
+    dag = daily_aggregate_dag(["qty"], load_settings())
+    assert dag is not None and dag.dag_id == "daily_sandbox_trades"
+
+
+def test_a_broken_config_leaves_the_example_out_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "sandbox_trades.yaml").write_text("name: sandbox_trades\nrequest: 3\n", encoding="utf-8")
+    monkeypatch.setenv("LAKEHOUSE_ENDPOINTS_DIR", str(tmp_path))
+    assert daily_aggregate_dag(["qty"], load_settings()) is None
+    assert "sandbox_trades.yaml" in caplog.text and "left out" in caplog.text
