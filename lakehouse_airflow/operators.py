@@ -9,6 +9,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +19,9 @@ log = logging.getLogger(__name__)
 _DEFER_TIMEOUT_MARGIN_SECONDS = 60.0
 # One status read (a Redis HGETALL) per poll during the short inline wait.
 _INLINE_POLL_SECONDS = 0.2
+# Redis not answering (killed, restarting) during the inline wait: the task has no
+# retries, so it defers instead; the trigger waits an outage out until the deadline.
+_REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 
 
 class CrawlWaitOperator(BaseOperator):
@@ -51,11 +56,15 @@ class CrawlWaitOperator(BaseOperator):
 
         settings = load_settings(self.profile)
         run_id = str(self.crawl_run_id)
+        reachable = True
         try:
             status = pipeline.crawl_status(settings, run_id)
         except pipeline.CrawlFailedError as exc:
             raise AirflowFailException(str(exc)) from exc
-        if status is None:
+        except _REDIS_UNREACHABLE as exc:
+            status, reachable = None, False
+            _redis_unreachable(run_id, exc)
+        if status is None and reachable:
             status = self._wait_inline(settings, run_id)
         if status is not None:
             return self._finished(
@@ -93,6 +102,9 @@ class CrawlWaitOperator(BaseOperator):
                 status = pipeline.crawl_status(settings, run_id)
             except pipeline.CrawlFailedError as exc:
                 raise AirflowFailException(str(exc)) from exc
+            except _REDIS_UNREACHABLE as exc:
+                _redis_unreachable(run_id, exc)
+                return None
             if status is not None:
                 return status
         return None
@@ -128,3 +140,11 @@ class CrawlWaitOperator(BaseOperator):
     def _finished(run_id: str, worker: Any, pages: Any, records: Any, size: Any, manifest_path: Any) -> str:
         log.info("crawl %s finished by %s: %s pages, %s records, %s bytes", run_id, worker, pages, records, size)
         return str(manifest_path)
+
+
+def _redis_unreachable(run_id: str, exc: Exception) -> None:
+    log.warning(
+        "crawl %s: Redis did not answer (%s); leaving the wait to the triggerer, which waits the outage out",
+        run_id,
+        exc,
+    )

@@ -27,6 +27,7 @@ from lakehouse_airflow.environment import airflow_env
 from sandbox import SandboxServer
 from sandbox.app import SandboxOptions
 from sandbox.faults import FaultRates
+from sandbox.market import MarketConfig
 from sandbox.oauth2 import OAuth2Options
 
 if TYPE_CHECKING:
@@ -44,6 +45,13 @@ OAUTH2_TOKEN_PREFIX = "e2e-oauth2-token-" + uuid.uuid4().hex[:8]
 SLOT = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 # A run ingests the slot complete at its logical date, so SLOT's run is at its end.
 SLOT_END = SLOT + timedelta(minutes=15)
+# The fault scenarios' endpoint (test_reliability_dag_faults.py): a crawl long enough
+# to inject into (FAULT_PAGES pages at FAULT_RATE requests/s) and a transform whose
+# write takes a moment.
+FAULT_RECORDS = 20_000
+FAULT_PAGE_SIZE = 1_000
+FAULT_RATE = 4.0
+FAULT_MARKET = MarketConfig(trade_interval_ms=(15 * 60_000) // FAULT_RECORDS)
 
 
 @dataclass
@@ -85,12 +93,14 @@ def sandboxes() -> Iterator[dict[str, SandboxServer]]:
     oauth2 = SandboxServer(
         SandboxOptions(oauth2=OAuth2Options("e2e-client", OAUTH2_SECRET, token_prefix=OAUTH2_TOKEN_PREFIX))
     ).start()
+    faults = SandboxServer(SandboxOptions(token=TOKEN, market=FAULT_MARKET)).start()
     try:
-        yield {"good": good, "broken": broken, "oauth2": oauth2}
+        yield {"good": good, "broken": broken, "oauth2": oauth2, "faults": faults}
     finally:
         good.stop()
         broken.stop()
         oauth2.stop()
+        faults.stop()
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +111,10 @@ def endpoints_dir(tmp_path_factory: pytest.TempPathFactory, sandboxes: dict[str,
         "e2e_no_table": _endpoint("e2e_no_table", sandboxes["good"].url, table=False),
         "e2e_always_500": _endpoint("e2e_always_500", sandboxes["broken"].url, table=False),
         "e2e_oauth2": _endpoint("e2e_oauth2", sandboxes["oauth2"].url, table=False),
+        "e2e_faults": _endpoint("e2e_faults", sandboxes["faults"].url),
     }
+    docs["e2e_faults"]["pagination"]["page_size"] = FAULT_PAGE_SIZE
+    docs["e2e_faults"]["rate_limit"].update({"requests_per_second": FAULT_RATE, "burst": 1})
     docs["e2e_oauth2"]["request"]["auth"] = {
         "type": "oauth2_client_credentials",
         "token_url": sandboxes["oauth2"].url + "/oauth/token",
@@ -300,8 +313,9 @@ def airflow_server(stack, worker: Path, endpoints_dir: Path) -> Iterator[Airflow
         "LAKEHOUSE_ENDPOINTS_DIR": str(endpoints_dir),
         "LAKEHOUSE_AIRFLOW__RETRY_DELAY_SECONDS": "1",
         # Concurrent signal publishes of one backfill conflict in the Iceberg commit
-        # ("Cannot find starting snapshot") and rely on task retries to land.
-        "LAKEHOUSE_AIRFLOW__TASK_RETRIES": "6",
+        # ("Cannot find starting snapshot") and rely on task retries to land; the
+        # fault scenarios' retries outlast a Nessie restart (up to ~35 s when loaded).
+        "LAKEHOUSE_AIRFLOW__TASK_RETRIES": "10",
         # The example downstream DAG aggregates an endpoint of these configs.
         "LAKEHOUSE_AIRFLOW__DAILY_AGGREGATE_ENDPOINT": "e2e_trades",
     }

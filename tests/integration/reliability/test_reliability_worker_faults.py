@@ -31,7 +31,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worker_harness import check_landing, finished_lines, list_keys, make_job, wait_until
+from worker_harness import (
+    check_landing,
+    finished_lines,
+    list_keys,
+    make_job,
+    stop_workers,
+    wait_all_ended,
+    wait_until,
+    worker_id_of,
+)
 
 from lakehouse.jobs import CrawlJob, JobState
 from lakehouse.pipeline import publish_signal
@@ -52,10 +61,6 @@ def _plan(rng: random.Random) -> list[str]:
     if LONG:
         rng.shuffle(kinds)
     return kinds
-
-
-def _worker_id(worker: Any) -> str:
-    return worker.args[worker.args.index("--worker-id") + 1]
 
 
 def _run_id_in(detail: str, jobs: dict[str, CrawlJob]) -> str:
@@ -111,7 +116,7 @@ def test_kill_9_at_chosen_moments_loses_and_duplicates_nothing(
             status = queue.get_status(job.run_id)
             holder = status.worker_id if status else None
             time.sleep(rng.uniform(0.05, HOLD * 0.5))  # still inside the sandbox's hold
-            victims = [w for w in steady if w.proc.poll() is None and _worker_id(w) == holder]
+            victims = [w for w in steady if w.proc.poll() is None and worker_id_of(w) == holder]
             assert victims, (holder, status)
             victim = victims[0]
             run_id = job.run_id
@@ -150,17 +155,9 @@ def test_kill_9_at_chosen_moments_loses_and_duplicates_nothing(
         kills.append((kind, run_id, round(time.monotonic() - t0, 1)))
         enqueue(plain_cfg, plain)
 
-    def all_done() -> bool:
-        return all((s := queue.get_status(r)) is not None and s.state.terminal for r in jobs)
-
-    wait_until(all_done, 180, "every job to end", 0.2)
+    statuses = wait_all_ended(queue, jobs, 180)
     crawl_seconds = time.monotonic() - t0
-    for worker in steady:
-        worker.proc.send_signal(signal.SIGTERM)
-    for worker in steady:
-        assert worker.wait(30) == 0, worker.text()[-3000:]
-
-    statuses = {r: queue.get_status(r) for r in jobs}
+    stop_workers(steady)
     not_finished = {r: (s.state, s.error) for r, s in statuses.items() if s.state != JobState.FINISHED}
     assert not not_finished, not_finished
     logs = sorted(Path(steady[0].log).parent.glob("worker-*.log"))

@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -27,9 +26,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
-from worker_harness import ROOT, TOKEN, check_landing, finished_lines, list_keys, make_job, wait_until
+from worker_harness import (
+    ROOT,
+    TOKEN,
+    check_landing,
+    finished_lines,
+    kill_service,
+    list_keys,
+    make_job,
+    stop_workers,
+    wait_all_ended,
+    wait_until,
+)
 
 from lakehouse.jobs import CrawlJob, JobState
 from lakehouse.local.redis_server import RedisService
@@ -57,18 +66,6 @@ def outage_stack(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             yield own
         finally:
             own.down()
-
-
-def kill_service(stack: LocalStack, name: str) -> float:
-    """kill -9 the service's process group (as the stack recorded it); returns when it
-    is gone, with the monotonic time of the kill."""
-    pid = next(s.pid for s in stack.status() if s.service == name)
-    assert pid is not None, f"{name} is not running"
-    proc = psutil.Process(pid)
-    killed_at = time.monotonic()
-    os.killpg(os.getpgid(pid), signal.SIGKILL)
-    proc.wait(timeout=10)
-    return killed_at
 
 
 def _logs(worker: Any) -> list[Path]:
@@ -106,16 +103,9 @@ def test_redis_killed_and_restarted_mid_crawl_loses_and_repeats_nothing(
         assert result.restarted == ["redis"], result
         downtimes.append(time.monotonic() - killed_at)
 
-    def all_done() -> bool:
-        return all((s := queue.get_status(r)) is not None and s.state.terminal for r in jobs)
-
-    wait_until(all_done, 180, "every job to end", 0.2)
+    statuses = wait_all_ended(queue, jobs, 180)
     seconds = time.monotonic() - t0
-    for worker in workers:
-        worker.proc.send_signal(signal.SIGTERM)
-    for worker in workers:
-        assert worker.wait(30) == 0, worker.text()[-3000:]
-    statuses = {r: queue.get_status(r) for r in jobs}
+    stop_workers(workers)
     bad = {r: (s.state, s.attempts, s.error) for r, s in statuses.items() if s.state != JobState.FINISHED}
     assert not bad, (bad, workers[0].text()[-3000:])
     for run_id, (job, ids) in jobs.items():
@@ -156,16 +146,9 @@ def test_s3_stopped_for_10_s_mid_crawl_lands_every_job_complete(
         else:
             assert not list_keys(s3, settings, job.manifest_key), run_id
 
-    def all_done() -> bool:
-        return all((s := queue.get_status(r)) is not None and s.state.terminal for r in jobs)
-
-    wait_until(all_done, 240, "every job to end", 0.2)
+    statuses = wait_all_ended(queue, jobs, 240)
     seconds = time.monotonic() - t0
-    for worker in workers:
-        worker.proc.send_signal(signal.SIGTERM)
-    for worker in workers:
-        assert worker.wait(30) == 0, worker.text()[-3000:]
-    statuses = {r: queue.get_status(r) for r in jobs}
+    stop_workers(workers)
     # None failed: every page upload rode out the outage (scrapworker.landing).
     assert all(s.state == JobState.FINISHED and s.attempts == 1 for s in statuses.values()), {
         r: (s.state, s.attempts, s.error) for r, s in statuses.items()

@@ -10,17 +10,14 @@ rate-limit buckets of different tests never meet on the shared stack.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from worker_harness import ROOT, TOKEN, Endpoints, Sandbox, Worker, market_for
+from worker_harness import TOKEN, Endpoints, Sandbox, Worker, launch_worker, market_for
 
 from lakehouse.queue import JobQueue
 from lakehouse.queue_config import QueueSettings
@@ -88,26 +85,15 @@ def start_worker(
         *args: str, worker_id: str | None = None, token: str | None = TOKEN, env_extra: dict[str, str] | None = None
     ) -> Worker:
         n = len(workers)
-        log = tmp_path / f"worker-{n}.log"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
-        env.pop("SANDBOX_TOKEN", None)
-        if token is not None:
-            env["SANDBOX_TOKEN"] = token
-        argv = [
-            sys.executable,
-            "-m",
-            "scrapworker",
-            "--queue-prefix",
-            prefix,
-            "--endpoints-dir",
-            str(endpoints.directory),
-            "--worker-id",
-            worker_id or f"test-worker-{n}",
+        worker = launch_worker(
+            tmp_path / f"worker-{n}.log",
             *args,
-        ]
-        with log.open("wb") as out:
-            proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        worker = Worker(proc, log, argv)
+            endpoints_dir=endpoints.directory,
+            worker_id=worker_id or f"test-worker-{n}",
+            queue_prefix=prefix,
+            token=token,
+            env_extra=env_extra,
+        )
         workers.append(worker)
         return worker
 

@@ -4,7 +4,10 @@ written for the sandbox's port, worker subprocess handles, and readers for what 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -16,7 +19,7 @@ from typing import Any
 import yaml
 
 from lakehouse.endpoints import EndpointConfig, load_endpoint
-from lakehouse.jobs import CrawlJob
+from lakehouse.jobs import CrawlJob, JobStatus
 from lakehouse.pipeline import job_for_slot
 from lakehouse.raw_layout import Manifest
 from lakehouse.settings import Settings
@@ -150,6 +153,74 @@ class Worker:
             self.proc.kill()
             self.proc.wait()
             raise AssertionError(f"worker did not exit within {timeout}s; log:\n{self.text()[-4000:]}") from None
+
+
+def launch_worker(
+    log: Path,
+    *args: str,
+    endpoints_dir: Path,
+    worker_id: str,
+    queue_prefix: str | None = None,
+    token: str | None = TOKEN,
+    env_extra: dict[str, str] | None = None,
+) -> Worker:
+    """Start ``python -m scrapworker`` logging to ``log``; ``queue_prefix`` None serves
+    the settings' own queue (the one Airflow's DAGs enqueue on)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
+    env.pop("SANDBOX_TOKEN", None)
+    if token is not None:
+        env["SANDBOX_TOKEN"] = token
+    prefix = ["--queue-prefix", queue_prefix] if queue_prefix is not None else []
+    argv = [
+        sys.executable,
+        "-m",
+        "scrapworker",
+        *prefix,
+        "--endpoints-dir",
+        str(endpoints_dir),
+        "--worker-id",
+        worker_id,
+        *args,
+    ]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return Worker(proc, log, argv)
+
+
+def worker_id_of(worker: Worker) -> str:
+    return worker.args[worker.args.index("--worker-id") + 1]
+
+
+def kill_service(stack: Any, name: str) -> float:
+    """kill -9 the service's process group (as the stack recorded it, ``LocalStack``);
+    returns when it is gone, with the monotonic time of the kill."""
+    import psutil
+
+    pid = next(s.pid for s in stack.status() if s.service == name)
+    assert pid is not None, f"{name} is not running"
+    proc = psutil.Process(pid)
+    killed_at = time.monotonic()
+    os.killpg(os.getpgid(pid), signal.SIGKILL)
+    proc.wait(timeout=10)
+    return killed_at
+
+
+def wait_all_ended(queue: Any, run_ids: Any, timeout: float) -> dict[str, JobStatus]:
+    """Wait until every run is terminal (finished, failed, dead); their statuses."""
+
+    def ended() -> bool:
+        return all((s := queue.get_status(r)) is not None and s.state.terminal for r in run_ids)
+
+    wait_until(ended, timeout, "every job to end", 0.2)
+    return {r: queue.get_status(r) for r in run_ids}
+
+
+def stop_workers(workers: list[Worker], timeout: float = 30) -> None:
+    """SIGTERM every worker, then each must exit cleanly (0) within ``timeout``."""
+    for worker in workers:
+        worker.proc.send_signal(signal.SIGTERM)
+    for worker in workers:
+        assert worker.wait(timeout) == 0, worker.text()[-3000:]
 
 
 def read_manifest(s3: Any, settings: Settings, job: CrawlJob) -> Manifest:

@@ -167,3 +167,40 @@ def test_a_crawl_that_fails_during_the_inline_wait_fails_with_the_workers_reason
     monkeypatch.setattr(pipeline, "crawl_status", failed)
     with pytest.raises(AirflowFailException, match="HTTP 500 on page 1"):
         CrawlWaitOperator._wait_inline(_Settings(), "r1")
+
+
+def test_redis_down_during_the_inline_wait_leaves_the_wait_to_the_trigger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wait task has no retries: a Redis outage (killed, restarting) must not fail
+    the DAG run; the trigger waits it out (lakehouse.queue_watch)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from lakehouse import pipeline
+    from lakehouse_airflow.operators import CrawlWaitOperator
+
+    answers = iter([None])
+
+    def status(settings: object, run_id: str) -> None:
+        if next(answers, "down") == "down":
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(pipeline, "crawl_status", status)
+    assert CrawlWaitOperator._wait_inline(_Settings(), "r1") is None
+
+    deferred: list[object] = []
+    monkeypatch.setattr(pipeline, "crawl_status", lambda settings, run_id: status(settings, run_id))
+    monkeypatch.setattr("lakehouse.settings.load_settings", lambda profile=None: _FullSettings())
+    operator = CrawlWaitOperator(task_id="wait_for_crawl", crawl_run_id="r1")
+    monkeypatch.setattr(operator, "defer", lambda **kwargs: deferred.append(kwargs["trigger"]))
+    operator.execute({})
+    assert len(deferred) == 1 and deferred[0].run_id == "r1"
+
+
+class _FullSettings:
+    class airflow:  # noqa: N801 - stands in for the settings section of that name
+        inline_wait_seconds = 1.0
+        crawl_timeout_seconds = 60.0
+
+    class queue:  # noqa: N801
+        prefix = "scrapworker"
+        no_worker_seconds = 60.0
+        status_recheck_seconds = 2.0
