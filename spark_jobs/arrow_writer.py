@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from lakehouse.catalog import commit_with_retry, load_catalog, slot_filter
+from lakehouse.catalog import catalog_properties, commit_with_retry, load_catalog, slot_filter
 from lakehouse.engine import EngineDependencyUnavailableError
 from lakehouse.errors import LakehouseError
 from lakehouse.settings import Settings
@@ -41,6 +41,7 @@ from spark_jobs.tables import SlotPartition
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.expressions import BooleanExpression
+    from pyiceberg.io import FileIO
     from pyiceberg.manifest import DataFile
     from pyiceberg.table import Table as IcebergTable
 
@@ -79,8 +80,15 @@ class ArrowSlotWriter:
     """Writes batches of whole slots into tables of one catalog (one per transform run)."""
 
     def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
+        from pyiceberg.io.pyarrow import PyArrowFileIO
+
         self.settings = settings
         self.catalog = catalog or load_catalog(settings)
+        # Data files go through pyarrow's S3 client (C++, off the GIL, so the next batch
+        # is typed meanwhile), not the table's FileIO: Nessie hands out fsspec's s3fs,
+        # whose Python event loop would hold the GIL for every uploaded part. Manifests
+        # (small) still go through the table's FileIO.
+        self.data_io: FileIO = PyArrowFileIO(catalog_properties(settings))
 
     def replace_slots(
         self,
@@ -94,22 +102,20 @@ class ArrowSlotWriter:
         t0 = time.monotonic()
         with self._unreachable_as_named_error():
             table = self.catalog.load_table(identifier)
-            files = _write_files(table, data)
+            files = _write_files(table, data, self.data_io)
         attempts = 0
 
         def commit() -> int:
             nonlocal attempts
             attempts += 1
             with self._unreachable_as_named_error():
-                return _commit_overwrite(
-                    identifier, self.catalog.load_table(identifier), slots, files, summary or {}
-                )
+                return _commit_overwrite(identifier, self.catalog.load_table(identifier), slots, files, summary or {})
 
         try:
             removed = commit_with_retry(commit)
         except BaseException as exc:
             if _surely_not_committed(exc):
-                _delete_quietly(table, files)
+                _delete_quietly(self.data_io, files)
             raise
         written = SlotsWritten(identifier, len(files), removed, attempts, time.monotonic() - t0)
         log.debug("%s", written)
@@ -130,7 +136,7 @@ class ArrowSlotWriter:
             raise EngineDependencyUnavailableError(*unreachable) from exc
 
 
-def _write_files(table: IcebergTable, data: pa.Table) -> list[DataFile]:
+def _write_files(table: IcebergTable, data: pa.Table, io: FileIO) -> list[DataFile]:
     """Parquet files of ``data`` for ``table`` (one per partition), not yet committed.
 
     pyiceberg's own writer, the one Table.append/overwrite call, but outside a
@@ -147,14 +153,11 @@ def _write_files(table: IcebergTable, data: pa.Table) -> list[DataFile]:
     _check_pyarrow_schema_compatible(
         table.metadata.schema(), provided_schema=data.schema, format_version=table.metadata.format_version
     )
-    return list(
-        _dataframe_to_data_files(table_metadata=table.metadata, df=data, io=table.io, write_uuid=uuid.uuid4())
-    )
+    return list(_dataframe_to_data_files(table_metadata=table.metadata, df=data, io=io, write_uuid=uuid.uuid4()))
 
 
 def _commit_overwrite(
-    identifier: str,
-    table: IcebergTable, slots: Sequence[SlotPartition], files: list[DataFile], summary: dict[str, str]
+    identifier: str, table: IcebergTable, slots: Sequence[SlotPartition], files: list[DataFile], summary: dict[str, str]
 ) -> int:
     """One OVERWRITE snapshot: every current data file of ``slots`` out, ``files`` in.
     Returns how many files it removed."""
@@ -188,10 +191,10 @@ def _surely_not_committed(exc: BaseException) -> bool:
     return isinstance(exc, CommitFailedException | ValidationException | RowLevelDeletesError)
 
 
-def _delete_quietly(table: IcebergTable, files: list[DataFile]) -> None:
+def _delete_quietly(io: FileIO, files: list[DataFile]) -> None:
     for data_file in files:
         try:
-            table.io.delete(data_file.file_path)
+            io.delete(data_file.file_path)
         except Exception:  # best effort: maintenance removes orphan files too
             log.warning("could not delete uncommitted data file %s", data_file.file_path)
 

@@ -73,6 +73,20 @@ pytestmark = pytest.mark.timeout(2700 if LONG else 900)
 ATTEMPT_BOUND = 240.0
 # The DAG's transform task, in its own process (Connect client; Airflow imported as in a task).
 TASK = "import sys\nfrom lakehouse_airflow.spark import run_on_connect\nrun_on_connect('raw_to_table', sys.argv[1:])\n"
+# The same task with the arrow writer (spark.table_writer: arrow, the default) paused
+# for a few seconds before one of its steps, after printing PAUSE_MARK: the fault is
+# injected in the pause, so the step meets it for certain.
+PAUSE_MARK = "arrow writer paused before"
+PAUSED_TASK = """
+import time
+from spark_jobs import arrow_writer
+real = getattr(arrow_writer, {step!r})
+def paused(*args, **kwargs):
+    print({mark!r}, {step!r}, flush=True)
+    time.sleep({seconds})
+    return real(*args, **kwargs)
+setattr(arrow_writer, {step!r}, paused)
+"""
 
 
 @dataclass
@@ -80,6 +94,7 @@ class Attempt:
     """One transform task attempt in a subprocess; its log is read as it runs."""
 
     proc: subprocess.Popen[str]
+    mark: str = READ_MARK
     started: float = field(default_factory=time.monotonic)
     lines: list[str] = field(default_factory=list)
     marked: threading.Event = field(default_factory=threading.Event)
@@ -91,7 +106,7 @@ class Attempt:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line)
-            if READ_MARK in line:
+            if self.mark in line:
                 self.marked.set()
 
     def wait_mark(self, timeout: float = 180) -> None:
@@ -157,10 +172,10 @@ class Slot:
             queue.ack(lease, JobResult(state=JobState.FINISHED, manifest_path=manifest_key(prefix), pages=PAGES))
         return prefix
 
-    def transform(self) -> Attempt:
+    def transform(self, task: str = TASK, mark: str = READ_MARK) -> Attempt:
         env = {**os.environ, "LAKEHOUSE_ENDPOINTS_DIR": str(self.endpoints_dir), "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(
-            [sys.executable, "-c", TASK, "--endpoint", self.name, "--run", self.job.raw_prefix],
+            [sys.executable, "-c", task, "--endpoint", self.name, "--run", self.job.raw_prefix],
             cwd=ROOT,
             env=env,
             # Airflow's logging (imported by the task module) writes to stdout.
@@ -168,7 +183,7 @@ class Slot:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        return Attempt(proc)
+        return Attempt(proc, mark)
 
     def transform_ok(self) -> float:
         attempt = self.transform()
@@ -247,10 +262,17 @@ def _report(scenario: str, rows: list[str]) -> None:
     print(f"\n{scenario}:\n  " + "\n  ".join(rows))
 
 
-def _fault_then_retry(slot: Slot, moment: float, fault: Fault) -> str:
-    """Transform the new landing, inject at READ_MARK + moment, let the attempt end and
-    the fault end, check the partition, retry until the new rows land; a line of figures."""
-    attempt = slot.transform()
+def _fault_then_retry(
+    slot: Slot, moment: float, fault: Fault, paused_step: str | None = None, must_fail: bool = False
+) -> str:
+    """Transform the new landing, inject at READ_MARK + moment (or in the arrow writer's
+    pause before ``paused_step``), let the attempt end and the fault end, check the
+    partition, retry until the new rows land; a line of figures."""
+    if paused_step is None:
+        attempt = slot.transform()
+    else:
+        hook = PAUSED_TASK.format(step=paused_step, mark=PAUSE_MARK, seconds=4)
+        attempt = slot.transform(hook + TASK, PAUSE_MARK)
     attempt.wait_mark()
     time.sleep(moment)
     injected = fault.inject()
@@ -261,6 +283,8 @@ def _fault_then_retry(slot: Slot, moment: float, fault: Fault) -> str:
     after = slot.partition()
     assert after in (OLD, NEW), f"half a partition after the fault: {after} (old {OLD}, new {NEW})"
     error = attempt.final_error()
+    if must_fail:
+        assert code != 0 and after == OLD, (code, after, attempt.text[-3000:])
     if code != 0:
         # A named error that says what to do, not a JVM stack trace.
         assert error in RETRYABLE, (error, attempt.text[-3000:])
@@ -338,6 +362,16 @@ def test_s3_stopped_for_10_s_during_a_transform(make_slot: Callable[..., Slot], 
 def test_nessie_stopped_during_the_table_commit(make_slot: Callable[..., Slot], core: LocalStack) -> None:
     rows = [_fault_then_retry(make_slot(), moment, Outage(core, "nessie", 3)) for moment in MOMENTS]
     _report("Nessie stopped mid-transform", rows)
+
+
+def test_s3_stopped_while_the_arrow_writer_writes_its_files(make_slot: Callable[..., Slot], core: LocalStack) -> None:
+    rows = [_fault_then_retry(make_slot(), 0.0, Outage(core, "s3", 10), "_write_files", must_fail=True)]
+    _report("S3 stopped before the arrow writer's Parquet files", rows)
+
+
+def test_nessie_stopped_at_the_arrow_writers_commit(make_slot: Callable[..., Slot], core: LocalStack) -> None:
+    rows = [_fault_then_retry(make_slot(), 0.0, Outage(core, "nessie", 10), "_commit_overwrite", must_fail=True)]
+    _report("Nessie stopped at the arrow writer's commit", rows)
 
 
 # -- the signal row: Nessie stopped during publish -------------------------------------
