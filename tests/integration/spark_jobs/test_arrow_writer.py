@@ -127,6 +127,8 @@ def test_files_match_what_spark_writes_and_the_table_properties(
     )
     meta = pq.ParquetFile(s3.open_input_file(location)).metadata
     assert meta.row_group(0).column(0).compression == "ZSTD", "write.parquet.compression-codec of the table"
+    physical = {meta.schema.column(i).name: meta.schema.column(i).physical_type for i in range(meta.num_columns)}
+    assert physical["price"] == "INT64", "a decimal(18,8) as Iceberg's Java writer stores it"
     # Spark reads the same types it declared.
     types = dict(spark.table(quote(identifier)).dtypes)
     assert (types["trade_id"], types["price"], types["_ingested_at"], types["hr"]) == (
