@@ -44,6 +44,7 @@ import yaml
 from benchmarks.engine_soak import endpoint_config, land
 from lakehouse import pipeline
 from lakehouse.catalog import clear_catalog_cache, load_catalog, slot_filter
+from lakehouse.engine import ensure_engine
 from lakehouse.jobs import CrawlJob, JobResult, JobState, ResolvedRequest
 from lakehouse.local.spark_connect_server import SparkConnectService
 from lakehouse.local.stack import LocalStack
@@ -67,6 +68,9 @@ FINAL_ERROR = re.compile(r"^([\w.]+(?:Error|Exception)): ")
 RETRYABLE = ("lakehouse.engine.SparkEngineUnavailableError", "lakehouse.engine.EngineDependencyUnavailableError")
 # Seconds after READ_MARK at which the long form injects (the short form: the first).
 MOMENTS = (0.0, 1.0, 3.0) if LONG else (0.0,)
+# The table writers the transform scenarios run with (spark.table_writer): the default
+# (arrow) in the short form, Spark's writer too in the long form.
+WRITERS = ("arrow", "spark") if LONG else ("arrow",)
 # Several injections, each with a JVM restart, per long-form test.
 pytestmark = pytest.mark.timeout(2700 if LONG else 900)
 # A faulted attempt must end by itself within this.
@@ -245,6 +249,13 @@ def make_slot(fault_settings: Settings, tmp_path: Path, spark_connect_url: str) 
     return make
 
 
+@pytest.fixture(params=WRITERS)
+def writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The transform tasks' table writer (their process reads it from the environment)."""
+    monkeypatch.setenv("LAKEHOUSE_SPARK__TABLE_WRITER", request.param)
+    return str(request.param)
+
+
 @pytest.fixture()
 def core(stack: LocalStack) -> Iterator[LocalStack]:
     """The shared stack, brought back whole after the test whatever happened in it."""
@@ -346,22 +357,28 @@ class Outage(Fault):
             self._restarter.join()
 
 
-def test_spark_engine_killed_during_a_transform(make_slot: Callable[..., Slot], fault_settings: Settings) -> None:
+def test_spark_engine_killed_during_a_transform(
+    make_slot: Callable[..., Slot], fault_settings: Settings, writer: str
+) -> None:
     rows = []
     for moment in MOMENTS:
         rows.append(_fault_then_retry(make_slot(), moment, EngineKill(fault_settings)))
-        assert SparkConnectService(fault_settings).is_healthy()  # ensure_engine brought it back
-    _report("engine killed mid-transform", rows)
+        # The next task's ensure_engine brings it back: the retry's, or, when the arrow
+        # writer landed the slot without the engine (its write needs no Spark), the next
+        # transform's.
+        ensure_engine(fault_settings)
+        assert SparkConnectService(fault_settings).is_healthy()
+    _report(f"engine killed mid-transform ({writer} writer)", rows)
 
 
-def test_s3_stopped_for_10_s_during_a_transform(make_slot: Callable[..., Slot], core: LocalStack) -> None:
+def test_s3_stopped_for_10_s_during_a_transform(make_slot: Callable[..., Slot], core: LocalStack, writer: str) -> None:
     rows = [_fault_then_retry(make_slot(), moment, Outage(core, "s3", 10)) for moment in MOMENTS]
-    _report("S3 stopped 10 s mid-transform", rows)
+    _report(f"S3 stopped 10 s mid-transform ({writer} writer)", rows)
 
 
-def test_nessie_stopped_during_the_table_commit(make_slot: Callable[..., Slot], core: LocalStack) -> None:
+def test_nessie_stopped_during_the_table_commit(make_slot: Callable[..., Slot], core: LocalStack, writer: str) -> None:
     rows = [_fault_then_retry(make_slot(), moment, Outage(core, "nessie", 3)) for moment in MOMENTS]
-    _report("Nessie stopped mid-transform", rows)
+    _report(f"Nessie stopped mid-transform ({writer} writer)", rows)
 
 
 def test_s3_stopped_while_the_arrow_writer_writes_its_files(make_slot: Callable[..., Slot], core: LocalStack) -> None:
