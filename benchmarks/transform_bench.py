@@ -5,13 +5,17 @@
     .venv/bin/python benchmarks/transform_bench.py --own-stack --records 10000000 --skip-dlt  # memory bound
     .venv/bin/python benchmarks/transform_bench.py --own-stack --per-slot       # + (c), needs spark-connect
     .venv/bin/python benchmarks/transform_bench.py --own-stack --warmup-records 100000 --warm-both  # both warmed
+    .venv/bin/python benchmarks/transform_bench.py --own-stack --writer both    # ours twice (arrow, spark) + dlt
     .venv/bin/python benchmarks/transform_bench.py                              # the running stack
 
 In one run, on the same raw landings (sandbox-like trade records, written with
 ``lakehouse.raw_layout`` into the stack's S3 exactly as the crawler lands them):
 
 (a) ours: ``spark_jobs.raw_to_table.run`` over every slot in one call (Arrow-typed,
-    batched writes), session start-up timed apart from the transform. By default in
+    batched writes), session start-up timed apart from the transform, with the table
+    writer of ``--writer`` (settings ``spark.table_writer``: ``arrow``, pyarrow files
+    committed through the catalog, or ``spark``, Spark's writer; ``both`` runs the same
+    landings through each, into a table each, on one session). By default in
     local mode in-process (``local[2]``); ``--engine connect`` runs it on the stack's
     Spark Connect server instead. The output says which. Peak RSS is sampled every
     0.2 s for the driver: this Python process and (local mode) its JVM child;
@@ -183,6 +187,18 @@ class PeakRss:
         )
 
 
+def with_writer(settings: Settings, writer: str) -> Settings:
+    return settings.model_copy(update={"spark": settings.spark.model_copy(update={"table_writer": writer})})
+
+
+def into_table(endpoint: EndpointConfig, suffix: str) -> EndpointConfig:
+    """The endpoint (same name, so the same landings) writing a table of its own."""
+    assert endpoint.table is not None
+    return endpoint.model_copy(
+        update={"table": endpoint.table.model_copy(update={"name": f"{endpoint.table.name}_{suffix}"})}
+    )
+
+
 def ours(
     settings: Settings,
     endpoint: EndpointConfig,
@@ -190,7 +206,9 @@ def ours(
     engine: str,
     batch_rows: int,
     warmup: tuple[EndpointConfig, Landing],
-) -> dict[str, Any]:
+    writers: list[str],
+) -> dict[str, dict[str, Any]]:
+    """(a) once per writer, on one session: {writer: figures}."""
     from spark_jobs import raw_to_table
     from spark_jobs.session import SessionOptions, build_session
 
@@ -201,40 +219,47 @@ def ours(
         options = SessionOptions(
             app_name="transform-bench", master="local[2]", extra_conf={"spark.driver.memory": "3g"}
         )
-    with PeakRss() as rss:
-        t0 = time.monotonic()
-        spark = build_session(settings, options)
-        spark.sql("SELECT 1").collect()
-        started = time.monotonic() - t0
-        try:
-            # The engine is long-lived (issue 9): a fresh JVM's first write (class loading,
-            # JIT) and pyarrow's first conversion (it imports pandas) are paid once per
-            # engine, not per slot. Pay them on one small slot of its own, timed apart.
-            t_warm = time.monotonic()
-            raw_to_table.run(spark, settings, warmup[0], [warmup[1].prefix])
-            warm = time.monotonic() - t_warm
-            t1 = time.monotonic()
-            result = raw_to_table.run(
-                spark, settings, endpoint, [landing.prefix for landing in landings], batch_rows=batch_rows
-            )
-            seconds = time.monotonic() - t1
-            written = spark.table(endpoint.table.identifier).count()  # type: ignore[union-attr]
-        finally:
-            spark.stop()
+    t0 = time.monotonic()
+    spark = build_session(settings, options)
+    spark.sql("SELECT 1").collect()
+    started = time.monotonic() - t0
     expected = sum(landing.records for landing in landings)
-    if result.rows != expected or written != expected or result.quarantined:
-        raise RuntimeError(
-            f"spark wrote {written} rows ({result.rows} typed, {result.quarantined} quarantined), expected {expected}"
-        )
-    return {
-        "startup": started,
-        "seconds": seconds,
-        "rows": float(result.rows),
-        "rss": rss,
-        "read": result.read_seconds,
-        "write": result.write_seconds,
-        "warmup": warm,
-    }
+    figures: dict[str, dict[str, Any]] = {}
+    try:
+        for writer in writers:
+            writing = with_writer(settings, writer)
+            target = into_table(endpoint, writer) if len(writers) > 1 else endpoint
+            with PeakRss() as rss:
+                # The engine is long-lived (issue 9): a fresh JVM's first write (class
+                # loading, JIT) and pyarrow's first conversion (it imports pandas) are
+                # paid once per engine, not per slot. Pay them on one small slot of its
+                # own, timed apart, with the writer about to be timed.
+                t_warm = time.monotonic()
+                raw_to_table.run(spark, writing, into_table(warmup[0], writer), [warmup[1].prefix])
+                warm = time.monotonic() - t_warm
+                t1 = time.monotonic()
+                result = raw_to_table.run(
+                    spark, writing, target, [landing.prefix for landing in landings], batch_rows=batch_rows
+                )
+                seconds = time.monotonic() - t1
+            written = spark.table(target.table.identifier).count()  # type: ignore[union-attr]
+            if result.rows != expected or written != expected or result.quarantined or result.writer != writer:
+                raise RuntimeError(
+                    f"{result.writer} wrote {written} rows ({result.rows} typed, {result.quarantined} quarantined), "
+                    f"expected {expected} by {writer}"
+                )
+            figures[writer] = {
+                "startup": started,
+                "seconds": seconds,
+                "rows": float(result.rows),
+                "rss": rss,
+                "read": result.read_seconds,
+                "write": result.write_seconds,
+                "warmup": warm,
+            }
+    finally:
+        spark.stop()
+    return figures
 
 
 # --- (b) dlt into Iceberg --------------------------------------------------------------
@@ -395,6 +420,12 @@ def main() -> int:
         action="store_true",
         help="run dlt on the warm-up slot too before timing it, as (a) is (a long-lived process each)",
     )
+    p.add_argument(
+        "--writer",
+        choices=("arrow", "spark", "both"),
+        default=None,
+        help="(a)'s table writer (default: the settings' spark.table_writer); both: each, one after the other",
+    )
     p.add_argument("--skip-dlt", action="store_true", help="only (a): e.g. a 10M-record memory run")
     p.add_argument("--per-slot", action="store_true", help="also (c): per-slot overhead (needs spark-connect)")
     p.add_argument("--small-slot-records", type=int, default=1000, help="records of each small slot in (c)")
@@ -433,20 +464,27 @@ def main() -> int:
         warm = bench_endpoint(endpoints_dir, f"bench_warm_{tag}")
         warm_pages = max(1, args.warmup_records // args.per_page)
         warm_landing = land_slots(settings, warm.name, 1, warm_pages, args.per_page)[0]
-        a = ours(settings, big, landings, args.engine, args.batch_rows, (warm, warm_landing))
+        writer = args.writer or settings.spark.table_writer
+        writers = ["arrow", "spark"] if writer == "both" else [writer]
+        figures = ours(settings, big, landings, args.engine, args.batch_rows, (warm, warm_landing), writers)
         where = "local[2] in-process" if args.engine == "local" else "Spark Connect server"
-        ours_rate = total / a["seconds"]
-        print(
-            f"(a) ours, raw_to_table.run on {where}: {total} records in {a['seconds']:.1f} s "
-            f"= {ours_rate:,.0f} records/s (after {a['startup']:.1f} s session start and a {a['warmup']:.1f} s "
-            f"warm-up slot of {warm_landing.records} records; batches of {args.batch_rows:,} records)",
-            flush=True,
-        )
-        print(
-            f"    of which reading + typing pages {a['read']:.1f} s, Arrow to Spark + overwrites {a['write']:.1f} s",
-            flush=True,
-        )
-        print(f"    {a['rss'].describe()}", flush=True)
+        rates = {}
+        for name, a in figures.items():
+            rates[name] = total / a["seconds"]
+            print(
+                f"(a) ours, {name} writer, raw_to_table.run on {where}: {total} records in {a['seconds']:.1f} s "
+                f"= {rates[name]:,.0f} records/s (after {a['startup']:.1f} s session start and a "
+                f"{a['warmup']:.1f} s warm-up slot of {warm_landing.records} records; batches of "
+                f"{args.batch_rows:,} records)",
+                flush=True,
+            )
+            print(
+                f"    of which reading + typing pages {a['read']:.1f} s, writes (files + commits) {a['write']:.1f} s",
+                flush=True,
+            )
+            print(f"    {a['rss'].describe()}", flush=True)
+        if len(rates) == 2:
+            print(f"    arrow writer / spark writer: {rates['arrow'] / rates['spark']:.1f}x", flush=True)
         if not args.skip_dlt:
             if args.warm_both:
                 # The same warm-up for dlt: its imports, pyiceberg's catalog and first
@@ -461,11 +499,12 @@ def main() -> int:
                 f"= {dlt_rate:,.0f} records/s",
                 flush=True,
             )
-            print(
-                f"    ratio: ours {ours_rate:,.0f} records/s / dlt {dlt_rate:,.0f} records/s "
-                f"= {ours_rate / dlt_rate:.1f}x",
-                flush=True,
-            )
+            for name, rate in rates.items():
+                print(
+                    f"    ratio: ours ({name} writer) {rate:,.0f} records/s / dlt {dlt_rate:,.0f} records/s "
+                    f"= {rate / dlt_rate:.1f}x",
+                    flush=True,
+                )
 
         if args.per_slot:
             connect_url = SparkConnectService(settings).url

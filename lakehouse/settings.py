@@ -111,6 +111,12 @@ class SparkSettings(_Section):
     # long-running Spark Connect server (no driver JVM per task), or "submit",
     # spark-submit in client mode (a driver JVM per task, on spark.master).
     engine: Literal["connect", "submit"] = "connect"
+    # Who writes an overwrite table's slots in raw_to_table: "arrow", Parquet written by
+    # pyarrow in the job's process and committed through the Iceberg catalog (no
+    # per-row conversion in the JVM: spark_jobs/arrow_writer.py), or "spark", Spark's
+    # DataFrameWriterV2 overwrite. Table DDL, schema evolution and merge tables are
+    # always Spark's.
+    table_writer: Literal["arrow", "spark"] = "arrow"
     # sc://host:port of that server, never with the token in it. Unset: the local
     # stack's server (sc://localhost:<local.spark_connect_port>).
     connect_url: str | None = Field(None, pattern=r"^sc://[^/\s;]+:\d+/?$")

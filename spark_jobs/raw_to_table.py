@@ -16,15 +16,19 @@ located by the same JMESPath extractor the crawler uses (so ``records_path`` mea
 the same thing on both sides), a per-record, per-column reason for every misfit
 instead of PERMISSIVE-mode NULLs, and exact decimals (no float detour). Records are
 typed into Arrow columns (spark_jobs.records.ArrowTyper), never Python row tuples,
-and reach Spark as Arrow tables, which Spark does what it is good at with: the
-typed, partitioned, atomic write.
+and are written as they are: for overwrite tables by default (``spark.table_writer:
+arrow``) as Parquet files by pyarrow, committed through the Iceberg catalog
+(spark_jobs.arrow_writer), or handed to Spark as Arrow tables for its typed,
+partitioned, atomic write (``spark``, and always for merge tables). Spark creates and
+evolves the tables either way.
 
 Memory stays bounded on a long range: slots are typed and written in batches of
 about ``batch_rows`` records (whole slots only), each batch one
-``overwrite(<its slots>)`` of the table and one of its quarantine table, so a slot's
-partition is always replaced whole and at once. The next batch is read and typed
-while the previous one is written (one write in flight, writes in slot order). A rerun of the range converges on
-the same rows (house rule 4) even if it stopped between two batches.
+overwrite of exactly its slots in the table and one in its quarantine table (one
+catalog commit each), so a slot's partition is always replaced whole and at once.
+The next batch is read and typed while the previous one is written (one write in
+flight, writes in slot order). A rerun of the range converges on the same rows
+(house rule 4) even if it stopped between two batches.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from lakehouse.schema_evolution import SUMMARY_KEY, write_properties
 from lakehouse.settings import Settings
 from lakehouse.storage import s3_client
 from spark_jobs import merge
+from spark_jobs.arrow_writer import ArrowSlotWriter
 from spark_jobs.cli import base_parser, parse_slot, run_main, settings_and_options
 from spark_jobs.page_fetch import PageFetcher
 from spark_jobs.raw_reader import (
@@ -112,7 +117,8 @@ class TransformResult:
     rows: int = 0
     quarantined: int = 0
     read_seconds: float = 0.0  # fetching, checking and typing pages
-    write_seconds: float = 0.0  # Arrow to Spark and the overwrites
+    write_seconds: float = 0.0  # the table and quarantine overwrites (Parquet files and commits)
+    writer: str = "spark"  # who wrote the table: "arrow" or "spark" (settings spark.table_writer)
     evolution: str = ""  # the schema changes applied before writing (lakehouse.schema_evolution)
 
 
@@ -250,6 +256,8 @@ def run(
     create_partitioned_table(spark, result.quarantine_table, QUARANTINE_DDL, run_id_column="run_id")
     if table.write == "merge":
         merge.prepare(spark, table)
+    arrow = ArrowSlotWriter(settings) if table.write != "merge" and settings.spark.table_writer == "arrow" else None
+    result.writer = "arrow" if arrow is not None else "spark"
 
     # One write in flight while the next batch is read and typed (Spark works in its
     # JVM meanwhile); batches are written one after another, in slot order, so at most
@@ -262,7 +270,7 @@ def run(
             if in_flight is not None:
                 in_flight.result()
             done.summary, summary = summary, {}
-            in_flight = writer.submit(_write, spark, table, result, done)
+            in_flight = writer.submit(_write, spark, table, result, done, arrow)
 
         batch = SlotBatch()
         for manifest in manifests:
@@ -311,7 +319,9 @@ def _frame(spark: SparkSession, data: pa.Table, schema: str) -> DataFrame:
     return df.coalesce(int(spark.conf.get("spark.sql.shuffle.partitions") or 4))
 
 
-def _write(spark: SparkSession, table: Table, result: TransformResult, batch: SlotBatch) -> None:
+def _write(
+    spark: SparkSession, table: Table, result: TransformResult, batch: SlotBatch, arrow: ArrowSlotWriter | None = None
+) -> None:
     # overwrite(<exactly these slots>) rather than overwritePartitions(): both are the
     # V2 writer and replace whole (ds, hr, min) partitions, but overwritePartitions only
     # touches partitions present in the data, so a rerun whose slot now has no good
@@ -323,6 +333,8 @@ def _write(spark: SparkSession, table: Table, result: TransformResult, batch: Sl
     batch.tables, batch.quarantines = [], []
     if table.write == "merge":
         merge.merge_rows(spark, table, rows, _frame, _table_schema(table), batch.summary)
+    elif arrow is not None:
+        arrow.replace_slots(table.identifier, rows, batch.slots, batch.summary)
     else:
         # Rows already sit in slot order: no shuffle into the table's partitioning (also a
         # table property of new tables; given here for tables created before it).
@@ -330,12 +342,15 @@ def _write(spark: SparkSession, table: Table, result: TransformResult, batch: Sl
         for key, value in batch.summary.items():
             writer = writer.option(f"snapshot-property.{key}", value)
         writer.option("distribution-mode", "none").overwrite(condition)
-    (
-        _frame(spark, quarantine, _quarantine_schema())
-        .writeTo(quote(result.quarantine_table))
-        .option("distribution-mode", "none")
-        .overwrite(condition)
-    )
+    if arrow is not None:
+        arrow.replace_slots(result.quarantine_table, quarantine, batch.slots)
+    else:
+        (
+            _frame(spark, quarantine, _quarantine_schema())
+            .writeTo(quote(result.quarantine_table))
+            .option("distribution-mode", "none")
+            .overwrite(condition)
+        )
     if table.write == "merge":
         # Last: a slot's log entry says its merge and quarantine are written.
         merge.write_merge_log(spark, table, _frame, rows, batch.slots, batch.run_ids, condition)

@@ -44,6 +44,7 @@ import yaml
 from benchmarks.engine_soak import endpoint_config, land
 from lakehouse import pipeline
 from lakehouse.catalog import clear_catalog_cache, load_catalog, slot_filter
+from lakehouse.engine import ensure_engine
 from lakehouse.jobs import CrawlJob, JobResult, JobState, ResolvedRequest
 from lakehouse.local.spark_connect_server import SparkConnectService
 from lakehouse.local.stack import LocalStack
@@ -67,12 +68,29 @@ FINAL_ERROR = re.compile(r"^([\w.]+(?:Error|Exception)): ")
 RETRYABLE = ("lakehouse.engine.SparkEngineUnavailableError", "lakehouse.engine.EngineDependencyUnavailableError")
 # Seconds after READ_MARK at which the long form injects (the short form: the first).
 MOMENTS = (0.0, 1.0, 3.0) if LONG else (0.0,)
+# The table writers the transform scenarios run with (spark.table_writer): the default
+# (arrow) in the short form, Spark's writer too in the long form.
+WRITERS = ("arrow", "spark") if LONG else ("arrow",)
 # Several injections, each with a JVM restart, per long-form test.
 pytestmark = pytest.mark.timeout(2700 if LONG else 900)
 # A faulted attempt must end by itself within this.
 ATTEMPT_BOUND = 240.0
 # The DAG's transform task, in its own process (Connect client; Airflow imported as in a task).
 TASK = "import sys\nfrom lakehouse_airflow.spark import run_on_connect\nrun_on_connect('raw_to_table', sys.argv[1:])\n"
+# The same task with the arrow writer (spark.table_writer: arrow, the default) paused
+# for a few seconds before one of its steps, after printing PAUSE_MARK: the fault is
+# injected in the pause, so the step meets it for certain.
+PAUSE_MARK = "arrow writer paused before"
+PAUSED_TASK = """
+import time
+from spark_jobs import arrow_writer
+real = getattr(arrow_writer, {step!r})
+def paused(*args, **kwargs):
+    print({mark!r}, {step!r}, flush=True)
+    time.sleep({seconds})
+    return real(*args, **kwargs)
+setattr(arrow_writer, {step!r}, paused)
+"""
 
 
 @dataclass
@@ -80,6 +98,7 @@ class Attempt:
     """One transform task attempt in a subprocess; its log is read as it runs."""
 
     proc: subprocess.Popen[str]
+    mark: str = READ_MARK
     started: float = field(default_factory=time.monotonic)
     lines: list[str] = field(default_factory=list)
     marked: threading.Event = field(default_factory=threading.Event)
@@ -91,7 +110,7 @@ class Attempt:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line)
-            if READ_MARK in line:
+            if self.mark in line:
                 self.marked.set()
 
     def wait_mark(self, timeout: float = 180) -> None:
@@ -157,10 +176,10 @@ class Slot:
             queue.ack(lease, JobResult(state=JobState.FINISHED, manifest_path=manifest_key(prefix), pages=PAGES))
         return prefix
 
-    def transform(self) -> Attempt:
+    def transform(self, task: str = TASK, mark: str = READ_MARK) -> Attempt:
         env = {**os.environ, "LAKEHOUSE_ENDPOINTS_DIR": str(self.endpoints_dir), "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(
-            [sys.executable, "-c", TASK, "--endpoint", self.name, "--run", self.job.raw_prefix],
+            [sys.executable, "-c", task, "--endpoint", self.name, "--run", self.job.raw_prefix],
             cwd=ROOT,
             env=env,
             # Airflow's logging (imported by the task module) writes to stdout.
@@ -168,7 +187,7 @@ class Slot:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        return Attempt(proc)
+        return Attempt(proc, mark)
 
     def transform_ok(self) -> float:
         attempt = self.transform()
@@ -230,6 +249,13 @@ def make_slot(fault_settings: Settings, tmp_path: Path, spark_connect_url: str) 
     return make
 
 
+@pytest.fixture(params=WRITERS)
+def writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The transform tasks' table writer (their process reads it from the environment)."""
+    monkeypatch.setenv("LAKEHOUSE_SPARK__TABLE_WRITER", request.param)
+    return str(request.param)
+
+
 @pytest.fixture()
 def core(stack: LocalStack) -> Iterator[LocalStack]:
     """The shared stack, brought back whole after the test whatever happened in it."""
@@ -247,10 +273,17 @@ def _report(scenario: str, rows: list[str]) -> None:
     print(f"\n{scenario}:\n  " + "\n  ".join(rows))
 
 
-def _fault_then_retry(slot: Slot, moment: float, fault: Fault) -> str:
-    """Transform the new landing, inject at READ_MARK + moment, let the attempt end and
-    the fault end, check the partition, retry until the new rows land; a line of figures."""
-    attempt = slot.transform()
+def _fault_then_retry(
+    slot: Slot, moment: float, fault: Fault, paused_step: str | None = None, must_fail: bool = False
+) -> str:
+    """Transform the new landing, inject at READ_MARK + moment (or in the arrow writer's
+    pause before ``paused_step``), let the attempt end and the fault end, check the
+    partition, retry until the new rows land; a line of figures."""
+    if paused_step is None:
+        attempt = slot.transform()
+    else:
+        hook = PAUSED_TASK.format(step=paused_step, mark=PAUSE_MARK, seconds=4)
+        attempt = slot.transform(hook + TASK, PAUSE_MARK)
     attempt.wait_mark()
     time.sleep(moment)
     injected = fault.inject()
@@ -261,6 +294,8 @@ def _fault_then_retry(slot: Slot, moment: float, fault: Fault) -> str:
     after = slot.partition()
     assert after in (OLD, NEW), f"half a partition after the fault: {after} (old {OLD}, new {NEW})"
     error = attempt.final_error()
+    if must_fail:
+        assert code != 0 and after == OLD, (code, after, attempt.text[-3000:])
     if code != 0:
         # A named error that says what to do, not a JVM stack trace.
         assert error in RETRYABLE, (error, attempt.text[-3000:])
@@ -322,22 +357,38 @@ class Outage(Fault):
             self._restarter.join()
 
 
-def test_spark_engine_killed_during_a_transform(make_slot: Callable[..., Slot], fault_settings: Settings) -> None:
+def test_spark_engine_killed_during_a_transform(
+    make_slot: Callable[..., Slot], fault_settings: Settings, writer: str
+) -> None:
     rows = []
     for moment in MOMENTS:
         rows.append(_fault_then_retry(make_slot(), moment, EngineKill(fault_settings)))
-        assert SparkConnectService(fault_settings).is_healthy()  # ensure_engine brought it back
-    _report("engine killed mid-transform", rows)
+        # The next task's ensure_engine brings it back: the retry's, or, when the arrow
+        # writer landed the slot without the engine (its write needs no Spark), the next
+        # transform's.
+        ensure_engine(fault_settings)
+        assert SparkConnectService(fault_settings).is_healthy()
+    _report(f"engine killed mid-transform ({writer} writer)", rows)
 
 
-def test_s3_stopped_for_10_s_during_a_transform(make_slot: Callable[..., Slot], core: LocalStack) -> None:
+def test_s3_stopped_for_10_s_during_a_transform(make_slot: Callable[..., Slot], core: LocalStack, writer: str) -> None:
     rows = [_fault_then_retry(make_slot(), moment, Outage(core, "s3", 10)) for moment in MOMENTS]
-    _report("S3 stopped 10 s mid-transform", rows)
+    _report(f"S3 stopped 10 s mid-transform ({writer} writer)", rows)
 
 
-def test_nessie_stopped_during_the_table_commit(make_slot: Callable[..., Slot], core: LocalStack) -> None:
+def test_nessie_stopped_during_the_table_commit(make_slot: Callable[..., Slot], core: LocalStack, writer: str) -> None:
     rows = [_fault_then_retry(make_slot(), moment, Outage(core, "nessie", 3)) for moment in MOMENTS]
-    _report("Nessie stopped mid-transform", rows)
+    _report(f"Nessie stopped mid-transform ({writer} writer)", rows)
+
+
+def test_s3_stopped_while_the_arrow_writer_writes_its_files(make_slot: Callable[..., Slot], core: LocalStack) -> None:
+    rows = [_fault_then_retry(make_slot(), 0.0, Outage(core, "s3", 10), "_write_files", must_fail=True)]
+    _report("S3 stopped before the arrow writer's Parquet files", rows)
+
+
+def test_nessie_stopped_at_the_arrow_writers_commit(make_slot: Callable[..., Slot], core: LocalStack) -> None:
+    rows = [_fault_then_retry(make_slot(), 0.0, Outage(core, "nessie", 10), "_commit_overwrite", must_fail=True)]
+    _report("Nessie stopped at the arrow writer's commit", rows)
 
 
 # -- the signal row: Nessie stopped during publish -------------------------------------

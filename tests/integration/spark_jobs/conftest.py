@@ -39,3 +39,11 @@ def spark(spark_settings: Settings) -> Iterator[SparkSession]:
 def table_suffix() -> str:
     """Tables are kept between tests in the shared catalog: give each test its own."""
     return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(params=["arrow", "spark"])
+def table_writer(request: pytest.FixtureRequest, spark_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test once per writer of overwrite tables (settings spark.table_writer);
+    a module takes it with ``pytestmark = pytest.mark.usefixtures("table_writer")``."""
+    monkeypatch.setattr(spark_settings.spark, "table_writer", request.param)
+    return str(request.param)

@@ -1,4 +1,8 @@
-"""raw_to_table on real landings (pages + manifest in the stack's S3, written here)."""
+"""raw_to_table on real landings (pages + manifest in the stack's S3, written here).
+
+Every case runs on both writers of overwrite tables (settings ``spark.table_writer``:
+``arrow``, pyarrow files committed through the catalog, and ``spark``, Spark's V2
+writer): the behaviour is the contract, whichever writes."""
 
 from __future__ import annotations
 
@@ -17,33 +21,23 @@ from spark_jobs import raw_to_table
 from spark_jobs.raw_reader import ManifestNotFoundError
 from spark_jobs.tables import quote
 
+pytestmark = pytest.mark.usefixtures("table_writer")
+
 SLOT_A = datetime(2025, 3, 1, 12, 15, tzinfo=UTC)
 SLOT_B = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
 T0 = 1740831300000  # 2025-03-01T12:15:00Z in ms
 
 
 def _endpoint(name: str) -> EndpointConfig:
-    return EndpointConfig.model_validate(
-        {
-            "name": name,
-            "request": {"url": "http://127.0.0.1:18080/v1/offset"},
-            "rate_limit": {"requests_per_second": 5},
-            "schedule": "*/15 * * * *",
-            "response_map": {"records_path": "data.items"},
-            "table": {
-                "namespace": "market",
-                "name": name,
-                "columns": [
-                    {"name": "trade_id", "path": "id", "type": "long", "required": True},
-                    {"name": "price", "path": "price", "type": "decimal(18,8)"},
-                    {"name": "traded_at", "path": "time", "type": "timestamp", "format": "epoch_ms", "required": True},
-                    {"name": "settled_at", "path": "settled", "type": "timestamp", "format": "iso"},
-                    {"name": "venue_code", "path": "venue.code", "type": "string"},
-                    {"name": "is_buyer_maker", "path": "is_buyer_maker", "type": "boolean"},
-                ],
-            },
-        }
-    )
+    # Imported here: tests/integration/conftest.py imports this module's helpers.
+    from tests.integration.conftest import _endpoint_doc
+
+    doc = _endpoint_doc(name)
+    doc["table"]["columns"] += [  # type: ignore[index]
+        {"name": "settled_at", "path": "settled", "type": "timestamp", "format": "iso"},
+        {"name": "is_buyer_maker", "path": "is_buyer_maker", "type": "boolean"},
+    ]
+    return EndpointConfig.model_validate(doc)
 
 
 def _trade(i: int, **overrides: object) -> dict[str, object]:
@@ -186,7 +180,7 @@ def test_a_range_written_in_batches_replaces_each_slot_whole(spark, spark_settin
     writes: list[list[int]] = []
     write = raw_to_table._write
     monkeypatch.setattr(
-        raw_to_table, "_write", lambda s, t, r, b: (writes.append([x.min for x in b.slots]), write(s, t, r, b))
+        raw_to_table, "_write", lambda s, t, r, b, *w: (writes.append([x.min for x in b.slots]), write(s, t, r, b, *w))
     )
     slots = [SLOT_A + timedelta(minutes=15 * n) for n in range(4)]
     prefixes = [
@@ -224,3 +218,20 @@ def test_missing_and_changed_pages_are_quarantined_with_a_reason(spark, spark_se
     reasons = {r.raw_key: r.reason for r in spark.table(quote(result.quarantine_table)).collect()}
     assert "missing from the bucket" in reasons[page_key(prefix, 2)]
     assert "sha256 differs from the manifest" in reasons[page_key(prefix, 3)]
+
+
+def test_the_setting_picks_the_writer(spark, spark_settings, endpoint, table_writer):
+    prefix = land(spark_settings, endpoint.name, SLOT_A, [[_trade(1), _trade(2, id="x")]])
+    raw_to_table.run(spark, spark_settings, endpoint, [prefix])
+    result = raw_to_table.run(spark, spark_settings, endpoint, [prefix])  # a rerun replaces
+
+    assert result.writer == table_writer
+    catalog = load_catalog(spark_settings)
+    for identifier in (result.table, result.quarantine_table):
+        snapshot = catalog.load_table(identifier).current_snapshot()
+        assert snapshot is not None
+        summary = snapshot.summary
+        # Spark stamps its application id into the snapshots it writes; pyiceberg does not.
+        assert ("spark.app.id" in summary.additional_properties) == (table_writer == "spark"), summary
+        assert summary.operation.value == "overwrite"
+        assert (summary["total-records"], summary["deleted-records"]) == ("1", "1"), summary

@@ -28,6 +28,8 @@ from spark_jobs.tables import quote
 from tests.conftest import ROOT
 from tests.integration.spark_jobs.test_spark_raw_to_table import land
 
+pytestmark = pytest.mark.usefixtures("table_writer")
+
 SLOT_A = datetime(2025, 3, 1, 12, 15, tzinfo=UTC)
 SLOT_B = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
 

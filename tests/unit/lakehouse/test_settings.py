@@ -100,3 +100,13 @@ def test_default_state_dir_is_inside_the_checkout_and_ignored(monkeypatch: pytes
     assert state == paths.PROJECT_ROOT / ".lakehouse"
     gitignore = (paths.PROJECT_ROOT / ".gitignore").read_text().splitlines()
     assert ".lakehouse/" in gitignore
+
+
+def test_table_writer_defaults_to_arrow_and_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().spark.table_writer == "arrow"
+    assert load_settings("docker").spark.table_writer == "arrow"
+    monkeypatch.setenv("LAKEHOUSE_SPARK__TABLE_WRITER", "spark")
+    assert load_settings().spark.table_writer == "spark"
+    monkeypatch.setenv("LAKEHOUSE_SPARK__TABLE_WRITER", "jvm")
+    with pytest.raises(SettingsError, match="table_writer"):
+        load_settings()

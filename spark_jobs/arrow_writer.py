@@ -1,0 +1,217 @@
+"""Replace whole slot partitions of an Iceberg table from Arrow, without the JVM.
+
+The write half of raw_to_table for overwrite tables when ``spark.table_writer`` is
+``arrow`` (the default): the batch's typed Arrow rows are written as Parquet by
+pyarrow, through pyiceberg (one file per slot partition per batch, with the table's
+field ids, write properties and column metrics), and committed through the Iceberg
+REST catalog as ONE overwrite snapshot per table: the slots' current data files
+removed and the new ones added in the same commit, so a reader sees each slot's old
+partition or its new one, never half, and a slot whose new data is empty is still
+emptied. Spark's writer spent about 4 JVM CPU s per 1M rows turning the Arrow
+batches back into rows for Iceberg's row-wise Parquet writer (docs/benchmarks.md).
+
+Tables are still created and evolved by Spark (spark_jobs.tables,
+spark_jobs.table_evolution): one place defines a table, and this writer writes to
+whatever schema the catalog holds. Spark's Iceberg catalog has its cache off
+(lakehouse.spark_conf), so its next read sees these commits.
+
+Concurrent slots of one table (a backfill) race for the commit: the loser reloads
+the table and commits the same data files again (lakehouse.catalog.commit_with_retry),
+so no file is rewritten on a retry and no slot's partition is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from lakehouse.catalog import catalog_properties, commit_with_retry, load_catalog, slot_filter
+from lakehouse.engine import EngineDependencyUnavailableError
+from lakehouse.errors import LakehouseError
+from lakehouse.settings import Settings
+from spark_jobs.tables import SlotPartition
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.expressions import BooleanExpression
+    from pyiceberg.io import FileIO
+    from pyiceberg.manifest import DataFile
+    from pyiceberg.table import Table as IcebergTable
+
+log = logging.getLogger(__name__)
+
+
+class RowLevelDeletesError(LakehouseError):
+    def __init__(self, identifier: str, slots: Sequence[SlotPartition]) -> None:
+        super().__init__(
+            f"{identifier} has row-level delete files in slot(s) {', '.join(map(str, slots))}: the arrow "
+            "writer replaces whole data files and cannot drop those. Compact the table (spark_jobs/maintenance.py "
+            "rewrites them away), or set spark.table_writer: spark for this run."
+        )
+
+
+@dataclass(frozen=True)
+class SlotsWritten:
+    identifier: str
+    files: int
+    removed: int
+    attempts: int
+    seconds: float
+
+
+def slots_expression(slots: Sequence[SlotPartition]) -> BooleanExpression:
+    """The rows of exactly these (ds, hr, min) partitions, as a pyiceberg filter."""
+    from pyiceberg.expressions import Or
+
+    if not slots:
+        raise ValueError("slots_expression needs at least one slot")
+    terms = [slot_filter(s.ds, s.hr, s.min) for s in dict.fromkeys(slots)]
+    return terms[0] if len(terms) == 1 else Or(*terms)
+
+
+class ArrowSlotWriter:
+    """Writes batches of whole slots into tables of one catalog (one per transform run)."""
+
+    def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
+        from pyiceberg.io.pyarrow import PyArrowFileIO
+
+        self.settings = settings
+        self.catalog = catalog or load_catalog(settings)
+        # Data files go through pyarrow's S3 client (C++, off the GIL, so the next batch
+        # is typed meanwhile), not the table's FileIO: Nessie hands out fsspec's s3fs,
+        # whose Python event loop would hold the GIL for every uploaded part. Manifests
+        # (small) still go through the table's FileIO.
+        self.data_io: FileIO = PyArrowFileIO(catalog_properties(settings))
+
+    def replace_slots(
+        self,
+        identifier: str,
+        data: pa.Table,
+        slots: Sequence[SlotPartition],
+        summary: dict[str, str] | None = None,
+    ) -> SlotsWritten:
+        """Make ``slots`` of ``identifier`` hold exactly ``data`` (which must lie in them),
+        in one catalog commit; ``summary`` goes into the snapshot's summary."""
+        t0 = time.monotonic()
+        with self._unreachable_as_named_error():
+            table = self.catalog.load_table(identifier)
+            files = _write_files(table, data, self.data_io)
+        attempts = 0
+
+        def commit() -> int:
+            nonlocal attempts
+            attempts += 1
+            with self._unreachable_as_named_error():
+                return _commit_overwrite(identifier, self.catalog.load_table(identifier), slots, files, summary or {})
+
+        try:
+            removed = commit_with_retry(commit)
+        except BaseException as exc:
+            if _surely_not_committed(exc):
+                _delete_quietly(self.data_io, files)
+            raise
+        written = SlotsWritten(identifier, len(files), removed, attempts, time.monotonic() - t0)
+        log.debug("%s", written)
+        return written
+
+    @contextmanager
+    def _unreachable_as_named_error(self) -> Iterator[None]:
+        """The catalog or the object store gone mid-write as the transform's named,
+        retryable error (what the Spark path raises for the same fault)."""
+        try:
+            yield
+        except LakehouseError:
+            raise
+        except Exception as exc:
+            unreachable = _unreachable_service(exc, self.settings)
+            if unreachable is None:
+                raise
+            raise EngineDependencyUnavailableError(*unreachable) from exc
+
+
+def _write_files(table: IcebergTable, data: pa.Table, io: FileIO) -> list[DataFile]:
+    """Parquet files of ``data`` for ``table`` (one per partition), not yet committed.
+
+    pyiceberg's own writer, the one Table.append/overwrite call, but outside a
+    transaction: those write their files inside the commit, so a commit that loses a
+    race would write them again. It casts to the table's schema by name, applies the
+    write properties (codec, target size) and the metrics modes (full bounds of the
+    run-id column, which the count check relies on)."""
+    import uuid
+
+    from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible, _dataframe_to_data_files
+
+    if data.num_rows == 0:
+        return []
+    _check_pyarrow_schema_compatible(
+        table.metadata.schema(), provided_schema=data.schema, format_version=table.metadata.format_version
+    )
+    return list(_dataframe_to_data_files(table_metadata=table.metadata, df=data, io=io, write_uuid=uuid.uuid4()))
+
+
+def _commit_overwrite(
+    identifier: str, table: IcebergTable, slots: Sequence[SlotPartition], files: list[DataFile], summary: dict[str, str]
+) -> int:
+    """One OVERWRITE snapshot: every current data file of ``slots`` out, ``files`` in.
+    Returns how many files it removed."""
+    condition = slots_expression(slots)
+    with warnings.catch_warnings():
+        # A scan of a table without snapshots warns that it finds nothing.
+        warnings.simplefilter("ignore")
+        tasks = list(table.scan(row_filter=condition).plan_files())
+    if any(task.delete_files for task in tasks):
+        raise RowLevelDeletesError(identifier, slots)
+    old = [task.file for task in tasks]
+    if not old and not files:
+        return 0  # nothing there, nothing new: no empty snapshot
+    tx = table.transaction()
+    with tx.update_snapshot(snapshot_properties=summary).overwrite() as overwrite:
+        # The predicate scopes pyiceberg's conflict checks and manifest pruning to the slots.
+        overwrite.delete_by_predicate(condition)
+        for data_file in old:
+            overwrite.delete_data_file(data_file)
+        for data_file in files:
+            overwrite.append_data_file(data_file)
+    tx.commit_transaction()
+    return len(old)
+
+
+def _surely_not_committed(exc: BaseException) -> bool:
+    """The commit certainly did not land (a lost race or a refused change), so the
+    new data files are referenced by no snapshot."""
+    from pyiceberg.exceptions import CommitFailedException, ValidationException
+
+    return isinstance(exc, CommitFailedException | ValidationException | RowLevelDeletesError)
+
+
+def _delete_quietly(io: FileIO, files: list[DataFile]) -> None:
+    for data_file in files:
+        try:
+            io.delete(data_file.file_path)
+        except Exception:  # best effort: maintenance removes orphan files too
+            log.warning("could not delete uncommitted data file %s", data_file.file_path)
+
+
+def _unreachable_service(exc: BaseException, settings: Settings) -> tuple[str, str, str] | None:
+    """(service, address, detail) when ``exc`` says the catalog or the object store
+    could not be reached; None for any other failure."""
+    import requests
+    from pyiceberg.exceptions import CommitStateUnknownException, ServerError
+
+    catalog = ("the Iceberg catalog (Nessie)", settings.catalog.uri)
+    detail = f"{type(exc).__name__}: {str(exc)[:200]}"
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return (*catalog, detail)
+    if isinstance(exc, CommitStateUnknownException | ServerError):
+        # Nessie answered 5xx: it could not reach its own store, or is going down.
+        return (*catalog, detail)
+    if isinstance(exc, OSError) and ("AWS Error" in str(exc) or "curl" in str(exc).lower()):
+        return ("the object store (S3)", settings.s3.endpoint_url, detail)
+    return None
