@@ -49,6 +49,7 @@ from spark_jobs.records import (
     ArrayHandler,
     ArrowTyper,
     PageBatch,
+    TypedRecords,
     _field_chain,
     array_handler,
     arrow_schema,
@@ -60,6 +61,8 @@ log = logging.getLogger(__name__)
 # reads objects only.
 _WRAPPER = "records"
 _BOM = b"\xef\xbb\xbf"
+# The page is read as one block, and a block's size is an int32 (with room for the wrapper).
+_MAX_BLOCK = 2**31 - 64
 # Leaves of the schema tree: the JSON type read; branches: the keys below.
 _Tree = dict[str, "pa.DataType | _Tree"]
 
@@ -179,7 +182,7 @@ class ArrowJsonPages:
     def type_page(self, body: bytes) -> pa.Table | None:
         """The page's typed rows, exactly as the orjson path would give them; None when
         that is not certain (the page then goes through the orjson path)."""
-        if not _plain_text(body):
+        if len(body) >= _MAX_BLOCK or not _plain_text(body):
             return None
         text = b'{"%s":%s}' % (_WRAPPER.encode(), body) if self._wrapped else body
         try:
@@ -254,3 +257,8 @@ class FastPageBatch(PageBatch):
                 return
             self.declined += 1
         super().add_page(raw_key, body)
+
+    def finish(self) -> TypedRecords:
+        if self.pages is not None:
+            log.debug("pyarrow.json typed %d page(s), the orjson path %d", self.taken, self.declined)
+        return super().finish()

@@ -1,0 +1,132 @@
+"""Typing benchmark (a script, not a test): raw pages to typed Arrow columns, in memory.
+
+    .venv/bin/python benchmarks/typing_bench.py                    # 1000 pages of 1000
+    .venv/bin/python benchmarks/typing_bench.py --pages 200 --repeat 5
+
+The pages are the transform benchmark's (benchmarks/transform_bench.py): sandbox
+trades (``sandbox.market.trade``) as ``{"data": {"items": [...]}, "total": n}``,
+typed against config/endpoints/sandbox_trades.yaml's table. Three ways, one after
+another in this process, CPU seconds (all threads) and wall seconds of each:
+
+- orjson: today's path, ``PageBatch`` (orjson, per-column lists, Arrow conversions),
+  all of it on the calling thread, holding the GIL;
+- arrow here: ``FastPageBatch`` trying each page with pyarrow.json on the calling thread;
+- arrow in threads: the same, the pyarrow.json reads in ``FETCH_THREADS`` threads
+  through ``prefetched``, as ``_read_landing`` runs them while pages are fetched.
+
+"main" is the calling thread's own CPU: what holds the GIL on the driver's one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lakehouse.endpoints import load_endpoint  # noqa: E402
+from sandbox.market import MarketConfig, trade  # noqa: E402
+from spark_jobs.arrow_json import FastPageBatch  # noqa: E402
+from spark_jobs.page_fetch import FETCH_THREADS, prefetched  # noqa: E402
+from spark_jobs.records import ArrowTyper, PageBatch, TypedRecords, gc_paused  # noqa: E402
+
+ENDPOINT_CONFIG = ROOT / "config" / "endpoints" / "sandbox_trades.yaml"
+RECORDS_PATH = "data.items"
+
+
+def make_pages(pages: int, per_page: int) -> list[tuple[str, bytes]]:
+    market = MarketConfig()
+    out = []
+    for p in range(pages):
+        records = [trade(market, "BTCUSDT", i) for i in range(p * per_page, (p + 1) * per_page)]
+        out.append((f"raw/page-{p:06d}.json", json.dumps({"data": {"items": records}, "total": per_page}).encode()))
+        if (p + 1) % 100 == 0 and sys.stdout.isatty():
+            print(f"  built {p + 1}/{pages} pages", end="\r", flush=True)
+    return out
+
+
+def orjson_path(typer: ArrowTyper, pages: list[tuple[str, bytes]]) -> TypedRecords:
+    batch = PageBatch(typer, RECORDS_PATH)
+    for key, body in pages:
+        batch.add_page(key, body)
+    return batch.finish()
+
+
+def arrow_here(typer: ArrowTyper, pages: list[tuple[str, bytes]]) -> TypedRecords:
+    batch = FastPageBatch(typer, RECORDS_PATH)
+    for key, body in pages:
+        batch.add_page(key, body)
+    return batch.finish()
+
+
+def arrow_threads(typer: ArrowTyper, pages: list[tuple[str, bytes]]) -> TypedRecords:
+    batch = FastPageBatch(typer, RECORDS_PATH)
+    prepare = batch.prepare
+    assert prepare is not None
+
+    def fetch(page: tuple[str, bytes]) -> tuple[str, bytes, object]:
+        return page[0], page[1], prepare(page[1])
+
+    for key, body, prepared in prefetched(fetch, pages, FETCH_THREADS):
+        batch.add_page(key, body, prepared)
+    return batch.finish()
+
+
+WAYS: dict[str, Callable[[ArrowTyper, list[tuple[str, bytes]]], TypedRecords]] = {
+    "orjson": orjson_path,
+    "arrow here": arrow_here,
+    "arrow in threads": arrow_threads,
+}
+
+
+def measure(way: Callable[..., TypedRecords], typer: ArrowTyper, pages: list[tuple[str, bytes]]):
+    cpu, main, wall = time.process_time(), time.thread_time(), time.perf_counter()
+    with gc_paused():
+        typed = way(typer, pages)
+    return time.process_time() - cpu, time.thread_time() - main, time.perf_counter() - wall, typed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pages", type=int, default=1000)
+    parser.add_argument("--per-page", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each way, interleaved; medians shown")
+    args = parser.parse_args()
+    load = os.getloadavg()
+    print(f"typing {args.pages} x {args.per_page} sandbox records, load average {load[0]:.2f} {load[1]:.2f}")
+    pages = make_pages(args.pages, args.per_page)
+    typer = ArrowTyper(load_endpoint(ENDPOINT_CONFIG).table)
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in WAYS}
+    reference = None
+    for _ in range(args.repeat):
+        for name, way in WAYS.items():
+            cpu, main_cpu, wall, typed = measure(way, typer, pages)
+            results[name].append((cpu, main_cpu, wall))
+            if reference is None:
+                reference = typed
+            # Every way must give the same rows: a faster wrong answer is no answer.
+            assert typed.table.equals(reference.table) and typed.quarantined == reference.quarantined, name
+    assert reference is not None
+    n = reference.table.num_rows
+    print(f"{'way':<17} {'CPU s':>7} {'main s':>7} {'wall s':>7} {'rec/s (wall)':>13}")
+    medians = {}
+    for name, runs in results.items():
+        cpu, main_cpu, wall = (statistics.median(r[i] for r in runs) for i in range(3))
+        medians[name] = (cpu, main_cpu, wall)
+        print(f"{name:<17} {cpu:>7.2f} {main_cpu:>7.2f} {wall:>7.2f} {n / wall:>13,.0f}")
+    base = medians["orjson"]
+    for name in ("arrow here", "arrow in threads"):
+        cpu, main_cpu, wall = medians[name]
+        print(f"orjson / {name}: CPU {base[0] / cpu:.2f}x, main {base[1] / main_cpu:.2f}x, wall {base[2] / wall:.2f}x")
+    print(f"{n:,} rows, {len(reference.quarantined)} quarantined; medians of {args.repeat} runs")
+
+
+if __name__ == "__main__":
+    main()
