@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/typing_bench.py                    # 1000 pages of 1000
     .venv/bin/python benchmarks/typing_bench.py --pages 200 --repeat 5
+    .venv/bin/python benchmarks/typing_bench.py --misfit-every 2  # a misfit in every 2nd page
 
 The pages are the transform benchmark's (benchmarks/transform_bench.py): sandbox
 trades (``sandbox.market.trade``) as ``{"data": {"items": [...]}, "total": n}``,
@@ -41,11 +42,15 @@ ENDPOINT_CONFIG = ROOT / "config" / "endpoints" / "sandbox_trades.yaml"
 RECORDS_PATH = "data.items"
 
 
-def make_pages(pages: int, per_page: int) -> list[tuple[str, bytes]]:
+def make_pages(pages: int, per_page: int, misfit_every: int = 0) -> list[tuple[str, bytes]]:
     market = MarketConfig()
     out = []
     for p in range(pages):
-        records = [trade(market, "BTCUSDT", i) for i in range(p * per_page, (p + 1) * per_page)]
+        records: list[dict[str, object]] = [
+            trade(market, "BTCUSDT", i) for i in range(p * per_page, (p + 1) * per_page)
+        ]
+        if misfit_every and p % misfit_every == 0:
+            records[0] = {**records[0], "price": "n/a"}  # quarantined: the page is the orjson path's
         out.append((f"raw/page-{p:06d}.json", json.dumps({"data": {"items": records}, "total": per_page}).encode()))
         if (p + 1) % 100 == 0 and sys.stdout.isatty():
             print(f"  built {p + 1}/{pages} pages", end="\r", flush=True)
@@ -98,10 +103,12 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=1000)
     parser.add_argument("--per-page", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each way, interleaved; medians shown")
+    parser.add_argument("--misfit-every", type=int, default=0, help="one misfit record in every Nth page (0: none)")
     args = parser.parse_args()
     load = os.getloadavg()
-    print(f"typing {args.pages} x {args.per_page} sandbox records, load average {load[0]:.2f} {load[1]:.2f}")
-    pages = make_pages(args.pages, args.per_page)
+    misfits = f", a misfit in every {args.misfit_every}. page" if args.misfit_every else ""
+    print(f"typing {args.pages} x {args.per_page} sandbox records{misfits}, load average {load[0]:.2f} {load[1]:.2f}")
+    pages = make_pages(args.pages, args.per_page, args.misfit_every)
     typer = ArrowTyper(load_endpoint(ENDPOINT_CONFIG).table)
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in WAYS}
     reference = None

@@ -226,7 +226,11 @@ class ArrowJsonPages:
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
 
+# add_page's ``prepared``: not given (try the page here), or not tried (see _trying).
 _UNSET: Any = object()
+_UNTRIED: Any = object()
+# Declined pages after which a landing that is mostly declined stops being tried.
+GIVE_UP_AFTER = 16
 
 
 class FastPageBatch(PageBatch):
@@ -245,17 +249,27 @@ class FastPageBatch(PageBatch):
         self.declined = 0
 
     @property
-    def prepare(self) -> Callable[[bytes], pa.Table | None] | None:
-        return self.pages.type_page if self.pages is not None else None
+    def prepare(self) -> Callable[[bytes], Any] | None:
+        return self._prepare if self.pages is not None else None
 
-    def add_page(self, raw_key: str, body: bytes, prepared: pa.Table | None = _UNSET) -> None:
+    def _trying(self) -> bool:
+        # A declined page costs its try and then the orjson path: a landing with a
+        # misfit in most pages stops trying (benchmarks/typing_bench.py --misfits).
+        return self.declined < GIVE_UP_AFTER or self.declined <= self.taken
+
+    def _prepare(self, body: bytes) -> pa.Table | None:
+        assert self.pages is not None
+        return self.pages.type_page(body) if self._trying() else _UNTRIED
+
+    def add_page(self, raw_key: str, body: bytes, prepared: Any = _UNSET) -> None:
         if self.pages is not None:
-            typed = self.pages.type_page(body) if prepared is _UNSET else prepared
-            if typed is not None:
+            if prepared is _UNSET:
+                prepared = self.pages.type_page(body) if self._trying() else None
+            if prepared is not None and prepared is not _UNTRIED:
                 self.taken += 1
-                self.add_typed(typed)
+                self.add_typed(prepared)
                 return
-            self.declined += 1
+            self.declined += 1  # declined or not tried: the orjson path's
         super().add_page(raw_key, body)
 
     def finish(self) -> TypedRecords:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.endpoints import Table
-from spark_jobs.arrow_json import ArrowJsonPages, FastPageBatch
+from spark_jobs.arrow_json import GIVE_UP_AFTER, ArrowJsonPages, FastPageBatch
 from spark_jobs.records import ArrowTyper, split_page, type_pages
 from tests.unit.spark_jobs.test_records import AWKWARD, _corpus_table
 
@@ -314,6 +314,26 @@ def test_a_page_prepared_in_a_fetching_thread_is_taken_as_prepared():
     batch.add_page("k2", body, None)  # declined by the fetching thread: the orjson path types it
     assert batch.finish().table.column("trade_id").to_pylist() == [1, 1]
     assert (batch.taken, batch.declined) == (1, 1)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_a_landing_the_fast_path_mostly_declines_stops_being_tried(threaded):
+    typer = ArrowTyper(TABLE)
+    dirty = page([{"id": "bad", "time": 0}, {"id": 1, "time": 0}])
+    batch = FastPageBatch(typer, "data.items")
+    assert batch.pages is not None
+    tries = []
+    real = batch.pages.type_page
+    batch.pages.type_page = lambda body: tries.append(1) or real(body)  # type: ignore[method-assign]
+    for i in range(3 * GIVE_UP_AFTER):
+        if threaded:
+            assert batch.prepare is not None
+            batch.add_page(f"k{i}", dirty, batch.prepare(dirty))
+        else:
+            batch.add_page(f"k{i}", dirty)
+    typed = batch.finish()
+    assert len(tries) == GIVE_UP_AFTER and batch.declined == 3 * GIVE_UP_AFTER
+    assert typed.table.num_rows == len(typed.quarantined) == 3 * GIVE_UP_AFTER
 
 
 def test_the_fast_path_can_be_switched_off():
