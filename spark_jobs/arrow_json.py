@@ -34,6 +34,8 @@ quarantine reasons, so any page with a misfit record is declined). Declined:
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -229,8 +231,13 @@ class ArrowJsonPages:
 # add_page's ``prepared``: not given (try the page here), or not tried (see _trying).
 _UNSET: Any = object()
 _UNTRIED: Any = object()
-# Declined pages after which a landing that is mostly declined stops being tried.
+# Declined pages after which a landing with too many of them stops being tried.
 GIVE_UP_AFTER = 16
+# Pages parsed at once by the fetching threads: one per core. All eight fetching
+# threads parsing at once on two cores took 20-25 % more CPU for the same pages (cache
+# and GIL contention; benchmarks/typing_bench.py) and were no faster.
+PARSE_THREADS = os.cpu_count() or 2
+_parsing = threading.BoundedSemaphore(PARSE_THREADS)
 
 
 class FastPageBatch(PageBatch):
@@ -253,13 +260,17 @@ class FastPageBatch(PageBatch):
         return self._prepare if self.pages is not None else None
 
     def _trying(self) -> bool:
-        # A declined page costs its try and then the orjson path: a landing with a
-        # misfit in most pages stops trying (benchmarks/typing_bench.py --misfits).
-        return self.declined < GIVE_UP_AFTER or self.declined <= self.taken
+        # A declined page costs its try and then the orjson path: with a misfit in one
+        # page of four the two paths took 30 % more CPU than the orjson path alone
+        # (benchmarks/typing_bench.py --misfit-every 4), so a landing with more stops.
+        return self.declined < GIVE_UP_AFTER or 3 * self.declined <= self.taken
 
     def _prepare(self, body: bytes) -> pa.Table | None:
         assert self.pages is not None
-        return self.pages.type_page(body) if self._trying() else _UNTRIED
+        if not self._trying():
+            return _UNTRIED
+        with _parsing:
+            return self.pages.type_page(body)
 
     def add_page(self, raw_key: str, body: bytes, prepared: Any = _UNSET) -> None:
         if self.pages is not None:
