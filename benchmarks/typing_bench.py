@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/typing_bench.py                    # 1000 pages of 1000
     .venv/bin/python benchmarks/typing_bench.py --pages 200 --repeat 5
     .venv/bin/python benchmarks/typing_bench.py --misfit-every 2  # a misfit in every 2nd page
+    .venv/bin/python benchmarks/typing_bench.py --own-stack        # pages fetched from S3 too
 
 The pages are the transform benchmark's (benchmarks/transform_bench.py): sandbox
 trades (``sandbox.market.trade``) as ``{"data": {"items": [...]}, "total": n}``,
@@ -16,18 +17,30 @@ another in this process, CPU seconds (all threads) and wall seconds of each:
   through ``prefetched``, as ``_read_landing`` runs them while pages are fetched.
 
 "main" is the calling thread's own CPU: what holds the GIL on the driver's one core.
+
+With ``--own-stack`` the pages are landed in a throwaway stack's S3 instead (as
+benchmarks/transform_bench.py lands them: 4 slots of 250 pages) and each way is
+``raw_to_table._read_landing`` over every landing, page GETs and checksums in the
+fetching threads included: the transform's "reading + typing" without Spark. The
+orjson way is the same function with the pyarrow.json path switched off. The object
+store's own CPU (another process) is not counted.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -91,6 +104,49 @@ WAYS: dict[str, Callable[[ArrowTyper, list[tuple[str, bytes]]], TypedRecords]] =
 }
 
 
+def read_landings(settings: Any, endpoint: Any, landings: list[Any], fast: bool):
+    """raw_to_table._read_landing over the landings, the pyarrow.json path on or off."""
+    from lakehouse.storage import s3_client
+    from spark_jobs import raw_to_table
+    from spark_jobs.page_fetch import PageFetcher
+    from spark_jobs.raw_reader import read_manifest
+
+    client = s3_client(settings.s3)
+    manifests = [read_manifest(client, settings.s3.bucket, landing.manifest_key) for landing in landings]
+    fetcher = PageFetcher(settings.s3)
+    typer = ArrowTyper(endpoint.table)
+    records_path = endpoint.response_map.records_path
+
+    def way(_typer: ArrowTyper, _pages: object) -> TypedRecords:
+        original = raw_to_table.FastPageBatch
+        raw_to_table.FastPageBatch = functools.partial(FastPageBatch, fast=fast)  # type: ignore[misc]
+        try:
+            rows = [raw_to_table._read_landing(fetcher, typer, m, records_path) for m in manifests]
+        finally:
+            raw_to_table.FastPageBatch = original  # type: ignore[misc]
+        return TypedRecords(pa.concat_tables([r for r, _ in rows]), [])
+
+    return way
+
+
+def stack_ways(tmp: Path, pages: int, per_page: int) -> tuple[dict[str, Callable[..., TypedRecords]], Any]:
+    from benchmarks.transform_bench import bench_endpoint, land_slots
+    from lakehouse.settings import load_settings
+    from lakehouse.storage import ensure_bucket
+
+    settings = load_settings()
+    ensure_bucket(settings.s3)
+    endpoint = bench_endpoint(tmp, "typing_bench")
+    t0 = time.monotonic()
+    landings = land_slots(settings, endpoint.name, 4, max(1, pages // 4), per_page)
+    print(f"landed {sum(landing.records for landing in landings):,} records in {time.monotonic() - t0:.1f} s")
+    ways = {
+        "orjson (+ GETs)": read_landings(settings, endpoint, landings, fast=False),
+        "arrow (+ GETs)": read_landings(settings, endpoint, landings, fast=True),
+    }
+    return ways, endpoint
+
+
 def measure(way: Callable[..., TypedRecords], typer: ArrowTyper, pages: list[tuple[str, bytes]]):
     cpu, main, wall = time.process_time(), time.thread_time(), time.perf_counter()
     with gc_paused():
@@ -104,16 +160,28 @@ def main() -> None:
     parser.add_argument("--per-page", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each way, interleaved; medians shown")
     parser.add_argument("--misfit-every", type=int, default=0, help="one misfit record in every Nth page (0: none)")
+    parser.add_argument("--own-stack", action="store_true", help="fetch the pages from a throwaway stack's S3")
     args = parser.parse_args()
-    load = os.getloadavg()
+    if args.own_stack:
+        from benchmarks.own_stack import own_stack
+
+        with tempfile.TemporaryDirectory(prefix="typing-bench-") as tmpdir, own_stack(Path(tmpdir) / "stack"):
+            ways, endpoint = stack_ways(Path(tmpdir), args.pages, args.per_page)
+            run(ways, ArrowTyper(endpoint.table), [], args.repeat)
+        return
     misfits = f", a misfit in every {args.misfit_every}. page" if args.misfit_every else ""
-    print(f"typing {args.pages} x {args.per_page} sandbox records{misfits}, load average {load[0]:.2f} {load[1]:.2f}")
+    print(f"typing {args.pages} x {args.per_page} sandbox records{misfits}")
     pages = make_pages(args.pages, args.per_page, args.misfit_every)
-    typer = ArrowTyper(load_endpoint(ENDPOINT_CONFIG).table)
-    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in WAYS}
+    run(WAYS, ArrowTyper(load_endpoint(ENDPOINT_CONFIG).table), pages, args.repeat)
+
+
+def run(ways: dict[str, Callable[..., TypedRecords]], typer: ArrowTyper, pages: list[tuple[str, bytes]], repeat: int):
+    load = os.getloadavg()
+    print(f"load average {load[0]:.2f} {load[1]:.2f} before the runs")
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in ways}
     reference = None
-    for _ in range(args.repeat):
-        for name, way in WAYS.items():
+    for _ in range(repeat):
+        for name, way in ways.items():
             cpu, main_cpu, wall, typed = measure(way, typer, pages)
             results[name].append((cpu, main_cpu, wall))
             if reference is None:
@@ -128,11 +196,12 @@ def main() -> None:
         cpu, main_cpu, wall = (statistics.median(r[i] for r in runs) for i in range(3))
         medians[name] = (cpu, main_cpu, wall)
         print(f"{name:<17} {cpu:>7.2f} {main_cpu:>7.2f} {wall:>7.2f} {n / wall:>13,.0f}")
-    base = medians["orjson"]
-    for name in ("arrow here", "arrow in threads"):
+    first, *others = medians
+    base = medians[first]
+    for name in others:
         cpu, main_cpu, wall = medians[name]
-        print(f"orjson / {name}: CPU {base[0] / cpu:.2f}x, main {base[1] / main_cpu:.2f}x, wall {base[2] / wall:.2f}x")
-    print(f"{n:,} rows, {len(reference.quarantined)} quarantined; medians of {args.repeat} runs")
+        print(f"{first} / {name}: CPU {base[0] / cpu:.2f}x, main {base[1] / main_cpu:.2f}x, wall {base[2] / wall:.2f}x")
+    print(f"{n:,} rows, {len(reference.quarantined)} quarantined; medians of {repeat} runs")
 
 
 if __name__ == "__main__":
