@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 from lakehouse.raw_layout import sha256_hex
@@ -80,15 +80,20 @@ class PageFetcher:
         self.threads = threads
         self._fs = filesystem if filesystem is not None else s3_filesystem(s3)
 
-    def read(self, key: str, sha256: str) -> PageBody:
+    def read(self, key: str, sha256: str, prepare: Callable[[bytes], Any] | None = None) -> PageBody:
         """One page; body None when the manifest lists it but the bucket does not have it."""
         try:
             with self._fs.open_input_stream(f"{self.bucket}/{key}") as stream:
                 body = stream.read()
         except FileNotFoundError:
             return PageBody(key, None, False)
-        return PageBody(key, body, sha256_hex(body) == sha256)
+        ok = sha256_hex(body) == sha256
+        return PageBody(key, body, ok, prepare(body) if ok and prepare is not None else None)
 
-    def pages(self, pages: Iterable[ManifestPage]) -> Iterator[PageBody]:
-        """The manifest's pages in order, ``threads`` at a time."""
-        return prefetched(lambda page: self.read(page.key, page.sha256), pages, self.threads)
+    def pages(self, pages: Iterable[ManifestPage], prepare: Callable[[bytes], Any] | None = None) -> Iterator[PageBody]:
+        """The manifest's pages in order, ``threads`` at a time. ``prepare``, if given, is
+        called on each body that matches its checksum, in the fetching thread, and its
+        result is the PageBody's ``prepared``: for work that releases the GIL (parsing a
+        page with pyarrow.json, spark_jobs/arrow_json.py), which then runs in parallel
+        with the caller's."""
+        return prefetched(lambda page: self.read(page.key, page.sha256, prepare), pages, self.threads)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lakehouse.errors import LakehouseError
 from lakehouse.raw_layout import (
@@ -59,6 +59,7 @@ class PageBody:
     key: str
     body: bytes | None  # None: listed in the manifest, gone from the bucket
     checksum_ok: bool
+    prepared: Any = None  # what PageFetcher.pages' ``prepare`` made of the body, if asked
 
 
 class ForeignBucketError(RawLandingError):

@@ -52,6 +52,7 @@ from lakehouse.schema_evolution import SUMMARY_KEY, write_properties
 from lakehouse.settings import Settings
 from lakehouse.storage import s3_client
 from spark_jobs import merge
+from spark_jobs.arrow_json import FastPageBatch
 from spark_jobs.arrow_writer import ArrowSlotWriter
 from spark_jobs.cli import base_parser, parse_slot, run_main, settings_and_options
 from spark_jobs.page_fetch import PageFetcher
@@ -61,7 +62,7 @@ from spark_jobs.raw_reader import (
     manifest_keys_in_range,
     read_manifest,
 )
-from spark_jobs.records import TIMESTAMP, ArrowTyper, PageBatch, columns_ddl, gc_paused, page_problem
+from spark_jobs.records import TIMESTAMP, ArrowTyper, columns_ddl, gc_paused, page_problem
 from spark_jobs.session import build_session
 from spark_jobs.table_evolution import evolve_table
 from spark_jobs.tables import (
@@ -167,8 +168,8 @@ def _read_landing(
     fetcher: PageFetcher, typer: ArrowTyper, manifest: Manifest, records_path: str
 ) -> tuple[pa.Table, pa.Table]:
     """One landing -> (its typed rows with lineage and partition columns, its quarantine rows)."""
-    batch = PageBatch(typer, records_path)
-    for page, fetched in zip(manifest.pages, fetcher.pages(manifest.pages), strict=True):
+    batch = FastPageBatch(typer, records_path)
+    for page, fetched in zip(manifest.pages, fetcher.pages(manifest.pages, batch.prepare), strict=True):
         if fetched.body is None:
             batch.add_problem(page_problem(page.key, "page listed in the manifest is missing from the bucket"))
         elif not fetched.checksum_ok:
@@ -182,7 +183,7 @@ def _read_landing(
                 )
             )
         else:
-            batch.add_page(page.key, fetched.body)
+            batch.add_page(page.key, fetched.body, fetched.prepared)
     typed = batch.finish()
     slot = slot_partition(manifest.slot_start)
     n = typed.table.num_rows

@@ -349,6 +349,10 @@ def _nulled(array: pa.Array, mask: pa.Array) -> pa.Array:
 # decide, positions it left to the one-value converter). It never refuses a value:
 # only the one-value converter does, so reasons have one author.
 FastHandler = Callable[[list[Any]], tuple[pa.Array, list[int]]]
+# The same for values already in an Arrow array of their JSON type (int64, float64,
+# bool or string), as pyarrow.json reads them (spark_jobs/arrow_json.py). The list
+# handlers build that array and call these, so both paths convert with one code.
+ArrayHandler = Callable[[pa.Array], tuple[pa.Array, list[int]]]
 
 
 def _int64(values: list[Any]) -> tuple[pa.Array, list[int]]:
@@ -359,15 +363,29 @@ def _int64(values: list[Any]) -> tuple[pa.Array, list[int]]:
         return pa.array(_blank(values, wide), pa.int64()), wide
 
 
+def _from_int64(handler: ArrayHandler) -> FastHandler:
+    """A handler of Python ints: the int64 ones through ``handler``, wider ones deferred."""
+
+    def from_int(values: list[Any]) -> tuple[pa.Array, list[int]]:
+        array, wide = _int64(values)
+        array, deferred = handler(array)
+        return array, wide + deferred
+
+    return from_int
+
+
+def _from_typed(handler: ArrayHandler, native: pa.DataType) -> FastHandler:
+    return lambda values: handler(pa.array(values, native))
+
+
 def _bounded(array: pa.Array, low: int, high: int) -> tuple[pa.Array, list[int]]:
     outside = pc.or_(pc.less(array, low), pc.greater(array, high))
     positions = _positions(outside)
     return (_nulled(array, outside) if positions else array), positions
 
 
-def _matching(values: list[Any], pattern: str) -> tuple[pa.Array, list[int]]:
+def _matching(strings: pa.Array, pattern: str) -> tuple[pa.Array, list[int]]:
     """Strings matching ``pattern`` (others null), and the positions of the others."""
-    strings = pa.array(values, pa.string())
     fits = pc.match_substring_regex(strings, pattern)
     misfits = pc.and_(pc.is_valid(strings), pc.invert(fits.fill_null(False)))
     positions = _positions(misfits)
@@ -383,19 +401,22 @@ def _cast_or_defer(strings: pa.Array, target: pa.DataType, deferred: list[int]) 
         return pa.nulls(len(strings), target), sorted(deferred + _positions(pc.is_valid(strings)))
 
 
-def _integers(low: int, high: int, target: pa.DataType) -> dict[type, FastHandler]:
-    def from_int(values: list[Any]) -> tuple[pa.Array, list[int]]:
-        array, wide = _int64(values)
+def _bounded_ints(low: int, high: int, target: pa.DataType) -> ArrayHandler:
+    def convert(array: pa.Array) -> tuple[pa.Array, list[int]]:
         array, outside = _bounded(array, low, high)
-        return array.cast(target), wide + outside
+        return array.cast(target), outside
 
+    return convert
+
+
+def _integers(low: int, high: int, target: pa.DataType) -> dict[type, FastHandler]:
     def from_str(values: list[Any]) -> tuple[pa.Array, list[int]]:
-        strings, other = _matching(values, _INT_STRING)
+        strings, other = _matching(pa.array(values, pa.string()), _INT_STRING)
         array, deferred = _cast_or_defer(strings, pa.int64(), other)
         array, outside = _bounded(array, low, high)
         return array.cast(target), deferred + outside
 
-    return {int: from_int, str: from_str}
+    return {int: _from_int64(_bounded_ints(low, high, target)), str: from_str}
 
 
 def _finite(array: pa.Array, deferred: list[int]) -> tuple[pa.Array, list[int]]:
@@ -404,20 +425,21 @@ def _finite(array: pa.Array, deferred: list[int]) -> tuple[pa.Array, list[int]]:
     return (_nulled(array, infinite) if positions else array), deferred + positions
 
 
-def _doubles() -> dict[type, FastHandler]:
-    def from_float(values: list[Any]) -> tuple[pa.Array, list[int]]:
-        return _finite(pa.array(values, pa.float64()), [])
+def _finite_doubles(array: pa.Array) -> tuple[pa.Array, list[int]]:
+    return _finite(array, [])
 
+
+def _doubles() -> dict[type, FastHandler]:
     def from_int(values: list[Any]) -> tuple[pa.Array, list[int]]:
         array, wide = _int64(values)
         return pc.cast(array, pa.float64(), safe=False), wide  # float(int): nearest double
 
     def from_str(values: list[Any]) -> tuple[pa.Array, list[int]]:
-        strings, other = _matching(values, _FLOAT_STRING)
+        strings, other = _matching(pa.array(values, pa.string()), _FLOAT_STRING)
         array, deferred = _cast_or_defer(strings, pa.float64(), other)
         return _finite(array, deferred)
 
-    return {float: from_float, int: from_int, str: from_str}
+    return {float: _from_typed(_finite_doubles, pa.float64()), int: from_int, str: from_str}
 
 
 def _decimal_pattern(precision: int, scale: int) -> str:
@@ -430,15 +452,21 @@ def _decimal_pattern(precision: int, scale: int) -> str:
     return f"^[+-]?{integer}{fraction}$"
 
 
-def _decimals(precision: int, scale: int) -> dict[type, FastHandler]:
+def _decimal_strings(precision: int, scale: int) -> ArrayHandler:
     target = pa.decimal128(precision, scale)
     pattern = _decimal_pattern(precision, scale)
 
-    def from_str(values: list[Any]) -> tuple[pa.Array, list[int]]:
-        strings, other = _matching(values, pattern)
+    def convert(strings: pa.Array) -> tuple[pa.Array, list[int]]:
+        fitting, other = _matching(strings, pattern)
         # The pattern admits only values that fit; the cast is Arrow's safe one, which
         # refuses any loss of digits or precision, so a value is exact or not written.
-        return _cast_or_defer(strings, target, other)
+        return _cast_or_defer(fitting, target, other)
+
+    return convert
+
+
+def _decimals(precision: int, scale: int) -> dict[type, FastHandler]:
+    from_str = _from_typed(_decimal_strings(precision, scale), pa.string())
 
     def from_number(values: list[Any]) -> tuple[pa.Array, list[int]]:
         # As the one-value converter: a JSON number's shortest repr, never its binary value.
@@ -447,66 +475,75 @@ def _decimals(precision: int, scale: int) -> dict[type, FastHandler]:
     return {str: from_str, int: from_number, float: from_number}
 
 
-def _epochs(fmt: str, target: pa.DataType) -> dict[type, FastHandler]:
+def _epoch_ints(fmt: str, target: pa.DataType) -> ArrayHandler:
     low, high = _EPOCH_BOUNDS[fmt]
 
-    def from_int(values: list[Any]) -> tuple[pa.Array, list[int]]:
-        array, wide = _int64(values)
+    def convert(array: pa.Array) -> tuple[pa.Array, list[int]]:
         array, outside = _bounded(array, low, high)
         micros = pc.multiply(array, _MICROS[fmt])
-        return pc.cast(pc.cast(micros, TIMESTAMP), target), wide + outside
+        return pc.cast(pc.cast(micros, TIMESTAMP), target), outside
 
-    return {int: from_int}
-
-
-def _iso_timestamps() -> dict[type, FastHandler]:
-    def from_str(values: list[Any]) -> tuple[pa.Array, list[int]]:
-        strings = pa.array(values, pa.string())
-        zoned_mask = pc.match_substring_regex(strings, _ISO_ZONED)
-        naive_mask = pc.match_substring_regex(strings, _ISO_NAIVE)
-        zoned, deferred_zoned = _cast_or_defer(_nulled(strings, pc.invert(zoned_mask)), TIMESTAMP, [])
-        naive, deferred_naive = _cast_or_defer(_nulled(strings, pc.invert(naive_mask)), pa.timestamp("us"), [])
-        # No offset means UTC, as the one-value converter reads it.
-        naive = pc.cast(naive, TIMESTAMP)
-        other = pc.and_(pc.is_valid(strings), pc.invert(pc.or_(zoned_mask, naive_mask).fill_null(False)))
-        deferred = sorted(set(deferred_zoned + deferred_naive + _positions(other)))
-        return pc.coalesce(zoned, naive), deferred
-
-    return {str: from_str}
+    return convert
 
 
-def _iso_dates() -> dict[type, FastHandler]:
-    def from_str(values: list[Any]) -> tuple[pa.Array, list[int]]:
-        strings, other = _matching(values, f"^{_ISO_DATE}$")
-        return _cast_or_defer(strings, pa.date32(), other)
+def _iso_timestamp_strings(strings: pa.Array) -> tuple[pa.Array, list[int]]:
+    zoned_mask = pc.match_substring_regex(strings, _ISO_ZONED)
+    naive_mask = pc.match_substring_regex(strings, _ISO_NAIVE)
+    zoned, deferred_zoned = _cast_or_defer(_nulled(strings, pc.invert(zoned_mask)), TIMESTAMP, [])
+    naive, deferred_naive = _cast_or_defer(_nulled(strings, pc.invert(naive_mask)), pa.timestamp("us"), [])
+    # No offset means UTC, as the one-value converter reads it.
+    naive = pc.cast(naive, TIMESTAMP)
+    other = pc.and_(pc.is_valid(strings), pc.invert(pc.or_(zoned_mask, naive_mask).fill_null(False)))
+    deferred = sorted(set(deferred_zoned + deferred_naive + _positions(other)))
+    return pc.coalesce(zoned, naive), deferred
 
-    return {str: from_str}
+
+def _iso_date_strings(strings: pa.Array) -> tuple[pa.Array, list[int]]:
+    fitting, other = _matching(strings, f"^{_ISO_DATE}$")
+    return _cast_or_defer(fitting, pa.date32(), other)
 
 
-def _as_is(target: pa.DataType, cls: type) -> dict[type, FastHandler]:
-    return {cls: lambda values: (pa.array(values, target), [])}
+def _unchanged(array: pa.Array) -> tuple[pa.Array, list[int]]:
+    return array, []
+
+
+def array_handler(column: Column) -> tuple[pa.DataType, ArrayHandler]:
+    """The JSON type a column's values usually come as, as the Arrow type pyarrow.json
+    reads them into, and the column's conversion from an array of that type."""
+    if column.decimal:
+        return pa.string(), _decimal_strings(*column.decimal)
+    kind, fmt = column.type, column.format
+    if kind in ("int", "long"):
+        low, high = INT_RANGE if kind == "int" else LONG_RANGE
+        return pa.int64(), _bounded_ints(low, high, ARROW_TYPES[kind])
+    if kind == "double":
+        return pa.float64(), _finite_doubles
+    if kind in ("boolean", "string"):
+        return ARROW_TYPES[kind], _unchanged
+    if kind == "timestamp" and fmt == "iso":
+        return pa.string(), _iso_timestamp_strings
+    if kind == "date" and fmt not in ("epoch_ms", "epoch_s"):
+        return pa.string(), _iso_date_strings
+    if kind in ("timestamp", "date"):
+        return pa.int64(), _epoch_ints(fmt or "epoch_ms", ARROW_TYPES[kind])
+    raise ValueError(f"no Arrow conversion for column type {kind!r}")  # pragma: no cover
 
 
 def fast_handlers(column: Column) -> dict[type, FastHandler]:
     """The vectorised conversions of a column, by the Python class of the JSON value."""
     if column.decimal:
         return _decimals(*column.decimal)
-    kind, fmt = column.type, column.format
+    native, handler = array_handler(column)
+    kind = column.type
     if kind == "int":
         return _integers(*INT_RANGE, pa.int32())
     if kind == "long":
         return _integers(*LONG_RANGE, pa.int64())
     if kind == "double":
         return _doubles()
-    if kind == "boolean":
-        return _as_is(pa.bool_(), bool)
-    if kind == "string":
-        return _as_is(pa.string(), str)
-    if kind == "timestamp":
-        return _iso_timestamps() if fmt == "iso" else _epochs(fmt or "epoch_ms", TIMESTAMP)
-    if kind == "date":
-        return _epochs(fmt, pa.date32()) if fmt in ("epoch_ms", "epoch_s") else _iso_dates()
-    raise ValueError(f"no Arrow conversion for column type {kind!r}")  # pragma: no cover
+    if native == pa.int64():  # epoch timestamps and dates
+        return {int: _from_int64(handler)}
+    return {str if native == pa.string() else bool: _from_typed(handler, native)}
 
 
 def _field_chain(path: str) -> list[str] | None:
@@ -674,7 +711,11 @@ class ArrowTyper:
 
 class PageBatch:
     """Pages in, one Arrow table (plus quarantine entries) out, typed a chunk at a time
-    so that only CHUNK_RECORDS records are ever Python objects at once."""
+    so that only CHUNK_RECORDS records are ever Python objects at once.
+
+    Rows keep the order of their pages. Quarantine entries come in the order their
+    chunks were typed (a page problem is added at once, a misfit record when its chunk
+    is typed)."""
 
     def __init__(self, typer: ArrowTyper, records_path: str, chunk_records: int = CHUNK_RECORDS) -> None:
         self.typer = typer
@@ -684,10 +725,14 @@ class PageBatch:
         self._tables: list[pa.Table] = []
         self._pending: list[Any] = []
         self._spans: list[tuple[int, str]] = []
+        # Pages typed elsewhere (add_typed), waiting to be joined into one chunk; at
+        # most one of this and _pending holds anything, so rows keep their order.
+        self._typed: list[pa.Table] = []
+        self._typed_rows = 0
 
     @property
     def rows(self) -> int:
-        return sum(t.num_rows for t in self._tables)
+        return sum(t.num_rows for t in self._tables) + self._typed_rows
 
     def add_problem(self, entry: QuarantineEntry) -> None:
         self.quarantined.append(entry)
@@ -698,6 +743,7 @@ class PageBatch:
             if isinstance(found, QuarantineEntry):
                 self.quarantined.append(found)
                 return
+            self._join_typed()
             self._spans.append((len(self._pending), raw_key))
             self._pending.extend(found)
             if len(self._pending) >= self.chunk_records:
@@ -710,9 +756,27 @@ class PageBatch:
             self.quarantined.extend(typed.quarantined)
         self._pending, self._spans = [], []
 
+    def add_typed(self, table: pa.Table) -> None:
+        """A page typed already, none of its records quarantined (spark_jobs/arrow_json.py);
+        its rows go after those of the pages added before it."""
+        with gc_paused():
+            self._type_pending()
+        self._typed.append(table)
+        self._typed_rows += table.num_rows
+        if self._typed_rows >= self.chunk_records:
+            self._join_typed()
+
+    def _join_typed(self) -> None:
+        # One chunk per CHUNK_RECORDS rows, as typed chunks have: a table of a thousand
+        # one-page chunks would be a thousand write tasks or row groups downstream.
+        if self._typed:
+            self._tables.append(pa.concat_tables(self._typed).combine_chunks())
+        self._typed, self._typed_rows = [], 0
+
     def finish(self) -> TypedRecords:
         with gc_paused():
             self._type_pending()
+        self._join_typed()
         table = pa.concat_tables(self._tables) if self._tables else self.typer.empty()
         self._tables = []
         return TypedRecords(table, self.quarantined)

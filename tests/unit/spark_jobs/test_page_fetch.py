@@ -66,6 +66,24 @@ def test_pages_come_in_manifest_order(fetcher, tmp_path):
     assert [p.checksum_ok for p in got] == [True] * 50 + [False]
 
 
+def test_prepare_runs_in_the_fetching_threads_on_pages_that_match_their_checksum(fetcher, tmp_path):
+    raw = tmp_path / "warehouse" / "raw"
+    raw.mkdir(exist_ok=True)
+    (raw / "p1.json").write_bytes(b'{"a": 1}')
+    (raw / "p2.json").write_bytes(b'{"a": 22}')
+    pages = [_page("raw/p1.json", b'{"a": 1}'), _page("raw/p2.json", b"vouched"), _page("raw/gone.json", b"")]
+    threads = []
+
+    def prepare(body: bytes) -> int:
+        threads.append(threading.current_thread().name)
+        return len(body)
+
+    got = list(fetcher.pages(pages, prepare))
+    assert [p.prepared for p in got] == [8, None, None]
+    assert threads and all(name.startswith("raw-fetch") for name in threads)
+    assert [p.prepared for p in fetcher.pages(pages)] == [None, None, None]
+
+
 def test_prefetch_keeps_order_and_holds_at_most_twice_the_threads_ahead():
     lock = threading.Lock()
     state = {"started": 0, "consumed": 0, "max_ahead": 0}
