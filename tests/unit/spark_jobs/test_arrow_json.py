@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import random
 import string
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
-from lakehouse.endpoints import Table
+from lakehouse.endpoints import Table, load_endpoint
+from sandbox.market import MarketConfig, trade
 from spark_jobs.arrow_json import GIVE_UP_AFTER, ArrowJsonPages, FastPageBatch
 from spark_jobs.records import ArrowTyper, split_page, type_pages
 from tests.unit.spark_jobs.test_records import AWKWARD, _corpus_table
@@ -491,11 +493,6 @@ def test_a_top_level_list_is_read_when_records_path_is_empty():
 
 
 def test_sandbox_trade_pages_are_taken_and_typed_alike():
-    from pathlib import Path
-
-    from lakehouse.endpoints import load_endpoint
-    from sandbox.market import MarketConfig, trade
-
     endpoint = load_endpoint(Path(__file__).parents[3] / "config" / "endpoints" / "sandbox_trades.yaml")
     records = [trade(MarketConfig(), "BTCUSDT", i) for i in range(300)]
     body = json.dumps({"data": {"items": records}, "total": 300}).encode()
