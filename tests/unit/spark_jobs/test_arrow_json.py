@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import random
 import string
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
-from lakehouse.endpoints import Table
+from lakehouse.endpoints import Table, load_endpoint
+from sandbox.market import MarketConfig, trade
 from spark_jobs.arrow_json import GIVE_UP_AFTER, ArrowJsonPages, FastPageBatch
 from spark_jobs.records import ArrowTyper, split_page, type_pages
 from tests.unit.spark_jobs.test_records import AWKWARD, _corpus_table
@@ -488,3 +490,11 @@ def test_a_top_level_list_is_read_when_records_path_is_empty():
     for bad in (b'[{"id": 1, "time": 0}], "x": 1', b'[{"id": 1, "time": 0}], "records": []', b"null", b"{}"):
         fast, slow = typed_both(TABLE, bad, "")
         assert fast is None and slow.table.num_rows == 0
+
+
+def test_sandbox_trade_pages_are_taken_and_typed_alike():
+    endpoint = load_endpoint(Path(__file__).parents[3] / "config" / "endpoints" / "sandbox_trades.yaml")
+    records = [trade(MarketConfig(), "BTCUSDT", i) for i in range(300)]
+    body = json.dumps({"data": {"items": records}, "total": 300}).encode()
+    fast, slow = typed_both(endpoint.table, body, endpoint.response_map.records_path)
+    assert fast is not None and fast.num_rows == 300
