@@ -105,7 +105,10 @@ def _to_integer(value: Any, bounds: tuple[int, int]) -> int:
 
 def _to_double(value: Any) -> float:
     if _is_number(value):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any double (10**400)
+            raise ValueMismatch("out of range for a double") from None
     elif isinstance(value, str):
         try:
             number = float(value.strip())
@@ -149,6 +152,13 @@ def _to_bool(value: Any) -> bool:
 
 def _to_string(value: Any) -> str:
     if isinstance(value, str):
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                # A lone surrogate escape ("\ud800") is valid JSON but no Unicode text:
+                # no Parquet string can hold it.
+                raise ValueMismatch("not valid Unicode (an unpaired surrogate escape)") from None
         return value
     if isinstance(value, dict | list):
         raise ValueMismatch("an object or list, not a scalar")
@@ -180,7 +190,10 @@ def _iso_timestamp(value: Any) -> datetime:
     except ValueError:
         raise ValueMismatch("not an ISO-8601 timestamp") from None
     # APIs that omit the offset mean UTC in practice; the session time zone is UTC too.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ValueMismatch("out of range as a UTC timestamp") from None
 
 
 def _to_timestamp(value: Any, fmt: str | None) -> datetime:
@@ -309,6 +322,8 @@ _EPOCH_BOUNDS = {
     "epoch_ms": (-62_135_596_800_000, 253_402_300_799_999),
 }
 _MICROS = {"epoch_s": 1_000_000, "epoch_ms": 1_000}
+_MIN_TIMESTAMP = pa.scalar(datetime(1, 1, 1, tzinfo=UTC), TIMESTAMP)
+_MAX_TIMESTAMP = pa.scalar(datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), TIMESTAMP)
 _INT_STRING = r"^-?[0-9]{1,18}$"
 _FLOAT_STRING = r"^[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 _ISO_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
@@ -494,8 +509,15 @@ def _iso_timestamp_strings(strings: pa.Array) -> tuple[pa.Array, list[int]]:
     # No offset means UTC, as the one-value converter reads it.
     naive = pc.cast(naive, TIMESTAMP)
     other = pc.and_(pc.is_valid(strings), pc.invert(pc.or_(zoned_mask, naive_mask).fill_null(False)))
-    deferred = sorted(set(deferred_zoned + deferred_naive + _positions(other)))
-    return pc.coalesce(zoned, naive), deferred
+    result = pc.coalesce(zoned, naive)
+    # An offset can carry year 1 or 9999 outside what Python's datetime (and so the
+    # one-value converter, and every reader of the table) can hold: those go there.
+    outside = pc.or_(pc.less(result, _MIN_TIMESTAMP), pc.greater(result, _MAX_TIMESTAMP))
+    beyond = _positions(outside)
+    if beyond:
+        result = _nulled(result, outside)
+    deferred = sorted(set(deferred_zoned + deferred_naive + _positions(other) + beyond))
+    return result, deferred
 
 
 def _iso_date_strings(strings: pa.Array) -> tuple[pa.Array, list[int]]:
@@ -607,7 +629,13 @@ class ArrowColumn:
         parts = []
         for kind in fast:
             mine = values if len(kinds) == 1 else [v if v.__class__ is kind else None for v in values]
-            array, deferred = self.handlers[kind](mine)
+            try:
+                array, deferred = self.handlers[kind](mine)
+            except UnicodeEncodeError:
+                # A lone surrogate in some string: Arrow cannot hold it; the one-value
+                # converter names it (or reads it as the number it cannot be).
+                slow += [i for i, v in enumerate(values) if v.__class__ is kind]
+                continue
             parts.append(array)
             slow += deferred
         array = pa.nulls(n, self.type) if not parts else parts[0] if len(parts) == 1 else pc.coalesce(*parts)

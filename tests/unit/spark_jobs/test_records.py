@@ -235,9 +235,12 @@ AWKWARD: dict[str, list[Any]] = {
         "1.",
         ".5",
         "+3",
+        10**400,  # beyond any double: quarantined, not an OverflowError
+        -(10**400),
     ],
     "boolean": [True, False, "true", "FALSE", " True ", "yes", 1, 0, None, "t"],
-    "string": ["a", "", " padded ", "ünïcödé", 1, 1.5, True, None, {"a": 1}, [1]],
+    # "\ud800": a lone surrogate escape, valid JSON that no UTF-8 string can hold.
+    "string": ["a", "", " padded ", "ünïcödé", 1, 1.5, True, None, {"a": 1}, [1], "\ud800", "a\udfffb"],
     "decimal(10,2)": [
         "1.00",
         "1.5",
@@ -315,6 +318,10 @@ AWKWARD: dict[str, list[Any]] = {
         " 2025-03-01T12:00:00Z ",
         "2025-03-01T12:00:00z",
         "2025-03-01T12:00:00+0100",
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
+        "9999-12-31T23:59:59.999999Z",
+        "9999-12-31T23:59:59-01:00",  # after 9999 in UTC
         "yesterday",
         "",
         1740830400,
@@ -327,6 +334,7 @@ AWKWARD: dict[str, list[Any]] = {
         "2025-02-29",
         "2025-13-01",
         "2025-03-01T23:30:00-02:00",
+        "0001-01-01T00:30:00+01:00",
         " 2025-03-01",
         "20250301",
         "yesterday",
