@@ -33,9 +33,10 @@ records) and no trade twice in the partition; across the whole endpoint no orpha
 state (every landing complete, every signal row with its table rows, every table
 run with its signal row); the stack healthy again.
 
-Short form (default suite): four runs that combine the eight faults. Long form
-(``LAKEHOUSE_RELIABILITY_LONG=1``): each fault in a run of its own, at seeded random
-moments, the other kill points too, and Redis killed during the inline wait.
+Short form (default suite): four runs that combine the eight faults, and Redis killed
+while the wait task still polls inline (before it defers). Long form
+(``LAKEHOUSE_RELIABILITY_LONG=1``): each fault in a run of its own as well, at seeded
+random moments, and the other kill points (``manifest``, ``ack``).
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class Plan:
 SHORT = [
     Plan("kill_at_upload_then_redis", kill_at="page_upload", hit=3, redis="deferred"),
     Plan("s3_down_mid_crawl_with_a_kill", s3_crawl=True, kill_in_outage=True),
-    Plan("nessie_at_publish_and_commit", publish=True, transform=(("nessie", 0.0),)),
+    Plan("redis_inline_nessie_at_publish_and_commit", redis="inline", publish=True, transform=(("nessie", 0.0),)),
     Plan("s3_then_engine_in_transform", transform=(("s3", 0.0), ("engine", 0.0))),
 ]
 
