@@ -12,6 +12,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from lakehouse.errors import QueueUnavailableError
+
 log = logging.getLogger(__name__)
 
 # The trigger keeps the deadline itself (with a message that says what to do); the
@@ -21,7 +23,8 @@ _DEFER_TIMEOUT_MARGIN_SECONDS = 60.0
 _INLINE_POLL_SECONDS = 0.2
 # Redis not answering (killed, restarting) during the inline wait: the task has no
 # retries, so it defers instead; the trigger waits an outage out until the deadline.
-_REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+# (open_queue's connection check raises QueueUnavailableError, a later read redis-py's.)
+_REDIS_UNREACHABLE = (QueueUnavailableError, RedisConnectionError, RedisTimeoutError)
 
 
 class CrawlWaitOperator(BaseOperator):

@@ -33,9 +33,10 @@ records) and no trade twice in the partition; across the whole endpoint no orpha
 state (every landing complete, every signal row with its table rows, every table
 run with its signal row); the stack healthy again.
 
-Short form (default suite): four runs that combine the eight faults. Long form
-(``LAKEHOUSE_RELIABILITY_LONG=1``): each fault in a run of its own, at seeded random
-moments, the other kill points too, and Redis killed during the inline wait.
+Short form (default suite): four runs that combine the eight faults, and Redis killed
+while the wait task still polls inline (before it defers). Long form
+(``LAKEHOUSE_RELIABILITY_LONG=1``): each fault in a run of its own as well, at seeded
+random moments, and the other kill points (``manifest``, ``ack``).
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class Plan:
 SHORT = [
     Plan("kill_at_upload_then_redis", kill_at="page_upload", hit=3, redis="deferred"),
     Plan("s3_down_mid_crawl_with_a_kill", s3_crawl=True, kill_in_outage=True),
-    Plan("nessie_at_publish_and_commit", publish=True, transform=(("nessie", 0.0),)),
+    Plan("redis_inline_nessie_at_publish_and_commit", redis="inline", publish=True, transform=(("nessie", 0.0),)),
     Plan("s3_then_engine_in_transform", transform=(("s3", 0.0), ("engine", 0.0))),
 ]
 
@@ -267,6 +268,7 @@ class Run:
     plan: Plan
     index: int
     endpoints_dir: Path
+    served_base: int = 0  # pages the faults sandbox had served before the run
     events: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
@@ -423,7 +425,7 @@ def _crawl_faults(run: Run, crew: Crew, sandboxes: dict, rng: random.Random) -> 
         run.note(f"kill -9 of the victim at {plan.kill_at} (hit {plan.hit})")
         crew.start(f"replacement-{run.index}")
     if plan.s3_crawl:
-        wait_until(lambda: _served(sandboxes) >= 6 + _served_base(run, sandboxes), 120, "6 pages crawled", 0.05)
+        wait_until(lambda: _served(sandboxes) >= 6 + run.served_base, 120, "6 pages crawled", 0.05)
         killed_at = kill_service(run.stack, "s3")
         run.note("kill -9 of S3")
         if plan.kill_in_outage:
@@ -460,13 +462,6 @@ def _crawl_faults(run: Run, crew: Crew, sandboxes: dict, rng: random.Random) -> 
         result = run.stack.up()
         assert result.restarted == ["redis"], result
         run.note(f"Redis back after {time.monotonic() - killed_at:.1f} s")
-
-
-_BASES: dict[str, int] = {}
-
-
-def _served_base(run: Run, sandboxes: dict) -> int:
-    return _BASES.setdefault(run.dag_run_id, _served(sandboxes))
 
 
 def _prefix_of(run: Run) -> str:
@@ -543,7 +538,7 @@ def _check(run: Run, crew: Crew, sandboxes: dict) -> dict[str, int]:
     trades = table.scan(row_filter=slot_filter(p.ds, int(p.hr), int(p.min)), selected_fields=("trade_id",))
     column = trades.to_arrow().column("trade_id").to_pylist()
     assert len(column) == len(set(column)) == counts.rows, "a trade twice in the partition"
-    served = _served(sandboxes) - _served_base(run, sandboxes)
+    served = _served(sandboxes) - run.served_base
     # Each attempt crawls at most the slot's pages; without a worker kill, one attempt.
     assert served <= manifest.total_pages * status.attempts, (served, status.attempts)
     if not run.plan.victim:
@@ -611,10 +606,9 @@ def test_a_dag_run_survives(
 ) -> None:
     settings = load_settings()
     index = PLANS.index(plan)
-    run = Run(airflow_server, stack, settings, plan, index, crew.endpoints_dir)
+    run = Run(airflow_server, stack, settings, plan, index, crew.endpoints_dir, _served(sandboxes))
     rng = random.Random(f"{SEED}-{plan.id}")
     t0 = time.monotonic()
-    _served_base(run, sandboxes)
     passed = False
     try:
         _crawl_faults(run, crew, sandboxes, rng)

@@ -169,19 +169,27 @@ def test_a_crawl_that_fails_during_the_inline_wait_fails_with_the_workers_reason
         CrawlWaitOperator._wait_inline(_Settings(), "r1")
 
 
-def test_redis_down_during_the_inline_wait_leaves_the_wait_to_the_trigger(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("error", ["redis", "queue"])
+def test_redis_down_during_the_inline_wait_leaves_the_wait_to_the_trigger(
+    monkeypatch: pytest.MonkeyPatch, error: str
+) -> None:
     """The wait task has no retries: a Redis outage (killed, restarting) must not fail
-    the DAG run; the trigger waits it out (lakehouse.queue_watch)."""
+    the DAG run; the trigger waits it out (lakehouse.queue_watch). Seen across a DAG
+    run: open_queue's check raised QueueUnavailableError and the run failed."""
     from redis.exceptions import ConnectionError as RedisConnectionError
 
     from lakehouse import pipeline
+    from lakehouse.errors import QueueUnavailableError
     from lakehouse_airflow.operators import CrawlWaitOperator
 
     answers = iter([None])
+    refused = "Error 111 connecting to 127.0.0.1:6379. Connection refused."
 
     def status(settings: object, run_id: str) -> None:
         if next(answers, "down") == "down":
-            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+            if error == "queue":
+                raise QueueUnavailableError("redis://127.0.0.1:6379/0", refused)
+            raise RedisConnectionError(refused)
 
     monkeypatch.setattr(pipeline, "crawl_status", status)
     assert CrawlWaitOperator._wait_inline(_Settings(), "r1") is None
