@@ -23,6 +23,7 @@ so no file is rewritten on a retry and no slot's partition is lost.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -89,6 +90,11 @@ class ArrowSlotWriter:
         # whose Python event loop would hold the GIL for every uploaded part. Manifests
         # (small) still go through the table's FileIO.
         self.data_io: FileIO = PyArrowFileIO(catalog_properties(settings))
+        # The tables' metadata for writing files (a run's schema does not change while
+        # it writes: evolution runs before); commits always load the table afresh.
+        self._tables: dict[str, IcebergTable] = {}
+        self._lock = threading.Lock()
+        self.file_seconds = 0.0  # summed over the file-writing threads
 
     def replace_slots(
         self,
@@ -100,9 +106,33 @@ class ArrowSlotWriter:
         """Make ``slots`` of ``identifier`` hold exactly ``data`` (which must lie in them),
         in one catalog commit; ``summary`` goes into the snapshot's summary."""
         t0 = time.monotonic()
+        files = self.write_files(identifier, data)
+        return self.commit_files(identifier, slots, files, summary, started=t0)
+
+    def write_files(self, identifier: str, data: pa.Table) -> list[DataFile]:
+        """Parquet files of ``data`` for ``identifier``, referenced by no snapshot yet.
+
+        Safe to call from several threads at once (raw_to_table writes a slot's files
+        while it types the next slot): the table's metadata is loaded once, and the
+        file writes are pyarrow's, off the GIL."""
+        t0 = time.monotonic()
         with self._unreachable_as_named_error():
-            table = self.catalog.load_table(identifier)
-            files = _write_files(table, data, self.data_io)
+            files = _write_files(self._table(identifier), data, self.data_io)
+        with self._lock:
+            self.file_seconds += time.monotonic() - t0
+        return files
+
+    def commit_files(
+        self,
+        identifier: str,
+        slots: Sequence[SlotPartition],
+        files: list[DataFile],
+        summary: dict[str, str] | None = None,
+        started: float | None = None,
+    ) -> SlotsWritten:
+        """One catalog commit: ``slots`` of ``identifier`` hold exactly ``files`` (from
+        write_files). The files are deleted again when the commit surely did not land."""
+        t0 = time.monotonic() if started is None else started
         attempts = 0
 
         def commit() -> int:
@@ -115,11 +145,24 @@ class ArrowSlotWriter:
             removed = commit_with_retry(commit)
         except BaseException as exc:
             if _surely_not_committed(exc):
-                _delete_quietly(self.data_io, files)
+                self.discard(files)
             raise
         written = SlotsWritten(identifier, len(files), removed, attempts, time.monotonic() - t0)
         log.debug("%s", written)
         return written
+
+    def discard(self, files: list[DataFile]) -> None:
+        """Delete data files no snapshot will reference (best effort)."""
+        _delete_quietly(self.data_io, files)
+
+    def _table(self, identifier: str) -> IcebergTable:
+        with self._lock:
+            table = self._tables.get(identifier)
+        if table is None:
+            table = self.catalog.load_table(identifier)
+            with self._lock:
+                self._tables[identifier] = table
+        return table
 
     @contextmanager
     def _unreachable_as_named_error(self) -> Iterator[None]:

@@ -27,14 +27,17 @@ about ``batch_rows`` records (whole slots only), each batch one
 overwrite of exactly its slots in the table and one in its quarantine table (one
 catalog commit each), so a slot's partition is always replaced whole and at once.
 The next batch is read and typed while the previous one is written (one write in
-flight, writes in slot order). A rerun of the range converges on the same rows
-(house rule 4) even if it stopped between two batches.
+flight, writes in slot order); with the arrow writer each slot's Parquet files are
+written as soon as the slot is typed, while the next one is read, and the batch's
+commit only swaps them in. A rerun of the range converges on the same rows (house
+rule 4) even if it stopped between two batches.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -75,6 +78,7 @@ from spark_jobs.tables import (
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client  # pragma: no cover
+    from pyiceberg.manifest import DataFile
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
@@ -91,6 +95,9 @@ PARTITION_SCHEMA = pa.schema([("ds", pa.string()), ("hr", pa.int32()), ("min", p
 DEFAULT_BATCH_ROWS = 1_000_000
 # Slots per write: bounds the OR-filter of one overwrite on a range of tiny slots.
 MAX_SLOTS_PER_WRITE = 192
+# Threads writing the arrow writer's Parquet files (pyarrow encodes and uploads off the
+# GIL): a slot's files are written while the next slot is typed.
+FILE_THREADS = 2
 
 
 class NoTableDeclaredError(LakehouseError):
@@ -151,6 +158,9 @@ class SlotBatch:
     run_ids: list[str] = field(default_factory=list)
     tables: list[pa.Table] = field(default_factory=list)
     quarantines: list[pa.Table] = field(default_factory=list)
+    # The arrow writer's data files, being written (instead of tables/quarantines).
+    files: list[Future[list[DataFile]]] = field(default_factory=list)
+    quarantine_files: list[Future[list[DataFile]]] = field(default_factory=list)
     rows: int = 0
     quarantined: int = 0
     summary: dict[str, str] = field(default_factory=dict)  # snapshot-summary entries of its write
@@ -263,8 +273,12 @@ def run(
     # One write in flight while the next batch is read and typed (Spark works in its
     # JVM meanwhile); batches are written one after another, in slot order, so at most
     # two batches are held at once.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-write") as writer:
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-write") as writer,
+        ThreadPoolExecutor(max_workers=FILE_THREADS, thread_name_prefix="raw-files") as file_writer,
+    ):
         in_flight: Future[None] | None = None
+        pending: deque[Future[list[DataFile]]] = deque()
 
         def flush(done: SlotBatch) -> None:
             nonlocal in_flight, summary
@@ -289,8 +303,18 @@ def run(
                 batch = SlotBatch()
             batch.slots.append(slot)
             batch.run_ids.append(manifest.run_id)
-            batch.tables.append(rows)
-            batch.quarantines.append(quarantine)
+            if arrow is not None:
+                # Bounded: at most a few slots' rows wait for their files at once.
+                while len(pending) >= 2 * FILE_THREADS:
+                    pending.popleft().exception()
+                batch.files.append(file_writer.submit(arrow.write_files, table.identifier, rows))
+                batch.quarantine_files.append(
+                    file_writer.submit(arrow.write_files, result.quarantine_table, quarantine)
+                )
+                pending.extend(batch.files[-1:] + batch.quarantine_files[-1:])
+            else:
+                batch.tables.append(rows)
+                batch.quarantines.append(quarantine)
             batch.rows += rows.num_rows
             batch.quarantined += quarantine.num_rows
             result.run_ids.append(manifest.run_id)
@@ -298,6 +322,8 @@ def run(
             flush(batch)
         if in_flight is not None:
             in_flight.result()
+    if arrow is not None:
+        result.write_seconds += arrow.file_seconds
     log.info(
         "%s: %d rows in %d slot(s); %d records quarantined in %s "
         "(read and typed in %.1f s, written in %.1f s, partly overlapping)",
@@ -327,35 +353,10 @@ def _write(
     # V2 writer and replace whole (ds, hr, min) partitions, but overwritePartitions only
     # touches partitions present in the data, so a rerun whose slot now has no good
     # rows (or no quarantined ones) would leave the previous run's rows behind.
-    t0 = time.monotonic()
-    condition = slots_filter(batch.slots)
-    rows = pa.concat_tables(batch.tables)
-    quarantine = pa.concat_tables(batch.quarantines)
-    batch.tables, batch.quarantines = [], []
-    if table.write == "merge":
-        merge.merge_rows(spark, table, rows, _frame, _table_schema(table), batch.summary)
-    elif arrow is not None:
-        arrow.replace_slots(table.identifier, rows, batch.slots, batch.summary)
-    else:
-        # Rows already sit in slot order: no shuffle into the table's partitioning (also a
-        # table property of new tables; given here for tables created before it).
-        writer = _frame(spark, rows, _table_schema(table)).writeTo(quote(table.identifier))
-        for key, value in batch.summary.items():
-            writer = writer.option(f"snapshot-property.{key}", value)
-        writer.option("distribution-mode", "none").overwrite(condition)
     if arrow is not None:
-        arrow.replace_slots(result.quarantine_table, quarantine, batch.slots)
+        _commit_arrow(arrow, table, result, batch)
     else:
-        (
-            _frame(spark, quarantine, _quarantine_schema())
-            .writeTo(quote(result.quarantine_table))
-            .option("distribution-mode", "none")
-            .overwrite(condition)
-        )
-    if table.write == "merge":
-        # Last: a slot's log entry says its merge and quarantine are written.
-        merge.write_merge_log(spark, table, _frame, rows, batch.slots, batch.run_ids, condition)
-    result.write_seconds += time.monotonic() - t0
+        _write_spark(spark, table, result, batch)
     result.slots.extend(batch.slots)
     result.rows += batch.rows
     result.quarantined += batch.quarantined
@@ -366,6 +367,61 @@ def _write(
         batch.quarantined,
         len(batch.slots),
     )
+
+
+def _write_spark(spark: SparkSession, table: Table, result: TransformResult, batch: SlotBatch) -> None:
+    t0 = time.monotonic()
+    condition = slots_filter(batch.slots)
+    rows = pa.concat_tables(batch.tables)
+    quarantine = pa.concat_tables(batch.quarantines)
+    batch.tables, batch.quarantines = [], []
+    if table.write == "merge":
+        merge.merge_rows(spark, table, rows, _frame, _table_schema(table), batch.summary)
+    else:
+        # Rows already sit in slot order: no shuffle into the table's partitioning (also a
+        # table property of new tables; given here for tables created before it).
+        writer = _frame(spark, rows, _table_schema(table)).writeTo(quote(table.identifier))
+        for key, value in batch.summary.items():
+            writer = writer.option(f"snapshot-property.{key}", value)
+        writer.option("distribution-mode", "none").overwrite(condition)
+    (
+        _frame(spark, quarantine, _quarantine_schema())
+        .writeTo(quote(result.quarantine_table))
+        .option("distribution-mode", "none")
+        .overwrite(condition)
+    )
+    if table.write == "merge":
+        # Last: a slot's log entry says its merge and quarantine are written.
+        merge.write_merge_log(spark, table, _frame, rows, batch.slots, batch.run_ids, condition)
+    result.write_seconds += time.monotonic() - t0
+
+
+def _commit_arrow(arrow: ArrowSlotWriter, table: Table, result: TransformResult, batch: SlotBatch) -> None:
+    """Swap the batch's slots to their written files: the table, then its quarantine."""
+    files = _written(arrow, batch.files)
+    try:
+        quarantine_files = _written(arrow, batch.quarantine_files)
+    except BaseException:
+        arrow.discard(files)
+        raise
+    t0 = time.monotonic()  # the file writes are timed by the writer (they overlap the reading)
+    try:
+        arrow.commit_files(table.identifier, batch.slots, files, batch.summary)
+    except BaseException:
+        arrow.discard(quarantine_files)  # the table's own: commit_files discards them when sure
+        raise
+    arrow.commit_files(result.quarantine_table, batch.slots, quarantine_files)
+    result.write_seconds += time.monotonic() - t0
+
+
+def _written(arrow: ArrowSlotWriter, futures: list[Future[list[DataFile]]]) -> list[DataFile]:
+    """The data files of a batch's slots; if one slot's write failed, the others' files
+    are deleted (no snapshot will reference them) and that failure is raised."""
+    failure = next((f.exception() for f in futures if f.exception() is not None), None)
+    if failure is not None:
+        arrow.discard([d for f in futures if f.exception() is None for d in f.result()])
+        raise failure
+    return [d for f in futures for d in f.result()]
 
 
 def endpoint_by_name(name: str, directory: Path | None = None) -> EndpointConfig:
