@@ -24,7 +24,8 @@ import yaml
 
 from lakehouse.settings import load_settings
 from tests.conftest import ROOT
-from tests.integration.spark_jobs.test_spark_raw_to_table import _trade, land
+from tests.integration.landings import endpoint_doc, land
+from tests.integration.spark_jobs.test_spark_raw_to_table import _trade
 
 SLOT_A = datetime(2025, 3, 1, 12, 15, tzinfo=UTC)
 SLOT_B = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
@@ -56,33 +57,13 @@ class Ingested:
     slots: int
 
 
-def _endpoint_doc(name: str) -> dict[str, object]:
-    return {
-        "name": name,
-        "request": {"url": "http://127.0.0.1:18080/v1/offset"},
-        "rate_limit": {"requests_per_second": 5},
-        "schedule": "*/15 * * * *",
-        "response_map": {"records_path": "data.items"},
-        "table": {
-            "namespace": "market",
-            "name": name,
-            "columns": [
-                {"name": "trade_id", "path": "id", "type": "long", "required": True},
-                {"name": "price", "path": "price", "type": "decimal(18,8)"},
-                {"name": "traded_at", "path": "time", "type": "timestamp", "format": "epoch_ms", "required": True},
-                {"name": "venue_code", "path": "venue.code", "type": "string"},
-            ],
-        },
-    }
-
-
 @pytest.fixture(scope="session")
 def ingested(stack, spark_connect_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ingested:
     settings = load_settings()
     name = f"nb_{uuid.uuid4().hex[:8]}"
     directory = tmp_path_factory.mktemp("notebook-endpoints")
     config_path = directory / f"{name}.yaml"
-    config_path.write_text(yaml.safe_dump(_endpoint_doc(name)))
+    config_path.write_text(yaml.safe_dump(endpoint_doc(name)))
     prefix_a = land(settings, name, SLOT_A, [[_trade(i) for i in range(ROWS_A)] + [_trade(90, price="1.123456789")]])
     prefix_b = land(settings, name, SLOT_B, [[_trade(i) for i in range(10, 10 + ROWS_B)] + [_trade(91, time=None)]])
     out = subprocess.run(

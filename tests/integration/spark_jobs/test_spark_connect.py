@@ -10,14 +10,13 @@ SparkContext of the shared ``spark`` fixture, and pyspark keeps one mode per pro
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,16 +27,14 @@ import yaml
 from lakehouse.endpoints import EndpointConfig
 from lakehouse.engine import ensure_engine
 from lakehouse.errors import StackError
-from lakehouse.jobs import run_id_for
 from lakehouse.local.spark_connect_server import SparkConnectService
 from lakehouse.local.stack import LocalStack
-from lakehouse.raw_layout import Manifest, ManifestPage, page_key, run_prefix, sha256_hex
 from lakehouse.settings import Settings, load_settings
 from lakehouse.spark_conf import is_loopback
-from lakehouse.storage import s3_client
 from spark_jobs import raw_to_table
 from spark_jobs.tables import quote
 from tests.conftest import ROOT, free_port, spark_connect_stack
+from tests.integration.landings import endpoint_doc, land
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -49,62 +46,6 @@ T0 = int(SLOT.timestamp() * 1000)
 @pytest.fixture()
 def connect_url(spark_connect_url: str) -> str:
     return spark_connect_url
-
-
-def _endpoint_doc(name: str, table: str) -> dict[str, object]:
-    return {
-        "name": name,
-        "request": {"url": "http://127.0.0.1:18080/v1/offset"},
-        "rate_limit": {"requests_per_second": 5},
-        "schedule": "*/15 * * * *",
-        "response_map": {"records_path": "data.items"},
-        "table": {
-            "namespace": "market",
-            "name": table,
-            "columns": [
-                {"name": "trade_id", "path": "id", "type": "long", "required": True},
-                {"name": "price", "path": "price", "type": "decimal(18,8)"},
-                {"name": "traded_at", "path": "time", "type": "timestamp", "format": "epoch_ms", "required": True},
-                {"name": "venue_code", "path": "venue.code", "type": "string"},
-            ],
-        },
-    }
-
-
-def _land(settings: Settings, endpoint: str, pages: list[list[object]], slot: datetime = SLOT) -> str:
-    client = s3_client(settings.s3)
-    run_id = run_id_for(endpoint, slot)
-    prefix = run_prefix(settings.s3.raw_prefix, endpoint, slot, run_id)
-    listed = []
-    for index, records in enumerate(pages, start=1):
-        body = json.dumps({"data": {"items": records}}).encode()
-        key = page_key(prefix, index)
-        client.put_object(Bucket=settings.s3.bucket, Key=key, Body=body)
-        listed.append(
-            ManifestPage(
-                index=index,
-                key=key,
-                url=f"http://127.0.0.1:18080/v1/offset?offset={index}",
-                status_code=200,
-                records=len(records),
-                bytes=len(body),
-                sha256=sha256_hex(body),
-                fetched_at=slot + timedelta(minutes=15),
-                elapsed_seconds=0.01,
-            )
-        )
-    manifest = Manifest.build(
-        run_id=run_id,
-        endpoint=endpoint,
-        slot_start=slot,
-        slot_end=slot + timedelta(minutes=15),
-        prefix=prefix,
-        pages=listed,
-        started_at=slot + timedelta(minutes=15),
-        finished_at=slot + timedelta(minutes=16),
-    )
-    client.put_object(Bucket=settings.s3.bucket, Key=manifest.key, Body=manifest.to_json_bytes())
-    return prefix
 
 
 def _rows(spark: SparkSession, table: str) -> list[tuple[object, ...]]:
@@ -138,7 +79,7 @@ def _job(
 def _endpoint_files(tmp_path: Path, name: str, table: str) -> Path:
     endpoints_dir = tmp_path / "endpoints"
     endpoints_dir.mkdir(exist_ok=True)
-    (endpoints_dir / f"{name}.yaml").write_text(yaml.safe_dump(_endpoint_doc(name, table)))
+    (endpoints_dir / f"{name}.yaml").write_text(yaml.safe_dump(endpoint_doc(name, table)))
     return endpoints_dir
 
 
@@ -151,13 +92,13 @@ def test_raw_to_table_over_connect_writes_what_local_mode_writes(
     ]
     # Misfits exercise the quarantine write over Connect too.
     trades += [{"id": "not-a-number", "time": T0}, {"id": 99, "price": "1.0"}]
-    prefix = _land(spark_settings, name, [trades[:21], trades[21:]])
+    prefix = land(spark_settings, name, SLOT, [trades[:21], trades[21:]])
     endpoints_dir = _endpoint_files(tmp_path, name, f"{name}_connect")
     # Both runs at once: they write different tables, and the wait is mostly JVM and
     # interpreter start-up, which overlaps well even on two cores.
     job = _job(connect_url, name, endpoints_dir, prefix)
     try:
-        local = EndpointConfig.model_validate(_endpoint_doc(name, f"{name}_local"))
+        local = EndpointConfig.model_validate(endpoint_doc(name, f"{name}_local"))
         result = raw_to_table.run(spark, spark_settings, local, [prefix])
         _, stderr = job.communicate(timeout=180)
     finally:
@@ -206,7 +147,7 @@ def test_our_client_with_a_wrong_token_gets_a_named_error_saying_where_the_token
     connect_url: str, table_suffix: str, tmp_path: Path, spark_settings: Settings
 ) -> None:
     name = f"wrongtok_{table_suffix}"
-    prefix = _land(spark_settings, name, [[{"id": 1, "time": T0}]])
+    prefix = land(spark_settings, name, SLOT, [[{"id": 1, "time": T0}]])
     env = {**os.environ, "LAKEHOUSE_SPARK__CONNECT_TOKEN": "not-the-token"}
     job = _job(connect_url, name, _endpoint_files(tmp_path, name, name), prefix, env=env)
     _, stderr = job.communicate(timeout=180)
@@ -274,7 +215,7 @@ def test_a_killed_server_fails_the_transform_retryably_and_comes_back(
     tmp_path: Path,
 ) -> None:
     name = f"revive_{table_suffix}"
-    prefix = _land(spark_settings, name, [[{"id": i, "time": T0 + i} for i in range(10)]])
+    prefix = land(spark_settings, name, SLOT, [[{"id": i, "time": T0 + i} for i in range(10)]])
     endpoints_dir = _endpoint_files(tmp_path, name, name)
 
     os.kill(_server_pid(stack), signal.SIGKILL)  # what the OOM killer does

@@ -28,8 +28,8 @@ from sandbox import SandboxOptions, SandboxServer, expected_records
 from spark_jobs import raw_to_table
 from spark_jobs.tables import quote
 from tests.conftest import ROOT
+from tests.integration.landings import land
 from tests.integration.scrapworker.worker_harness import market_for
-from tests.integration.spark_jobs.test_spark_raw_to_table import land
 
 SLOT = datetime(2024, 1, 2, 3, 0, tzinfo=UTC)
 STEP = timedelta(minutes=15)

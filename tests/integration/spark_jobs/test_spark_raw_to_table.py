@@ -15,11 +15,12 @@ import pytest
 from lakehouse.catalog import load_catalog
 from lakehouse.endpoints import EndpointConfig
 from lakehouse.jobs import run_id_for
-from lakehouse.raw_layout import Manifest, ManifestPage, page_key, run_prefix, sha256_hex
+from lakehouse.raw_layout import page_key, run_prefix
 from lakehouse.storage import s3_client
 from spark_jobs import raw_to_table
 from spark_jobs.raw_reader import ManifestNotFoundError
 from spark_jobs.tables import quote
+from tests.integration.landings import endpoint_doc, land
 
 pytestmark = pytest.mark.usefixtures("table_writer")
 
@@ -29,10 +30,7 @@ T0 = 1740831300000  # 2025-03-01T12:15:00Z in ms
 
 
 def _endpoint(name: str) -> EndpointConfig:
-    # Imported here: tests/integration/conftest.py imports this module's helpers.
-    from tests.integration.conftest import _endpoint_doc
-
-    doc = _endpoint_doc(name)
+    doc = endpoint_doc(name)
     doc["table"]["columns"] += [  # type: ignore[index]
         {"name": "settled_at", "path": "settled", "type": "timestamp", "format": "iso"},
         {"name": "is_buyer_maker", "path": "is_buyer_maker", "type": "boolean"},
@@ -51,44 +49,6 @@ def _trade(i: int, **overrides: object) -> dict[str, object]:
     }
     trade.update(overrides)
     return trade
-
-
-def land(settings, endpoint: str, slot: datetime, pages: list[list[object]], *, manifest: bool = True) -> str:
-    """Write one run's pages (and, unless told not to, its manifest) like the crawler does."""
-    client = s3_client(settings.s3)
-    run_id = run_id_for(endpoint, slot)
-    prefix = run_prefix(settings.s3.raw_prefix, endpoint, slot, run_id)
-    listed = []
-    for index, records in enumerate(pages, start=1):
-        body = json.dumps({"data": {"items": records}, "total": len(records)}).encode()
-        key = page_key(prefix, index)
-        client.put_object(Bucket=settings.s3.bucket, Key=key, Body=body)
-        listed.append(
-            ManifestPage(
-                index=index,
-                key=key,
-                url=f"http://127.0.0.1:18080/v1/offset?offset={index}",
-                status_code=200,
-                records=len(records),
-                bytes=len(body),
-                sha256=sha256_hex(body),
-                fetched_at=slot + timedelta(minutes=15, seconds=index),
-                elapsed_seconds=0.01,
-            )
-        )
-    if manifest:
-        done = Manifest.build(
-            run_id=run_id,
-            endpoint=endpoint,
-            slot_start=slot,
-            slot_end=slot + timedelta(minutes=15),
-            prefix=prefix,
-            pages=listed,
-            started_at=slot + timedelta(minutes=15),
-            finished_at=slot + timedelta(minutes=16),
-        )
-        client.put_object(Bucket=settings.s3.bucket, Key=done.key, Body=done.to_json_bytes())
-    return prefix
 
 
 @pytest.fixture()

@@ -26,7 +26,7 @@ from spark_jobs import raw_to_table
 from spark_jobs.table_evolution import TableSchemaMismatchError
 from spark_jobs.tables import quote
 from tests.conftest import ROOT
-from tests.integration.spark_jobs.test_spark_raw_to_table import land
+from tests.integration.landings import land
 
 pytestmark = pytest.mark.usefixtures("table_writer")
 
