@@ -507,6 +507,12 @@ def _after_crawl_faults(run: Run) -> None:
         )
         rows = _slot_rows(run.settings, run)
         assert rows in (0, FAULT_RECORDS), f"half a partition after the {fault} fault: {rows} rows"
+        if fault == "engine" and run.task_state("transform") == ("success", attempt):
+            # Killed after the attempt had landed: no later attempt restarts it.
+            from tests.conftest import spark_connect_stack
+
+            spark_connect_stack().up()
+            run.note("the attempt had landed before the engine kill; engine restarted by the test")
         run.note(f"{fault} fault at transform attempt {attempt} +{moment:.1f} s; partition then {rows} rows")
 
 
