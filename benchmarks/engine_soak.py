@@ -20,7 +20,6 @@ median session start and slot times so far; then a summary line.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -38,86 +37,43 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.own_stack import own_stack  # noqa: E402
 from lakehouse.endpoints import EndpointConfig  # noqa: E402
-from lakehouse.jobs import run_id_for  # noqa: E402
 from lakehouse.local.spark_connect_server import SparkConnectService  # noqa: E402
 from lakehouse.local.stack import LocalStack  # noqa: E402
-from lakehouse.raw_layout import Manifest, ManifestPage, page_key, run_prefix, sha256_hex  # noqa: E402
 from lakehouse.settings import Settings, load_settings  # noqa: E402
-from lakehouse.storage import s3_client  # noqa: E402
+from tests.integration.landings import endpoint_doc  # noqa: E402
+from tests.integration.landings import land as land_pages  # noqa: E402
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def endpoint_config(name: str) -> EndpointConfig:
-    return EndpointConfig.model_validate(
-        {
-            "name": name,
-            "request": {"url": "http://127.0.0.1:18080/v1/offset"},
-            "rate_limit": {"requests_per_second": 5},
-            "schedule": "*/15 * * * *",
-            "response_map": {"records_path": "data.items"},
-            "table": {
-                "namespace": "market",
-                "name": name,
-                "columns": [
-                    {"name": "trade_id", "path": "id", "type": "long", "required": True},
-                    {"name": "price", "path": "price", "type": "decimal(18,8)"},
-                    {"name": "qty", "path": "qty", "type": "decimal(18,8)"},
-                    {"name": "traded_at", "path": "time", "type": "timestamp", "format": "epoch_ms", "required": True},
-                    {"name": "venue_code", "path": "venue.code", "type": "string"},
-                ],
-            },
-        }
-    )
+    doc = endpoint_doc(name)
+    doc["table"]["columns"].insert(2, {"name": "qty", "path": "qty", "type": "decimal(18,8)"})  # type: ignore[index]
+    return EndpointConfig.model_validate(doc)
 
 
 def land(settings: Settings, endpoint: str, slot: datetime, records: int, pages: int) -> str:
-    client = s3_client(settings.s3)
-    run_id = run_id_for(endpoint, slot)
-    prefix = run_prefix(settings.s3.raw_prefix, endpoint, slot, run_id)
+    """``records`` trades over ``pages`` pages of one slot, written as the crawler lands them."""
     t0 = int(slot.timestamp() * 1000)
     per_page = max(1, records // pages)
-    listed = []
-    for index in range(1, pages + 1):
-        first = (index - 1) * per_page
-        items = [
-            {
-                "id": first + i,
-                "price": f"{100 + (first + i) % 50}.12345678",
-                "qty": "0.5",
-                "time": t0 + first + i,
-                "venue": {"code": f"V{(first + i) % 3}"},
-            }
-            for i in range(per_page)
-        ]
-        body = json.dumps({"data": {"items": items}}).encode()
-        key = page_key(prefix, index)
-        client.put_object(Bucket=settings.s3.bucket, Key=key, Body=body)
-        listed.append(
-            ManifestPage(
-                index=index,
-                key=key,
-                url=f"http://127.0.0.1:18080/v1/offset?offset={first}",
-                status_code=200,
-                records=len(items),
-                bytes=len(body),
-                sha256=sha256_hex(body),
-                fetched_at=slot + timedelta(minutes=15),
-                elapsed_seconds=0.01,
-            )
-        )
-    manifest = Manifest.build(
-        run_id=run_id,
-        endpoint=endpoint,
-        slot_start=slot,
-        slot_end=slot + timedelta(minutes=15),
-        prefix=prefix,
-        pages=listed,
-        started_at=slot + timedelta(minutes=15),
-        finished_at=slot + timedelta(minutes=16),
+    return land_pages(
+        settings,
+        endpoint,
+        slot,
+        [
+            [
+                {
+                    "id": first + i,
+                    "price": f"{100 + (first + i) % 50}.12345678",
+                    "qty": "0.5",
+                    "time": t0 + first + i,
+                    "venue": {"code": f"V{(first + i) % 3}"},
+                }
+                for i in range(per_page)
+            ]
+            for first in range(0, pages * per_page, per_page)
+        ],
     )
-    client.put_object(Bucket=settings.s3.bucket, Key=manifest.key, Body=manifest.to_json_bytes())
-    return prefix
 
 
 def server_process(settings: Settings) -> psutil.Process:

@@ -11,9 +11,21 @@ from lakehouse.jobs import run_id_for
 from lakehouse.raw_layout import Manifest, ManifestPage, page_key, run_prefix, sha256_hex
 from lakehouse.storage import s3_client
 
+#: The sandbox trade columns most tests declare.
+TRADE_COLUMNS: list[dict[str, object]] = [
+    {"name": "trade_id", "path": "id", "type": "long", "required": True},
+    {"name": "price", "path": "price", "type": "decimal(18,8)"},
+    {"name": "traded_at", "path": "time", "type": "timestamp", "format": "epoch_ms", "required": True},
+    {"name": "venue_code", "path": "venue.code", "type": "string"},
+]
 
-def endpoint_doc(name: str, table: str | None = None) -> dict[str, object]:
-    """An endpoint config (as YAML would load) of sandbox trades into market.<table or name>."""
+
+def endpoint_doc(
+    name: str, table: str | None = None, columns: list[dict[str, object]] | None = None, **table_options: object
+) -> dict[str, object]:
+    """An endpoint config (as YAML would load) into market.<table or name>: the sandbox
+    trade columns unless ``columns`` are given; ``table_options`` go into ``table:``
+    (``write="merge"``, ``primary_key=[...]``, ...)."""
     return {
         "name": name,
         "request": {"url": "http://127.0.0.1:18080/v1/offset"},
@@ -23,12 +35,8 @@ def endpoint_doc(name: str, table: str | None = None) -> dict[str, object]:
         "table": {
             "namespace": "market",
             "name": table or name,
-            "columns": [
-                {"name": "trade_id", "path": "id", "type": "long", "required": True},
-                {"name": "price", "path": "price", "type": "decimal(18,8)"},
-                {"name": "traded_at", "path": "time", "type": "timestamp", "format": "epoch_ms", "required": True},
-                {"name": "venue_code", "path": "venue.code", "type": "string"},
-            ],
+            **table_options,
+            "columns": [dict(c) for c in (TRADE_COLUMNS if columns is None else columns)],
         },
     }
 

@@ -28,7 +28,7 @@ from sandbox import SandboxOptions, SandboxServer, expected_records
 from spark_jobs import raw_to_table
 from spark_jobs.tables import quote
 from tests.conftest import ROOT
-from tests.integration.landings import land
+from tests.integration.landings import endpoint_doc, land
 from tests.integration.scrapworker.worker_harness import market_for
 
 SLOT = datetime(2024, 1, 2, 3, 0, tzinfo=UTC)
@@ -138,25 +138,12 @@ def test_within_a_slot_the_ordering_column_decides_and_misfits_are_quarantined(
     spark, spark_settings: Settings, tmp_path: Path
 ) -> None:
     name = f"mo_{uuid.uuid4().hex[:8]}"
-    doc = {
-        "name": name,
-        "request": {"url": "http://127.0.0.1:18080/v1/offset"},
-        "rate_limit": {"requests_per_second": 5},
-        "schedule": "*/15 * * * *",
-        "response_map": {"records_path": "data.items"},
-        "table": {
-            "namespace": "market",
-            "name": name,
-            "write": "merge",
-            "primary_key": ["order_id"],
-            "order_by": "version",
-            "columns": [
-                {"name": "order_id", "path": "id", "type": "long", "required": True},
-                {"name": "version", "path": "v", "type": "int", "required": True},
-                {"name": "status", "path": "status", "type": "string"},
-            ],
-        },
-    }
+    columns: list[dict[str, object]] = [
+        {"name": "order_id", "path": "id", "type": "long", "required": True},
+        {"name": "version", "path": "v", "type": "int", "required": True},
+        {"name": "status", "path": "status", "type": "string"},
+    ]
+    doc = endpoint_doc(name, columns=columns, write="merge", primary_key=["order_id"], order_by="version")
     (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(doc))
     config = load_endpoint(tmp_path / f"{name}.yaml")
     slot_a, slot_b = datetime(2025, 3, 1, 12, 15, tzinfo=UTC), datetime(2025, 3, 1, 12, 30, tzinfo=UTC)

@@ -14,7 +14,6 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -26,23 +25,12 @@ from spark_jobs import raw_to_table
 from spark_jobs.table_evolution import TableSchemaMismatchError
 from spark_jobs.tables import quote
 from tests.conftest import ROOT
-from tests.integration.landings import land
+from tests.integration.landings import endpoint_doc, land
 
 pytestmark = pytest.mark.usefixtures("table_writer")
 
 SLOT_A = datetime(2025, 3, 1, 12, 15, tzinfo=UTC)
 SLOT_B = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
-
-
-def _doc(name: str, columns: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "request": {"url": "http://127.0.0.1:18080/v1/offset"},
-        "rate_limit": {"requests_per_second": 5},
-        "schedule": "*/15 * * * *",
-        "response_map": {"records_path": "data.items"},
-        "table": {"namespace": "market", "name": name, "columns": columns},
-    }
 
 
 def _validate(directory: Path) -> subprocess.CompletedProcess[str]:
@@ -67,7 +55,7 @@ def test_added_and_widened_columns_evolve_the_table_and_a_narrowing_is_refused(
         {"name": "qty", "path": "qty", "type": "int"},
         {"name": "price", "path": "price", "type": "decimal(10,2)"},
     ]
-    file.write_text(yaml.safe_dump(_doc(name, columns)))
+    file.write_text(yaml.safe_dump(endpoint_doc(name, columns=columns)))
     first = raw_to_table.run(
         spark,
         spark_settings,
@@ -80,7 +68,7 @@ def test_added_and_widened_columns_evolve_the_table_and_a_narrowing_is_refused(
     columns[1]["type"] = "long"
     columns[2]["type"] = "decimal(12,2)"
     columns.append({"name": "note", "path": "note", "type": "string"})
-    file.write_text(yaml.safe_dump(_doc(name, columns)))
+    file.write_text(yaml.safe_dump(endpoint_doc(name, columns=columns)))
     checked = _validate(tmp_path)
     assert checked.returncode == 0, checked.stderr
     applied = "added note string; widened qty int -> long; widened price decimal(10,2) -> decimal(12,2)"
@@ -104,7 +92,7 @@ def test_added_and_widened_columns_evolve_the_table_and_a_narrowing_is_refused(
 
     # v3: qty back to int is a narrowing; and an overwrite table cannot become a merge table.
     columns[1]["type"] = "int"
-    doc = _doc(name, columns)
+    doc = endpoint_doc(name, columns=columns)
     doc["table"].update(write="merge", primary_key=["trade_id"])
     file.write_text(yaml.safe_dump(doc))
     refused = _validate(tmp_path)
