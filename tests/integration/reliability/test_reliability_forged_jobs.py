@@ -77,7 +77,7 @@ def test_forged_jobs_are_dead_lettered_and_send_nothing(
     settings: Settings, make_sandbox, endpoints, queue, s3, start_worker, collector: Collector
 ) -> None:
     sandbox = make_sandbox(records_per_slot=100)
-    config = endpoints.write("sandbox_trades", sandbox.url, "offset", rate=200)
+    config = endpoints.write("forged_target", sandbox.url, "offset", rate=200)
     steal = {"type": "bearer", "token_env": SECRET_ENV}
     to_collector = {"url": collector.url + "/collect", "auth": steal}
 
@@ -97,10 +97,10 @@ def test_forged_jobs_are_dead_lettered_and_send_nothing(
     # at the collector; the worker's copy (the one it trusts) at the sandbox.
     producer_dir = endpoints.directory.parent / "producer-endpoints"
     producer_dir.mkdir()
-    producer_doc = yaml.safe_load((endpoints.directory / "sandbox_trades.yaml").read_text())
+    producer_doc = yaml.safe_load((endpoints.directory / "forged_target.yaml").read_text())
     producer_doc["request"] |= {"url": collector.url + "/v1/offset", "auth": steal}
-    (producer_dir / "sandbox_trades.yaml").write_text(yaml.safe_dump(producer_doc))
-    producer = load_endpoint(producer_dir / "sandbox_trades.yaml")
+    (producer_dir / "forged_target.yaml").write_text(yaml.safe_dump(producer_doc))
+    producer = load_endpoint(producer_dir / "forged_target.yaml")
     other_hash = json.loads(make_job(settings, producer, 4).to_payload())
     forged["other_config"] = (other_hash, f"{producer.content_hash}, but this worker's")
     payloads = {name: json.dumps(d) for name, (d, _) in forged.items()}
