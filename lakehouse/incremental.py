@@ -6,7 +6,7 @@ the range it covered: ``start`` (what it asked from) and ``end`` (the largest
 ``cursor_path`` value it landed, or ``start`` when nothing changed). That manifest
 is the durable mark: the next slot's job asks from it. Because the manifest is
 written last, a slot that crashed mid-crawl advanced nothing; its job (still in
-the queue, with its start in the params) crawls the same range again.
+the queue, with its cursor range) crawls the same range again.
 
 Where a slot's start comes from (``plan_range``), first match wins:
 
@@ -37,7 +37,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from lakehouse import raw_layout
 from lakehouse.endpoints.jsonpath import extract
 from lakehouse.errors import LakehouseError
-from lakehouse.jobs import run_id_for
+from lakehouse.jobs import JobCursor, run_id_for
 from lakehouse.storage import read_object
 
 if TYPE_CHECKING:
@@ -123,17 +123,16 @@ class MarkTracker:
         return raw_layout.CursorRange(param=self.config.param, start=self.start, end=end)
 
 
-def asked(config: EndpointConfig, params: dict[str, str]) -> MarkTracker:
-    """The tracker of a job whose params the producer filled (``request_params``)."""
+def asked(config: EndpointConfig, cursor: JobCursor | None) -> MarkTracker:
+    """The tracker of a job whose cursor the producer planned (``plan_range``)."""
     inc = config.incremental
     assert inc is not None
-    start = params.get(inc.param)
-    if start is None:
+    if cursor is None:
         raise LakehouseError(
-            f"the job for incremental endpoint {config.name!r} carries no {inc.param!r} parameter; "
-            "it was built without a cursor: enqueue it with `lakehouse crawl` or the DAG"
+            f"the job for incremental endpoint {config.name!r} carries no cursor range; "
+            "it was built without one: enqueue it with `lakehouse crawl` or the DAG"
         )
-    return MarkTracker(inc, start, params.get(inc.until_param) if inc.until_param else None)
+    return MarkTracker(inc, cursor.start, cursor.until if inc.until_param else None)
 
 
 # --- where the marks are -----------------------------------------------------------------
@@ -173,6 +172,10 @@ class AskedRange:
     start: str
     until: str | None
     source: str  # recorded | reset | previous | initial
+
+    def job_cursor(self) -> JobCursor:
+        """What the crawl job carries: the values, not where they came from."""
+        return JobCursor(start=self.start, until=self.until)
 
 
 def _days(client: S3Client, bucket: str, raw_base: str, endpoint: str) -> list[date]:
@@ -283,13 +286,13 @@ def plan_range(
     return AskedRange(previous.end, until, "previous")
 
 
-def request_params(config: EndpointConfig, asked_range: AskedRange) -> dict[str, str]:
-    """The query parameters that carry the range."""
+def request_params(config: EndpointConfig, cursor: JobCursor) -> dict[str, str]:
+    """The query parameters that carry a job's cursor range (names from the config)."""
     inc = config.incremental
     assert inc is not None
-    params = {inc.param: asked_range.start}
-    if inc.until_param and asked_range.until is not None:
-        params[inc.until_param] = asked_range.until
+    params = {inc.param: cursor.start}
+    if inc.until_param and cursor.until is not None:
+        params[inc.until_param] = cursor.until
     return params
 
 

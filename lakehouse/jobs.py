@@ -16,9 +16,17 @@ release, so a job whose workers keep dying (a poison page, an OOM) stops after
 
 Both sides validate: producers build a ``CrawlJob`` (so a bad one never leaves
 Airflow), and the worker re-validates every payload it leases (so a payload from an
-older producer or a hand-pushed one cannot crash it). Nothing here is secret: auth
-travels as the *names* of environment variables, and the worker reads the values
-from its own environment.
+older producer or a hand-pushed one cannot crash it).
+
+A job is *data*, never instructions: it names the endpoint, the slot, where the run
+lands, the content hash of the endpoint config its producer used
+(``EndpointConfig.content_hash``) and, for an incremental endpoint, the cursor
+values to ask for. It carries no URL, parameter, header, auth block, token URL or
+environment-variable name. The worker builds the request and the credential from
+its own copy of the endpoint config (``lakehouse.crawl_request.resolve_request``)
+and dead-letters a job whose config hash differs from that copy's, so whoever can
+write to the queue can make a worker crawl a configured endpoint's slot, but
+cannot send a credential anywhere the config does not point.
 """
 
 from __future__ import annotations
@@ -40,13 +48,14 @@ from pydantic import (
 )
 
 from lakehouse import raw_layout
-from lakehouse.auth import Auth, NoAuth, check_request
 from lakehouse.errors import InvalidJobPayloadError
 from lakehouse.slots import to_utc
 
-# 2: request.auth is the endpoint's auth as configured (lakehouse.auth), was a
-# flattened AuthSpec. A worker dead-letters a job of any other version, naming both.
-SCHEMA_VERSION: Literal[2] = 2
+# 3: no request (url, params, headers, auth) in the job: the worker builds it from its
+# own config, checked against config_hash; an incremental job carries cursor values.
+# 2: request.auth was the endpoint's auth as configured. A worker dead-letters a job
+# of any other version, naming both.
+SCHEMA_VERSION: Literal[3] = 3
 # A run's status in Redis kept its shape when the job's changed.
 STATUS_SCHEMA_VERSION: Literal[1] = 1
 
@@ -57,6 +66,9 @@ ENDPOINT_NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 RUN_ID_PATTERN = r"^[a-z][a-z0-9_]*__\d{8}T\d{4}Z$"
 RUN_ID_MAX_LENGTH = 200
 ENV_VAR_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+CONFIG_HASH_PATTERN = r"^[0-9a-f]{64}$"
+# A cursor value is a query-parameter value the worker sends (an id, an ISO time).
+CURSOR_VALUE_MAX_LENGTH = 1000
 # A job is a few hundred bytes; anything near this is junk or an attack, refused
 # before it is parsed. S3 keys are at most 1024 bytes, and raw_prefix is their start.
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -95,33 +107,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
-class ResolvedRequest(_Strict):
-    """The first request of a crawl with the slot's values already filled in.
-    Pagination is not here: the worker takes it from the endpoint's config."""
+class JobCursor(_Strict):
+    """The cursor range an incremental endpoint's slot asks for (``pipeline.plan_cursor``):
+    values only; the worker's config says which query parameters carry them."""
 
-    url: str = Field(pattern=r"^https?://[^\s/@]+(/[^\s]*)?$")
-    method: Literal["GET", "POST"] = "GET"
-    params: dict[str, str] = Field(default_factory=dict)
-    headers: dict[str, str] = Field(default_factory=dict)
-    # The endpoint's auth as configured (lakehouse.auth): variable names, never values.
-    auth: Auth = Field(default_factory=NoAuth)
-
-    @model_validator(mode="after")
-    def _secret_policy(self) -> ResolvedRequest:
-        # The same rules `lakehouse validate` applies to the endpoint config.
-        check_request(self.url, self.params, self.headers, self.auth)
-        return self
+    start: str = Field(min_length=1, max_length=CURSOR_VALUE_MAX_LENGTH)
+    until: str | None = Field(None, min_length=1, max_length=CURSOR_VALUE_MAX_LENGTH)
 
 
 class CrawlJob(_Strict):
     """One endpoint, one slot. Build it with ``CrawlJob.for_slot``."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     run_id: str = Field(pattern=RUN_ID_PATTERN, max_length=RUN_ID_MAX_LENGTH)
     endpoint: str = Field(pattern=ENDPOINT_NAME_PATTERN, max_length=100)
     slot_start: UtcDatetime
     slot_end: UtcDatetime
-    request: ResolvedRequest
+    # EndpointConfig.content_hash of the config the producer used; the worker crawls
+    # only when its own copy has the same hash.
+    config_hash: str = Field(pattern=CONFIG_HASH_PATTERN)
+    # An incremental endpoint's range for the slot; None for every other endpoint.
+    cursor: JobCursor | None = None
     # The run's full prefix (raw_layout.run_prefix), so the worker writes exactly where
     # the producer and the Spark job will look.
     raw_prefix: str = Field(max_length=RAW_PREFIX_MAX_LENGTH)
@@ -164,8 +170,9 @@ class CrawlJob(_Strict):
         endpoint: str,
         slot_start: datetime,
         slot_end: datetime,
-        request: ResolvedRequest,
+        config_hash: str,
         raw_base: str,
+        cursor: JobCursor | None = None,
         max_attempts: int = 3,
         force: bool = False,
         created_at: datetime | None = None,
@@ -176,7 +183,8 @@ class CrawlJob(_Strict):
             endpoint=endpoint,
             slot_start=slot_start,
             slot_end=slot_end,
-            request=request,
+            config_hash=config_hash,
+            cursor=cursor,
             raw_prefix=raw_layout.run_prefix(raw_base, endpoint, slot_start, run_id),
             max_attempts=max_attempts,
             force=force,

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from lakehouse import incremental
+from lakehouse.crawl_request import resolve_request
 from lakehouse.endpoints import EndpointConfig
 from lakehouse.errors import EndpointConfigError, LakehouseError
 from lakehouse.incremental import AskedRange
-from lakehouse.jobs import CrawlJob, JobState, JobStatus, ResolvedRequest
+from lakehouse.jobs import CrawlJob, JobState, JobStatus
 from lakehouse.raw_layout import Manifest, s3_uri
 from lakehouse.settings import Settings
 from lakehouse.slots import previous_slots, slot_window, to_utc
@@ -67,29 +68,23 @@ def job_for_slot(
     force: bool = False,
     cursor: AskedRange | None = None,
 ) -> CrawlJob:
-    """The crawl job of one endpoint's slot (params rendered with the slot's times;
-    an incremental endpoint's also carry ``cursor``, from ``plan_cursor``).
+    """The crawl job of one endpoint's slot: the slot, the config's content hash and,
+    for an incremental endpoint, ``cursor`` (from ``plan_cursor``). The worker builds
+    the request from its own copy of the config (crawl_request.resolve_request).
 
     A config that passed ``lakehouse validate`` always builds one; if not, the error
-    names the endpoint and the job field instead of surfacing pydantic's raw text."""
-    params = config.render_params(slot_start, slot_end)
-    if config.incremental is not None:
-        if cursor is None:
-            raise ValueError(f"{config.name} is incremental: pass the slot's cursor (pipeline.plan_cursor)")
-        params |= incremental.request_params(config, cursor)
+    names the endpoint and the job field instead of surfacing pydantic's raw text.
+    The request is resolved here too, so a config that could not build one fails at
+    the producer, not on a worker."""
+    if config.incremental is not None and cursor is None:
+        raise ValueError(f"{config.name} is incremental: pass the slot's cursor (pipeline.plan_cursor)")
     try:
-        request = ResolvedRequest(
-            url=config.request.url,
-            method=config.request.method,
-            params=params,
-            headers=dict(config.request.headers),
-            auth=config.request.auth,
-        )
-        return CrawlJob.for_slot(
+        job = CrawlJob.for_slot(
             endpoint=config.name,
             slot_start=slot_start,
             slot_end=slot_end,
-            request=request,
+            config_hash=config.content_hash,
+            cursor=cursor.job_cursor() if cursor is not None and config.incremental is not None else None,
             raw_base=raw_base,
             force=force,
         )
@@ -99,6 +94,8 @@ def job_for_slot(
             for err in exc.errors(include_url=False)
         ]
         raise EndpointConfigError(f"endpoint {config.name} (its crawl job)", problems) from None
+    resolve_request(config, job)
+    return job
 
 
 def plan_cursor(settings: Settings, config: EndpointConfig, slot_start: datetime) -> AskedRange | None:
@@ -145,6 +142,8 @@ class Enqueued:
     run_id: str
     outcome: str
     raw_prefix: str
+    #: the content hash of the endpoint config the job was made from
+    config_hash: str
 
 
 def enqueue(
@@ -154,7 +153,9 @@ def enqueue(
 
     job = slot_job(settings, config, slot_start, slot_end, force=force)
     result = open_queue(settings).enqueue(job, force=force)
-    return Enqueued(run_id=job.run_id, outcome=result.outcome.value, raw_prefix=job.raw_prefix)
+    return Enqueued(
+        run_id=job.run_id, outcome=result.outcome.value, raw_prefix=job.raw_prefix, config_hash=job.config_hash
+    )
 
 
 def crawl_status(settings: Settings, run_id: str) -> JobStatus | None:
@@ -213,6 +214,7 @@ def publish_signal(settings: Settings, run_id: str) -> Signal:
         bytes=manifest.total_bytes,
         cursor_start=manifest.incremental.start if manifest.incremental else None,
         cursor_end=manifest.incremental.end if manifest.incremental else None,
+        config_hash=manifest.config_hash,
     )
     publish(settings, signal, catalog)
     return signal

@@ -209,6 +209,9 @@ class Manifest(_Strict):
     finished_at: AwareDatetime
     worker_id: str | None = None
     incremental: CursorRange | None = None
+    # EndpointConfig.content_hash of the config the worker crawled with (the job's,
+    # checked). Always written now; None only in manifests from before it existed.
+    config_hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
@@ -244,6 +247,7 @@ class Manifest(_Strict):
         finished_at: datetime,
         worker_id: str | None = None,
         incremental: CursorRange | None = None,
+        config_hash: str | None = None,
     ) -> Manifest:
         """A manifest with its totals computed from the pages."""
         return cls(
@@ -260,6 +264,7 @@ class Manifest(_Strict):
             finished_at=finished_at,
             worker_id=worker_id,
             incremental=incremental,
+            config_hash=config_hash,
         )
 
     @property

@@ -1,9 +1,10 @@
 """The signal table: one fixed-schema row per landed run, in `scraper.signals`.
 
 The schema never changes with what is scraped (`run_id, endpoint, s3_path, ds, hr,
-min, published_at`, plus optional landing totals and an incremental endpoint's cursor
-range); downstream jobs discover new raw landings through it. Optional columns are
-only ever added, nullable, at the end: ``signal_table`` adds the ones an older table
+min, published_at`, plus optional landing totals, an incremental endpoint's cursor
+range and the content hash of the endpoint config that produced the landing);
+downstream jobs discover new raw landings through it. Optional columns are only
+ever added, nullable, at the end: ``signal_table`` adds the ones an older table
 lacks (an Iceberg schema update, no rewrite), so existing tables evolve in place.
 Publishing is idempotent per run_id: the row is replaced in one Iceberg commit
 (delete-matching + append), so a rerun never adds a second row.
@@ -45,6 +46,8 @@ class Signal:
     # An incremental landing's range (raw_layout.CursorRange): what it asked from, its mark.
     cursor_start: str | None = None
     cursor_end: str | None = None
+    # EndpointConfig.content_hash, from the manifest (None for landings made before it).
+    config_hash: str | None = None
 
     @property
     def partition(self) -> tuple[str, int, int]:
@@ -69,6 +72,7 @@ def _schema() -> Schema:
         NestedField(10, "bytes", LongType(), required=False),
         NestedField(11, "cursor_start", StringType(), required=False),
         NestedField(12, "cursor_end", StringType(), required=False),
+        NestedField(13, "config_hash", StringType(), required=False),
         identifier_field_ids=[1],
     )
 
@@ -111,6 +115,7 @@ class SignalRow:
     bytes: int | None = None
     cursor_start: str | None = None
     cursor_end: str | None = None
+    config_hash: str | None = None
 
 
 def signal_table(catalog: Catalog) -> Table:
@@ -196,6 +201,7 @@ def _replace_row(table: Table, signal: Signal) -> None:
                 "bytes": signal.bytes,
                 "cursor_start": signal.cursor_start,
                 "cursor_end": signal.cursor_end,
+                "config_hash": signal.config_hash,
             }
         ],
         schema=table.schema().as_arrow(),

@@ -74,7 +74,14 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
             )
             force = bool(context["params"].get("force_recrawl"))
             result = pipeline.enqueue(load_settings(), cfg, slot_start, slot_end, force=force)
-            log.info("crawl %s for slot %s..%s: %s", result.run_id, slot_start, slot_end, result.outcome)
+            log.info(
+                "crawl %s for slot %s..%s: %s (config %s)",
+                result.run_id,
+                slot_start,
+                slot_end,
+                result.outcome,
+                result.config_hash[:12],
+            )
             return result.run_id  # XCom carries the run id only: no secrets
 
         # Lineage and Asset events: reads the landing, writes scraper.signals.

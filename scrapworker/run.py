@@ -31,6 +31,7 @@ from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
 from lakehouse import incremental
+from lakehouse.crawl_request import ResolvedRequest, resolve_request
 from lakehouse.dependents import parent_manifest_key, read_parent_keys
 from lakehouse.endpoints import EndpointConfig, endpoint_path, extract, load_endpoint
 from lakehouse.errors import LakehouseError, LeaseLostError
@@ -93,6 +94,10 @@ class JobRun:
         self.lease = lease
         self.job = lease.job
         self.config = config
+        # From this worker's own config, never from the payload; raises
+        # JobConfigMismatchError for a job not made from this config (the spider
+        # dead-letters it before anything is sent).
+        self.request: ResolvedRequest = resolve_request(config, self.job)
         self.queue = queue
         self.landing = landing
         self.bucket = bucket
@@ -100,9 +105,9 @@ class JobRun:
         self.progress_every = progress_every
         self._on_end = on_end
         self.state = RunState.CRAWLING
-        self.secret_params = self.job.request.auth.secret_params()
+        self.secret_params = self.request.auth.secret_params()
         self.paginator: Paginator | ChildRequests = paginator_for(
-            config.pagination, self.job.request.url, self.job.request.params, self.secret_params
+            config.pagination, self.request.url, self.request.params, self.secret_params
         )
         self.endpoints_dir = endpoints_dir
         # An incremental job's range: what it asked from, and the newest value landed.
@@ -130,7 +135,7 @@ class JobRun:
     def scrub(self, text: str) -> str:
         """``text`` with this job's credential values masked and URLs redacted: error
         texts from Twisted or boto can quote a URL that carried a query-string key."""
-        return scrub(text, [*secret_values(self.job.request.auth.env_names()), *masked_values()])
+        return scrub(text, [*secret_values(self.request.auth.env_names()), *masked_values()])
 
     @property
     def records(self) -> int:
@@ -187,10 +192,10 @@ class JobRun:
     def _begin_landing(self, parent_keys: list[str] | None) -> Deferred[scrapy.Request | None] | None:
         if not self.active:
             return None
-        spec = self.job.request
+        spec = self.request
         try:
             if self.config.incremental is not None:
-                self.marks = incremental.asked(self.config, spec.params)
+                self.marks = incremental.asked(self.config, self.job.cursor)
             if parent_keys == []:  # the parent landed no records: an empty landing
                 self.landing.begin(self.job.raw_prefix).addCallbacks(lambda _: self._land(), self._landing_failed)
                 return None
@@ -218,8 +223,8 @@ class JobRun:
 
     def request_for(self, clean_url: str) -> scrapy.Request:
         """A request for a credential-free URL; the credential is added here, at send
-        time, from this worker's environment (it never travels in the job)."""
-        spec = self.job.request
+        time, from this worker's environment and config (it never travels in the job)."""
+        spec = self.request
         # A token-based auth is applied per send by its middleware (scrapworker.oauth2).
         auth_headers, auth_query = ({}, {}) if spec.auth.needs_token else spec.auth.apply()
         url = with_params(clean_url, auth_query) if auth_query else clean_url
@@ -342,6 +347,7 @@ class JobRun:
             worker_id=self.worker_id,
             # Written with the manifest, last: a crash before it advances no mark.
             incremental=self.marks.range() if self.marks is not None else None,
+            config_hash=self.job.config_hash,  # checked against this worker's config at lease
         )
         d = self.landing.complete(manifest)
         d.addCallback(self._landed, manifest)

@@ -30,6 +30,7 @@ from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
 from lakehouse import paths, raw_layout
+from lakehouse.crawl_request import JobConfigMismatchError
 from lakehouse.endpoints import EndpointConfig, endpoint_path, load_endpoint
 from lakehouse.errors import EndpointConfigError
 from lakehouse.queue import JobQueue, Lease
@@ -241,20 +242,25 @@ class QueueSpider(scrapy.Spider):
         return d
 
     def _begin(self, config: EndpointConfig, lease: Lease) -> Deferred[Any]:
-        run = JobRun(
-            lease=lease,
-            config=config,
-            queue=self.queue,
-            landing=self.landing,
-            bucket=self.landing.bucket,
-            worker_id=self.worker_id,
-            heartbeat_seconds=self.heartbeat_seconds,
-            progress_every=self.progress_every,
-            on_end=self._ended,
-            stats=self.crawler.stats,
-            endpoints_dir=self.endpoints_dir,
-        )
-        mask_env_names(lease.job.request.auth.env_names())
+        # The job names the endpoint; URL, params, headers and the credential come from
+        # this worker's copy of its config, and only when the job was made from it.
+        mask_env_names(config.request.auth.env_names())
+        try:
+            run = JobRun(
+                lease=lease,
+                config=config,
+                queue=self.queue,
+                landing=self.landing,
+                bucket=self.landing.bucket,
+                worker_id=self.worker_id,
+                heartbeat_seconds=self.heartbeat_seconds,
+                progress_every=self.progress_every,
+                on_end=self._ended,
+                stats=self.crawler.stats,
+                endpoints_dir=self.endpoints_dir,
+            )
+        except (JobConfigMismatchError, EndpointConfigError) as exc:
+            return self._refuse(lease, str(exc))
         self.runs[run.run_id] = run
         d = run.start()
         d.addCallback(self._crawl_first)

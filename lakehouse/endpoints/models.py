@@ -8,6 +8,8 @@ says so. docs/endpoints.md documents every field.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
@@ -545,6 +547,26 @@ class EndpointConfig(StrictModel):
             if problem := parent_problem(self):
                 raise ValueError(problem)
         return self
+
+    @property
+    def content_hash(self) -> str:
+        """The config's identity: sha256 (hex) of the validated model as canonical JSON
+        (every field with its value or default, keys sorted, no whitespace).
+
+        Comments, blank lines, key order and YAML spelling that the model normalises
+        (``method: get``, ``limit: 10`` vs ``"10"``) do not change it; any field does.
+        Defaults are included on purpose: a pagination ``type`` or an auth ``type`` is
+        a default too, and leaving defaults out would give two different configs one
+        hash. So a lakehouse release that adds a config field changes every hash, like
+        any change of the job contract: producers and workers run the same version. A
+        crawl job carries the hash its producer saw, the worker refuses a job whose hash
+        is not that of its own copy of the config, and the manifest and signal row record
+        it, so every landing names the config that produced it (docs/endpoints.md).
+        """
+        canonical = json.dumps(
+            self.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
     @property
     def rate_limit_key(self) -> str:

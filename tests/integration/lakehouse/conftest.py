@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
-from lakehouse.auth import BearerAuth
-from lakehouse.jobs import CrawlJob, ResolvedRequest
+from lakehouse.jobs import CrawlJob
 from lakehouse.queue import JobQueue
 from lakehouse.queue_config import QueueSettings
 from lakehouse.ratelimit import RateLimiter
@@ -62,17 +61,13 @@ def limiter(redis_client: redis.Redis, prefix: str) -> RateLimiter:
 def _make_job(
     endpoint: str = "sandbox_trades", minute: int = 0, *, max_attempts: int = 3, hour: int = 12, force: bool = False
 ) -> CrawlJob:
-    """A valid job for one 15-minute slot; its auth names an env var, never a token."""
+    """A valid job for one 15-minute slot."""
     start = datetime(2025, 3, 1, hour, 0, tzinfo=UTC) + timedelta(minutes=minute)
     return CrawlJob.for_slot(
         endpoint=endpoint,
         slot_start=start,
         slot_end=start + timedelta(minutes=15),
-        request=ResolvedRequest(
-            url="http://127.0.0.1:18080/v1/offset",
-            params={"symbol": "BTCUSDT", "start": start.isoformat()},
-            auth=BearerAuth(token_env="SANDBOX_TOKEN"),
-        ),
+        config_hash="0" * 64,  # queue tests: no worker reads its config
         raw_base="raw",
         max_attempts=max_attempts,
         force=force,

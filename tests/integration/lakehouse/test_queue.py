@@ -266,9 +266,10 @@ def test_release_hands_the_job_back_without_spending_an_attempt(queue: JobQueue,
 
 def test_malformed_payloads_are_dead_lettered_and_the_next_job_is_leased(queue: JobQueue, make_job: MakeJob) -> None:
     wrong_version = json.loads(make_job(minute=45).to_payload()) | {"schema_version": 99}
-    # A job of the previous schema (auth flattened to token_env): from a producer not yet upgraded.
-    old = json.loads(make_job(minute=15).to_payload()) | {"schema_version": 1}
-    old["request"]["auth"] = {"type": "bearer", "token_env": "SANDBOX_TOKEN"}
+    # A job of the previous schema (the request in the payload): from a producer not yet upgraded.
+    old = json.loads(make_job(minute=15).to_payload()) | {"schema_version": 2}
+    del old["config_hash"]
+    old["request"] = {"url": "http://127.0.0.1:18080/v1/offset", "auth": {"type": "bearer", "token_env": "T"}}
     incomplete = {
         "schema_version": SCHEMA_VERSION,
         "run_id": "sandbox_trades__20250301T1230Z",
@@ -295,11 +296,11 @@ def test_malformed_payloads_are_dead_lettered_and_the_next_job_is_leased(queue: 
     assert "no valid run_id" in letters[json.dumps({"run_id": "../../etc"})].reason
     version_letter = letters[json.dumps(wrong_version)]
     assert version_letter.run_id == "sandbox_trades__20250301T1245Z" and "schema_version" in version_letter.reason
-    assert "schema version 99, this worker reads version 2" in version_letter.reason
+    assert "schema version 99, this worker reads version 3" in version_letter.reason
     old_letter = letters[json.dumps(old)]
     assert old_letter.run_id == "sandbox_trades__20250301T1215Z"
-    assert "schema version 1, this worker reads version 2" in old_letter.reason
-    assert "request: Field required" in letters[json.dumps(incomplete)].reason
+    assert "schema version 2, this worker reads version 3" in old_letter.reason
+    assert "config_hash: Field required" in letters[json.dumps(incomplete)].reason
     status = queue.get_status("sandbox_trades__20250301T1230Z")
     assert status is not None and status.state is JobState.DEAD and "invalid payload" in (status.error or "")
     assert queue.queue_stats().ready == 0

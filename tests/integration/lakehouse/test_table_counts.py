@@ -18,9 +18,8 @@ from pyiceberg.transforms import IdentityTransform
 from pyiceberg.types import IntegerType, LongType, NestedField, StringType
 
 from lakehouse import pipeline
-from lakehouse.auth import NoAuth
 from lakehouse.catalog import commit_with_retry, load_catalog, slot_filter
-from lakehouse.jobs import CrawlJob, JobResult, JobState, ResolvedRequest
+from lakehouse.jobs import CrawlJob, JobResult, JobState
 from lakehouse.local.stack import LocalStack
 from lakehouse.queue import open_queue
 from lakehouse.raw_layout import Manifest, ManifestPage, page_key, partition_of
@@ -77,7 +76,7 @@ def _land(settings: Settings, endpoint: str, slot_start: datetime, records: int)
         endpoint=endpoint,
         slot_start=slot_start,
         slot_end=slot_start + SLOT,
-        request=ResolvedRequest(url="http://127.0.0.1:9/v1/trades", auth=NoAuth()),
+        config_hash="0" * 64,  # landed by the test, never crawled
         raw_base=settings.s3.raw_prefix,
     )
     now = datetime.now(UTC)

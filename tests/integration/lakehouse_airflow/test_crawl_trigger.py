@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from lakehouse.jobs import CrawlJob, JobResult, JobState, ResolvedRequest
+from lakehouse.jobs import CrawlJob, JobResult, JobState
 from lakehouse.pipeline import CrawlFailedError
 from lakehouse.queue import JobQueue
 from lakehouse.queue_config import QueueSettings
@@ -40,7 +40,7 @@ def _job(minute: int = 0) -> CrawlJob:
         endpoint="sandbox_trades",
         slot_start=start,
         slot_end=start + timedelta(minutes=15),
-        request=ResolvedRequest(url="http://127.0.0.1:9/v1/offset"),
+        config_hash="0" * 64,  # never crawled: no worker reads its config
         raw_base="raw",
     )
 

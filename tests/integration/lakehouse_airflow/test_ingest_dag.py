@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from pyiceberg.expressions import EqualTo
 
 from lakehouse.catalog import load_catalog
+from lakehouse.endpoints import endpoint_path, load_endpoint
 from lakehouse.jobs import run_id_for
 from lakehouse.local.stack import LocalStack
 from lakehouse.pipeline import read_manifest
@@ -48,6 +50,9 @@ def test_a_slot_lands_raw_pages_one_signal_row_and_its_table_rows(airflow: Airfl
     assert {p.key for p in manifest.pages} | {manifest.key} <= keys
     signals = rows_for(settings, run_id)
     assert len(signals) == 1 and signals[0].records == 900
+    # The landing and its signal row name the config the DAG's job was made from.
+    config_hash = load_endpoint(endpoint_path("e2e_trades", Path(airflow.env["LAKEHOUSE_ENDPOINTS_DIR"]))).content_hash
+    assert manifest.config_hash == signals[0].config_hash == config_hash
     assert _table_rows("market.e2e_trades", run_id) == manifest.total_records
     assert TOKEN not in out.stdout + out.stderr
 

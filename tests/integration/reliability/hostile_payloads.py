@@ -43,12 +43,15 @@ def _families(job: CrawlJob, rng: random.Random) -> list[tuple[str, Callable[[],
     def with_(says: str, **changes: Any) -> Callable[[], tuple[bytes, str]]:
         return lambda: (_dump({**doc, **changes}), says)
 
+    # What a v2 job carried: a v3 job names no URL, header or credential variable.
+    v2_request = {"url": "http://127.0.0.1:18080/v1/offset", "auth": {"type": "bearer", "token_env": "SANDBOX_TOKEN"}}
+
     def request_with(says: str, **changes: Any) -> Callable[[], tuple[bytes, str]]:
-        return lambda: (_dump({**doc, "request": {**doc["request"], **changes}}), says)
+        return lambda: (_dump({**doc, "request": {**v2_request, **changes}}), says)
 
     long_endpoint = "e" * 150
     return [
-        ("schema_version", with_("schema_version", schema_version=rng.choice([0, 1, 99, "2", None]))),
+        ("schema_version", with_("schema_version", schema_version=rng.choice([0, 1, 2, 99, "3", None]))),
         (
             "oversized",
             lambda: (
@@ -58,7 +61,7 @@ def _families(job: CrawlJob, rng: random.Random) -> list[tuple[str, Callable[[],
         ),
         ("wrong_type_attempts", with_("max_attempts", max_attempts=rng.choice(["3", 3.5, -1, 10**9, None]))),
         ("wrong_type_slot", with_("slot_start", slot_start=rng.choice([1704164400, "yesterday", [2024, 1, 2], None]))),
-        ("wrong_type_request", with_("request", request=rng.choice([["GET", "http://x"], "http://x", 7]))),
+        ("request_in_job", with_("request", request=rng.choice([["GET", "http://x"], "http://x", 7, v2_request]))),
         ("wrong_type_force", with_("force", force=rng.choice(["yes", 1, {"a": 1}]))),
         ("unknown_field", with_("extra", extra={"x": 1})),
         ("unknown_endpoint", lambda: (_dump(_renamed(doc, job, "no_such_endpoint")), "no endpoint config")),
@@ -107,9 +110,24 @@ def _families(job: CrawlJob, rng: random.Random) -> list[tuple[str, Callable[[],
         ("run_id_overlong", with_("no valid run_id", run_id=job.endpoint + "_" * 300 + "__20240102T0300Z")),
         (
             "credential_header",
-            request_with("headers", headers={rng.choice(["Authorization", "Cookie", "X-API-Key"]): "Bearer stolen"}),
+            request_with("request", headers={rng.choice(["Authorization", "Cookie", "X-API-Key"]): "Bearer stolen"}),
         ),
-        ("userinfo_url", request_with("url", url="http://user:pw@127.0.0.1:1/v1/offset")),
+        ("userinfo_url", request_with("request", url="http://user:pw@127.0.0.1:1/v1/offset")),
+        (
+            "secret_to_elsewhere",
+            request_with(
+                "request",
+                url="http://127.0.0.1:1/collect",
+                auth={"type": "bearer", "token_env": "LAKEHOUSE_S3__SECRET_ACCESS_KEY"},
+            ),
+        ),
+        ("auth_in_job", with_("auth", auth={"type": "bearer", "token_env": "LAKEHOUSE_S3__SECRET_ACCESS_KEY"})),
+        ("url_in_job", with_("url", url="http://127.0.0.1:1/collect")),
+        (
+            "config_hash_malformed",
+            with_("config_hash", config_hash=rng.choice(["", "x" * 64, doc["config_hash"][:63]])),
+        ),
+        ("config_hash_other", with_("config_hash", config_hash=rng.choice(["0" * 64, "f" * 64]))),
         ("not_json", lambda: (rng.choice([b"{not json", b"", b"null", b'"a string"', b'{"run_id": ']), "")),
         ("json_array", lambda: (b"[1, 2, 3]", "not a JSON object")),
         ("invalid_utf8", lambda: (b'{"run_id": "\xff\xfe' + job.run_id.encode() + b'"}', "UTF-8")),

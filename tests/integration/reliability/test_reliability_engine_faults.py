@@ -45,7 +45,7 @@ from benchmarks.engine_soak import endpoint_config, land
 from lakehouse import pipeline
 from lakehouse.catalog import clear_catalog_cache, load_catalog, slot_filter
 from lakehouse.engine import ensure_engine
-from lakehouse.jobs import CrawlJob, JobResult, JobState, ResolvedRequest
+from lakehouse.jobs import CrawlJob, JobResult, JobState
 from lakehouse.local.spark_connect_server import SparkConnectService
 from lakehouse.local.stack import LocalStack
 from lakehouse.queue import open_queue
@@ -159,7 +159,7 @@ class Slot:
             endpoint=self.name,
             slot_start=self.start,
             slot_end=self.start + timedelta(minutes=15),
-            request=ResolvedRequest(url="http://127.0.0.1:9/v1/offset"),
+            config_hash="0" * 64,  # landed by the test, never crawled
             raw_base=self.settings.s3.raw_prefix,
         )
 

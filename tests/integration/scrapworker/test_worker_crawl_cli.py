@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,10 +10,12 @@ from typing import Any
 
 from worker_harness import ROOT
 
+from lakehouse.endpoints import load_endpoint
+
 
 def _crawl(endpoints: Any, prefix: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LAKEHOUSE_ENDPOINTS_DIR": str(endpoints.directory), "COLUMNS": "200"}
-    env.pop("SANDBOX_TOKEN", None)  # the CLI never needs the secret: the job names the variable
+    env.pop("SANDBOX_TOKEN", None)  # the CLI never needs the secret: the worker reads it
     return subprocess.run(
         [sys.executable, "-c", "from lakehouse.cli import main; main()", *args, "--queue-prefix", prefix],
         cwd=ROOT,
@@ -46,4 +49,7 @@ def test_crawl_wait_prints_the_summary_and_fails_with_the_workers_error(
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "failed" in bad.stderr and "HTTP 404" in bad.stderr, bad.stderr
     assert worker.wait(30) == 0, worker.text()[-3000:]
-    assert '"SANDBOX_TOKEN"' in queue.client.hget(queue.keys.job("sbx_cli__20240102T0300Z"), "payload")
+    # The CLI's job names its config by hash, never a credential variable or a URL.
+    payload = json.loads(queue.client.hget(queue.keys.job("sbx_cli__20240102T0300Z"), "payload"))
+    assert "SANDBOX_TOKEN" not in json.dumps(payload) and "request" not in payload
+    assert payload["config_hash"] == load_endpoint(endpoints.directory / "sbx_cli.yaml").content_hash

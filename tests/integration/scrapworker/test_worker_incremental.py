@@ -102,7 +102,7 @@ def test_three_slots_fetch_disjoint_ranges_and_a_redis_flush_loses_no_mark(
             assert not list(client.scan_iter(f"{prefix}*"))
             client.close()
         job, manifest, rows = _land(settings, queue, s3, config, n)
-        assert job.request.params["updated_since"] == (INITIAL if n == 0 else landings[-1][0].incremental.end)
+        assert job.cursor.start == (INITIAL if n == 0 else landings[-1][0].incremental.end)
         assert rows, f"slot {n} fetched nothing"
         landings.append((manifest, rows))
     _check_replay(landings, 20, 250)
@@ -142,5 +142,5 @@ def test_a_worker_killed_mid_slot_reruns_the_same_range_and_a_rerun_keeps_its_re
     # cannot reach into slot 1's: it gets the versions of that range still current.
     rerun, again, rows = _land(settings, queue, s3, config, 0, force=True)
     assert again.incremental == manifest0.incremental
-    assert rerun.request.params["updated_until"] == manifest0.incremental.end  # type: ignore[union-attr]
+    assert rerun.cursor.until == manifest0.incremental.end  # type: ignore[union-attr]
     assert {(r["id"], r["updated_at"]) for r in rows} <= {(r["id"], r["updated_at"]) for r in rows0}

@@ -97,7 +97,9 @@ def test_oauth2_tokens_are_reused_refreshed_and_never_leak(
         "doomed": make_job(settings, configs["doomed"]),
     }
     payloads = "\n".join(job.to_payload() for job in jobs.values())
-    assert "OAUTH_SECRET" in payloads and SECRET not in payloads  # names travel, values do not
+    # Neither the secret nor its variable name nor the token URL travels: the worker
+    # takes them from its own config (job schema 3).
+    assert "OAUTH_SECRET" not in payloads and SECRET not in payloads and "127.0.0.1" not in payloads
     for job in jobs.values():
         queue.enqueue(job, force=True)
     worker = start_worker("--max-jobs", str(len(jobs)), "--log-level", "DEBUG")

@@ -25,9 +25,10 @@ from lakehouse.auth import (
     request_problems,
 )
 from lakehouse.cli import validate
+from lakehouse.crawl_request import ResolvedRequest
 from lakehouse.endpoints import parse_endpoint
 from lakehouse.errors import EndpointConfigError, MissingSecretError
-from lakehouse.jobs import CrawlJob, ResolvedRequest
+from lakehouse.jobs import CrawlJob
 from lakehouse.pipeline import job_for_slot
 
 pytestmark = pytest.mark.unit

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from lakehouse.crawl_request import resolve_request
 from lakehouse.endpoints import EndpointConfig
 from lakehouse.incremental import AskedRange, MarkTracker, asked, later, request_params
+from lakehouse.jobs import JobCursor
 from lakehouse.pipeline import job_for_slot
 
 pytestmark = pytest.mark.unit
@@ -73,12 +75,13 @@ def test_the_mark_is_the_largest_value_landed_or_the_start_when_nothing_changed(
     assert bounded.range().end == "20"  # an asked upper bound is what the landing covers
 
 
-def test_the_job_carries_its_range_in_the_params_and_the_worker_reads_it_back() -> None:
+def test_the_job_carries_its_range_and_the_worker_sends_it_as_the_configured_params() -> None:
     cfg = config(until_param="updated_until")
     with pytest.raises(ValueError, match="pass the slot's cursor"):
         job_for_slot(cfg, SLOT, SLOT + timedelta(minutes=15), "raw")
     job = job_for_slot(cfg, SLOT, SLOT + timedelta(minutes=15), "raw", cursor=AskedRange("41", "57", "recorded"))
-    assert job.request.params == {"records": "5", "updated_since": "41", "updated_until": "57"}
-    tracker = asked(cfg, job.request.params)
+    assert job.cursor == JobCursor(start="41", until="57")
+    assert resolve_request(cfg, job).params == {"records": "5", "updated_since": "41", "updated_until": "57"}
+    tracker = asked(cfg, job.cursor)
     assert (tracker.start, tracker.until) == ("41", "57")
-    assert request_params(cfg, AskedRange("41", None, "previous")) == {"updated_since": "41"}
+    assert request_params(cfg, JobCursor(start="41")) == {"updated_since": "41"}

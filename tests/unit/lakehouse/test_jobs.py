@@ -9,13 +9,14 @@ import pytest
 from pydantic import ValidationError
 
 from lakehouse.auth import ApiKeyAuth, BasicAuth, BearerAuth, NoAuth
+from lakehouse.crawl_request import ResolvedRequest
 from lakehouse.errors import InvalidJobPayloadError, MissingSecretError
 from lakehouse.jobs import (
     SCHEMA_VERSION,
     CrawlJob,
+    JobCursor,
     JobResult,
     JobState,
-    ResolvedRequest,
     run_id_for,
 )
 
@@ -29,11 +30,7 @@ def _job(**overrides) -> CrawlJob:
         endpoint="sandbox_trades",
         slot_start=SLOT,
         slot_end=SLOT + timedelta(minutes=15),
-        request=ResolvedRequest(
-            url="http://127.0.0.1:18080/v1/offset",
-            params={"symbol": "BTCUSDT"},
-            auth=BearerAuth(token_env="SANDBOX_TOKEN"),
-        ),
+        config_hash="ab" * 32,
         raw_base="raw",
     )
     args.update(overrides)
@@ -87,8 +84,9 @@ def test_payload_round_trips_and_carries_schema_version_and_layout_prefix() -> N
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"schema_version": 1}, "schema version 1, this worker reads version 2"),
-        ({"schema_version": 99}, "schema version 99, this worker reads version 2"),
+        ({"schema_version": 1}, "schema version 1, this worker reads version 3"),
+        ({"schema_version": 2}, "schema version 2, this worker reads version 3"),
+        ({"schema_version": 99}, "schema version 99, this worker reads version 3"),
         ({"surprise": 1}, "surprise"),
         ({"run_id": "sandbox_trades__20250301T1230Z"}, "does not match endpoint and slot_start"),
         ({"raw_prefix": "raw/other/"}, "raw_prefix"),
@@ -104,8 +102,8 @@ def test_invalid_payloads_are_rejected_with_the_field_named(change: dict, field:
 
 def test_missing_fields_and_non_json_are_named() -> None:
     doc = _payload_dict()
-    del doc["request"]
-    with pytest.raises(InvalidJobPayloadError, match="request: Field required"):
+    del doc["config_hash"]
+    with pytest.raises(InvalidJobPayloadError, match="config_hash: Field required"):
         CrawlJob.from_payload(json.dumps(doc))
     with pytest.raises(InvalidJobPayloadError, match="Invalid JSON"):
         CrawlJob.from_payload("{not json")
@@ -114,13 +112,38 @@ def test_missing_fields_and_non_json_are_named() -> None:
 # -- secrets ----------------------------------------------------------------------
 
 
-def test_payload_names_the_env_var_and_never_holds_the_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        # What a v2 job carried, and what a queue writer would add to aim the worker.
+        ({"request": {"url": "http://127.0.0.1:9/collect"}}, "request: Extra inputs are not permitted"),
+        ({"url": "http://127.0.0.1:9/collect"}, "url: Extra inputs are not permitted"),
+        ({"auth": {"type": "bearer", "token_env": "LAKEHOUSE_S3__SECRET_ACCESS_KEY"}}, "auth: Extra inputs"),
+        ({"headers": {"X-Api-Key": "x"}}, "headers: Extra inputs"),
+        ({"params": {"symbol": "X"}}, "params: Extra inputs"),
+        ({"token_url": "http://127.0.0.1:9/token"}, "token_url: Extra inputs"),
+        ({"cursor": {"start": "1", "param": "updated_since"}}, "cursor.param: Extra inputs"),
+        ({"config_hash": "AB" * 32}, "config_hash"),  # lowercase hex only
+        ({"config_hash": "ab" * 31}, "config_hash"),
+        ({"cursor": {"start": ""}}, "cursor.start"),
+    ],
+)
+def test_a_job_can_name_no_url_auth_header_or_token_url(change: dict, field: str) -> None:
+    with pytest.raises(InvalidJobPayloadError, match=field):
+        CrawlJob.from_payload(json.dumps(_payload_dict(**change)))
+
+
+def test_a_job_is_data_only_and_holds_no_secret_or_variable_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SANDBOX_TOKEN", "tok-5ecret-value")
-    job = _job()
-    assert "tok-5ecret-value" not in job.to_payload()
-    assert "SANDBOX_TOKEN" in job.to_payload()
-    headers, params = job.request.auth.apply()
-    assert headers == {"Authorization": "Bearer tok-5ecret-value"} and params == {}
+    job = _job(cursor=JobCursor(start="41", until="57"))
+    payload = json.loads(job.to_payload())
+    assert set(payload) == {
+        "schema_version", "run_id", "endpoint", "slot_start", "slot_end", "config_hash", "cursor",
+        "raw_prefix", "max_attempts", "force", "created_at",
+    }  # fmt: skip
+    assert payload["cursor"] == {"start": "41", "until": "57"}
+    assert "tok-5ecret-value" not in job.to_payload() and "SANDBOX_TOKEN" not in job.to_payload()
+    assert CrawlJob.from_payload(job.to_payload()) == job
 
 
 def test_auth_apply_for_each_type() -> None:

@@ -16,7 +16,7 @@ from lakehouse import raw_layout
 from lakehouse.endpoints import endpoint_path
 from lakehouse.endpoints.models import Table
 from lakehouse.errors import EndpointConfigError, InvalidJobPayloadError
-from lakehouse.jobs import MAX_PAYLOAD_BYTES, CrawlJob, ResolvedRequest, run_id_for
+from lakehouse.jobs import MAX_PAYLOAD_BYTES, CrawlJob, run_id_for
 
 HOSTILE = [
     "../../etc/passwd",
@@ -50,7 +50,7 @@ def _job() -> CrawlJob:
         endpoint="sandbox_trades",
         slot_start=SLOT,
         slot_end=SLOT + timedelta(minutes=15),
-        request=ResolvedRequest(url="http://127.0.0.1:18080/v1/offset"),
+        config_hash="0" * 64,
         raw_base="raw",
     )
 

@@ -4,6 +4,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+from lakehouse.crawl_request import resolve_request
 from lakehouse.endpoints import parse_endpoint
 from lakehouse.jobs import CrawlJob
 from lakehouse.pipeline import job_for_slot
@@ -52,13 +53,14 @@ def test_log_filter_masks_args_and_tracebacks(monkeypatch: object) -> None:
         del os.environ["SCRAPWORKER_TEST_KEY"]
 
 
-def test_job_for_slot_carries_only_the_variable_name() -> None:
+def test_job_for_slot_carries_the_config_hash_and_the_worker_builds_the_request_from_config() -> None:
     config = parse_endpoint(CONFIG, "demo.yaml")
     start = datetime(2024, 1, 2, 3, 0, tzinfo=UTC)
     job = job_for_slot(config, start, start + timedelta(minutes=15), "raw")
-    # The job carries the endpoint's auth as configured, and reads back the same.
-    assert job.request.auth == config.request.auth
-    assert CrawlJob.from_payload(job.to_payload()).request.auth == config.request.auth
-    assert job.request.auth.secret_params() == {"apikey"} and job.request.auth.env_names() == {"DEMO_KEY"}
-    assert job.request.params == {"symbol": "X", "start": "1704164400000"}
+    assert job.config_hash == config.content_hash
+    assert "DEMO_KEY" not in job.to_payload() and "api.test" not in job.to_payload()
+    request = resolve_request(config, CrawlJob.from_payload(job.to_payload()))
+    assert request.url == "http://api.test/v1/trades" and request.auth == config.request.auth
+    assert request.auth.secret_params() == {"apikey"} and request.auth.env_names() == {"DEMO_KEY"}
+    assert request.params == {"symbol": "X", "start": "1704164400000"}
     assert job.raw_prefix == "raw/demo/ds=2024-01-02/hr=03/min=00/demo__20240102T0300Z/"
