@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from lakehouse import raw_layout
 from lakehouse.endpoints.jsonpath import extract
@@ -56,6 +56,9 @@ def config_problem(config: EndpointConfig) -> str | None:
     token = "{" + parent.placeholder + "}"
     if token not in config.request.url:
         return f"parent.placeholder: request.url must contain {token}, where each parent record's {parent.field} goes"
+    if token in urlsplit(config.request.url).netloc:
+        # A parent record would choose the host that receives the credential.
+        return f"parent.placeholder: {token} must be in request.url's path, not its host or port"
     return None
 
 

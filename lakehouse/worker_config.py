@@ -25,6 +25,13 @@ def rate_window_margin(headroom: float) -> float:
     return headroom / (1 - headroom)
 
 
+def stall_limit(stall_seconds: float, timeout_seconds: float, longest_pause: float) -> float:
+    """Seconds without a landed page after which a run is stalled: ``stall_seconds``,
+    or the endpoint's longest allowed pause (a Retry-After or a backoff) plus one
+    request's timeout when that is longer, so one pause the endpoint allows is no stall."""
+    return max(stall_seconds, longest_pause + timeout_seconds)
+
+
 class WorkerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -36,6 +43,10 @@ class WorkerSettings(BaseModel):
     max_jobs: int = Field(0, ge=0)
     # On SIGTERM, seconds to finish the jobs in hand before releasing them.
     shutdown_grace: float = Field(30.0, ge=0)
+    # A job with no page landed for this long is failed (attempt counted) instead of
+    # holding its lease forever; never below what one page may legitimately take
+    # (stall_limit below), so a long Retry-After pause an endpoint allows is no stall.
+    stall_seconds: float = Field(300.0, gt=0, le=86_400)
     # Share of each endpoint's rate left unused, to absorb arrival jitter at a strict
     # sliding-window upstream (scrapworker.ratelimit_middleware).
     rate_headroom: float = 0.05

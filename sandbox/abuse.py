@@ -9,6 +9,13 @@
 ``/abuse/cursor_repeat``               ``{"data": [...], "next_cursor": "same"}`` forever
 ``/abuse/next_loop?page=P``            ``next`` alternates between page 1 and page 2
 ``/abuse/link_loop``                   ``Link: <itself>; rel="next"``
+``/abuse/link_to?to=URL``              records, ``Link: <URL>; rel="next"`` (issue 18)
+``/abuse/next_to?to=URL``              ``{"data": [...], "next": "URL"}``
+``/abuse/redirect_to?to=URL``          302 to ``URL`` (``status=`` 301/303/307/308)
+``/abuse/count?field=F&value=V``       ``{"data": [...], "F": V}``, V written into the
+                                       JSON as given (``1e999``, ``true``, ``"123"``)
+``/abuse/deep?depth=N``                N nested lists ``[[[...]]]`` (<= 1,000,000)
+``/abuse/mixed``                       ``{"data": [1, "a"]}``: records of mixed types
 =====================================  ===============================================
 
 Every route is deterministic; the app counts identical requests (``retry_after``) and
@@ -19,6 +26,7 @@ itself (``SandboxApp.abuse_hits``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -111,6 +119,49 @@ def link_loop(req: AbuseRequest) -> AbuseResponse:
     )
 
 
+MAX_DEPTH = 1_000_000
+# What /abuse/count writes verbatim into its JSON: a number, a bool, or a quoted digit
+# string, never arbitrary text (the sandbox stays a JSON server).
+_RAW_COUNT_RE = re.compile(r'^(?:-?[0-9][0-9.eE+-]{0,40}|true|false|null|"[0-9]{0,60}")$')
+_FIELD_RE = re.compile(r"^[a-z_]{1,40}$")
+
+
+def link_to(req: AbuseRequest) -> AbuseResponse:
+    target = req.params.get("to", "")
+    return AbuseResponse(
+        200,
+        json.dumps(_RECORDS).encode(),
+        {"Content-Type": "application/json", "Link": f'<{target}>; rel="next"'},
+    )
+
+
+def next_to(req: AbuseRequest) -> AbuseResponse:
+    return _json({"data": _RECORDS, "next": req.params.get("to", "")})
+
+
+def redirect_to(req: AbuseRequest) -> AbuseResponse:
+    status = req.params.get("status", "302")
+    code = int(status) if status in ("301", "302", "303", "307", "308") else 302
+    return AbuseResponse(code, b"", {"Location": req.params.get("to", "/")})
+
+
+def count(req: AbuseRequest) -> AbuseResponse:
+    field, value = req.params.get("field", "total"), req.params.get("value", "0")
+    if not _FIELD_RE.fullmatch(field) or not _RAW_COUNT_RE.fullmatch(value):
+        return _json({"error": "field must be a lowercase name, value a JSON number, bool or digit string"}, 400)
+    records = json.dumps(_RECORDS, separators=(",", ":"))
+    return AbuseResponse(200, f'{{"data":{records},"{field}":{value}}}'.encode(), {"Content-Type": "application/json"})
+
+
+def deep(req: AbuseRequest) -> AbuseResponse:
+    depth = int(_number(req.params, "depth", 100_000, MAX_DEPTH))
+    return AbuseResponse(200, b"[" * depth + b"]" * depth, {"Content-Type": "application/json"})
+
+
+def mixed(req: AbuseRequest) -> AbuseResponse:
+    return _json({"data": [1, "a"]})
+
+
 ABUSE_ROUTES: dict[str, Callable[[AbuseRequest], AbuseResponse]] = {
     "/abuse/slow": slow,
     "/abuse/html": html,
@@ -119,4 +170,10 @@ ABUSE_ROUTES: dict[str, Callable[[AbuseRequest], AbuseResponse]] = {
     "/abuse/cursor_repeat": cursor_repeat,
     "/abuse/next_loop": next_loop,
     "/abuse/link_loop": link_loop,
+    "/abuse/link_to": link_to,
+    "/abuse/next_to": next_to,
+    "/abuse/redirect_to": redirect_to,
+    "/abuse/count": count,
+    "/abuse/deep": deep,
+    "/abuse/mixed": mixed,
 }

@@ -31,6 +31,7 @@ FLAG_SETTINGS: dict[str, tuple[str, str]] = {
     "worker_id": ("worker", "worker_id"),
     "max_jobs": ("worker", "max_jobs"),
     "shutdown_grace": ("worker", "shutdown_grace"),
+    "stall_seconds": ("worker", "stall_seconds"),
     "rate_headroom": ("worker", "rate_headroom"),
     "rate_slack": ("worker", "rate_slack"),
     "log_level": ("worker", "log_level"),
@@ -77,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
         "--shutdown-grace",
         type=float,
         help=f"on SIGTERM, seconds to finish jobs in hand before releasing them ({default('shutdown_grace')})",
+    )
+    p.add_argument(
+        "--stall-seconds",
+        type=float,
+        help=f"fail a job when no page has landed for this long ({default('stall_seconds')})",
     )
     p.add_argument(
         "--rate-headroom",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from lakehouse.dependents import child_url
+from lakehouse.endpoints.url_policy import UrlPolicy
 from scrapworker.pagination import Page, PaginationConfig, Paginator, paginator_for
 
 
@@ -22,6 +23,7 @@ class ChildRequests:
         params: Mapping[str, str],
         keys: list[str],
         secret_params: frozenset[str] = frozenset(),
+        policy: UrlPolicy | None = None,
     ) -> None:
         if not keys:
             raise ValueError("a child crawl needs at least one parent value")
@@ -30,13 +32,15 @@ class ChildRequests:
         self._placeholder = placeholder
         self._params = params
         self._secret_params = secret_params
+        # Each child URL is checked like a next link: a parent record picks a path, never a host.
+        self._policy = policy
         self.keys = keys
         self._index = 0
         self._current = self._paginator()
 
     def _paginator(self) -> Paginator:
         url = child_url(self._url, self._placeholder, self.keys[self._index])
-        return paginator_for(self._pagination, url, self._params, self._secret_params)
+        return paginator_for(self._pagination, url, self._params, self._secret_params, self._policy)
 
     @property
     def current_key(self) -> str:

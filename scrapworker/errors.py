@@ -34,6 +34,48 @@ class MaxPagesExceededError(JobFailedError):
         )
 
 
+class InvalidCountError(JobFailedError):
+    """A total or page count in a response that is no count: not a whole number, not
+    finite, negative, a bool, or more than any crawl could fetch."""
+
+    def __init__(self, field: str, path: str, value: object, page: int, limit: int) -> None:
+        shown = repr(value) if not isinstance(value, str) else repr(value[:40] + ("..." if len(value) > 40 else ""))
+        super().__init__(
+            f"page {page}: pagination.{field} {path!r} is {shown} ({type(value).__name__}), not a whole number "
+            f"between 0 and {limit}. The API sent a count no crawl can use; check {field} against a real "
+            "response, or remove it to stop on a short page instead."
+        )
+
+
+class TooManyRedirectsError(JobFailedError):
+    def __init__(self, page: int, limit: int) -> None:
+        super().__init__(
+            f"page {page}: more than {limit} redirects in a row; the API redirects in a loop. "
+            "Point request.url at the final location."
+        )
+
+
+class PageCallbackError(JobFailedError):
+    """Anything a page's handling raised that has no name of its own: the job fails
+    with it instead of hanging (Scrapy does not route callback errors to the errback)."""
+
+    def __init__(self, page: int, error: BaseException | None) -> None:
+        text = str(error)[:500] if error is not None else ""
+        super().__init__(
+            f"page {page}: handling the response raised {type(error).__name__}"
+            + (f": {text}" if text else "")
+            + ". The response is one this worker cannot process; check the API's answer for this slot."
+        )
+
+
+class RunStalledError(JobFailedError):
+    def __init__(self, seconds: float, pages: int) -> None:
+        super().__init__(
+            f"no progress for {seconds:.0f} s (no page landed since page {pages}): the crawl is stuck, so the "
+            "worker gave it up (worker.stall_seconds). Check the API and the worker log; the job can be retried."
+        )
+
+
 class RecordsNotFoundError(JobFailedError):
     def __init__(self, records_path: str, found: str, page: int) -> None:
         where = repr(records_path) if records_path else "the body itself (records_path is empty)"
@@ -80,6 +122,15 @@ class RetryAfterTooLongError(PageRetriesExhaustedError):
 class TokenRequestError(IgnoreRequest):
     """OAuth2 (scrapworker.oauth2): the token endpoint refused or failed, or the API
     refused a fresh token. The job fails with ``reason``, which names the token URL.
+    An IgnoreRequest, so Scrapy hands it to the errback without a traceback."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class OffOriginRequestError(IgnoreRequest):
+    """A page request whose URL the endpoint's URL policy refuses (scrapworker.origin_middleware).
     An IgnoreRequest, so Scrapy hands it to the errback without a traceback."""
 
     def __init__(self, reason: str) -> None:

@@ -174,7 +174,8 @@ def _oauth2(request: scrapy.Request) -> tuple[JobRun, OAuth2ClientCredentials] |
     run: JobRun | None = request.meta.get(RUN_META)
     if run is None:
         return None
-    auth = run.request.auth
+    # The worker's own endpoint config names the token URL and the variables, not the job.
+    auth = run.config.request.auth
     return (run, auth) if isinstance(auth, OAuth2ClientCredentials) else None
 
 

@@ -11,6 +11,7 @@ again" means: a cursor value seen before, a next URL seen before, or more than
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,9 @@ from lakehouse.endpoints import (
     PagePagination,
     extract,
 )
-from scrapworker.errors import MaxPagesExceededError, PaginationLoopError
+from lakehouse.endpoints.url_policy import UrlPolicy
+from lakehouse.raw_layout import MAX_PAGE_INDEX
+from scrapworker.errors import InvalidCountError, MaxPagesExceededError, PaginationLoopError
 
 PaginationConfig = NoPagination | OffsetPagination | PagePagination | CursorPagination | LinkHeaderPagination
 
@@ -56,13 +59,32 @@ class Page:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-def _as_int(value: Any) -> int | None:
+# The most records and pages any crawl could fetch (page keys end at MAX_PAGE_INDEX,
+# a page holds at most the model's largest page_size): a larger count is no count.
+MAX_TOTAL_PAGES = MAX_PAGE_INDEX
+MAX_TOTAL_RECORDS = MAX_PAGE_INDEX * 100_000
+_DIGITS = frozenset("0123456789")
+
+
+def as_count(value: Any, field: str, path: str, page: int, limit: int) -> int | None:
+    """``value`` as a count in [0, limit], None when absent, else InvalidCountError.
+
+    JSON hands over ``1e999`` as ``inf`` (``int(inf)`` is an OverflowError), a count
+    may come as text, and ``true`` is an int to Python: each is refused by name."""
     if value is None:
         return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    count: int | None = None
+    if isinstance(value, bool):
+        count = None
+    elif isinstance(value, int):
+        count = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        count = int(value)
+    elif isinstance(value, str) and 0 < len(value) <= 20 and set(value) <= _DIGITS:
+        count = int(value)
+    if count is None or not 0 <= count <= limit:
+        raise InvalidCountError(field, path, value, page, limit)
+    return count
 
 
 class Paginator:
@@ -74,9 +96,13 @@ class Paginator:
         base_url: str,
         params: Mapping[str, str],
         secret_params: frozenset[str] = frozenset(),
+        policy: UrlPolicy | None = None,
     ) -> None:
         self.config = config
         self.base_url = with_params(base_url, params) if params else base_url
+        # Where requests may go (the endpoint config's origin and allowed_hosts): every
+        # URL is checked before a request is built for it, the first one included.
+        self.policy = policy if policy is not None else UrlPolicy(base_url)
         # An API may echo a query-string key into its next links; the paginator keeps
         # URLs clean and the worker adds the credential to each request it sends.
         self.secret_params = secret_params
@@ -85,7 +111,7 @@ class Paginator:
         self._max_pages = getattr(config, "max_pages", 1)
 
     def first_url(self) -> str:
-        return self._claim(self._first())
+        return self._claim(self.policy.check(self._first(), "the first request URL"))
 
     def next_url(self, page: Page) -> str | None:
         """The next URL to request, or None when the crawl is complete."""
@@ -93,9 +119,10 @@ class Paginator:
         nxt = self._next(page)
         if nxt is None:
             return None
+        url = self.policy.check(nxt, f"page {self.pages}'s next link")
         if self.pages >= self._max_pages:
             raise MaxPagesExceededError(self._max_pages)
-        return self._claim(nxt)
+        return self._claim(url)
 
     def _claim(self, url: str) -> str:
         if self.secret_params:
@@ -121,8 +148,9 @@ class OffsetPaginator(Paginator):
         base_url: str,
         params: Mapping[str, str],
         secret_params: frozenset[str] = frozenset(),
+        policy: UrlPolicy | None = None,
     ) -> None:
-        super().__init__(config, base_url, params, secret_params)
+        super().__init__(config, base_url, params, secret_params, policy)
         self.offset = config.start_offset
 
     def _at(self, offset: int) -> str:
@@ -136,7 +164,12 @@ class OffsetPaginator(Paginator):
         if page.records == 0:
             return None
         self.offset += page.records
-        total = _as_int(extract(page.data, self.config.total_path)) if self.config.total_path else None
+        c = self.config
+        total = (
+            as_count(extract(page.data, c.total_path), "total_path", c.total_path, self.pages, MAX_TOTAL_RECORDS)
+            if c.total_path
+            else None
+        )
         if total is not None:
             return self._at(self.offset) if self.offset < total else None
         # Without a total, a short page is the last one.
@@ -152,8 +185,9 @@ class PagePaginator(Paginator):
         base_url: str,
         params: Mapping[str, str],
         secret_params: frozenset[str] = frozenset(),
+        policy: UrlPolicy | None = None,
     ) -> None:
-        super().__init__(config, base_url, params, secret_params)
+        super().__init__(config, base_url, params, secret_params, policy)
         self.page = config.start_page
 
     def _at(self, number: int) -> str:
@@ -170,7 +204,17 @@ class PagePaginator(Paginator):
         if page.records == 0:
             return None
         c = self.config
-        total_pages = _as_int(extract(page.data, c.total_pages_path)) if c.total_pages_path else None
+        total_pages = (
+            as_count(
+                extract(page.data, c.total_pages_path),
+                "total_pages_path",
+                c.total_pages_path,
+                self.pages,
+                MAX_TOTAL_PAGES,
+            )
+            if c.total_pages_path
+            else None
+        )
         if total_pages is not None:
             # Pages count from start_page (0 or 1), so the last one is start + total - 1.
             if self.page >= c.start_page + total_pages - 1:
@@ -190,8 +234,9 @@ class CursorPaginator(Paginator):
         base_url: str,
         params: Mapping[str, str],
         secret_params: frozenset[str] = frozenset(),
+        policy: UrlPolicy | None = None,
     ) -> None:
-        super().__init__(config, base_url, params, secret_params)
+        super().__init__(config, base_url, params, secret_params, policy)
         self._seen_cursors: set[str] = set()
 
     def _first(self) -> str:
@@ -244,6 +289,7 @@ def paginator_for(
     base_url: str,
     params: Mapping[str, str],
     secret_params: frozenset[str] = frozenset(),
+    policy: UrlPolicy | None = None,
 ) -> Paginator:
     kinds: dict[type, type[Paginator]] = {
         NoPagination: Paginator,
@@ -252,4 +298,4 @@ def paginator_for(
         CursorPagination: CursorPaginator,
         LinkHeaderPagination: LinkHeaderPaginator,
     }
-    return kinds[type(config)](config, base_url, params, secret_params)
+    return kinds[type(config)](config, base_url, params, secret_params, policy)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import scrapy
 from scrapy.exceptions import DownloadCancelledError
@@ -41,16 +42,18 @@ from lakehouse.raw_layout import Manifest, ManifestPage, redact_url, s3_uri, sha
 from scrapworker.children import ChildRequests
 from scrapworker.errors import (
     JobFailedError,
+    OffOriginRequestError,
     PageRetriesExhaustedError,
     PageTooLargeError,
     RecordsNotFoundError,
     RunCancelledError,
     TokenRequestError,
+    TooManyRedirectsError,
     UnexpectedStatusError,
 )
 from scrapworker.landing import RawLanding
 from scrapworker.leases import LeaseKeeper
-from scrapworker.pagination import Page, Paginator, paginator_for, with_params
+from scrapworker.pagination import Page, Paginator, paginator_for, with_params, without_params
 from scrapworker.redaction import SECRET_PARAMS_META, masked_values, scrub, secret_values
 from scrapworker.redis_outage import ack_through_outage
 from scrapworker.settings import DOWNLOAD_MAXSIZE
@@ -63,6 +66,9 @@ CLEAN_URL_META = "crawl_clean_url"
 # The retry middleware parses each body to decide whether to retry a truncated one;
 # it leaves the parsed document here so the spider does not parse it twice.
 PARSED_META = "crawl_parsed_json"
+# How many redirects led to this request (same page); more than MAX_REDIRECTS fail the job.
+REDIRECTS_META = "crawl_redirects"
+MAX_REDIRECTS = 5
 _MAX_ERROR = 4000
 
 
@@ -106,8 +112,10 @@ class JobRun:
         self._on_end = on_end
         self.state = RunState.CRAWLING
         self.secret_params = self.request.auth.secret_params()
+        # Where this run may send requests: the worker's own endpoint config decides.
+        self.policy = config.request.url_policy()
         self.paginator: Paginator | ChildRequests = paginator_for(
-            config.pagination, self.request.url, self.request.params, self.secret_params
+            config.pagination, self.request.url, self.request.params, self.secret_params, self.policy
         )
         self.endpoints_dir = endpoints_dir
         # An incremental job's range: what it asked from, and the newest value landed.
@@ -116,6 +124,8 @@ class JobRun:
         self.stats = RunStats(stats, self.job.run_id)
         self.started_at = datetime.now(UTC)
         self._t0 = time.monotonic()
+        # When a page last landed (or the run began): the stall watchdog's clock.
+        self.last_progress = self._t0
         self._writes: list[Deferred[None]] = []
         self.keeper = LeaseKeeper(queue, lease, heartbeat_seconds, self.progress, self._lease_lost)
 
@@ -208,6 +218,7 @@ class JobRun:
                     spec.params,
                     parent_keys,
                     self.secret_params,
+                    self.policy,
                 )
             first = self.request_for(self.paginator.first_url())
         except (JobFailedError, LakehouseError) as exc:  # e.g. the worker lacks the token variable
@@ -257,6 +268,8 @@ class JobRun:
         clean_url: str = response.meta[CLEAN_URL_META]
         index = len(self.pages) + 1
         try:
+            if 300 <= response.status < 400 and b"Location" in response.headers:
+                return self._redirect(response, clean_url, index)
             if response.status != 200:
                 raise UnexpectedStatusError(response.status, self.redact(clean_url), index)
             data = response.meta.pop(PARSED_META, None)
@@ -279,6 +292,7 @@ class JobRun:
             if self.marks is not None:
                 self.marks.see(records)
             self.pages.append(page)
+            self.last_progress = time.monotonic()
             self.stats.inc("pages")
             self.stats.inc("records", page.records)
             self.stats.inc("bytes", page.bytes)
@@ -289,16 +303,38 @@ class JobRun:
                 logger.info("run %s: %d pages, %d records, %.1f req/s", self.run_id, index, self.records, self._rate())
             headers = {k.decode("latin-1"): b", ".join(v).decode("latin-1") for k, v in response.headers.items()}
             nxt = self.paginator.next_url(Page(clean_url, data, len(records), headers))
-        except JobFailedError as exc:
+        except (JobFailedError, LakehouseError) as exc:  # LakehouseError: e.g. OffOriginLinkError
             self.fail(str(exc))
             return None
-        except ValueError as exc:  # a 200 the retry middleware let through unparsed (should not happen)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # a 200 the retry middleware let through
             self.fail(f"page {index}: the body is not JSON ({exc}); the retry middleware should have retried it")
             return None
         if nxt is None:
             self._land()
             return None
         return self.request_for(nxt)
+
+    def _redirect(self, response: scrapy.http.Response, clean_url: str, index: int) -> scrapy.Request:
+        """Follow a redirect the endpoint's URL policy allows, with the credential added
+        again for the new URL; one elsewhere raises OffOriginLinkError (caught by the
+        caller: the job fails and nothing is sent). Scrapy's RedirectMiddleware is off
+        (scrapworker.settings): it would carry a custom credential header to any host."""
+        hops = int(response.meta.get(REDIRECTS_META, 0)) + 1
+        location = (response.headers.get(b"Location") or b"").decode("latin-1")
+        target = urljoin(clean_url, location)
+        self.policy.check(target, f"page {index}'s redirect (HTTP {response.status})")
+        if hops > MAX_REDIRECTS:
+            raise TooManyRedirectsError(index, MAX_REDIRECTS)
+        logger.info(
+            "run %s: page %d redirected (HTTP %d) to %s", self.run_id, index, response.status, self.redact(target)
+        )
+        request = self.request_for(without_params(target, self.secret_params) if self.secret_params else target)
+        request.meta[REDIRECTS_META] = hops
+        return request
+
+    def stalled_for(self, now: float) -> float:
+        """Seconds since a page last landed (or the run began)."""
+        return now - self.last_progress
 
     def _records(self, data: Any, index: int) -> list[Any]:
         found = extract(data, self.config.response_map.records_path)
@@ -312,7 +348,7 @@ class JobRun:
         """The request's errback: retries were exhausted, or a non-retryable error."""
         if failure.check(RunCancelledError) or not self.active:
             return
-        if failure.check(PageRetriesExhaustedError, TokenRequestError):
+        if failure.check(PageRetriesExhaustedError, TokenRequestError, OffOriginRequestError):
             self.fail(failure.value.reason)  # type: ignore[union-attr]
             return
         if failure.check(DownloadCancelledError):  # over DOWNLOAD_MAXSIZE (scrapworker.settings)

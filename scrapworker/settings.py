@@ -42,6 +42,14 @@ DOWNLOADER_MIDDLEWARES: dict[str, int | None] = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     # An API that answers with a cookie must not leak it into the next slot's crawl.
     "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,
+    # Redirects are followed by JobRun only where the endpoint's URL policy allows
+    # (lakehouse.endpoints.url_policy); Scrapy's own would carry an X-API-Key header
+    # to any host, and its meta-refresh one follows an HTML page's refresh tag.
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    # Before the OAuth2 token and the rate-limit grant: a page request whose URL (as
+    # Scrapy normalised it) the endpoint's URL policy refuses is never sent.
+    "scrapworker.origin_middleware.OriginGuardMiddleware": 980,
 }
 
 SPIDER_MIDDLEWARES: dict[str, int | None] = {
@@ -63,6 +71,11 @@ LOG_FORMATTER = "scrapworker.redaction.RedactingLogFormatter"
 LOG_FORMAT = "%(asctime)s [%(name)s] %(levelname)s: %(message)s"
 
 ROBOTSTXT_OBEY = False
+REDIRECT_ENABLED = False
+METAREFRESH_ENABLED = False
+# Only http(s): the defaults also read file://, ftp://, s3:// and data: URLs, so a next
+# link to file:///.../identities.json would land the stack's keys in the raw bucket.
+DOWNLOAD_HANDLERS: dict[str, str | None] = {"file": None, "ftp": None, "s3": None, "data": None}
 # One page is held in memory (and parsed) whole: a larger one fails the job with a
 # named reason (scrapworker.errors.PageTooLargeError) instead of exhausting memory.
 # Scrapy's default is 1 GiB.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,9 @@ from lakehouse.crawl_request import JobConfigMismatchError
 from lakehouse.endpoints import EndpointConfig, endpoint_path, load_endpoint
 from lakehouse.errors import EndpointConfigError
 from lakehouse.queue import JobQueue, Lease
+from lakehouse.worker_config import stall_limit
 from scrapworker import context
+from scrapworker.errors import PageCallbackError, RunStalledError
 from scrapworker.landing import RawLanding
 from scrapworker.leases import heartbeat_interval
 from scrapworker.redaction import install_filter, mask_env_names
@@ -84,6 +87,7 @@ class QueueSpider(scrapy.Spider):
     heartbeat_seconds: float
     landing: RawLanding
     raw_base: str
+    stall_seconds: float
 
     def __init__(self, *args: Any, endpoints_dir: Path | str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -111,6 +115,8 @@ class QueueSpider(scrapy.Spider):
         spider.heartbeat_seconds = heartbeat_interval(settings.queue.lease_seconds, settings.queue.heartbeat_seconds)
         spider.landing = context.landing(settings)
         spider.raw_base = settings.s3.raw_prefix
+        spider.stall_seconds = worker.stall_seconds
+        crawler.signals.connect(spider._spider_error, signal=signals.spider_error)
         crawler.signals.connect(spider._opened, signal=signals.spider_opened)
         crawler.signals.connect(spider._idle, signal=signals.spider_idle)
         crawler.signals.connect(spider._closed, signal=signals.spider_closed)
@@ -143,13 +149,18 @@ class QueueSpider(scrapy.Spider):
         # so the leases of dead workers go back even when every live worker is busy.
         self._reaper = LoopingCall(self._reap)
         self._reaper.start(self.reap_seconds, now=False).addErrback(self._loop_failed, "reaper")
+        # A run with no page landed for its stall limit is failed: whatever wedged it,
+        # its lease must not be heart-beaten forever.
+        self._watchdog = LoopingCall(self._watch)
+        self._watchdog.start(min(5.0, self.stall_seconds / 4), now=False).addErrback(self._loop_failed, "watchdog")
 
     def _idle(self, spider: scrapy.Spider) -> None:
         if not self._closing:
             raise DontCloseSpider
 
     def _closed(self, spider: scrapy.Spider, reason: str) -> None:
-        for loop in (getattr(self, "_poller", None), getattr(self, "_reaper", None)):
+        loops = (getattr(self, "_poller", None), getattr(self, "_reaper", None), getattr(self, "_watchdog", None))
+        for loop in loops:
             if loop is not None and loop.running:
                 loop.stop()
         logger.info("worker %s: stopped (%s) after %d job(s)", self.worker_id, reason, self.taken)
@@ -276,7 +287,11 @@ class QueueSpider(scrapy.Spider):
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[scrapy.Request]:
         run: JobRun = response.meta[RUN_META]
-        nxt = run.on_response(response)
+        try:
+            nxt = run.on_response(response)
+        except Exception as exc:  # Scrapy would log it and leave the run `running` forever
+            run.fail(str(PageCallbackError(len(run.pages) + 1, exc)))
+            return
         if nxt is not None:
             nxt.callback, nxt.errback = self.parse, self.errback
             yield nxt
@@ -285,6 +300,24 @@ class QueueSpider(scrapy.Spider):
         run: JobRun | None = getattr(failure, "request", None) and failure.request.meta.get(RUN_META)  # type: ignore[attr-defined]
         if run is not None:
             run.on_error(failure)
+
+    def _spider_error(self, failure: Failure, response: Response, spider: scrapy.Spider) -> None:
+        """A callback error that escaped ``parse`` (Scrapy does not send it to the errback)."""
+        run: JobRun | None = response.meta.get(RUN_META) if response is not None else None
+        if run is not None and run.active:
+            run.fail(str(PageCallbackError(len(run.pages) + 1, failure.value)))
+
+    def _watch(self) -> None:
+        now = time.monotonic()
+        for run in list(self.runs.values()):
+            retry = run.config.retry
+            limit = stall_limit(
+                self.stall_seconds,
+                run.config.request.timeout_seconds,
+                max(retry.max_backoff_seconds, retry.max_retry_after_seconds),
+            )
+            if run.active and run.stalled_for(now) > limit:
+                run.fail(str(RunStalledError(run.stalled_for(now), len(run.pages))))
 
     # -- endings ---------------------------------------------------------------------------
 

@@ -26,7 +26,15 @@ from pydantic import (
     model_validator,
 )
 
-from lakehouse.auth import HEADER_NAME_RE, PARAM_NAME_RE, Auth, NoAuth, check_request, redact_url
+from lakehouse.auth import (
+    HEADER_NAME_RE,
+    PARAM_NAME_RE,
+    Auth,
+    NoAuth,
+    OAuth2ClientCredentials,
+    check_request,
+    redact_url,
+)
 from lakehouse.endpoints.jsonpath import check_path
 from lakehouse.endpoints.templates import (
     PLACEHOLDERS,
@@ -35,6 +43,7 @@ from lakehouse.endpoints.templates import (
     slot_values,
     unknown_placeholders,
 )
+from lakehouse.endpoints.url_policy import MAX_ALLOWED_HOSTS, UrlPolicy, check_allowed_host, is_loopback
 from lakehouse.raw_layout import MAX_PAGE_INDEX
 from lakehouse.slots import cron_problem
 
@@ -128,6 +137,11 @@ class Request(StrictModel):
     body: dict[str, JsonValue] | None = None
     auth: Auth = Field(default_factory=NoAuth)
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # Hosts besides request.url's that next links, Link headers, redirects and the OAuth2
+    # token_url may point to (lakehouse.endpoints.url_policy): each receives the credential.
+    allowed_hosts: list[Annotated[str, AfterValidator(check_allowed_host)]] = Field(
+        default_factory=list, max_length=MAX_ALLOWED_HOSTS
+    )
 
     @field_validator("url")
     @classmethod
@@ -173,6 +187,27 @@ class Request(StrictModel):
         if self.body is not None and self.method != "POST":
             raise ValueError("a body is only sent with method: POST")
         return self
+
+    @model_validator(mode="after")
+    def _token_url_allowed(self) -> Request:
+        if not isinstance(self.auth, OAuth2ClientCredentials):
+            return self
+        token_url = self.auth.token_url
+        if not self.url_policy().allows(token_url):
+            raise ValueError(
+                f"auth.token_url {redact_url(token_url)!r} is not on request.url's origin or a host in "
+                "request.allowed_hosts; the client secret is sent there: list its host in allowed_hosts"
+            )
+        if token_url.startswith("http://") and not (self.url.startswith("http://") and is_loopback(self.url)):
+            raise ValueError(
+                f"auth.token_url {redact_url(token_url)!r} must be https: the client secret would cross the "
+                "network in clear (http is accepted only for an http API on loopback, as in tests)"
+            )
+        return self
+
+    def url_policy(self) -> UrlPolicy:
+        """Where this endpoint's crawl may send requests (lakehouse.endpoints.url_policy)."""
+        return UrlPolicy(self.url, self.allowed_hosts)
 
     @model_validator(mode="after")
     def _secret_policy(self) -> Request:

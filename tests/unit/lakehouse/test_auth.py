@@ -101,7 +101,7 @@ AUTHS: list[dict[str, Any]] = [
     {"type": "basic", "username_env": "U", "password_env": "P"},
     {"type": "api_key", "in": "header", "name": "X-Token", "key_env": "K"},
     {"type": "api_key", "in": "query", "name": "k", "key_env": "K"},
-    {"type": "oauth2_client_credentials", "token_url": "https://auth.example.com/t", "client_id_env": "I",
+    {"type": "oauth2_client_credentials", "token_url": "https://api.example.com/oauth/token", "client_id_env": "I",
      "client_secret_env": "S", "scopes": ["read"]},
 ]  # fmt: skip
 HEADERS = [{}, {"X-Trace": "1"}, {"x-api-key": "abc"}, {"X-Token": "abc"}, {"Cookie": "s=1"}]
@@ -138,8 +138,8 @@ def test_secret_keys_in_an_oauth2_block_say_where_they_go() -> None:
 @pytest.mark.parametrize(
     ("change", "says"),
     [
-        ({"token_url": "https://id:pw@auth.example.com/t"}, "must not carry credentials"),
-        ({"token_url": "https://auth.example.com/t?client_secret=x"}, "must not carry credentials"),
+        ({"token_url": "https://id:pw@api.example.com/t"}, "must not carry credentials"),
+        ({"token_url": "https://api.example.com/t?client_secret=x"}, "must not carry credentials"),
         ({"token_url": "ftp://auth.example.com/t"}, "absolute http(s) URL"),
         ({"scopes": ["read write"]}, "is not a scope"),
         ({"scopes": ["read", "read"]}, "listed twice"),
@@ -158,7 +158,7 @@ def test_oauth2_token_request_and_payload_carry_names_only() -> None:
     auth = OAuth2ClientCredentials.model_validate(AUTHS[-1])
     env = {"I": "client one", "S": "s:cret"}
     basic = auth.token_request(env)
-    assert basic.url == "https://auth.example.com/t"
+    assert basic.url == "https://api.example.com/oauth/token"
     assert basic.body == b"grant_type=client_credentials&scope=read"
     # RFC 6749 2.3.1: form-encoded before the Basic encoding.
     assert basic.headers["Authorization"] == "Basic Y2xpZW50JTIwb25lOnMlM0FjcmV0"

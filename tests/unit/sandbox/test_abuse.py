@@ -53,3 +53,17 @@ def test_loops() -> None:
     second = json.loads(_get(app, "/abuse/next_loop?page=2").body)["next"]
     assert first.endswith("page=2") and second.endswith("page=1")
     assert _get(app, "/abuse/link_loop").headers["Link"] == f'<{BASE}/abuse/link_loop>; rel="next"'
+
+
+def test_hostile_routes_of_issue_18() -> None:
+    app = SandboxApp(SandboxOptions())
+    link = _get(app, "/abuse/link_to?to=http%3A%2F%2Fevil.test%2Fx")
+    assert link.headers["Link"] == '<http://evil.test/x>; rel="next"'
+    assert json.loads(_get(app, "/abuse/next_to?to=file%3A%2F%2F%2Fetc%2Fpasswd").body)["next"] == "file:///etc/passwd"
+    moved = _get(app, "/abuse/redirect_to?to=http%3A%2F%2Fevil.test%2F&status=307")
+    assert moved.status == 307 and moved.headers["Location"] == "http://evil.test/"
+    assert json.loads(_get(app, "/abuse/count?field=total&value=1e999").body)["total"] == float("inf")
+    assert json.loads(_get(app, "/abuse/count?field=total_pages&value=%2212%22").body)["total_pages"] == "12"
+    assert _get(app, "/abuse/count?field=total&value=%7B%7D").status == 400  # only numbers, bools, digit strings
+    assert _get(app, "/abuse/deep?depth=3").body == b"[[[]]]"
+    assert json.loads(_get(app, "/abuse/mixed").body) == {"data": [1, "a"]}

@@ -11,8 +11,9 @@ from lakehouse.endpoints import (
     OffsetPagination,
     PagePagination,
 )
-from scrapworker.errors import MaxPagesExceededError, PaginationLoopError
-from scrapworker.pagination import Page, paginator_for
+from lakehouse.endpoints.url_policy import OffOriginLinkError, UrlPolicy
+from scrapworker.errors import InvalidCountError, MaxPagesExceededError, PaginationLoopError
+from scrapworker.pagination import Page, as_count, paginator_for
 
 BASE = "http://api.test/v1/x"
 
@@ -91,3 +92,71 @@ def test_max_pages_guard() -> None:
 def test_none_is_one_page() -> None:
     p = paginator_for(NoPagination(), BASE, {"limit": "10"})
     assert p.next_url(Page(p.first_url(), [1, 2], 2)) is None
+
+
+# --- issue 18: links stay on the endpoint's origins; counts are counts -------------------
+
+EVIL = "https://evil.example/steal?token=abc"
+
+
+@pytest.mark.parametrize(
+    ("next_link", "shown"),
+    [
+        (EVIL, "https://evil.example"),
+        ("http://api.test:8080/v1/x?page=2", "http://api.test:8080"),  # another port
+        ("https://api.test/v1/x?page=2", "https://api.test"),  # another scheme
+        ("file:///srv/.lakehouse/s3/identities.json", "a file URL"),
+        ("//evil.example/x", "http://evil.example"),  # scheme-relative: urljoin keeps http
+        ("http://evil.example\\@api.test/v1/x", "backslash"),
+    ],
+)
+def test_a_next_link_elsewhere_fails_naming_its_host_not_its_query(next_link: str, shown: str) -> None:
+    p = paginator_for(CursorPagination(type="cursor", next_url_path="next"), BASE, {})
+    with pytest.raises(OffOriginLinkError) as info:
+        p.next_url(Page(p.first_url(), {"next": next_link}, 5))
+    assert shown in str(info.value) and "request.allowed_hosts" in str(info.value)
+    assert "abc" not in str(info.value) and "identities" not in str(info.value) and "steal" not in str(info.value)
+
+
+def test_a_link_header_elsewhere_fails_and_a_listed_host_is_followed() -> None:
+    config = LinkHeaderPagination(type="link_header")
+    p = paginator_for(config, BASE, {})
+    with pytest.raises(OffOriginLinkError, match="page 1's next link points to https://evil.example"):
+        p.next_url(Page(p.first_url(), {}, 5, {"Link": f'<{EVIL}>; rel="next"'}))
+    allowed = paginator_for(config, BASE, {}, policy=UrlPolicy(BASE, ["files.test", "cdn.test:8443"]))
+    url = allowed.first_url()
+    assert allowed.next_url(Page(url, {}, 5, {"Link": '<http://files.test/p2>; rel="next"'})) == "http://files.test/p2"
+    nxt = allowed.next_url(Page(url, {}, 5, {"Link": '<https://cdn.test:8443/p3>; rel="next"'}))
+    assert nxt == "https://cdn.test:8443/p3"
+    with pytest.raises(OffOriginLinkError):  # the listed host on another port
+        allowed.next_url(Page(url, {}, 5, {"Link": '<https://cdn.test/p4>; rel="next"'}))
+
+
+def test_a_job_url_off_the_configs_origin_is_refused_before_any_request() -> None:
+    p = paginator_for(NoPagination(), "https://evil.example/v1/x", {}, policy=UrlPolicy(BASE))
+    with pytest.raises(OffOriginLinkError, match="the first request URL points to https://evil.example"):
+        p.first_url()
+
+
+@pytest.mark.parametrize(
+    "value", [float("inf"), float("nan"), 1e300, True, "9" * 30, "12a", -1, 2.5, [3], {"n": 3}, "", " 3"]
+)
+def test_counts_that_are_no_counts_are_named_errors(value: object) -> None:
+    with pytest.raises(InvalidCountError, match="page 2: pagination.total_path 'total'"):
+        as_count(value, "total_path", "total", 2, 1000)
+
+
+@pytest.mark.parametrize(("value", "count"), [(None, None), (0, 0), (7, 7), (7.0, 7), ("42", 42), (1000, 1000)])
+def test_counts_that_are_counts(value: object, count: int | None) -> None:
+    assert as_count(value, "total_path", "total", 1, 1000) == count
+
+
+def test_offset_and_page_paginators_refuse_an_infinite_total() -> None:
+    offset = paginator_for(
+        OffsetPagination(type="offset", offset_param="o", limit_param="l", page_size=2, total_path="total"), BASE, {}
+    )
+    with pytest.raises(InvalidCountError, match="is inf"):
+        offset.next_url(Page(offset.first_url(), {"total": float("inf")}, 2))
+    page = paginator_for(PagePagination(type="page", page_param="p", page_size=2, total_pages_path="n"), BASE, {})
+    with pytest.raises(InvalidCountError, match="total_pages_path 'n' is 10000000"):
+        page.next_url(Page(page.first_url(), {"n": 10_000_000}, 2))
