@@ -170,7 +170,9 @@ def test_missing_and_changed_pages_are_quarantined_with_a_reason(spark, spark_se
     prefix = land(spark_settings, endpoint.name, SLOT_A, [[_trade(1)], [_trade(2)], [_trade(3)]])
     client = s3_client(spark_settings.s3)
     client.delete_object(Bucket=spark_settings.s3.bucket, Key=page_key(prefix, 2, ATTEMPT))
-    client.put_object(Bucket=spark_settings.s3.bucket, Key=page_key(prefix, 3, ATTEMPT), Body=b'{"data": {"items": []}}')
+    client.put_object(
+        Bucket=spark_settings.s3.bucket, Key=page_key(prefix, 3, ATTEMPT), Body=b'{"data": {"items": []}}'
+    )
 
     result = raw_to_table.run(spark, spark_settings, endpoint, [prefix])
 
