@@ -151,7 +151,7 @@ class JobRun:
     # -- starting ---------------------------------------------------------------------
 
     def start(self) -> Deferred[scrapy.Request | None]:
-        """Start heartbeats, clear the old manifest, and fire with the first request
+        """Start heartbeats, begin the landing, and fire with the first request
         (None when the job failed before sending one)."""
         self.keeper.start()
         logger.info(
