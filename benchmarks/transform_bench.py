@@ -74,6 +74,8 @@ from spark_jobs.page_fetch import PageFetcher  # noqa: E402
 from spark_jobs.raw_reader import read_manifest  # noqa: E402
 from spark_jobs.submit import submit_command  # noqa: E402
 
+# The attempt (lease id) the benchmark's landings are written as, like a first crawl.
+ATTEMPT = 1
 FIRST_SLOT = datetime(2024, 3, 1, 0, 0, tzinfo=UTC)
 SLOT = timedelta(minutes=15)
 ENDPOINT_CONFIG = ROOT / "config" / "endpoints" / "sandbox_trades.yaml"
@@ -108,7 +110,7 @@ def land(settings: Settings, endpoint: str, slot: datetime, pages: int, per_page
         start = first_index + (index - 1) * per_page
         records = [trade(market, "BTCUSDT", i) for i in range(start, start + per_page)]
         body = json.dumps({"data": {"items": records}, "total": per_page}).encode()
-        key = page_key(prefix, index)
+        key = page_key(prefix, index, ATTEMPT)
         client.put_object(Bucket=settings.s3.bucket, Key=key, Body=body)
         return ManifestPage(
             index=index,
@@ -134,6 +136,7 @@ def land(settings: Settings, endpoint: str, slot: datetime, pages: int, per_page
         pages=listed,
         started_at=slot + SLOT,
         finished_at=slot + SLOT + timedelta(minutes=1),
+        attempt=ATTEMPT,
     )
     client.put_object(Bucket=settings.s3.bucket, Key=manifest.key, Body=manifest.to_json_bytes())
     return Landing(prefix=prefix, manifest_key=manifest.key, records=pages * per_page)

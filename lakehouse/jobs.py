@@ -212,8 +212,9 @@ class CrawlJob(_Strict):
     def manifest_key(self) -> str:
         return raw_layout.manifest_key(self.raw_prefix)
 
-    def page_key(self, index: int) -> str:
-        return raw_layout.page_key(self.raw_prefix, index)
+    def page_key(self, index: int, attempt: int) -> str:
+        """Page ``index`` as the attempt holding lease ``attempt`` lands it."""
+        return raw_layout.page_key(self.raw_prefix, index, attempt)
 
 
 def _check_version(payload: str | bytes) -> None:

@@ -15,7 +15,8 @@ key                                       type       holds
 ``scrapworker:leased``                    zset       run_id -> lease expiry (ms, Redis server clock)
 ``scrapworker:dead``                      list       dead letters (JSON: payload, reason, time), newest
                                                      first, capped
-``scrapworker:lease_seq``                 string     counter handing out lease ids (fencing tokens)
+``scrapworker:lease_seq``                 string     counter handing out lease ids (fencing tokens),
+                                                     never below the server clock in ms
 ``scrapworker:runs``                      zset       run_id -> last change (s); index for listings
 ``scrapworker:job:<run_id>``              hash       one run's status and bookkeeping (payload,
                                                      state, attempts, lease id, counts, manifest);

@@ -15,7 +15,9 @@ workers could both see "queued" and both take the job, or a kill between "pop" a
 transition is all-or-nothing and no interleaving exists. Scripts use the server's
 clock (``TIME``) so hosts with skewed clocks still agree on lease expiry.
 
-Fencing: each lease gets a fresh id from a counter. Heartbeat, ack, release and
+Fencing: each lease gets a fresh id from a counter that never falls below the Redis
+server's clock in milliseconds, so ids keep growing even after Redis loses its data
+(landings in S3 are ordered by them: ``lakehouse.raw_layout``). Heartbeat, ack, release and
 dead-letter succeed only if the run's hash still carries that id; a worker whose
 lease was reaped (it stalled past expiry, then woke up) gets ``LeaseLostError`` and
 must stop writing. An expired lease that nobody reaped yet may still be extended by

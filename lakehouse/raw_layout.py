@@ -2,15 +2,26 @@
 
 Every raw object key is built here and nowhere else::
 
-    <raw_base>/<endpoint>/ds=YYYY-MM-DD/hr=HH/min=MM/<run_id>/page-000001.json
-                                                              page-000002.json
+    <raw_base>/<endpoint>/ds=YYYY-MM-DD/hr=HH/min=MM/<run_id>/attempt-<lease>/page-000001.json
+                                                              attempt-<lease>/page-000002.json
                                                               ...
                                                               _manifest.json   (written last)
 
-Keys depend only on (endpoint, slot start, run_id, page index), never on the time
-of the crawl or the worker, so a rerun of a slot overwrites the same objects instead
-of adding new ones. A reader must treat a prefix without ``_manifest.json`` as an
-incomplete landing (a crawl in progress or a crashed one) and ignore its pages.
+The run prefix depends only on (endpoint, slot start, run_id), so every attempt and
+rerun of a slot lands under the same prefix. Pages go into the folder of the attempt
+that fetched them, named for its queue lease id (the fencing token of
+``lakehouse.queue``; it only grows), so an attempt writes only its own objects: a
+worker whose lease was taken while it was paused can overwrite or delete no page of
+a newer attempt. The manifest is the single commit point: it names its attempt and
+its page keys, and it replaces an earlier attempt's manifest (an S3 conditional write,
+``scrapworker.landing``) but never a newer one's. Readers go through the manifest's
+page keys, never a listing: a prefix may hold pages of older or failed attempts until
+the current attempt removes them, and a prefix without ``_manifest.json`` is an
+incomplete landing (a crawl in progress or a crashed one) whose pages are ignored.
+
+Manifests written before attempt folders existed have no ``attempt`` and list pages
+directly under the run prefix (``<run_id>/page-000001.json``): they stay readable,
+and count as older than any attempt.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ from lakehouse.slots import to_utc
 
 MANIFEST_SCHEMA_VERSION: Literal[1] = 1
 MANIFEST_NAME = "_manifest.json"
+ATTEMPT_FOLDER = "attempt-"
 CURSOR_RESET_NAME = "_cursor_reset.json"
 PAGE_DIGITS = 6
 MAX_PAGE_INDEX = 10**PAGE_DIGITS - 1
@@ -125,17 +137,54 @@ def parse_manifest_key(key: str) -> LandingKey | None:
     return LandingKey(endpoint=match["endpoint"], slot_start=slot, run_id=match["run_id"])
 
 
+_RUN_PREFIX_RE = re.compile(r"^(?:.*/)?[^/]+/ds=\d{4}-\d{2}-\d{2}/hr=\d{2}/min=\d{2}/[^/]+/")
+
+
+def run_prefix_of(key: str) -> str | None:
+    """The run prefix (ending in '/') that a page, attempt or manifest key lies under;
+    None for a key outside any run (e.g. an endpoint's cursor reset)."""
+    match = _RUN_PREFIX_RE.match(key)
+    return match[0] if match else None
+
+
 def _check_prefix(prefix: str) -> str:
     if not prefix.endswith("/"):
         raise ValueError(f"run prefix {prefix!r} must end with '/': build it with run_prefix()")
     return prefix
 
 
-def page_key(prefix: str, index: int) -> str:
-    """Page ``index`` (1-based) of a run: zero-padded so keys sort in page order."""
+def attempt_prefix(prefix: str, attempt: int) -> str:
+    """The folder (ending in '/') of one attempt's pages under a run prefix."""
+    if attempt < 1:
+        raise ValueError(f"attempt {attempt} is not a lease id (those start at 1)")
+    return f"{_check_prefix(prefix)}{ATTEMPT_FOLDER}{attempt}/"
+
+
+def page_key(prefix: str, index: int, attempt: int | None) -> str:
+    """Page ``index`` (1-based) of a run's attempt (its lease id): zero-padded so keys
+    sort in page order. ``attempt`` None is the layout before attempt folders, for
+    reading old manifests; every new landing names its attempt."""
     if not 1 <= index <= MAX_PAGE_INDEX:
         raise ValueError(f"page index {index} is outside 1..{MAX_PAGE_INDEX}; lower the endpoint's max_pages")
-    return f"{_check_prefix(prefix)}page-{index:0{PAGE_DIGITS}d}.json"
+    folder = _check_prefix(prefix) if attempt is None else attempt_prefix(prefix, attempt)
+    return f"{folder}page-{index:0{PAGE_DIGITS}d}.json"
+
+
+_ATTEMPT_KEY_RE = re.compile(re.escape(ATTEMPT_FOLDER) + r"([1-9][0-9]{0,18})/[^/]+")
+_LEGACY_PAGE_RE = re.compile(rf"page-[0-9]{{{PAGE_DIGITS}}}\.json")
+
+
+def attempt_of(prefix: str, key: str) -> int | None:
+    """Which attempt wrote ``key`` under the run ``prefix``: its lease id, 0 for a page
+    of the layout before attempt folders, None for anything else (the manifest, a key
+    outside the prefix, an object the layout does not know): clean-up removes only
+    keys with an attempt, and only of older attempts than the current manifest's."""
+    if not key.startswith(_check_prefix(prefix)):
+        return None
+    rest = key[len(prefix) :]
+    if match := _ATTEMPT_KEY_RE.fullmatch(rest):
+        return int(match[1])
+    return 0 if _LEGACY_PAGE_RE.fullmatch(rest) else None
 
 
 def manifest_key(prefix: str) -> str:
@@ -212,6 +261,9 @@ class Manifest(_Strict):
     # EndpointConfig.content_hash of the config the worker crawled with (the job's,
     # checked). Always written now; None only in manifests from before it existed.
     config_hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    # The attempt (queue lease id) that landed the pages; None: the layout before
+    # attempt folders. A landing's manifest only ever moves to a newer attempt.
+    attempt: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
@@ -223,8 +275,9 @@ class Manifest(_Strict):
                 raise ValueError(
                     f"pages must be listed in order 1..n without gaps; found index {page.index} at position {position}"
                 )
-            if page.key != page_key(self.prefix, page.index):
-                raise ValueError(f"page {page.index} key {page.key!r} is not {page_key(self.prefix, page.index)!r}")
+            expected_key = page_key(self.prefix, page.index, self.attempt)
+            if page.key != expected_key:
+                raise ValueError(f"page {page.index} key {page.key!r} is not {expected_key!r}")
         totals = (len(self.pages), sum(p.records for p in self.pages), sum(p.bytes for p in self.pages))
         if (self.total_pages, self.total_records, self.total_bytes) != totals:
             raise ValueError(
@@ -248,6 +301,7 @@ class Manifest(_Strict):
         worker_id: str | None = None,
         incremental: CursorRange | None = None,
         config_hash: str | None = None,
+        attempt: int | None = None,
     ) -> Manifest:
         """A manifest with its totals computed from the pages."""
         return cls(
@@ -265,6 +319,7 @@ class Manifest(_Strict):
             worker_id=worker_id,
             incremental=incremental,
             config_hash=config_hash,
+            attempt=attempt,
         )
 
     @property

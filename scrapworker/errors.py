@@ -149,3 +149,29 @@ class PageTooLargeError(JobFailedError):
 
 class RunCancelledError(IgnoreRequest):
     """The request's job ended (failed, lost its lease, released): drop it quietly."""
+
+
+class LandingSupersededError(LakehouseError):
+    """This attempt may not commit its landing: a newer attempt of the run owns it.
+
+    Not a job failure: the run belongs to the newer attempt, so this worker acks
+    nothing and stops (as on a lost lease)."""
+
+    def __init__(self, run_id: str, attempt: int, newer: int, pages_removed: bool) -> None:
+        self.run_id = run_id
+        self.attempt = attempt
+        self.newer = newer
+        left = "were removed" if pages_removed else "were left for clean-up by the run's next landing"
+        super().__init__(
+            f"a newer attempt (lease {newer}) landed run {run_id}; this attempt (lease {attempt}) wrote no "
+            f"manifest and its pages {left}. Nothing to do: the newer landing stands. If this repeats, the "
+            "worker stalls past its lease (heartbeat more often, or raise queue.lease_seconds)."
+        )
+
+
+class ManifestContendedError(LakehouseError):
+    def __init__(self, key: str, tries: int) -> None:
+        super().__init__(
+            f"the manifest {key} changed under {tries} conditional writes in a row: another writer keeps "
+            "replacing it. Check that only scrapworkers of one queue write this raw prefix; the job can be retried."
+        )

@@ -4,8 +4,9 @@ rather than by luck:
 
 - ``page_upload``: a page's PUT to S3 is about to start (earlier pages may have
   landed, this one has not; the crawl goes on meanwhile);
-- ``manifest``: every page has landed and stale pages are gone, the manifest is not
-  written yet (pages without a manifest: an incomplete landing);
+- ``manifest``: every page has landed, the lease was confirmed and the run's current
+  manifest read; the conditional manifest write is next (pages without a manifest:
+  an incomplete landing);
 - ``ack``: the manifest is written, the queue has not been told (a complete landing
   whose job still reads "running").
 

@@ -5,10 +5,12 @@ to it (``request.meta["crawl_run"]``) and the middlewares read its endpoint conf
 and count requests, retries and 429s in its stats (``scrapworker.stats``: Scrapy's
 stats collector). It ends exactly once, one of four ways:
 
-- finished: every page landed, stale pages removed, manifest written, acked;
+- finished: every page landed, manifest committed (fenced: ``scrapworker.landing``),
+  older attempts' pages removed, acked;
 - failed: a ``JobFailedError`` (pagination loop, max_pages, retries exhausted, an
   unexpected status, records not a list, missing secret) - acked as failed;
-- lost: the lease was taken away - stop, never ack (another worker owns the run);
+- lost: the lease was taken away, or a newer attempt landed the run - stop, never
+  ack (another worker owns the run);
 - released: shutdown grace ran out - handed back to the queue untouched.
 """
 
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
+import redis
 import scrapy
 from scrapy.exceptions import DownloadCancelledError
 from scrapy.statscollectors import StatsCollector
@@ -43,6 +46,7 @@ from scrapworker.children import ChildRequests
 from scrapworker.errors import (
     JobFailedError,
     OffOriginRequestError,
+    LandingSupersededError,
     PageRetriesExhaustedError,
     PageTooLargeError,
     RecordsNotFoundError,
@@ -162,7 +166,7 @@ class JobRun:
     # -- starting ---------------------------------------------------------------------
 
     def start(self) -> Deferred[scrapy.Request | None]:
-        """Start heartbeats, clear the old manifest, and fire with the first request
+        """Start heartbeats, begin the landing, and fire with the first request
         (None when the job failed before sending one)."""
         self.keeper.start()
         logger.info(
@@ -279,7 +283,7 @@ class JobRun:
             body = bytes(response.body)
             page = ManifestPage(
                 index=index,
-                key=self.job.page_key(index),
+                key=self.job.page_key(index, self.lease.lease_id),
                 url=self.redact(clean_url),
                 status_code=response.status,
                 records=len(records),
@@ -384,14 +388,24 @@ class JobRun:
             # Written with the manifest, last: a crash before it advances no mark.
             incremental=self.marks.range() if self.marks is not None else None,
             config_hash=self.job.config_hash,  # checked against this worker's config at lease
+            attempt=self.lease.lease_id,
         )
-        d = self.landing.complete(manifest)
+        d = self.landing.complete(manifest, self._confirm_lease)
         d.addCallback(self._landed, manifest)
         return d
 
+    def _confirm_lease(self) -> None:
+        """Right before the manifest (in the landing's thread): a stale worker stops
+        here with LeaseLostError. Redis being unreachable does not stop the landing:
+        the manifest's conditional write is the fence, this is the fast path."""
+        try:
+            self.queue.heartbeat(self.lease, self.progress())
+        except redis.RedisError as exc:
+            logger.warning("run %s: could not confirm the lease before the manifest (%s); landing on", self.run_id, exc)
+
     def _landed(self, stale: int, manifest: Manifest) -> Deferred[None]:
         if stale:
-            logger.info("run %s: removed %d stale page object(s) of an earlier, longer landing", self.run_id, stale)
+            logger.info("run %s: removed %d page object(s) of earlier attempts", self.run_id, stale)
         result = JobResult(
             state=JobState.FINISHED,
             pages=len(self.pages),
@@ -402,12 +416,21 @@ class JobRun:
         return self._ack(RunState.FINISHED, result, f"manifest {s3_uri(self.bucket, manifest.key)}")
 
     def _landing_failed(self, failure: Failure) -> None:
-        if self.active:
-            error: Failure = getattr(failure.value, "subFailure", failure)  # DeferredList's FirstError
-            self.fail(
-                f"writing the raw landing to s3://{self.bucket}/{self.job.raw_prefix} failed: "
-                f"{error.getErrorMessage()}. Check the S3 endpoint and credentials; the job can be retried."
-            )
+        if failure.check(LeaseLostError, LandingSupersededError):
+            # Another attempt owns the run: acking anything would be a lie about it.
+            logger.warning("run %s: not landed, stopping without ack: %s", self.run_id, failure.getErrorMessage())
+            if self.active:  # else the heartbeat noticed first and ended the run
+                self.state = RunState.LOST
+                self.keeper.stop()
+                self._end()
+            return
+        if not self.active:
+            return
+        error: Failure = getattr(failure.value, "subFailure", failure)  # DeferredList's FirstError
+        self.fail(
+            f"writing the raw landing to s3://{self.bucket}/{self.job.raw_prefix} failed: "
+            f"{error.getErrorMessage()}. Check the S3 endpoint and credentials; the job can be retried."
+        )
 
     def fail(self, reason: str) -> None:
         if not self.active:

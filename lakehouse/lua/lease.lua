@@ -44,6 +44,14 @@ local function take(payload)
   end
   local attempts = redis.call('HINCRBY', jk, 'attempts', 1)
   local lease_id = redis.call('INCR', KEYS[4])
+  -- Lease ids also name and order attempts' landings in S3 (lakehouse.raw_layout),
+  -- which outlive this Redis: never below the server clock in ms, so ids keep growing
+  -- after Redis loses its data and a rerun is never taken for an older attempt.
+  local floor_ms = math.floor(now * 1000)
+  if lease_id < floor_ms then
+    lease_id = floor_ms
+    redis.call('SET', KEYS[4], int(floor_ms))
+  end
   local expires = math.floor(now * 1000) + tonumber(ARGV[3])
   redis.call('HSET', jk, 'state', 'running', 'worker_id', ARGV[2], 'lease_id', int(lease_id),
     'lease_expires', int(expires), 'started_at', fmt(now), 'heartbeat_at', fmt(now), 'updated_at', fmt(now))

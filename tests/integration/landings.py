@@ -11,6 +11,10 @@ from lakehouse.jobs import run_id_for
 from lakehouse.raw_layout import Manifest, ManifestPage, page_key, run_prefix, sha256_hex
 from lakehouse.storage import s3_client
 
+#: The attempt (lease id) these landings are written as: below any real lease id, so a
+#: worker that crawls the same slot later lands over them as a newer attempt.
+ATTEMPT = 1
+
 #: The sandbox trade columns most tests declare.
 TRADE_COLUMNS: list[dict[str, object]] = [
     {"name": "trade_id", "path": "id", "type": "long", "required": True},
@@ -49,7 +53,7 @@ def land(settings, endpoint: str, slot: datetime, pages: list[list[object]], *, 
     listed = []
     for index, records in enumerate(pages, start=1):
         body = json.dumps({"data": {"items": records}, "total": len(records)}).encode()
-        key = page_key(prefix, index)
+        key = page_key(prefix, index, ATTEMPT)
         client.put_object(Bucket=settings.s3.bucket, Key=key, Body=body)
         listed.append(
             ManifestPage(
@@ -74,6 +78,7 @@ def land(settings, endpoint: str, slot: datetime, pages: list[list[object]], *, 
             pages=listed,
             started_at=slot + timedelta(minutes=15),
             finished_at=slot + timedelta(minutes=16),
+            attempt=ATTEMPT,
         )
         client.put_object(Bucket=settings.s3.bucket, Key=done.key, Body=done.to_json_bytes())
     return prefix

@@ -82,7 +82,7 @@ def _land(settings: Settings, endpoint: str, slot_start: datetime, records: int)
     now = datetime.now(UTC)
     page = ManifestPage(
         index=1,
-        key=page_key(job.raw_prefix, 1),
+        key=page_key(job.raw_prefix, 1, 1),
         url="http://127.0.0.1:9/v1/trades",
         status_code=200,
         records=records,
@@ -100,6 +100,7 @@ def _land(settings: Settings, endpoint: str, slot_start: datetime, records: int)
         pages=[page],
         started_at=now,
         finished_at=now,
+        attempt=1,
     )
     s3_client(settings.s3).put_object(Bucket=settings.s3.bucket, Key=manifest.key, Body=manifest.to_json_bytes())
     queue = open_queue(settings)

@@ -78,7 +78,7 @@ from lakehouse.jobs import JobState, run_id_for  # noqa: E402
 from lakehouse.local.spark_connect_server import SparkConnectService  # noqa: E402
 from lakehouse.local.stack import LocalStack  # noqa: E402
 from lakehouse.queue import open_queue  # noqa: E402
-from lakehouse.raw_layout import MANIFEST_NAME, partition_of  # noqa: E402
+from lakehouse.raw_layout import MANIFEST_NAME, partition_of, run_prefix_of  # noqa: E402
 from lakehouse.settings import Settings, load_settings  # noqa: E402
 from lakehouse.signals import SIGNAL_IDENTIFIER, rows_for  # noqa: E402
 from lakehouse.storage import s3_client  # noqa: E402
@@ -564,7 +564,7 @@ def _no_orphans(settings: Settings, endpoints_dir: Path) -> int:
 
     s3 = s3_client(settings.s3)
     keys = list_keys(s3, settings, f"{settings.s3.raw_prefix}/{ENDPOINT}/")
-    prefixes = sorted({k.rsplit("/", 1)[0] + "/" for k in keys})
+    prefixes = sorted({prefix for k in keys if (prefix := run_prefix_of(k)) is not None})
     config = load_endpoint(endpoint_path(ENDPOINT, endpoints_dir))
     assert config.table is not None
     queue = open_queue(settings)

@@ -20,7 +20,7 @@ from lakehouse.storage import s3_client
 from spark_jobs import raw_to_table
 from spark_jobs.raw_reader import ManifestNotFoundError
 from spark_jobs.tables import quote
-from tests.integration.landings import endpoint_doc, land
+from tests.integration.landings import ATTEMPT, endpoint_doc, land
 
 pytestmark = pytest.mark.usefixtures("table_writer")
 
@@ -169,15 +169,17 @@ def test_a_range_written_in_batches_replaces_each_slot_whole(spark, spark_settin
 def test_missing_and_changed_pages_are_quarantined_with_a_reason(spark, spark_settings, endpoint):
     prefix = land(spark_settings, endpoint.name, SLOT_A, [[_trade(1)], [_trade(2)], [_trade(3)]])
     client = s3_client(spark_settings.s3)
-    client.delete_object(Bucket=spark_settings.s3.bucket, Key=page_key(prefix, 2))
-    client.put_object(Bucket=spark_settings.s3.bucket, Key=page_key(prefix, 3), Body=b'{"data": {"items": []}}')
+    client.delete_object(Bucket=spark_settings.s3.bucket, Key=page_key(prefix, 2, ATTEMPT))
+    client.put_object(
+        Bucket=spark_settings.s3.bucket, Key=page_key(prefix, 3, ATTEMPT), Body=b'{"data": {"items": []}}'
+    )
 
     result = raw_to_table.run(spark, spark_settings, endpoint, [prefix])
 
     assert (result.rows, result.quarantined) == (1, 2)
     reasons = {r.raw_key: r.reason for r in spark.table(quote(result.quarantine_table)).collect()}
-    assert "missing from the bucket" in reasons[page_key(prefix, 2)]
-    assert "sha256 differs from the manifest" in reasons[page_key(prefix, 3)]
+    assert "missing from the bucket" in reasons[page_key(prefix, 2, ATTEMPT)]
+    assert "sha256 differs from the manifest" in reasons[page_key(prefix, 3, ATTEMPT)]
 
 
 def test_the_setting_picks_the_writer(spark, spark_settings, endpoint, table_writer):

@@ -76,7 +76,7 @@ def test_payload_round_trips_and_carries_schema_version_and_layout_prefix() -> N
     assert back == job
     assert back.schema_version == SCHEMA_VERSION
     assert back.raw_prefix == "raw/sandbox_trades/ds=2025-03-01/hr=12/min=15/sandbox_trades__20250301T1215Z/"
-    assert back.page_key(3).endswith("/page-000003.json")
+    assert back.page_key(3, 42).endswith("/sandbox_trades__20250301T1215Z/attempt-42/page-000003.json")
     assert back.manifest_key.endswith("/_manifest.json")
     assert back.slot_start.tzinfo is not None and back.slot_start.utcoffset() == timedelta(0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.unit
 SLOT = datetime(2025, 3, 1, 9, 5, tzinfo=UTC)
 RUN = "sandbox_trades__20250301T0905Z"
 PREFIX = f"raw/sandbox_trades/ds=2025-03-01/hr=09/min=05/{RUN}/"
+ATTEMPT = 5
 
 
 def test_run_prefix_layout_is_exact_and_utc() -> None:
@@ -36,16 +38,36 @@ def test_layout_refuses_naive_times_and_unsafe_segments() -> None:
         run_prefix("raw", "sandbox_trades", SLOT, "a/b")
 
 
-def test_page_keys_are_deterministic_and_sort_in_page_order() -> None:
-    keys = [page_key(PREFIX, i) for i in (1, 2, 10, 100, 999_999)]
-    assert keys[0] == PREFIX + "page-000001.json"
+def test_page_keys_are_deterministic_per_attempt_and_sort_in_page_order() -> None:
+    keys = [page_key(PREFIX, i, 1718000000123) for i in (1, 2, 10, 100, 999_999)]
+    assert keys[0] == PREFIX + "attempt-1718000000123/page-000001.json"
     assert keys == sorted(keys)
+    assert page_key(PREFIX, 1, None) == PREFIX + "page-000001.json"  # before attempt folders
     assert manifest_key(PREFIX) == PREFIX + "_manifest.json"
     for bad in (0, -1, 1_000_000):
         with pytest.raises(ValueError, match="page index"):
-            page_key(PREFIX, bad)
+            page_key(PREFIX, bad, 7)
     with pytest.raises(ValueError, match="end with '/'"):
-        page_key(PREFIX.rstrip("/"), 1)
+        page_key(PREFIX.rstrip("/"), 1, 7)
+    with pytest.raises(ValueError, match="not a lease id"):
+        page_key(PREFIX, 1, 0)
+
+
+def test_attempt_of_names_the_attempt_of_page_keys_only() -> None:
+    assert raw_layout.attempt_of(PREFIX, page_key(PREFIX, 3, 42)) == 42
+    assert raw_layout.attempt_of(PREFIX, page_key(PREFIX, 3, None)) == 0  # older than any attempt
+    # Never the manifest, nothing outside the prefix, nothing the layout does not know.
+    for key in (
+        manifest_key(PREFIX),
+        page_key("raw/other/", 1, 42),
+        PREFIX + "attempt-42/",
+        PREFIX + "attempt-042/page-000001.json",
+        PREFIX + "attempt-x/page-000001.json",
+        PREFIX + "attempt-4/deeper/page-000001.json",
+        PREFIX + "notes.txt",
+        PREFIX + "page-1.json",
+    ):
+        assert raw_layout.attempt_of(PREFIX, key) is None, key
 
 
 @pytest.mark.parametrize(
@@ -71,7 +93,7 @@ def test_redact_url(url: str, extra: tuple[str, ...], expected: str) -> None:
 def _page(index: int, *, records: int = 10, body: bytes = b"[]", url: str | None = None) -> ManifestPage:
     return ManifestPage(
         index=index,
-        key=page_key(PREFIX, index),
+        key=page_key(PREFIX, index, ATTEMPT),
         url=url or f"http://127.0.0.1:18080/v1/offset?offset={(index - 1) * 10}",
         status_code=200,
         records=records,
@@ -93,6 +115,7 @@ def _manifest(pages: list[ManifestPage]) -> Manifest:
         started_at=SLOT + timedelta(minutes=20),
         finished_at=SLOT + timedelta(minutes=21),
         worker_id="w1",
+        attempt=ATTEMPT,
     )
 
 
@@ -115,10 +138,27 @@ def test_manifest_rejects_gaps_wrong_keys_wrong_totals_and_secret_urls() -> None
     good["total_records"] = 99
     with pytest.raises(ValidationError, match="totals"):
         Manifest.model_validate(good)
+    # The pages must be in the manifest's attempt folder (a landing never lists another's).
+    with pytest.raises(ValidationError, match="key"):
+        _manifest([_page(1).model_copy(update={"key": page_key(PREFIX, 1, ATTEMPT + 1)})])
     other = _manifest([_page(1)]).model_dump()
     other["prefix"] = "raw/elsewhere/"
     with pytest.raises(ValidationError, match="layout prefix"):
         Manifest.model_validate(other)
+
+
+def test_run_prefix_of_any_key_of_a_run() -> None:
+    for key in (page_key(PREFIX, 2, 9), page_key(PREFIX, 2, None), manifest_key(PREFIX)):
+        assert raw_layout.run_prefix_of(key) == PREFIX, key
+    assert raw_layout.run_prefix_of(raw_layout.cursor_reset_key("raw", "sandbox_trades")) is None
+
+
+def test_a_manifest_from_before_attempt_folders_still_reads() -> None:
+    legacy = _manifest([_page(1)]).model_dump(mode="json")
+    del legacy["attempt"]
+    legacy["pages"][0]["key"] = page_key(PREFIX, 1, None)
+    read = Manifest.from_json(json.dumps(legacy))
+    assert read.attempt is None and read.pages[0].key == PREFIX + "page-000001.json"
 
 
 def test_day_prefixes_cover_the_range_in_utc_and_end_exclusive() -> None:

@@ -17,7 +17,7 @@ from lakehouse.cli import app
 from lakehouse.endpoints import load_endpoint
 from lakehouse.jobs import run_id_for
 from lakehouse.pipeline import plan_cursor
-from lakehouse.raw_layout import CursorRange, Manifest, ManifestPage, run_prefix
+from lakehouse.raw_layout import CursorRange, Manifest, ManifestPage, page_key, run_prefix
 from lakehouse.settings import Settings, load_settings
 from lakehouse.storage import ensure_bucket, s3_client
 
@@ -34,10 +34,11 @@ def _land(settings: Settings, name: str, slot: datetime, start: str, end: str, r
     run_id = run_id_for(name, slot)
     prefix = run_prefix(settings.s3.raw_prefix, name, slot, run_id)
     body = json.dumps({"data": [{"id": i} for i in range(records)]}).encode()
-    client.put_object(Bucket=settings.s3.bucket, Key=prefix + "page-000001.json", Body=body)
+    key = page_key(prefix, 1, 1)
+    client.put_object(Bucket=settings.s3.bucket, Key=key, Body=body)
     page = ManifestPage(
         index=1,
-        key=prefix + "page-000001.json",
+        key=key,
         url="http://127.0.0.1:1/v1/updates",
         status_code=200,
         records=records,
@@ -56,6 +57,7 @@ def _land(settings: Settings, name: str, slot: datetime, start: str, end: str, r
         started_at=slot,
         finished_at=datetime.now(UTC),
         incremental=CursorRange(param="updated_since", start=start, end=end),
+        attempt=1,
     )
     client.put_object(Bucket=settings.s3.bucket, Key=manifest.key, Body=manifest.to_json_bytes())
 
