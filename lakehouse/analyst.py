@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from lakehouse.catalog_auth import bearer_headers
 from lakehouse.errors import LakehouseError
 from lakehouse.settings import Settings, load_settings
 
@@ -105,7 +106,7 @@ def spark() -> SparkSession:
 def _connect_session(current: Settings) -> SparkSession:
     from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
 
-    from lakehouse.spark_conf import client_connect_url, connect_channel
+    from lakehouse.spark_conf import catalog_token_conf, client_connect_url, connect_channel
 
     url = current.spark.connect_url
     if not url:
@@ -116,6 +117,8 @@ def _connect_session(current: Settings) -> SparkSession:
     session = RemoteSparkSession(connection=channel)
     RemoteSparkSession._set_default_and_active_session(session)
     session.conf.set("spark.sql.session.timeZone", "UTC")
+    for name, value in catalog_token_conf(current).items():
+        session.conf.set(name, value)
     return session  # type: ignore[return-value]  # the Connect class stands in for pyspark.sql's
 
 
@@ -168,7 +171,12 @@ def nessie_commits(limit: int = 20) -> list[NessieCommit]:
 
     current = _settings()
     branch = current.catalog.branch
-    resp = requests.get(f"{_nessie_api(current)}/trees/{branch}/history", params={"max-records": limit}, timeout=30)
+    resp = requests.get(
+        f"{_nessie_api(current)}/trees/{branch}/history",
+        params={"max-records": limit},
+        headers=bearer_headers(current),
+        timeout=30,
+    )
     if resp.status_code != 200:
         raise NessieError(f"Nessie answered {resp.status_code} listing the commits of {branch!r}: {resp.text[:300]}")
     commits = []
@@ -203,6 +211,7 @@ def table_history(identifier: str, limit: int = 200) -> list[TableVersion]:
     resp = requests.get(
         f"{_nessie_api(current)}/trees/{current.catalog.branch}/history",
         params={"max-records": str(limit), "fetch": "ALL"},
+        headers=bearer_headers(current),
         timeout=30,
     )
     if resp.status_code != 200:

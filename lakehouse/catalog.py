@@ -33,11 +33,15 @@ class CatalogUnavailableError(LakehouseError):
 
 
 def catalog_properties(settings: Settings) -> dict[str, str]:
-    """Properties for pyiceberg's REST catalog. Contains the S3 secret: never log them."""
+    """Properties for pyiceberg's REST catalog. Contains the S3 secret and the catalog's
+    bearer token: never log them."""
     key, secret = settings.s3.require_credentials()
     return {
         "type": "rest",
         "uri": settings.catalog.rest_uri,
+        # Sent as "Authorization: Bearer ..." on every catalog request; Nessie refuses
+        # requests without it.
+        "token": settings.catalog.require_token(),
         # Nessie wants its warehouse *name* here, not an s3:// URI.
         "warehouse": settings.catalog.warehouse,
         "s3.endpoint": settings.s3.endpoint_url,

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lakehouse import paths
+from lakehouse.catalog_auth import NESSIE_PUBLIC_KEY_PROPERTY, nessie_auth_properties
 from lakehouse.settings import Settings, load_settings
 from lakehouse.spark_conf import catalog_conf
 
@@ -100,6 +101,9 @@ def nessie_environment(settings: Settings) -> dict[str, str]:
         # No STS here to vend credentials: every client brings its own S3 keys.
         f"{s3}.request-signing-enabled": "false",
         "quarkus.http.port": str(settings.catalog.port),
+        # Bearer tokens required; the public key they are checked against comes from
+        # .env (NESSIE_OIDC_PUBLIC_KEY), like the secrets.
+        **{k: v for k, v in nessie_auth_properties("").items() if k != NESSIE_PUBLIC_KEY_PROPERTY},
     }
 
 

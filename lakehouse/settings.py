@@ -94,6 +94,17 @@ class CatalogSettings(_Section):
     warehouse: str = "warehouse"
     warehouse_location: str = "s3://warehouse/"
     namespaces: list[str] = Field(default_factory=lambda: ["default", "scraper"])
+    # The bearer token every catalog client sends (Nessie refuses requests without it):
+    # the local stack mints it (secret file); compose takes it from .env. Never in a profile.
+    token: SecretStr | None = None
+    # How long a token the local stack mints is valid; `up` mints a new one when a
+    # quarter of this is left (lakehouse.catalog_auth says why tokens are long-lived).
+    token_lifetime_days: int = Field(365, ge=1, le=3650)
+
+    def require_token(self) -> str:
+        if self.token is None:
+            raise MissingSecretError("the catalog's bearer token (catalog.token)", _secret_places("catalog__token"))
+        return self.token.get_secret_value()
 
     @property
     def rest_uri(self) -> str:
@@ -287,6 +298,7 @@ SECRET_FIELDS: dict[tuple[str, str], str] = {
     ("s3", "secret_access_key"): "LAKEHOUSE_S3__SECRET_ACCESS_KEY",
     ("redis", "password"): "LAKEHOUSE_REDIS__PASSWORD",
     ("spark", "connect_token"): "LAKEHOUSE_SPARK__CONNECT_TOKEN",
+    ("catalog", "token"): "LAKEHOUSE_CATALOG__TOKEN",
 }
 
 

@@ -124,12 +124,27 @@ def launch_conf(settings: Settings, options: SessionOptions, *, verify: bool = T
 
 
 def secret_conf(settings: Settings) -> dict[str, str]:
-    """The S3 key pair for the catalog's FileIO. Nessie's request signing is off, so
-    Spark must bring its own keys. Iceberg serialises the FileIO, keys included, into
-    the tasks it sends to executors, so setting them on the driver is enough."""
+    """The S3 key pair for the catalog's FileIO and the catalog's bearer token. Nessie's
+    request signing is off, so Spark must bring its own keys. Iceberg serialises the
+    FileIO, keys included, into the tasks it sends to executors, so setting them on the
+    driver is enough."""
     key, secret = settings.s3.require_credentials()
     cat = f"spark.sql.catalog.{settings.catalog.name}"
-    return {f"{cat}.s3.access-key-id": key, f"{cat}.s3.secret-access-key": secret}
+    return {
+        f"{cat}.s3.access-key-id": key,
+        f"{cat}.s3.secret-access-key": secret,
+        **catalog_token_conf(settings),
+    }
+
+
+def catalog_token_conf(settings: Settings) -> dict[str, str]:
+    """The catalog's bearer token as Spark session conf (Iceberg's REST catalog sends it
+    as "Authorization: Bearer ..."; Nessie refuses requests without it). A Spark Connect
+    client sets it on its own session: catalogs are per session and load lazily from the
+    session's conf, so this reaches the catalog on a server started without the token
+    (compose) and never passes through argv. Spark's redaction regex (``token``) keeps
+    it out of the UI, the event log and logged conf."""
+    return {f"spark.sql.catalog.{settings.catalog.name}.token": settings.catalog.require_token()}
 
 
 # --- the Spark Connect server ------------------------------------------------------

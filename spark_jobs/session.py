@@ -37,6 +37,7 @@ from lakehouse.spark_conf import (
     AWS_SDK_ENV,
     DEFAULT_SHUFFLE_PARTITIONS,
     SessionOptions,
+    catalog_token_conf,
     client_connect_url,
     connect_channel,
     launch_conf,
@@ -275,7 +276,7 @@ def build_remote_session(url: str, options: SessionOptions, settings: Settings) 
         spark = _ReleasingSession(connection=connect_channel(client_connect_url(url, token)))
         RemoteSparkSession._set_default_and_active_session(spark)
         spark.client.set_retry_policies([DefaultPolicy(**CONNECT_RETRY)])
-        for name, value in remote_conf(options).items():
+        for name, value in {**remote_conf(options), **catalog_token_conf(settings)}.items():
             spark.conf.set(name, value)
     # The Connect session duck-types the classic API; pyspark's own builder.remote()
     # hands it out as pyspark.sql.SparkSession the same way.

@@ -91,7 +91,13 @@ def stack_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
         k: os.environ.pop(k)
         for k in list(os.environ)
         if (k.startswith("LAKEHOUSE_S3__") and k.endswith(("KEY_ID", "ACCESS_KEY")))
-        or k in ("LAKEHOUSE_SPARK__CONNECT_TOKEN", "LAKEHOUSE_SPARK__CONNECT_URL", "LAKEHOUSE_SPARK__ENGINE")
+        or k
+        in (
+            "LAKEHOUSE_SPARK__CONNECT_TOKEN",
+            "LAKEHOUSE_SPARK__CONNECT_URL",
+            "LAKEHOUSE_SPARK__ENGINE",
+            "LAKEHOUSE_CATALOG__TOKEN",
+        )
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

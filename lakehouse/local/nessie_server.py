@@ -1,5 +1,7 @@
-"""Nessie from its runner jar, with a RocksDB version store (survives restarts) and
-its Iceberg REST warehouse on the local S3 server."""
+"""Nessie from its runner jar, with a RocksDB version store (survives restarts), its
+Iceberg REST warehouse on the local S3 server, and authentication on: every request to
+the API port needs the stack's bearer token (lakehouse.catalog_auth); only the
+management port (health) answers without one."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from pathlib import Path
 import requests
 
 from lakehouse import artifacts
+from lakehouse.catalog_auth import nessie_auth_properties, public_key_b64
+from lakehouse.local.credentials import signing_key
 from lakehouse.local.files import properties_text, write_private
 from lakehouse.local.java import nessie_java
 from lakehouse.local.service import Port, Service
@@ -63,6 +67,8 @@ class NessieService(Service):
             s3 + "request-signing-enabled": "false",
             f"{_SECRET_NAME}.name": key,
             f"{_SECRET_NAME}.secret": secret,
+            # Verified locally against the stack's public key: no identity provider.
+            **nessie_auth_properties(public_key_b64(signing_key(s))),
         }
 
     def prepare(self) -> None:

@@ -139,7 +139,9 @@ class LocalStack:
         result = UpResult()
         with self._lock():
             if ensure_local_credentials(self.settings):
-                self._on_event("stack", "generated this stack's secrets (S3 key pair, Spark Connect token)")
+                self._on_event(
+                    "stack", "generated this stack's secrets (S3 key pair, Spark Connect token, catalog token)"
+                )
             # Reload so the generated (or pre-existing) secret files are picked up;
             # explicit settings objects keep their overrides.
             self.settings = _with_secrets(self.settings)

@@ -230,7 +230,8 @@ class TrinoService(Service):
         }
 
     def catalog_properties(self) -> dict[str, str]:
-        """The Iceberg connector on Nessie's REST catalog, reading S3 with the stack's keys
+        """The Iceberg connector on Nessie's REST catalog with the stack's catalog token,
+        reading S3 with the stack's keys
         (Nessie's request signing is off and it vends no credentials; Trino supports
         neither for this setup, so it brings its own, as Spark does)."""
         s = self.settings
@@ -240,6 +241,10 @@ class TrinoService(Service):
             "iceberg.catalog.type": "rest",
             "iceberg.rest-catalog.uri": s.catalog.rest_uri,
             "iceberg.rest-catalog.warehouse": s.catalog.warehouse,
+            # Nessie requires the stack's bearer token; OAUTH2 with a static token sends
+            # it as is (no token endpoint: there is no identity provider).
+            "iceberg.rest-catalog.security": "OAUTH2",
+            "iceberg.rest-catalog.oauth2.token": s.catalog.require_token(),
             "fs.native-s3.enabled": "true",
             "s3.endpoint": s.s3.endpoint_url,
             "s3.path-style-access": "true",

@@ -15,6 +15,7 @@ import requests
 from pyiceberg.schema import Schema
 
 from lakehouse.catalog import load_catalog
+from lakehouse.catalog_auth import bearer_headers
 from lakehouse.settings import Settings, load_settings
 from lakehouse.signals import SIGNAL_IDENTIFIER, SIGNAL_NAMESPACE, Signal, _schema, _spec, publish, rows_for
 
@@ -25,9 +26,11 @@ SLOT = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 def branch_settings(stack) -> Iterator[Settings]:
     settings = load_settings()
     api = settings.catalog.uri.rstrip("/").removesuffix("/iceberg") + "/api/v2"
-    main = requests.get(f"{api}/trees/main", timeout=30).json()["reference"]
+    http = requests.Session()
+    http.headers.update(bearer_headers(settings))
+    main = http.get(f"{api}/trees/main", timeout=30).json()["reference"]
     name = f"evolve_{uuid.uuid4().hex[:8]}"
-    made = requests.post(
+    made = http.post(
         f"{api}/trees",
         params={"name": name, "type": "BRANCH"},
         json={"type": "BRANCH", "name": "main", "hash": main["hash"]},
@@ -35,8 +38,8 @@ def branch_settings(stack) -> Iterator[Settings]:
     )
     made.raise_for_status()
     yield settings.model_copy(update={"catalog": settings.catalog.model_copy(update={"branch": name})})
-    head = requests.get(f"{api}/trees/{name}", timeout=30).json()["reference"]["hash"]
-    requests.delete(f"{api}/trees/{name}@{head}", timeout=30)
+    head = http.get(f"{api}/trees/{name}", timeout=30).json()["reference"]["hash"]
+    http.delete(f"{api}/trees/{name}@{head}", timeout=30)
 
 
 def test_an_old_signal_table_gains_the_cursor_and_config_hash_columns_and_keeps_its_rows(

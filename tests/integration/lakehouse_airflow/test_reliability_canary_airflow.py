@@ -28,6 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from lakehouse.jobs import run_id_for
+from lakehouse.local.credentials import signing_key
 from lakehouse.local.nessie_server import NessieService
 from lakehouse.local.redis_server import RedisService
 from lakehouse.local.s3_server import S3Service
@@ -58,6 +59,9 @@ def _canaries(server: AirflowServer) -> dict[str, str]:
         "S3 secret key": secret,
         "Redis password": settings.redis.password.get_secret_value(),
         "Spark Connect token": settings.spark.require_connect_token(),
+        "catalog token": settings.catalog.require_token(),
+        # A line of the catalog's private key (PEM body), which no client should hold.
+        "catalog signing key": signing_key(settings).splitlines()[1],
         "Airflow admin password": server.password,
         "Airflow JWT secret": cfg.get("api_auth", "jwt_secret", fallback=""),
     }

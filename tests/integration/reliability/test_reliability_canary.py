@@ -47,6 +47,8 @@ def _canaries() -> dict[str, str]:
         "LAKEHOUSE_S3__ACCESS_KEY_ID": f"canaryAKID{tag}",
         "LAKEHOUSE_S3__SECRET_ACCESS_KEY": f"canarySECRET{tag}",
         "LAKEHOUSE_REDIS__PASSWORD": f"canaryREDIS{tag}",
+        # The worker never uses the catalog; its token must not leak through it either.
+        "LAKEHOUSE_CATALOG__TOKEN": f"canaryCATALOG{tag}",
         "CANARY_OAUTH2_SECRET": f"canaryOAUTH2SECRET{tag}",
         # Not a variable: the prefix of every token the sandbox issues.
         "OAUTH2_ACCESS_TOKEN": f"canaryACCESSTOKEN{tag}",

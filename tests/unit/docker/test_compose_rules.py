@@ -202,6 +202,8 @@ def test_secret_named_environment_values_are_interpolated(raw_compose: dict[str,
                 continue
             if value.startswith("urn:nessie-secret:"):
                 continue  # a reference to a secret, not one
+            if key.endswith(".enabled") and value in ("true", "false"):
+                continue  # a switch (nessie.server.authentication.enabled), not a secret
             if key == "AIRFLOW_CONN_SPARK_DEFAULT":
                 assert "@" not in value and "password" not in value, f"{name}: {key} carries credentials"
                 continue

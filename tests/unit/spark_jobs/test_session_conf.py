@@ -19,7 +19,7 @@ def settings(monkeypatch: pytest.MonkeyPatch):
     return load_settings(
         "local",
         s3={"access_key_id": "AKIDEXAMPLE", "secret_access_key": "s3cr3t-value"},
-        catalog={"uri": "http://127.0.0.1:19999/iceberg"},
+        catalog={"uri": "http://127.0.0.1:19999/iceberg", "token": "catalog-t0ken"},
     )
 
 
@@ -39,12 +39,13 @@ def test_launch_conf_points_the_catalog_at_nessie_and_s3(settings):
     assert conf["spark.ui.enabled"] == "false"
 
 
-def test_launch_conf_never_carries_the_s3_keys(settings):
+def test_launch_conf_never_carries_the_s3_keys_or_the_catalog_token(settings):
     # pyspark passes launch conf to spark-submit as argv, which `ps` shows to everyone.
     text = repr(session.launch_conf(settings, SessionOptions(master="spark://127.0.0.1:7077")))
-    assert "s3cr3t-value" not in text and "AKIDEXAMPLE" not in text
+    assert "s3cr3t-value" not in text and "AKIDEXAMPLE" not in text and "catalog-t0ken" not in text
     secrets = session.secret_conf(settings)
     assert secrets["spark.sql.catalog.lakehouse.s3.secret-access-key"] == "s3cr3t-value"
+    assert secrets["spark.sql.catalog.lakehouse.token"] == "catalog-t0ken"
 
 
 def test_version_check_names_both_versions_when_a_worker_differs():

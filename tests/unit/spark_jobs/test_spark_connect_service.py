@@ -17,6 +17,7 @@ from lakehouse.spark_conf import client_connect_url, is_loopback
 from spark_jobs.session import SessionOptions, connect_url, remote_conf
 
 TOKEN = "tok-EXAMPLE-0123456789"
+CATALOG_TOKEN = "catalog-EXAMPLE-9876543210"
 
 
 @pytest.fixture()
@@ -27,6 +28,7 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SparkConnectServ
         "local",
         s3={"access_key_id": "AKIDEXAMPLE", "secret_access_key": "s3cr3t\\value"},
         spark={"connect_token": TOKEN},
+        catalog={"token": CATALOG_TOKEN},
         local={"state_dir": str(tmp_path)},
     )
     return SparkConnectService(settings)
@@ -41,13 +43,14 @@ def test_secrets_go_to_a_private_properties_file_never_to_argv(service: SparkCon
     argv = service.command()
     assert argv[0].endswith("bin/spark-submit") and argv[argv.index("--class") + 1] == CONNECT_SERVER_CLASS
     assert argv[argv.index("--properties-file") + 1] == str(service.properties_path)
-    assert not any("AKIDEXAMPLE" in a or "s3cr3t" in a or TOKEN in a for a in argv)
+    assert not any("AKIDEXAMPLE" in a or "s3cr3t" in a or TOKEN in a or CATALOG_TOKEN in a for a in argv)
     assert not any(TOKEN in v for v in service.env().values())
     assert stat.S_IMODE(service.properties_path.stat().st_mode) == 0o600
     text = service.properties_path.read_text()
     # java.util.Properties would read a lone backslash as an escape and drop it.
     assert "spark.sql.catalog.lakehouse.s3.secret-access-key=s3cr3t\\\\value\n" in text
     assert f"spark.connect.authenticate.token={TOKEN}\n" in text
+    assert f"spark.sql.catalog.lakehouse.token={CATALOG_TOKEN}\n" in text
     assert "spark.connect.grpc.binding.address=127.0.0.1\n" in text
     assert "spark.connect.grpc.binding.port=25102\n" in text
     assert "spark.driver.memory=3g\n" in text
@@ -64,6 +67,7 @@ def test_the_heap_is_a_setting(service: SparkConnectService, monkeypatch: pytest
         "local",
         s3={"access_key_id": "a", "secret_access_key": "b"},
         spark={"connect_token": TOKEN},
+        catalog={"token": CATALOG_TOKEN},
         local={"state_dir": str(service.state_dir.parent)},
     )
     assert SparkConnectService(settings).properties()["spark.driver.memory"] == "5g"
@@ -75,6 +79,7 @@ def test_event_logs_are_a_setting_and_land_in_the_state_dir(service: SparkConnec
         "local",
         s3={"access_key_id": "a", "secret_access_key": "b"},
         spark={"connect_token": TOKEN},
+        catalog={"token": CATALOG_TOKEN},
         local={"state_dir": str(service.state_dir.parent), "spark_connect_event_log": on},
     )
     server = SparkConnectService(settings)
@@ -102,6 +107,7 @@ def test_it_refuses_to_bind_a_non_loopback_address(tmp_path: Path, host: str):
         "local",
         s3={"access_key_id": "a", "secret_access_key": "b"},
         spark={"connect_token": TOKEN},
+        catalog={"token": CATALOG_TOKEN},
         local={"state_dir": str(tmp_path), "bind_host": host},
     )
     service = SparkConnectService(settings)
@@ -116,7 +122,10 @@ def test_it_will_not_start_without_a_token(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.delenv("LAKEHOUSE_SPARK__CONNECT_TOKEN", raising=False)
     monkeypatch.setattr(artifacts, "require", lambda key: Path(f"/jars/{key}.jar"))
     settings = load_settings(
-        "local", s3={"access_key_id": "a", "secret_access_key": "b"}, local={"state_dir": str(tmp_path)}
+        "local",
+        s3={"access_key_id": "a", "secret_access_key": "b"},
+        catalog={"token": CATALOG_TOKEN},
+        local={"state_dir": str(tmp_path)},
     )
     with pytest.raises(MissingSecretError, match=r"(?s)Spark Connect token.*LAKEHOUSE_SPARK__CONNECT_TOKEN"):
         SparkConnectService(settings).prepare()

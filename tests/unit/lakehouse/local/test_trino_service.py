@@ -19,6 +19,7 @@ from lakehouse.local.trino_server import TrinoService
 from lakehouse.settings import load_settings
 
 KEY, SECRET = "lhkeyid0123", "s3-secret-value-xyz"
+CATALOG_TOKEN = "catalog-token-value"
 
 
 @pytest.fixture()
@@ -29,7 +30,7 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TrinoService:
     settings = load_settings(
         local={"state_dir": tmp_path / "state", "trino_port": 18543, "trino_internal_port": 18544},
         s3={"access_key_id": KEY, "secret_access_key": SECRET, "endpoint_url": "http://127.0.0.1:18333"},
-        catalog={"uri": "http://127.0.0.1:18120/iceberg"},
+        catalog={"uri": "http://127.0.0.1:18120/iceberg", "token": CATALOG_TOKEN},
     )
     return TrinoService(settings)
 
@@ -48,6 +49,9 @@ def test_catalog_is_nessies_rest_catalog_on_the_stacks_s3(service: TrinoService)
     assert props["fs.native-s3.enabled"] == "true" and props["s3.path-style-access"] == "true"
     assert props["s3.endpoint"] == "http://127.0.0.1:18333"
     assert (props["s3.aws-access-key"], props["s3.aws-secret-key"]) == (KEY, SECRET)
+    # Nessie refuses requests without the stack's bearer token.
+    assert props["iceberg.rest-catalog.security"] == "OAUTH2"
+    assert props["iceberg.rest-catalog.oauth2.token"] == CATALOG_TOKEN
     assert "trino" in OPTIONAL_SERVICES
 
 
