@@ -195,7 +195,7 @@ def _probes(settings: Settings) -> dict[tuple[str, int], Probe]:
         ("trino", local.trino_port): Probe("trino https", _http("GET", "/v1/query", {401}, scheme="https")),
         # Trino's node-to-node port: only requests signed with the shared secret.
         ("trino", local.trino_internal_port): Probe("trino internal", _http("GET", "/v1/query", {401, 403})),
-        ("sandbox", sandbox_port()): Probe("sandbox api", _http("GET", "/v1/trades", {401})),
+        ("sandbox", sandbox_port()): Probe("sandbox api", _http("GET", "/v1/offset", {401})),
     }
     for label, port in (
         ("s3 grpc", wp.s3_grpc),
