@@ -211,6 +211,9 @@ class WeedPorts(_Section):
     volume_grpc: int = 19341
     filer: int = 18888
     filer_grpc: int = 18889
+    # The admin server (no UI) that `weed mini` always starts. Its gRPC port is this
+    # plus 10000: SeaweedFS' maintenance workers derive it so, whatever a flag says.
+    admin: int = Field(18346, ge=1, le=55535)
 
 
 class SparkClusterSettings(_Section):

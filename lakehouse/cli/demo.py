@@ -78,6 +78,10 @@ def register(app: typer.Typer) -> None:
         slots: int = typer.Option(3, "--slots", min=1, max=96, help="How many recent 15-minute slots to ingest."),
     ) -> None:
         """Ingest the sandbox API's recent slots through Airflow on the local stack, then summarise."""
+        from lakehouse.local.files import PRIVATE_UMASK
+
+        # Airflow's DB, logs and the stack's state are written from here too: owner-only.
+        os.umask(PRIVATE_UMASK)
         from lakehouse.airflow_env import airflow_env
         from lakehouse.endpoints import endpoint_path, load_endpoint
         from lakehouse.local.airflow_server import AirflowService

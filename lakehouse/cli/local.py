@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lakehouse.local.files import PRIVATE_UMASK
 from lakehouse.local.stack import OPTIONAL_SERVICES, EventHook, LocalStack, ServiceStatus, services_with
 from lakehouse.settings import Settings, load_settings
 
@@ -55,6 +57,8 @@ def register(app: typer.Typer) -> None:
         with_: list[str] = typer.Option([], "--with", help=_WITH_HELP),
     ) -> None:
         """Start every service (a no-op for those already healthy) and bootstrap the catalog."""
+        # Before anything is created: every file this process writes is owner-only.
+        os.umask(PRIVATE_UMASK)
         settings = load_settings(profile)
         extras = [*with_, *(e for e in engine_extras(settings) if e not in with_)]
         with console.status("starting the local stack") as line:

@@ -22,7 +22,7 @@ import requests
 from lakehouse.airflow_env import PARALLELISM, SPARK_POOL, SPARK_POOL_DESCRIPTION, SPARK_POOL_SLOTS, airflow_env
 from lakehouse.errors import ServiceStartError
 from lakehouse.local.airflow_standalone import GRACE_SECONDS, airflow_binary
-from lakehouse.local.files import write_private
+from lakehouse.local.files import PRIVATE_UMASK, write_private
 from lakehouse.local.service import Port, Service
 
 ADMIN_USER = "admin"
@@ -83,13 +83,15 @@ class AirflowService(Service):
         if self.admin_password() is None:
             write_private(self.password_file, json.dumps({ADMIN_USER: secrets.token_urlsafe(16)}))
         # Migrating an up-to-date database is a quick no-op; a fresh one takes ~10 s.
-        # It also writes airflow.cfg with the JWT secret every component must share.
+        # It also writes airflow.cfg with the JWT and Fernet secrets every component
+        # must share: under an owner-only umask, so the file is 0600 from its creation.
         out = subprocess.run(
             [airflow_binary(), "db", "migrate"],
             env={**os.environ, **self.env()},
             capture_output=True,
             text=True,
             timeout=600,
+            umask=PRIVATE_UMASK,
         )
         if out.returncode != 0:
             raise ServiceStartError(self.name, "`airflow db migrate` failed", (out.stdout + out.stderr)[-4000:])
@@ -100,12 +102,13 @@ class AirflowService(Service):
             capture_output=True,
             text=True,
             timeout=300,
+            umask=PRIVATE_UMASK,
         )
         if out.returncode != 0:
             raise ServiceStartError(
                 self.name, f"`airflow pools set {SPARK_POOL}` failed", (out.stdout + out.stderr)[-4000:]
             )
-        # airflow.cfg carries the JWT and Fernet secrets in plain text.
+        # One an older version wrote before the umask was set.
         cfg = self.home / "airflow.cfg"
         if cfg.exists():
             cfg.chmod(0o600)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import stat
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+
+#: what every process of the stack creates files with: owner-only
+PRIVATE_UMASK = 0o077
 
 
 def write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
@@ -19,6 +24,36 @@ def write_private(path: Path, text: str, *, exclusive: bool = False) -> None:
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
+
+
+@contextmanager
+def private_umask() -> Iterator[None]:
+    """Files and directories created meanwhile (by this process) are owner-only."""
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def make_private(root: Path) -> int:
+    """Remove group and other permissions from ``root`` and everything under it (a
+    state dir an older version left readable). Symlinks are not followed. Returns how
+    many entries changed."""
+    changed = 0
+    paths = [root]
+    for directory, dirnames, filenames in os.walk(root):
+        paths += [Path(directory, name) for name in (*dirnames, *filenames)]
+    for path in paths:
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            continue  # removed meanwhile (a service's temporary file)
+        if stat.S_ISLNK(st.st_mode) or not st.st_mode & 0o077:
+            continue
+        path.chmod(stat.S_IMODE(st.st_mode) & ~0o077)
+        changed += 1
+    return changed
 
 
 def _escape_value(value: str) -> str:

