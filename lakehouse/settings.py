@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from lakehouse import paths
+from lakehouse.config_yaml import describe_error, load_yaml
 from lakehouse.errors import MissingSecretError, SettingsError, UnknownProfileError
 from lakehouse.queue_config import QueueSettings
 from lakehouse.worker_config import WorkerSettings
@@ -348,9 +349,10 @@ def _read_profile(profile: str) -> tuple[Path, dict[str, Any]]:
     if not path.is_file():
         raise UnknownProfileError(profile, available_profiles(), str(paths.profiles_dir()))
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise SettingsError(f"{path}: not valid YAML: {exc}") from exc
+        where, detail = describe_error(exc)
+        raise SettingsError(f"{path}: {where + ': ' if where else ''}not valid YAML: {detail}") from None
     if not isinstance(data, dict):
         raise SettingsError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
     for (section, field), env_name in SECRET_FIELDS.items():

@@ -18,6 +18,14 @@ whatever schema the catalog holds. Spark's Iceberg catalog has its cache off
 Concurrent slots of one table (a backfill) race for the commit: the loser reloads
 the table and commits the same data files again (lakehouse.catalog.commit_with_retry),
 so no file is rewritten on a retry and no slot's partition is lost.
+
+Files no snapshot references: a write_files call that fails deletes every file it
+opened (the ones its failed part wrote before failing too); a commit that surely did
+not land deletes its files; raw_to_table deletes the files of batches it never
+committed. Left behind, for Nessie GC (docs/spark.md, "Files no snapshot
+references"): the files of a commit whose outcome is unknown (the catalog went away
+mid-commit: they may be the table's now), and those of a process killed between
+writing and committing.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+from pyiceberg.io import FileIO, InputFile, OutputFile, OutputStream
 
 from lakehouse.catalog import catalog_properties, commit_with_retry, load_catalog, slot_filter
 from lakehouse.engine import EngineDependencyUnavailableError
@@ -42,7 +51,6 @@ from spark_jobs.tables import SlotPartition
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.expressions import BooleanExpression
-    from pyiceberg.io import FileIO
     from pyiceberg.manifest import DataFile
     from pyiceberg.table import Table as IcebergTable
 
@@ -116,8 +124,13 @@ class ArrowSlotWriter:
         while it types the next slot): the table's metadata is loaded once, and the
         file writes are pyarrow's, off the GIL."""
         t0 = time.monotonic()
-        with self._unreachable_as_named_error():
-            files = _write_files(self._table(identifier), data, self.data_io)
+        recorder = _WriteRecorder(self.data_io)
+        try:
+            with self._unreachable_as_named_error():
+                files = _write_files(self._table(identifier), data, recorder)
+        except BaseException:
+            recorder.abort()
+            raise
         with self._lock:
             self.file_seconds += time.monotonic() - t0
         return files
@@ -238,8 +251,99 @@ def _delete_quietly(io: FileIO, files: list[DataFile]) -> None:
     for data_file in files:
         try:
             io.delete(data_file.file_path)
-        except Exception:  # best effort: maintenance removes orphan files too
+        except Exception:  # best effort: left to Nessie GC (docs/spark.md)
             log.warning("could not delete uncommitted data file %s", data_file.file_path)
+
+
+class _TrackedOutput(OutputFile):
+    """An output file whose stream the recorder can see (to wait for it to close)."""
+
+    def __init__(self, inner: OutputFile) -> None:
+        super().__init__(inner.location)
+        self._inner = inner
+        self.stream: OutputStream | None = None
+        self.failed = False  # create() raised: no stream to wait for
+        self.opened_at = time.monotonic()
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+    def exists(self) -> bool:
+        return self._inner.exists()
+
+    def to_input_file(self) -> InputFile:
+        return self._inner.to_input_file()
+
+    def create(self, overwrite: bool = False) -> OutputStream:
+        try:
+            self.stream = self._inner.create(overwrite=overwrite)
+        except BaseException:
+            self.failed = True
+            raise
+        return self.stream
+
+    def settled(self, now: float) -> bool:
+        """Nothing more will be written to it: its stream was closed (whatever it wrote is
+        in the store now), or its writer failed before opening one."""
+        if self.failed:
+            return True
+        if self.stream is None:
+            # pyiceberg opens the stream right after new_output; still none after a few
+            # seconds: that task failed in between.
+            return now - self.opened_at > 5.0
+        return bool(getattr(self.stream, "closed", True))
+
+
+class _WriteRecorder(FileIO):
+    """The FileIO of one write_files call: records every data file the call opens, so
+    a failed call deletes exactly its own files (pyiceberg writes a call's files in
+    parallel and raises at the first failure, while the others may still be writing)."""
+
+    # How long abort() waits for the call's other files to finish (an upload of one
+    # target-size file); a file never opened is never written.
+    SETTLE_SECONDS = 120.0
+
+    def __init__(self, io: FileIO) -> None:
+        super().__init__(io.properties)
+        self._io = io
+        self._lock = threading.Lock()
+        self._outputs: list[_TrackedOutput] = []
+        self._aborted = False
+
+    def new_input(self, location: str) -> InputFile:
+        return self._io.new_input(location)
+
+    def new_output(self, location: str) -> OutputFile:
+        with self._lock:
+            if self._aborted:
+                raise WriteAbortedError(location)
+            output = _TrackedOutput(self._io.new_output(location))
+            self._outputs.append(output)
+        return output
+
+    def delete(self, location: str | InputFile | OutputFile) -> None:
+        self._io.delete(location)
+
+    def abort(self) -> None:
+        """Open no more files, wait for the open ones to close, delete them all."""
+        with self._lock:
+            self._aborted = True
+            outputs = list(self._outputs)
+        deadline = time.monotonic() + self.SETTLE_SECONDS
+        while time.monotonic() < deadline and not all(o.settled(time.monotonic()) for o in outputs):
+            time.sleep(0.05)  # pyiceberg gives no handle on its writer threads to join
+        for output in outputs:
+            try:
+                self._io.delete(output.location)
+            except FileNotFoundError:
+                pass  # its upload failed: nothing was written
+            except Exception:  # best effort: left to Nessie GC (docs/spark.md)
+                log.warning("could not delete data file %s of a failed write", output.location)
+
+
+class WriteAbortedError(LakehouseError):
+    def __init__(self, location: str) -> None:
+        super().__init__(f"not writing {location}: another file of the same write failed (see its error)")
 
 
 def _unreachable_service(exc: BaseException, settings: Settings) -> tuple[str, str, str] | None:

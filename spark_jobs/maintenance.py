@@ -19,6 +19,7 @@ Nessie GC.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -27,7 +28,7 @@ from lakehouse.bootstrap import required_namespaces
 from lakehouse.settings import Settings
 from spark_jobs.cli import base_parser, run_main, settings_and_options
 from spark_jobs.session import build_session
-from spark_jobs.tables import quote
+from spark_jobs.tables import quote_parts, sql_string
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -57,55 +58,68 @@ class MaintenanceResult:
     deleted_data_files: int | None
 
 
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+# A table as the parts of its name: a name the catalog lists may hold a dot or a
+# backtick, so it is never joined into one string and split again.
+TableName = tuple[str, ...]
 
 
-def list_tables(spark: SparkSession, settings: Settings) -> list[str]:
+def table_name(identifier: str) -> TableName:
+    """``ns.table`` as given on the command line (config-validated names: no dots inside)."""
+    return tuple(identifier.split("."))
+
+
+def display(table: TableName) -> str:
+    return ".".join(table)
+
+
+def list_tables(spark: SparkSession, settings: Settings) -> list[TableName]:
     """Every table in the configured and endpoint-declared namespaces."""
     tables = []
     for namespace in required_namespaces(settings):
-        for row in spark.sql(f"SHOW TABLES IN {quote(namespace)}").collect():
-            tables.append(f"{namespace}.{row.tableName}")
+        parts = table_name(namespace)
+        for row in spark.sql(f"SHOW TABLES IN {quote_parts(*parts)}").collect():
+            tables.append((*parts, row.tableName))
     return tables
 
 
-def compact(spark: SparkSession, settings: Settings, table: str, policy: MaintenancePolicy) -> tuple[int, int]:
+def compact(spark: SparkSession, settings: Settings, table: TableName, policy: MaintenancePolicy) -> tuple[int, int]:
     options = {"min-input-files": str(policy.min_input_files)}
     if policy.target_file_size_bytes is not None:
         options["target-file-size-bytes"] = str(policy.target_file_size_bytes)
-    option_map = ", ".join(f"{_sql_string(k)}, {_sql_string(v)}" for k, v in options.items())
+    option_map = ", ".join(f"{sql_string(k)}, {sql_string(v)}" for k, v in options.items())
+    # The procedure parses its table argument as a multipart identifier: quoted parts
+    # inside a string literal.
     row = spark.sql(
-        f"CALL {quote(settings.catalog.name)}.system.rewrite_data_files("
-        f"table => {_sql_string(quote(table))}, options => map({option_map}))"
+        f"CALL {quote_parts(settings.catalog.name)}.system.rewrite_data_files("
+        f"table => {sql_string(quote_parts(*table))}, options => map({option_map}))"
     ).first()
     return (row.rewritten_data_files_count, row.added_data_files_count) if row else (0, 0)
 
 
-def _snapshot_count(spark: SparkSession, table: str) -> int:
-    row = spark.sql(f"SELECT count(*) AS n FROM {quote(table)}.snapshots").first()
+def _snapshot_count(spark: SparkSession, table: TableName) -> int:
+    row = spark.sql(f"SELECT count(*) AS n FROM {quote_parts(*table, 'snapshots')}").first()
     assert row is not None  # an aggregate without GROUP BY always returns one row
     return int(row.n)
 
 
-def _gc_enabled(spark: SparkSession, table: str) -> bool:
-    props = {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES {quote(table)}").collect()}
+def _gc_enabled(spark: SparkSession, table: TableName) -> bool:
+    props = {r.key: r.value for r in spark.sql(f"SHOW TBLPROPERTIES {quote_parts(*table)}").collect()}
     return props.get("gc.enabled", "true").lower() == "true"
 
 
 def expire(
-    spark: SparkSession, settings: Settings, table: str, policy: MaintenancePolicy, now: datetime
+    spark: SparkSession, settings: Settings, table: TableName, policy: MaintenancePolicy, now: datetime
 ) -> tuple[int, int | None]:
     """Expire old snapshots; returns (snapshots expired, data files deleted or None)."""
     cutoff = now - policy.expire_older_than
     if not _gc_enabled(spark, table):
-        log.info("%s: gc.enabled=false (a Nessie table): history and file deletion are Nessie GC's job", table)
+        log.info("%s: gc.enabled=false (a Nessie table): history and file deletion are Nessie GC's job", display(table))
         return 0, None
     before = _snapshot_count(spark, table)
     stamp = cutoff.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
     row = spark.sql(
-        f"CALL {quote(settings.catalog.name)}.system.expire_snapshots("
-        f"table => {_sql_string(quote(table))}, older_than => TIMESTAMP '{stamp}', "
+        f"CALL {quote_parts(settings.catalog.name)}.system.expire_snapshots("
+        f"table => {sql_string(quote_parts(*table))}, older_than => TIMESTAMP {sql_string(stamp)}, "
         f"retain_last => {policy.retain_last})"
     ).first()
     return before - _snapshot_count(spark, table), (row.deleted_data_files_count if row else 0)
@@ -114,7 +128,7 @@ def expire(
 def run(
     spark: SparkSession,
     settings: Settings,
-    tables: list[str] | None = None,
+    tables: Sequence[str | TableName] | None = None,
     policy: MaintenancePolicy | None = None,
     now: datetime | None = None,
 ) -> list[MaintenanceResult]:
@@ -123,18 +137,19 @@ def run(
     policy = policy or MaintenancePolicy()
     now = now or datetime.now(UTC)
     results = []
-    for table in tables if tables is not None else list_tables(spark, settings):
+    names = [table_name(t) if isinstance(t, str) else t for t in tables] if tables is not None else None
+    for table in names if names is not None else list_tables(spark, settings):
         rewritten, added = compact(spark, settings, table, policy)
         expired, deleted = expire(spark, settings, table, policy, now) if policy.expire else (None, None)
         log.info(
             "%s: compacted %d files into %d; expired %s snapshots, deleted %s data files",
-            table,
+            display(table),
             rewritten,
             added,
             expired,
             "(left to Nessie GC)" if deleted is None else deleted,
         )
-        results.append(MaintenanceResult(table, rewritten, added, expired, deleted))
+        results.append(MaintenanceResult(display(table), rewritten, added, expired, deleted))
     return results
 
 

@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 
 from lakehouse.endpoints import Table
 from lakehouse.merge_log import MERGE_LOG_DDL
-from spark_jobs.tables import SlotPartition, create_partitioned_table, quote
+from spark_jobs.tables import SlotPartition, create_partitioned_table, quote, quote_parts
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -97,7 +97,7 @@ def _newer(table: Table) -> str:
     slot = f"{_SLOT.format('s')} >= {_SLOT.format('t')}"
     if table.order_by is None:
         return slot
-    o = f"`{table.order_by}`"
+    o = quote_parts(table.order_by)
     return f"(t.{o} IS NULL OR s.{o} > t.{o} OR (s.{o} = t.{o} AND {slot}))"
 
 
@@ -108,13 +108,13 @@ def merge_rows(
     latest = latest_per_key(rows, table)
     view = f"lakehouse_merge_{uuid.uuid4().hex}"
     frame(spark, latest, schema).createOrReplaceTempView(view)
-    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in table.primary_key)
+    on = " AND ".join(f"t.{quote_parts(k)} = s.{quote_parts(k)}" for k in table.primary_key)
     properties = {_SESSION_SNAPSHOT_PROPERTY + key: value for key, value in summary.items()}
     for key, value in properties.items():
         spark.conf.set(key, value)
     try:
         spark.sql(
-            f"MERGE INTO {quote(table.identifier)} t USING `{view}` s ON {on} "
+            f"MERGE INTO {quote(table.identifier)} t USING {quote_parts(view)} s ON {on} "
             f"WHEN MATCHED AND {_newer(table)} THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
         )
     finally:

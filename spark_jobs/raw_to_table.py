@@ -164,6 +164,7 @@ class SlotBatch:
     rows: int = 0
     quarantined: int = 0
     summary: dict[str, str] = field(default_factory=dict)  # snapshot-summary entries of its write
+    submitted: bool = False  # handed to _write, which commits its files or deletes them
 
 
 def _constant(value: object, n: int, arrow_type: pa.DataType) -> pa.Array:
@@ -286,42 +287,51 @@ def run(
                 in_flight.result()
             done.summary, summary = summary, {}
             in_flight = writer.submit(_write, spark, table, result, done, arrow)
+            done.submitted = True
 
         batch = SlotBatch()
-        for manifest in manifests:
-            t0 = time.monotonic()
-            with gc_paused():  # over the whole landing: see records.gc_paused
-                rows, quarantine = _read_landing(fetcher, typer, manifest, endpoint.response_map.records_path)
-            result.read_seconds += time.monotonic() - t0
-            slot = slot_partition(manifest.slot_start)
-            log.info("%s: %d rows, %d quarantined (slot %s)", manifest.run_id, rows.num_rows, quarantine.num_rows, slot)
-            if batch.slots and (
-                batch.rows + batch.quarantined + rows.num_rows + quarantine.num_rows > batch_rows
-                or len(batch.slots) >= MAX_SLOTS_PER_WRITE
-            ):
-                flush(batch)
-                batch = SlotBatch()
-            batch.slots.append(slot)
-            batch.run_ids.append(manifest.run_id)
-            if arrow is not None:
-                # Bounded: at most a few slots' rows wait for their files at once.
-                while len(pending) >= 2 * FILE_THREADS:
-                    pending.popleft().exception()
-                batch.files.append(file_writer.submit(arrow.write_files, table.identifier, rows))
-                batch.quarantine_files.append(
-                    file_writer.submit(arrow.write_files, result.quarantine_table, quarantine)
+        try:
+            for manifest in manifests:
+                t0 = time.monotonic()
+                with gc_paused():  # over the whole landing: see records.gc_paused
+                    rows, quarantine = _read_landing(fetcher, typer, manifest, endpoint.response_map.records_path)
+                result.read_seconds += time.monotonic() - t0
+                slot = slot_partition(manifest.slot_start)
+                log.info(
+                    "%s: %d rows, %d quarantined (slot %s)", manifest.run_id, rows.num_rows, quarantine.num_rows, slot
                 )
-                pending.extend(batch.files[-1:] + batch.quarantine_files[-1:])
-            else:
-                batch.tables.append(rows)
-                batch.quarantines.append(quarantine)
-            batch.rows += rows.num_rows
-            batch.quarantined += quarantine.num_rows
-            result.run_ids.append(manifest.run_id)
-        if batch.slots:
-            flush(batch)
-        if in_flight is not None:
-            in_flight.result()
+                if batch.slots and (
+                    batch.rows + batch.quarantined + rows.num_rows + quarantine.num_rows > batch_rows
+                    or len(batch.slots) >= MAX_SLOTS_PER_WRITE
+                ):
+                    flush(batch)
+                    batch = SlotBatch()
+                batch.slots.append(slot)
+                batch.run_ids.append(manifest.run_id)
+                if arrow is not None:
+                    # Bounded: at most a few slots' rows wait for their files at once.
+                    while len(pending) >= 2 * FILE_THREADS:
+                        pending.popleft().exception()
+                    batch.files.append(file_writer.submit(arrow.write_files, table.identifier, rows))
+                    batch.quarantine_files.append(
+                        file_writer.submit(arrow.write_files, result.quarantine_table, quarantine)
+                    )
+                    pending.extend(batch.files[-1:] + batch.quarantine_files[-1:])
+                else:
+                    batch.tables.append(rows)
+                    batch.quarantines.append(quarantine)
+                batch.rows += rows.num_rows
+                batch.quarantined += quarantine.num_rows
+                result.run_ids.append(manifest.run_id)
+            if batch.slots:
+                flush(batch)
+            if in_flight is not None:
+                in_flight.result()
+        except BaseException:
+            if arrow is not None and not batch.submitted:
+                # Its files are written or being written, and no commit will take them.
+                _discard_batch(arrow, batch)
+            raise
     if arrow is not None:
         result.write_seconds += arrow.file_seconds
     log.info(
@@ -412,6 +422,13 @@ def _commit_arrow(arrow: ArrowSlotWriter, table: Table, result: TransformResult,
         raise
     arrow.commit_files(result.quarantine_table, batch.slots, quarantine_files)
     result.write_seconds += time.monotonic() - t0
+
+
+def _discard_batch(arrow: ArrowSlotWriter, batch: SlotBatch) -> None:
+    """Delete the data files of a batch that will never be committed, once written."""
+    for future in batch.files + batch.quarantine_files:
+        if future.exception() is None:  # waits; a failed write deleted its own files
+            arrow.discard(future.result())
 
 
 def _written(arrow: ArrowSlotWriter, futures: list[Future[list[DataFile]]]) -> list[DataFile]:

@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 
 from lakehouse.endpoints import Column, Table, extract
 from lakehouse.endpoints.jsonpath import compile_path
+from spark_jobs.tables import quote_parts
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INT_RANGE = (-(2**31), 2**31 - 1)
@@ -75,7 +76,7 @@ def spark_type(column: Column) -> str:
 
 
 def columns_ddl(table: Table) -> str:
-    return ", ".join(f"`{c.name}` {spark_type(c)}" for c in table.columns)
+    return ", ".join(f"{quote_parts(c.name)} {spark_type(c)}" for c in table.columns)
 
 
 def _describe(value: Any) -> str:

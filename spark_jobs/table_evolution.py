@@ -17,7 +17,7 @@ from lakehouse.endpoints import Table
 from lakehouse.errors import LakehouseError
 from lakehouse.schema_evolution import EvolutionPlan, from_spark, plan
 from spark_jobs.records import spark_type
-from spark_jobs.tables import quote
+from spark_jobs.tables import quote, quote_parts
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -43,10 +43,11 @@ def evolve_table(spark: SparkSession, identifier: str, table: Table) -> Evolutio
     if changes.refusals:
         raise TableSchemaMismatchError(identifier, [r.message for r in changes.refusals])
     if changes.additions:
-        columns = ", ".join(f"`{c.name}` {spark_type(c)}" for c in changes.additions)
+        columns = ", ".join(f"{quote_parts(c.name)} {spark_type(c)}" for c in changes.additions)
         spark.sql(f"ALTER TABLE {target} ADD COLUMNS ({columns})")
     for widening in changes.widenings:
-        spark.sql(f"ALTER TABLE {target} ALTER COLUMN `{widening.column.name}` TYPE {spark_type(widening.column)}")
+        column = quote_parts(widening.column.name)
+        spark.sql(f"ALTER TABLE {target} ALTER COLUMN {column} TYPE {spark_type(widening.column)}")
     if changes.changes:
         log.info("%s: schema evolved: %s", identifier, changes.describe())
     return changes

@@ -50,9 +50,30 @@ def slot_partition(slot_start: datetime) -> SlotPartition:
     return SlotPartition(p.ds, int(p.hr), int(p.min))
 
 
+# Every name that goes into Spark SQL text (a statement, or an identifier string that
+# Spark parses: spark.table, writeTo, a procedure's table argument) goes through
+# quote_parts, and every string value through sql_string. Names from a config are
+# validated, but the catalog can list any name, and maintenance feeds listed names in.
+
+
+def quote_parts(*parts: str) -> str:
+    """`a`.`b` from the parts exactly as given: a backtick inside is doubled (Spark's
+    escape inside a backtick-quoted identifier), a dot stays part of its name."""
+    if not parts:
+        raise ValueError("quote_parts needs at least one part")
+    return ".".join("`" + part.replace("`", "``") + "`" for part in parts)
+
+
 def quote(identifier: str) -> str:
-    """`ns`.`name`: `default` and `min` are SQL keywords, so always quote."""
-    return ".".join(f"`{part}`" for part in identifier.split("."))
+    """`ns`.`name` of a dotted identifier whose parts hold no dot (config-validated
+    names; ``default`` and ``min`` are SQL keywords, so always quote). A name listed
+    by the catalog may hold a dot: quote its parts with quote_parts."""
+    return quote_parts(*identifier.split("."))
+
+
+def sql_string(text: str) -> str:
+    """A Spark SQL string literal (backslash escapes are Spark's default parsing)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def table_exists(spark: SparkSession, identifier: str) -> bool:
@@ -72,7 +93,7 @@ def create_partitioned_table(
     once and every write goes through DataFrameWriterV2 against a known spec.
     """
     every = {**TABLE_PROPERTIES, **(run_id_metrics(run_id_column) if run_id_column else {}), **(properties or {})}
-    props = ", ".join(f"'{k}'='{v}'" for k, v in every.items())
+    props = ", ".join(f"{sql_string(k)}={sql_string(v)}" for k, v in every.items())
     spark.sql(
         f"CREATE TABLE IF NOT EXISTS {quote(identifier)} ({columns_ddl}, {PARTITION_DDL}) "
         f"USING iceberg PARTITIONED BY (ds, hr, `min`) TBLPROPERTIES ({props})"

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from lakehouse import paths
+from lakehouse.config_yaml import describe_error, parse_yaml
 from lakehouse.endpoints.models import NAME_MAX, NAME_RE, EndpointConfig
 from lakehouse.errors import EndpointConfigError, EndpointConfigsError
 
@@ -36,48 +37,12 @@ SECRET_KEYS: dict[str, str] = {
 }
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML keeps the last of two equal keys without a word; a config must not."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            first = seen.get(key)
-        except TypeError:  # an unhashable key: let PyYAML report it
-            break
-        if first is not None:
-            raise yaml.constructor.ConstructorError(
-                "while reading a mapping",
-                node.start_mark,
-                f"duplicate key {key!r} (first set on line {first})",
-                key_node.start_mark,
-            )
-        seen[key] = key_node.start_mark.line + 1
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def display_path(path: Path) -> str:
     """Relative to the working directory when below it: the form people click on."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
-
-
-def _parse(text: str) -> tuple[Any, yaml.Node | None]:
-    loader = _UniqueKeyLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-        return data, node
-    finally:
-        loader.dispose()
 
 
 def _line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
@@ -187,14 +152,10 @@ def parse_endpoint(text: str, source: str, stem: str | None = None) -> EndpointC
     """Validate one config's YAML text; ``source`` names it in errors, ``stem`` (the file
     name without suffix) must equal the endpoint name when given."""
     try:
-        data, node = _parse(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        detail = " ".join(p for p in (exc.context, exc.problem) if p)
-        raise EndpointConfigError(source, [(where, f"invalid YAML: {detail}")]) from None
+        data, node = parse_yaml(text)
     except yaml.YAMLError as exc:
-        raise EndpointConfigError(source, [("", f"invalid YAML: {exc}")]) from None
+        where, detail = describe_error(exc)
+        raise EndpointConfigError(source, [(where, f"invalid YAML: {detail}")]) from None
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise EndpointConfigError(

@@ -1,6 +1,7 @@
 """spark_jobs.arrow_writer on the real stack: concurrent slots of one table all land
 with their files written once, the files are what Spark reads and the count check
-proves from metadata, and no S3 key reaches a log record."""
+proves from metadata, no S3 key reaches a log record, and a write or a transform that
+fails before its commit leaves none of its data files in the bucket."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from pyarrow import fs
 
 from lakehouse import pipeline
 from lakehouse.catalog import load_catalog
+from lakehouse.endpoints import EndpointConfig
 from lakehouse.raw_layout import partition_of
 from lakehouse.settings import Settings
-from spark_jobs import arrow_writer
+from spark_jobs import arrow_writer, raw_to_table
 from spark_jobs.arrow_writer import ArrowSlotWriter
 from spark_jobs.raw_to_table import LINEAGE_DDL
 from spark_jobs.tables import create_partitioned_table, quote, slot_partition
+from tests.integration.landings import endpoint_doc, land
 
 FIRST = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 SLOTS = 16
@@ -160,3 +163,91 @@ def test_an_empty_batch_empties_its_slots_and_no_s3_key_is_logged(
     key, secret = spark_settings.s3.require_credentials()
     logged = "\n".join(f"{r.getMessage()} {r.args}" for r in caplog.records)
     assert key not in logged and secret not in logged
+
+
+def _data_files(settings: Settings, identifier: str) -> list[str]:
+    """Every object under the table's data directory, committed or not."""
+    location = load_catalog(settings).load_table(identifier).location().removeprefix("s3://").removeprefix("s3a://")
+    key, secret = settings.s3.require_credentials()
+    s3 = fs.S3FileSystem(
+        access_key=key, secret_key=secret, endpoint_override=settings.s3.endpoint_url, region=settings.s3.region
+    )
+    selector = fs.FileSelector(f"{location}/data", recursive=True, allow_not_found=True)
+    return sorted(f.path for f in s3.get_file_info(selector) if f.is_file)
+
+
+def test_a_write_that_fails_midway_deletes_every_file_it_wrote(spark_settings: Settings, identifier: str) -> None:
+    """Three slots in one write_files call: pyiceberg writes three files in parallel.
+    The second file's upload lands an object and then fails; the other two land. The
+    call raises that failure, and the bucket holds none of the three afterwards
+    (before: every file of the call stayed, referenced by no snapshot)."""
+    schema = load_catalog(spark_settings).load_table(identifier).schema().as_arrow()
+    starts = [FIRST + i * timedelta(minutes=15) for i in range(3)]
+    data = pa.concat_tables([_rows(schema, "run-f", start, 5) for start in starts])
+    writer = ArrowSlotWriter(spark_settings)
+    real_io = writer.data_io
+    opened: list[str] = []
+    lock = threading.Lock()
+
+    class FailingOutput:
+        """Writes some bytes (an object lands, as a partial upload can), then fails."""
+
+        def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+            self.inner = inner
+            self.location = inner.location
+
+        def create(self, overwrite: bool = False):  # type: ignore[no-untyped-def]
+            with self.inner.create(overwrite=overwrite) as stream:
+                stream.write(b"PAR1 half a file")
+            raise OSError("simulated: upload failed after part of the file was stored")
+
+        def __len__(self) -> int:
+            return len(self.inner)
+
+    class FaultyIO(type(real_io)):  # type: ignore[misc]
+        def new_output(self, location: str):  # type: ignore[no-untyped-def]
+            with lock:
+                opened.append(location)
+                second = len(opened) == 2
+            output = real_io.new_output(location)
+            return FailingOutput(output) if second else output
+
+    writer.data_io = FaultyIO(real_io.properties)
+    with pytest.raises(OSError, match="simulated: upload failed"):
+        writer.write_files(identifier, data)
+
+    assert len(opened) >= 2, "one file per slot partition, written in parallel"
+    assert _data_files(spark_settings, identifier) == []
+
+
+def test_a_transform_that_fails_before_its_commit_leaves_no_data_files(
+    spark, spark_settings: Settings, table_suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first slot's files (table and quarantine) are written while the second
+    slot is read; reading the second fails, so the batch is never committed. Its
+    files are deleted (before: they stayed in the bucket, referenced by nothing)."""
+    monkeypatch.setattr(spark_settings.spark, "table_writer", "arrow")
+    endpoint = EndpointConfig.model_validate(endpoint_doc(f"orph_{table_suffix}"))
+    trades = [{"id": i, "price": "1.5", "time": 1740831300000 + i} for i in range(1, 4)]
+    prefixes = [
+        land(spark_settings, endpoint.name, start, [trades + [{"id": None, "time": 1}]])
+        for start in (FIRST, FIRST + timedelta(minutes=15))
+    ]
+    real_read = raw_to_table._read_landing
+    reads = 0
+
+    def read(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal reads
+        reads += 1
+        if reads == 2:
+            raise OSError("simulated: the object store went away reading the second landing")
+        return real_read(*args, **kwargs)
+
+    monkeypatch.setattr(raw_to_table, "_read_landing", read)
+    with pytest.raises(OSError, match="simulated: the object store went away"):
+        raw_to_table.run(spark, spark_settings, endpoint, prefixes)
+
+    assert endpoint.table is not None
+    for identifier in (endpoint.table.identifier, f"{endpoint.table.identifier}__quarantine"):
+        assert load_catalog(spark_settings).load_table(identifier).current_snapshot() is None
+        assert _data_files(spark_settings, identifier) == [], identifier

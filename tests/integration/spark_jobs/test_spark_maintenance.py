@@ -46,3 +46,33 @@ def test_compaction_reduces_files_and_keeps_rows(spark, spark_settings, table_su
     assert _count(spark, f"SELECT count(*) AS n FROM {quote(table)}.snapshots") == 1
     assert result.expired_snapshots == 0
     assert result.deleted_data_files == (0 if gc_enabled else None)
+
+
+def test_a_catalog_listed_name_with_a_backtick_is_compacted_and_injects_nothing(spark, spark_settings, table_suffix):
+    """Maintenance feeds the names the catalog lists into SQL. A table whose name holds
+    a backtick (with SQL after it), a dot and a space is listed as it is, compacted as
+    itself, and the table its name tries to reach is not touched."""
+    from spark_jobs.tables import quote_parts
+
+    victim = f"victim_{table_suffix}"
+    hostile = f"{victim}` WHERE 1=0 --. odd name"
+    for name in (victim, hostile):
+        spark.sql(
+            f"CREATE TABLE {quote_parts('default', name)} (id bigint, v string, ds string, hr int, `min` int) "
+            "USING iceberg PARTITIONED BY (ds, hr, `min`)"
+        )
+        slot = slot_partition(datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
+        df = spark.createDataFrame([(i, f"v{i}") for i in range(60)], "id bigint, v string").repartition(6)
+        with_slot(df, slot).writeTo(quote_parts("default", name)).option("distribution-mode", "none").append()
+
+    listed = [t for t in maintenance.list_tables(spark, spark_settings) if t[-1].startswith(victim)]
+    assert sorted(listed) == sorted([("default", victim), ("default", hostile)])
+    [result] = maintenance.run(
+        spark, spark_settings, [("default", hostile)], MaintenancePolicy(min_input_files=2, expire=False)
+    )
+
+    assert (result.table, result.rewritten_files, result.added_files) == (f"default.{hostile}", 6, 1)
+    files = f"SELECT count(*) AS n FROM {quote_parts('default', hostile, 'files')}"
+    assert _count(spark, files) == 1
+    assert _count(spark, f"SELECT count(*) AS n FROM {quote_parts('default', victim, 'files')}") == 6
+    assert spark.table(quote_parts("default", hostile)).count() == 60

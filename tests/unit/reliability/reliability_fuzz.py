@@ -3,7 +3,8 @@
 ``malformed_configs(n, seed)`` mutates the shipped configs (config/endpoints/*.yaml)
 one way each: a wrong type, an unknown key, a bad cron, a bad JMESPath, a bad
 template, a duplicate column, a huge value, a hostile name, a secret in YAML, a
-header or parameter that smuggles a second one. Each case says which field path
+header or parameter that smuggles a second one, a YAML anchor/alias (a plain one, or
+an alias bomb: under 1 KB of YAML standing for 10^7 nodes). Each case says which field path
 the validator must name. Same seed, same cases: a failure reproduces.
 """
 
@@ -216,6 +217,25 @@ def bad_url(doc: dict[str, Any], rng: random.Random) -> str:
     return "request.url"
 
 
+def yaml_alias(doc: dict[str, Any], rng: random.Random) -> str:
+    """The same Python object twice in the doc: safe_dump writes it once with an anchor
+    and refers to it by alias. Nested ten wide, seven deep, that is an alias bomb."""
+    if rng.random() < 0.5:
+        shared: Any = ["sandbox"]
+        doc["tags"] = shared
+        doc["request"].setdefault("headers", {})["X-Tags"] = shared
+    else:
+        shared = ["lol"] * 10
+        for _ in range(6):
+            shared = [shared] * 10
+        doc["tags"] = shared
+    # The error names the line and column of the first anchor (the text BadConfig writes).
+    for number, line in enumerate(BadConfig("", "", "", doc).text().splitlines(), start=1):
+        if "&" in line:
+            return f"line {number}, column {line.index('&') + 1}"
+    raise AssertionError("safe_dump wrote no anchor")
+
+
 MUTATIONS: dict[str, Mutation] = {
     "wrong_type": wrong_type,
     "unknown_key": unknown_key,
@@ -228,6 +248,7 @@ MUTATIONS: dict[str, Mutation] = {
     "secret_in_yaml": secret_in_yaml,
     "smuggled_header": smuggled_header,
     "bad_url": bad_url,
+    "yaml_alias": yaml_alias,
 }
 
 
