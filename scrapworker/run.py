@@ -45,8 +45,8 @@ from lakehouse.raw_layout import Manifest, ManifestPage, redact_url, s3_uri, sha
 from scrapworker.children import ChildRequests
 from scrapworker.errors import (
     JobFailedError,
-    OffOriginRequestError,
     LandingSupersededError,
+    OffOriginRequestError,
     PageRetriesExhaustedError,
     PageTooLargeError,
     RecordsNotFoundError,

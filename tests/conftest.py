@@ -45,6 +45,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_port_pair(offset: int) -> int:
+    """A free port ``p`` whose ``p + offset`` is free too (SeaweedFS' admin server and
+    its gRPC twin)."""
+    for _ in range(100):
+        port = free_port()
+        if port + offset > 65535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + offset))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port pair {offset} apart")
+
+
 def stack_env(state_dir: Path) -> dict[str, str]:
     """LAKEHOUSE_* variables for a stack on free ports under `state_dir`."""
     ports = {
@@ -79,6 +95,8 @@ def stack_env(state_dir: Path) -> dict[str, str]:
     }
     for name in ("s3_grpc", "master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc"):
         env[f"LAKEHOUSE_LOCAL__WEED_PORTS__{name.upper()}"] = str(ports[name])
+    # Its gRPC port is this + 10000 (lakehouse.local.s3_server.admin_grpc_port).
+    env["LAKEHOUSE_LOCAL__WEED_PORTS__ADMIN"] = str(free_port_pair(10000))
     return env
 
 

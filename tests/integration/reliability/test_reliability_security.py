@@ -189,6 +189,8 @@ def _probes(settings: Settings) -> dict[tuple[str, int], Probe]:
         # S3 checks its own key pair: an unsigned request is AccessDenied.
         ("s3", settings.s3.port): Probe("s3 api", _http("GET", "/warehouse", {403})),
         ("nessie", settings.catalog.port): Probe("nessie api", _http("GET", "/api/v2/trees", {401})),
+        # Management: health stays open (the stack's own probe); nothing else may be served.
+        ("nessie", local.nessie_management_port): Probe("nessie management", _http("GET", "/q/metrics", {401, 404})),
         ("spark-connect", local.spark_connect_port): Probe("spark connect", _spark_connect),
         ("airflow", settings.airflow.api_port): Probe("airflow api-server", _http("GET", "/api/v2/dags", {401, 403})),
         ("jupyter", local.jupyter_port): Probe("jupyter", _http("GET", "/api/contents", {403})),
@@ -281,3 +283,19 @@ def test_every_listening_socket_of_the_stack_refuses_an_anonymous_client(optiona
     print(f"{len(results)} of {len(listeners)} sockets refused anonymous clients in {time.monotonic() - started:.1f} s")
     assert not unprobed, f"listening sockets with no probe (add one, or close the port): {unprobed}"
     assert not served, "served an anonymous client:\n" + "\n".join(served)
+
+
+def test_the_state_dir_and_everything_in_it_are_owner_only(settings: Settings) -> None:
+    """After the stack (and whatever this session ran on it) nothing in the state dir
+    is readable by group or others: `find <state> -perm /o=r` finds nothing."""
+    state = settings.local.state_dir
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    readable = []
+    for path in [state, *state.rglob("*")]:
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            continue  # a service's temporary file, gone meanwhile
+        if not stat.S_ISLNK(mode) and mode & 0o077:
+            readable.append(f"{oct(stat.S_IMODE(mode))} {path.relative_to(state)}")
+    assert not readable, f"{len(readable)} entries readable beyond the owner: {readable[:20]}"
