@@ -133,6 +133,14 @@ def _cases(sandbox_url: str, collector: Collector, canary: Path, other_sandbox: 
             auth=QUERY_KEY,
             says=("redirect", collector.url),
         ),
+        # Scrapy's meta-refresh middleware followed this, X-API-Key header included.
+        Case(
+            "h_meta_refresh_cross",
+            f"/abuse/meta_refresh?to={steal}",
+            NONE,
+            auth=HEADER_KEY,
+            says=("not valid JSON",),
+        ),
         Case("h_total_inf", "/abuse/count?field=total&value=1e999", OFFSET, "data", says=("total_path", "inf")),
         Case(
             "h_total_pages_inf",
