@@ -14,6 +14,7 @@
 ``/abuse/redirect_to?to=URL``          302 to ``URL`` (``status=`` 301/303/307/308)
 ``/abuse/count?field=F&value=V``       ``{"data": [...], "F": V}``, V written into the
                                        JSON as given (``1e999``, ``true``, ``"123"``)
+``/abuse/meta_refresh?to=URL``         200 HTML with ``<meta http-equiv="refresh" content="0;url=URL">``
 ``/abuse/deep?depth=N``                N nested lists ``[[[...]]]`` (<= 1,000,000)
 ``/abuse/mixed``                       ``{"data": [1, "a"]}``: records of mixed types
 =====================================  ===============================================
@@ -30,6 +31,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from html import escape as html_escape
 
 MAX_DELAY_SECONDS = 60.0
 MAX_HUGE_MB = 200
@@ -145,6 +147,12 @@ def redirect_to(req: AbuseRequest) -> AbuseResponse:
     return AbuseResponse(code, b"", {"Location": req.params.get("to", "/")})
 
 
+def meta_refresh(req: AbuseRequest) -> AbuseResponse:
+    target = html_escape(req.params.get("to", "/"), quote=True)
+    body = f'<!DOCTYPE html><html><head><meta http-equiv="refresh" content="0;url={target}"></head></html>'
+    return AbuseResponse(200, body.encode(), {"Content-Type": "text/html; charset=utf-8"})
+
+
 def count(req: AbuseRequest) -> AbuseResponse:
     field, value = req.params.get("field", "total"), req.params.get("value", "0")
     if not _FIELD_RE.fullmatch(field) or not _RAW_COUNT_RE.fullmatch(value):
@@ -173,6 +181,7 @@ ABUSE_ROUTES: dict[str, Callable[[AbuseRequest], AbuseResponse]] = {
     "/abuse/link_to": link_to,
     "/abuse/next_to": next_to,
     "/abuse/redirect_to": redirect_to,
+    "/abuse/meta_refresh": meta_refresh,
     "/abuse/count": count,
     "/abuse/deep": deep,
     "/abuse/mixed": mixed,

@@ -71,8 +71,8 @@ class PageCallbackError(JobFailedError):
 class RunStalledError(JobFailedError):
     def __init__(self, seconds: float, pages: int) -> None:
         super().__init__(
-            f"no progress for {seconds:.0f} s (no page landed since page {pages}): the crawl is stuck, so the "
-            "worker gave it up (worker.stall_seconds). Check the API and the worker log; the job can be retried."
+            f"no progress for {seconds:.1f} s after {pages} page(s): the crawl or its landing is stuck, so the "
+            "worker gave it up (worker.stall_seconds). Check the API, S3 and the worker log; the job can be retried."
         )
 
 

@@ -83,6 +83,8 @@ class Case:
     says: tuple[str, ...] = ()
     expect: JobState = JobState.FAILED
     allowed_hosts: list[str] = field(default_factory=list)
+    timeout_seconds: float = 5
+    retry: dict[str, Any] = field(default_factory=lambda: dict(RETRY))
 
 
 NEXT = {"type": "cursor", "next_url_path": "next"}
@@ -133,6 +135,14 @@ def _cases(sandbox_url: str, collector: Collector, canary: Path, other_sandbox: 
             auth=QUERY_KEY,
             says=("redirect", collector.url),
         ),
+        # Scrapy's meta-refresh middleware followed this, X-API-Key header included.
+        Case(
+            "h_meta_refresh_cross",
+            f"/abuse/meta_refresh?to={steal}",
+            NONE,
+            auth=HEADER_KEY,
+            says=("not valid JSON",),
+        ),
         Case("h_total_inf", "/abuse/count?field=total&value=1e999", OFFSET, "data", says=("total_path", "inf")),
         Case(
             "h_total_pages_inf",
@@ -182,13 +192,13 @@ def _write(endpoints: Any, base_url: str, case: Case) -> Any:
             "url": base_url + path,
             "params": {k: unquote(v) for k, v in params.items()},
             "auth": case.auth,
-            "timeout_seconds": 5,
+            "timeout_seconds": case.timeout_seconds,
             **({"allowed_hosts": case.allowed_hosts} if case.allowed_hosts else {}),
         },
         "pagination": case.pagination,
         "response_map": {"records_path": case.records_path},
         "rate_limit": {"requests_per_second": 100, "burst": 1},
-        "retry": RETRY,
+        "retry": case.retry,
         "schedule": "*/15 * * * *",
     }
     file = endpoints.directory / f"{case.name}.yaml"
@@ -256,3 +266,36 @@ def test_a_hostile_upstream_gets_no_credential_and_wedges_no_crawl(
     assert queue.get_status(good_job.run_id).state == JobState.FINISHED, worker.text()[-3000:]
     assert worker.proc.poll() is None
     assert TOKEN not in worker.text()
+
+
+def test_a_run_with_no_progress_is_failed_by_the_watchdog_and_the_worker_goes_on(
+    settings, make_sandbox, endpoints, queue, start_worker
+) -> None:
+    """A page upload that hangs (the ``page_upload`` fault point holds it 30 s, as a
+    stuck S3 would) leaves the run waiting with its lease heart-beaten: the watchdog
+    fails it after ``worker.stall_seconds`` and the worker takes the next job."""
+    sandbox = make_sandbox(records_per_slot=100)
+    quick = {"max_attempts": 1, "backoff_seconds": 0.1, "max_backoff_seconds": 0.1, "max_retry_after_seconds": 0.1}
+    config = _write(
+        endpoints, sandbox.url, Case("h_stalled", "/abuse/slow?delay=0", NONE, timeout_seconds=1, retry=quick)
+    )
+    worker = start_worker(
+        "--stall-seconds",
+        "1",
+        env_extra={"LAKEHOUSE_WORKER__PAUSE_AT": "page_upload", "LAKEHOUSE_WORKER__PAUSE_SECONDS": "30"},
+    )
+    wait_until(lambda: "serving queue" in worker.text(), 60, "the worker to start")
+    job = make_job(settings, config, 0)
+    started = time.monotonic()
+    queue.enqueue(job)
+    wait_until(lambda: (s := queue.get_status(job.run_id)) and s.state.terminal, 15, "the watchdog to end the run")
+    seconds = time.monotonic() - started
+    status = queue.get_status(job.run_id)
+    print(f"h_stalled: {status.state.value} after {seconds:.2f} s (attempt {status.attempts}): {status.error}")
+    assert status.state == JobState.FAILED and "no progress for" in (status.error or ""), status
+    assert status.attempts == 1 and seconds < 10
+    good = endpoints.write("h_after_stall", sandbox.url, "offset")
+    good_job = make_job(settings, good, 0)
+    queue.enqueue(good_job)
+    wait_until(lambda: (s := queue.get_status(good_job.run_id)) and s.state.terminal, 30, "the next job")
+    assert queue.get_status(good_job.run_id).state == JobState.FINISHED, worker.text()[-3000:]

@@ -81,7 +81,7 @@ def test_the_watchdog_fails_a_run_past_its_stall_limit_and_spares_a_legitimate_p
         run.stalled_for = lambda now, idle=idle: idle
     spider = SimpleNamespace(runs={"a": quick, "b": patient}, stall_seconds=30.0)
     QueueSpider._watch(spider)  # type: ignore[arg-type]
-    assert len(quick.failed) == 1 and "no progress for 31 s" in quick.failed[0]
+    assert len(quick.failed) == 1 and "no progress for 31.0 s after 0 page(s)" in quick.failed[0]
     assert "worker.stall_seconds" in quick.failed[0]
     # 600 s Retry-After + 5 s timeout: a pause the endpoint allows is no stall.
     assert patient.failed == []
