@@ -555,3 +555,18 @@ def test_leases_heartbeats_and_acks_record_the_worker_as_seen(queue: JobQueue, m
     queue.heartbeat(lease)
     assert queue.workers_seen()["busy-worker"] > first
     assert set(queue.workers_seen()) == {"idle-worker", "busy-worker"}
+
+
+def test_lease_ids_keep_growing_after_redis_loses_its_counter(queue: JobQueue, make_job: MakeJob) -> None:
+    # Lease ids name and order attempts' landings in S3 (lakehouse.raw_layout), which
+    # outlive Redis: a counter starting again at 1 would make every rerun of an old
+    # slot "older" than its landing, and the landing would refuse it forever.
+    seconds, micros = queue.client.time()
+    before_ms = seconds * 1000 + micros // 1000
+    queue.enqueue(make_job(minute=0))
+    first = queue.lease("w-ids", lease_seconds=30)
+    assert first is not None and first.lease_id >= before_ms
+    queue.client.delete(queue.keys.lease_seq)  # Redis lost its data; the landings did not
+    queue.enqueue(make_job(minute=15))
+    second = queue.lease("w-ids", lease_seconds=30)
+    assert second is not None and second.lease_id > first.lease_id
