@@ -175,3 +175,14 @@ class ManifestContendedError(LakehouseError):
             f"the manifest {key} changed under {tries} conditional writes in a row: another writer keeps "
             "replacing it. Check that only scrapworkers of one queue write this raw prefix; the job can be retried."
         )
+
+
+class LandingAbandonedError(LakehouseError):
+    """The run ended (failed by the stall watchdog, say) while its landing was still
+    writing: its manifest must not appear after the queue was told it failed."""
+
+    def __init__(self, run_id: str, state: str) -> None:
+        super().__init__(
+            f"run {run_id}: the run ended as {state} before its manifest was written; the manifest was "
+            "not written (a rerun lands the slot)"
+        )

@@ -45,6 +45,7 @@ from lakehouse.raw_layout import Manifest, ManifestPage, redact_url, s3_uri, sha
 from scrapworker.children import ChildRequests
 from scrapworker.errors import (
     JobFailedError,
+    LandingAbandonedError,
     LandingSupersededError,
     OffOriginRequestError,
     PageRetriesExhaustedError,
@@ -398,6 +399,10 @@ class JobRun:
         """Right before the manifest (in the landing's thread): a stale worker stops
         here with LeaseLostError. Redis being unreachable does not stop the landing:
         the manifest's conditional write is the fence, this is the fast path."""
+        # The stall watchdog may have failed the run while its pages uploaded: the
+        # queue says failed, so no manifest may say the landing is complete.
+        if self.state is not RunState.LANDING:
+            raise LandingAbandonedError(self.run_id, self.state.value)
         try:
             self.queue.heartbeat(self.lease, self.progress())
         except redis.RedisError as exc:

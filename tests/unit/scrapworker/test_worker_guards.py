@@ -15,9 +15,9 @@ from scrapy.settings import Settings as ScrapySettings
 
 from lakehouse.endpoints import parse_endpoint
 from lakehouse.worker_config import WorkerSettings, stall_limit
-from scrapworker.errors import OffOriginRequestError
+from scrapworker.errors import LandingAbandonedError, OffOriginRequestError
 from scrapworker.origin_middleware import OriginGuardMiddleware
-from scrapworker.run import RUN_META
+from scrapworker.run import RUN_META, JobRun, RunState
 from scrapworker.settings import _fixed
 from scrapworker.spider import QueueSpider
 
@@ -102,3 +102,16 @@ def test_a_callback_that_raises_fails_its_run_with_the_exception_named() -> None
         "page 1: handling the response raised OverflowError: cannot convert float infinity to integer. "
         "The response is one this worker cannot process; check the API's answer for this slot."
     ]
+
+
+def test_a_run_the_watchdog_failed_writes_no_manifest_after_its_held_uploads() -> None:
+    # _confirm_lease runs in the landing thread right before the manifest's write.
+    beats: list[object] = []
+    queue = SimpleNamespace(heartbeat=lambda lease, progress: beats.append(lease))
+    landing = SimpleNamespace(state=RunState.LANDING, run_id="r", queue=queue, lease="L", progress=lambda: None)
+    JobRun._confirm_lease(landing)  # type: ignore[arg-type]
+    assert beats == ["L"]
+    failed = SimpleNamespace(state=RunState.FAILED, run_id="r", queue=queue, lease="L", progress=lambda: None)
+    with pytest.raises(LandingAbandonedError, match="ended as failed before its manifest"):
+        JobRun._confirm_lease(failed)  # type: ignore[arg-type]
+    assert beats == ["L"]
