@@ -17,6 +17,10 @@ SECRETS: dict[str, int] = {
     "LAKEHOUSE_REDIS__PASSWORD": 16,
     "LAKEHOUSE_SPARK__CONNECT_TOKEN": 16,
     "NESSIE_POSTGRES_PASSWORD": 16,
+    # A base64 DER RSA public key (2048 bits: 392 characters) and the RS256 token it
+    # verifies; neither can be short. Not secret, the key, but required all the same.
+    "NESSIE_OIDC_PUBLIC_KEY": 300,
+    "LAKEHOUSE_CATALOG__TOKEN": 100,
     "AIRFLOW_POSTGRES_PASSWORD": 16,
     "AIRFLOW_BROKER_PASSWORD": 16,
     "AIRFLOW_FERNET_KEY": 16,
@@ -24,6 +28,11 @@ SECRETS: dict[str, int] = {
     "AIRFLOW_API_SECRET_KEY": 16,
     "AIRFLOW_ADMIN_PASSWORD": 16,
     "JUPYTER_TOKEN": 16,
+}
+#: how to make a value, where `openssl rand -hex 24` will not do
+HOW = {
+    "NESSIE_OIDC_PUBLIC_KEY": "`lakehouse catalog keygen` (docs/deploy.md)",
+    "LAKEHOUSE_CATALOG__TOKEN": "`lakehouse catalog keygen` (docs/deploy.md)",
 }
 #: values that tutorials and .env.example ship with
 PLACEHOLDERS = frozenset({"change-me", "changeme", "change_me", "secret", "password", "admin", "minioadmin"})
@@ -34,12 +43,13 @@ def problems(env: Mapping[str, str]) -> list[str]:
     found = []
     for name, shortest in SECRETS.items():
         value = env.get(name, "")
+        how = HOW.get(name, "openssl rand -hex 24")
         if not value:
-            found.append(f"{name} is not set: put a generated value in .env (openssl rand -hex 24)")
+            found.append(f"{name} is not set: put a generated value in .env ({how})")
         elif value.strip().lower() in PLACEHOLDERS:
             found.append(f"{name} is still the placeholder of .env.example: replace it with a generated value")
         elif len(value) < shortest:
-            found.append(f"{name} is {len(value)} characters; use at least {shortest} (openssl rand -hex 24)")
+            found.append(f"{name} is {len(value)} characters; use at least {shortest} ({how})")
     return found
 
 

@@ -177,6 +177,28 @@ def _spark_connect(port: int) -> str:
     return f"Config without the token -> {code.name}"
 
 
+def _nessie_management(port: int) -> str:
+    """Nessie's management port is the documented exception: health and Prometheus
+    metrics stay readable without a credential, because the runner jar fixes both at
+    build time (`quarkus.micrometer.export.prometheus.enabled` and
+    `quarkus.management.ssl.client-auth` set at run time are ignored with a warning;
+    tried on 0.108.8). It must serve nothing else: no catalog API, no write, no dev UI."""
+    served = [_status("GET", f"http://127.0.0.1:{port}{path}", {200}) for path in ("/q/health/ready", "/q/metrics")]
+    refused = [
+        _status(method, f"http://127.0.0.1:{port}{path}", {404, 405})
+        for method, path in (
+            ("GET", "/api/v2/trees"),
+            ("POST", "/api/v2/trees"),
+            ("DELETE", "/api/v2/trees/main"),
+            ("GET", "/iceberg/v1/config"),
+            ("GET", "/q/dev-ui"),
+            ("GET", "/q/openapi"),
+            ("GET", "/q/info"),
+        )
+    ]
+    return f"read-only health and metrics only ({', '.join(served)}); {'; '.join(refused)}"
+
+
 def _probes(settings: Settings) -> dict[tuple[str, int], Probe]:
     """(service, port) -> the probe for each port a service of the stack is known to open."""
     from lakehouse.local.s3_server import admin_grpc_port
@@ -189,8 +211,8 @@ def _probes(settings: Settings) -> dict[tuple[str, int], Probe]:
         # S3 checks its own key pair: an unsigned request is AccessDenied.
         ("s3", settings.s3.port): Probe("s3 api", _http("GET", "/warehouse", {403})),
         ("nessie", settings.catalog.port): Probe("nessie api", _http("GET", "/api/v2/trees", {401})),
-        # Management: health stays open (the stack's own probe); nothing else may be served.
-        ("nessie", local.nessie_management_port): Probe("nessie management", _http("GET", "/q/metrics", {401, 404})),
+        # The one port that answers without a credential: see _nessie_management.
+        ("nessie", local.nessie_management_port): Probe("nessie management", _nessie_management),
         ("spark-connect", local.spark_connect_port): Probe("spark connect", _spark_connect),
         ("airflow", settings.airflow.api_port): Probe("airflow api-server", _http("GET", "/api/v2/dags", {401, 403})),
         ("jupyter", local.jupyter_port): Probe("jupyter", _http("GET", "/api/contents", {403})),

@@ -24,7 +24,7 @@ def test_the_env_example_as_copied_is_refused_naming_each_variable() -> None:
 
 
 def test_missing_and_short_secrets_are_refused_without_showing_the_value() -> None:
-    env = {name: "x" * 40 for name in SECRETS}
+    env = {name: "x" * max(40, shortest) for name, shortest in SECRETS.items()}
     assert problems(env) == []
     env["AIRFLOW_JWT_SECRET"] = "short-secret-v1"  # 15 characters
     del env["JUPYTER_TOKEN"]
@@ -34,6 +34,13 @@ def test_missing_and_short_secrets_are_refused_without_showing_the_value() -> No
         "JUPYTER_TOKEN is not set: put a generated value in .env (openssl rand -hex 24)",
     ]
     assert not any("short-secret-v1" in line for line in found)
+    # The catalog's pair is made by `lakehouse catalog keygen`, and a stray hex token is too short.
+    env["JUPYTER_TOKEN"] = "x" * 40
+    env["LAKEHOUSE_CATALOG__TOKEN"] = "0" * 48
+    assert (
+        "LAKEHOUSE_CATALOG__TOKEN is 48 characters; use at least 100 (`lakehouse catalog keygen` (docs/deploy.md))"
+        in problems(env)
+    )
 
 
 def test_compose_passes_every_secret_to_the_check(services: dict[str, dict[str, Any]]) -> None:
