@@ -21,6 +21,7 @@ from pathlib import Path
 from lakehouse import paths
 from lakehouse.catalog_auth import NESSIE_PUBLIC_KEY_PROPERTY, nessie_auth_properties
 from lakehouse.settings import Settings, load_settings
+from lakehouse.spark_auth import AUTH_CONF
 from lakehouse.spark_conf import catalog_conf
 
 DEPLOY_PROFILE = "docker"
@@ -38,7 +39,8 @@ SPARK_DEFAULTS_PATH = Path("docker") / "spark" / "spark-defaults.conf"
 
 
 def spark_defaults(settings: Settings) -> dict[str, str]:
-    """Spark properties for the Iceberg REST catalog served by Nessie.
+    """Spark properties for the Iceberg REST catalog served by Nessie, and Spark's
+    authentication (whose secret each container adds: lakehouse.spark_auth).
 
     No S3 keys: S3FileIO falls back to the AWS SDK's default chain, so every container
     gets ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` from the environment and the
@@ -54,6 +56,9 @@ def spark_defaults(settings: Settings) -> dict[str, str]:
         # classpath (rather than spark.jars) spares shipping ~110 MB to each executor.
         "spark.driver.extraClassPath": f"{JARS_DIR}/*",
         "spark.executor.extraClassPath": f"{JARS_DIR}/*",
+        # Spark's RPC takes only JVMs with the shared secret, which is not in this file:
+        # each container adds it to a private copy (python -m lakehouse.spark_auth exec).
+        **AUTH_CONF,
     }
 
 

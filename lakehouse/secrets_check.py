@@ -16,6 +16,10 @@ SECRETS: dict[str, int] = {
     "LAKEHOUSE_S3__SECRET_ACCESS_KEY": 16,
     "LAKEHOUSE_REDIS__PASSWORD": 16,
     "LAKEHOUSE_SPARK__CONNECT_TOKEN": 16,
+    "LAKEHOUSE_SPARK__AUTH_SECRET": 16,
+    # The catalog's public key (PEM body) and the bearer token it verifies: far longer.
+    "NESSIE_OIDC_PUBLIC_KEY": 16,
+    "LAKEHOUSE_CATALOG__TOKEN": 16,
     "NESSIE_POSTGRES_PASSWORD": 16,
     "AIRFLOW_POSTGRES_PASSWORD": 16,
     "AIRFLOW_BROKER_PASSWORD": 16,
