@@ -28,6 +28,7 @@ SECRETS: dict[str, int] = {
     "AIRFLOW_API_SECRET_KEY": 16,
     "AIRFLOW_ADMIN_PASSWORD": 16,
     "JUPYTER_TOKEN": 16,
+    "TRINO_PASSWORD": 16,
 }
 #: values that tutorials and .env.example ship with
 PLACEHOLDERS = frozenset({"change-me", "changeme", "change_me", "secret", "password", "admin", "minioadmin"})

@@ -9,7 +9,6 @@ import json
 import socket
 import ssl
 import stat
-import struct
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from redis.retry import Retry
 
 from lakehouse.settings import SECRET_FIELDS, Settings, load_settings
 from tests.conftest import free_port
+from tests.spark_rpc import spark_rpc_refused
 
 # The probes talk to self-signed HTTPS ports without verifying: they expect a refusal.
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
@@ -178,38 +178,6 @@ def _spark_connect(port: int) -> str:
     return f"Config without the token -> {code.name}"
 
 
-# Spark's transport frame: its length (8 bytes, itself included), the message type, then
-# the message; an RpcRequest (3) is its id (8) and the body's length (4); the answer
-# RpcFailure (5) is the id and a length-prefixed error text.
-_RPC_REQUEST, _RPC_RESPONSE, _RPC_FAILURE = 3, 4, 5
-# The Java serialisation magic (what a driver's RpcEnv expects) and nothing after it.
-_RPC_BODY = b"\xac\xed\x00\x05" + b"\x00" * 12
-
-
-def _spark_rpc(port: int) -> str:
-    """An RPC without Spark's authentication handshake on a driver's RPC or block
-    manager port (or a standalone master's or worker's). Without spark.authenticate,
-    the block manager answers it (RpcResponse) and the RpcEnv tries to run it (a
-    deserialisation failure); with it, only the SASL/auth handshake is read."""
-    message = bytes([_RPC_REQUEST]) + struct.pack(">qi", 42, len(_RPC_BODY)) + _RPC_BODY
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(struct.pack(">q", 8 + len(message)) + message)
-        answer = b""
-        while len(answer) < 8 or len(answer) < struct.unpack(">q", answer[:8])[0]:
-            chunk = conn.recv(65536)
-            if not chunk:
-                break
-            answer += chunk
-    kind = answer[8] if len(answer) > 8 else None
-    text = answer[21:].decode("utf-8", "replace") if kind == _RPC_FAILURE else ""
-    assert kind != _RPC_RESPONSE, f"port {port} answered an unauthenticated Spark RPC: {answer[:80]!r}"
-    if kind is None:
-        return "unauthenticated Spark RPC: connection closed"
-    first = text.splitlines()[0] if text else repr(answer[:40])
-    assert "SaslMessage" in text or "AuthMessage" in text, f"port {port} ran an unauthenticated Spark RPC: {first}"
-    return f"unauthenticated Spark RPC -> {first[:90]}"
-
-
 #: services whose other ports are Spark's RPC (random: spark.driver.port, spark.blockManager.port)
 SPARK_RPC_SERVICES = frozenset({"spark-connect", "spark-master", "spark-worker"})
 
@@ -307,7 +275,7 @@ def test_every_listening_socket_of_the_stack_refuses_an_anonymous_client(optiona
     listeners = _listeners(settings)
     for listener in listeners:
         if listener.service in SPARK_RPC_SERVICES:
-            probes.setdefault((listener.service, listener.port), Probe("spark rpc", _spark_rpc))
+            probes.setdefault((listener.service, listener.port), Probe("spark rpc", spark_rpc_refused))
     unprobed = [x for x in listeners if (x.service, x.port) not in probes and (x.service, x.port) not in EXCEPTIONS]
     results, served = [], []
     for listener in listeners:

@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -18,6 +19,7 @@ from spark_jobs.session import SessionOptions
 from spark_jobs.static_data import ROWS
 from spark_jobs.submit import submit_command
 from tests.conftest import free_port
+from tests.spark_rpc import spark_rpc_refused
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +67,16 @@ def test_a_job_runs_on_the_standalone_cluster_in_client_mode(spark_settings, clu
     assert any(app["name"] == "static_data" for app in apps), "the app must have run on the standalone master"
     rows = load_catalog(spark_settings).load_table(table).scan().to_arrow()
     assert sorted(rows.column("symbol").to_pylist()) == sorted(r[0] for r in ROWS)
+
+
+def test_the_master_and_the_worker_refuse_an_anonymous_rpc(spark_settings, cluster):
+    """spark.authenticate on both daemons (their secret from a private conf file): an RPC
+    without the handshake is refused; the job above, which holds the secret, ran."""
+    refused = {port: spark_rpc_refused(port) for port in (cluster.master_port, cluster.worker_port)}
+    print(refused)
+    secret = spark_settings.spark.require_auth_secret()
+    for proc in psutil.process_iter(["cmdline"]):
+        assert not any(secret in part for part in proc.info["cmdline"] or []), "Spark's secret on a command line"
 
 
 OTHER_PYTHON = Path("/root/.pyenv/versions/3.12.1/bin/python3.12")
