@@ -22,15 +22,20 @@ Where the secret comes from (Spark 4.1, ``SecurityManager.initializeAuth``):
 ``python -m lakehouse.spark_auth exec -- <command>`` does that for a container of the
 Compose deployment: it writes the private conf dir from ``$SPARK_CONF_DIR`` (the baked
 spark-defaults.conf) and ``LAKEHOUSE_SPARK__AUTH_SECRET``, then runs the command with
-``SPARK_CONF_DIR`` pointing at it.
+``SPARK_CONF_DIR`` pointing at it. The web UIs ask for a bearer token derived from the
+same secret (``python -m lakehouse.spark_auth ui-token`` prints one; ``ui-check URL`` is
+the containers' health check).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import os
 import sys
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lakehouse.settings import SECRET_FIELDS, Settings
@@ -43,6 +48,11 @@ AUTH_CONF: dict[str, str] = {
     "spark.network.crypto.enabled": "true",
 }
 SECRET_KEY = "spark.authenticate.secret"
+# The web UIs of a standalone master and worker (and of a driver that turns its UI on)
+# take only requests with a bearer JWS signed with a key derived from the same secret
+# (Spark 4's JWSFilter answers 403 otherwise): the master UI can kill applications.
+UI_FILTER = "org.apache.spark.ui.JWSFilter"
+UI_KEY_CONF = f"spark.{UI_FILTER}.param.secretKey"
 SECRET_ENV = SECRET_FIELDS[("spark", "auth_secret")]
 DEFAULTS_FILE = "spark-defaults.conf"
 
@@ -62,12 +72,28 @@ def defaults_text(secret: str, base: str = "") -> str:
         raise SparkAuthSecretError(
             f"{SECRET_ENV} must be a single word without '#' (a generated value: openssl rand -hex 32)"
         )
-    ours = {*AUTH_CONF, SECRET_KEY}
+    ours = {*AUTH_CONF, SECRET_KEY, "spark.ui.filters", UI_KEY_CONF}
     kept = [line for line in base.splitlines() if not line.split() or line.split()[0] not in ours]
     lines = [*kept, "# Added by lakehouse.spark_auth (this copy is private to its owner)."]
     lines += [f"{key} {value}" for key, value in AUTH_CONF.items()]
     lines.append(f"{SECRET_KEY} {secret}")
+    lines.append(f"spark.ui.filters {UI_FILTER}")
+    lines.append(f"{UI_KEY_CONF} {base64.urlsafe_b64encode(ui_key(secret)).decode()}")
     return "\n".join(lines) + "\n"
+
+
+def ui_key(secret: str) -> bytes:
+    """The UIs' HMAC key: 256 bits (JJWT refuses less for HS256) whatever the secret's
+    length, and not the RPC secret itself."""
+    return hashlib.sha256(b"lakehouse spark ui\0" + secret.encode()).digest()
+
+
+def ui_headers(secret: str, lifetime: timedelta = timedelta(minutes=5)) -> dict[str, str]:
+    """What a client of a Spark web UI sends: a short-lived HS256 token."""
+    import jwt
+
+    claims = {"sub": "lakehouse", "exp": datetime.now(UTC) + lifetime}
+    return {"Authorization": f"Bearer {jwt.encode(claims, ui_key(secret), algorithm='HS256')}"}
 
 
 def write_conf_dir(directory: Path, secret: str, base_conf_dir: Path | None = None) -> Path:
@@ -106,12 +132,36 @@ def _exec(command: list[str]) -> int:
     return 1  # not reached
 
 
+def _ui_check(url: str) -> int:
+    """A health check of a Spark web UI from inside its container: 0 when it answers."""
+    import urllib.request
+
+    request = urllib.request.Request(url, headers=ui_headers(os.environ.get(SECRET_ENV, "")))
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310  (our own http URL)
+            return 0 if resp.status == 200 else 1
+    except OSError as exc:
+        print(f"spark_auth: {url}: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lakehouse.spark_auth", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="action", required=True)
     run = sub.add_parser("exec", help="run a Spark command with a private conf dir holding the secret")
     run.add_argument("command", nargs=argparse.REMAINDER)
+    sub.add_parser("ui-token", help=f"print a 1-hour bearer token for the Spark web UIs (from ${SECRET_ENV})")
+    check = sub.add_parser("ui-check", help="exit 0 when the Spark web UI at URL answers 200 (a health check)")
+    check.add_argument("url")
     args = parser.parse_args(argv)
+    if args.action in ("ui-token", "ui-check") and not os.environ.get(SECRET_ENV):
+        print(f"spark_auth: {SECRET_ENV} is not set", file=sys.stderr)
+        return 2
+    if args.action == "ui-token":
+        print(ui_headers(os.environ.get(SECRET_ENV, ""), timedelta(hours=1))["Authorization"].removeprefix("Bearer "))
+        return 0
+    if args.action == "ui-check":
+        return _ui_check(args.url)
     command: list[str] = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("exec needs a command")

@@ -24,7 +24,7 @@ from lakehouse.errors import StackError
 from lakehouse.java import pyspark_home, spark_java_home
 from lakehouse.local.service import Port, Service
 from lakehouse.settings import Settings, SparkClusterSettings
-from lakehouse.spark_auth import write_conf_dir
+from lakehouse.spark_auth import ui_headers, write_conf_dir
 
 _ENV = "LAKEHOUSE_LOCAL__SPARK_CLUSTER__"
 MASTER_PORT_ENV = _ENV + "MASTER_PORT"
@@ -53,7 +53,10 @@ def master_url(settings: Settings, options: SparkClusterOptions | None = None) -
 
 def _master_state(settings: Settings, options: SparkClusterOptions) -> dict[str, object] | None:
     try:
-        resp = requests.get(f"http://{settings.local.bind_host}:{options.master_webui_port}/json/", timeout=2)
+        # The UI asks for a token (lakehouse.spark_auth: the master UI can kill apps).
+        headers = ui_headers(settings.spark.auth_secret.get_secret_value()) if settings.spark.auth_secret else {}
+        url = f"http://{settings.local.bind_host}:{options.master_webui_port}/json/"
+        resp = requests.get(url, headers=headers, timeout=2)
         return resp.json() if resp.ok else None
     except (requests.RequestException, ValueError):
         return None

@@ -55,3 +55,10 @@ def test_clients_that_start_no_spark_jvm_do_not_get_the_secret(raw_compose) -> N
     # Jupyter and the Connect clients talk to spark-connect with its token only.
     for name in ("jupyter", "scrapworker", "trino", "nessie"):
         assert SECRET_ENV not in environment_of(raw_compose["services"][name]), name
+
+
+def test_the_spark_ui_health_checks_send_the_token(raw_compose) -> None:
+    # The UIs answer 403 without it (Spark's JWSFilter, configured with the secret).
+    for name, port in (("spark-master", 8080), ("spark-worker", 8081)):
+        test = raw_compose["services"][name]["healthcheck"]["test"]
+        assert test == ["CMD", "python", "-m", "lakehouse.spark_auth", "ui-check", f"http://127.0.0.1:{port}/json/"]

@@ -109,3 +109,27 @@ def test_exec_refuses_to_start_spark_without_the_secret(monkeypatch: pytest.Monk
     monkeypatch.delenv(SECRET_ENV, raising=False)
     monkeypatch.setattr(spark_auth.os, "execvpe", lambda *a: pytest.fail("started without the secret"))
     assert spark_auth.main(["exec", "--", "spark-class", "x"]) == 2
+
+
+def test_the_web_uis_get_a_jws_filter_keyed_from_the_secret_and_tokens_verify() -> None:
+    import base64
+
+    import jwt
+
+    conf = dict(line.split(" ", 1) for line in defaults_text(SECRET).splitlines() if not line.startswith("#"))
+    assert conf["spark.ui.filters"] == spark_auth.UI_FILTER
+    key = base64.urlsafe_b64decode(conf[spark_auth.UI_KEY_CONF])
+    assert len(key) == 32 and SECRET.encode() not in key, "HS256 needs 256 bits; the RPC secret stays out"
+    token = spark_auth.ui_headers(SECRET)["Authorization"].removeprefix("Bearer ")
+    assert jwt.decode(token, key, algorithms=["HS256"])["sub"] == "lakehouse"
+    forged = spark_auth.ui_headers("another-secret")["Authorization"].removeprefix("Bearer ")
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(forged, key, algorithms=["HS256"])
+
+
+def test_ui_token_needs_the_secret(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    assert spark_auth.main(["ui-token"]) == 2
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    assert spark_auth.main(["ui-token"]) == 0
+    assert SECRET not in capsys.readouterr().out
