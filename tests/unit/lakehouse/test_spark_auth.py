@@ -133,3 +133,27 @@ def test_ui_token_needs_the_secret(monkeypatch: pytest.MonkeyPatch, capsys: pyte
     monkeypatch.setenv(SECRET_ENV, SECRET)
     assert spark_auth.main(["ui-token"]) == 0
     assert SECRET not in capsys.readouterr().out
+
+
+def test_a_driver_started_from_python_and_local_airflow_read_the_secret_from_the_private_conf(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from lakehouse.airflow_env import airflow_env
+    from lakehouse.spark_conf import AWS_SDK_ENV
+    from spark_jobs import session
+
+    # prepare_driver_environment writes os.environ: every name it touches is restored.
+    touched = ("PYSPARK_GATEWAY_PORT", "SPARK_CONF_DIR", "SPARK_LOCAL_IP", "JAVA_HOME", "PYSPARK_PYTHON", "AWS_REGION")
+    for name in (*touched, *AWS_SDK_ENV):
+        monkeypatch.setenv(name, "x")
+        monkeypatch.delenv(name)
+    session.prepare_driver_environment(settings, "local[2]")
+    assert "SPARK_CONF_DIR" not in session.os.environ, "local mode makes its own secret"
+    session.prepare_driver_environment(settings, "spark://m:7077")
+    conf = Path(session.os.environ["SPARK_CONF_DIR"]) / "spark-defaults.conf"
+    assert f"{SECRET_KEY} {SECRET}" in conf.read_text() and _mode(conf) == 0o600
+
+    assert "SPARK_CONF_DIR" not in airflow_env(settings, tmp_path / "airflow")
+    standalone = settings.model_copy(update={"spark": settings.spark.model_copy(update={"master": "spark://m:7077"})})
+    env = airflow_env(standalone, tmp_path / "airflow")
+    assert SECRET not in str(env) and Path(env["SPARK_CONF_DIR"]) == conf.parent
