@@ -36,6 +36,7 @@ from pathlib import Path
 import lakehouse
 from lakehouse import paths
 from lakehouse.settings import Settings
+from lakehouse.spark_auth import driver_conf_dir, needs_secret
 
 #: the adapter package whose data holds `airflow_local_settings.py`
 ADAPTER_PACKAGE = "lakehouse_airflow"
@@ -145,6 +146,11 @@ def airflow_env(settings: Settings, airflow_home: Path) -> dict[str, str]:
     from lakehouse.java import spark_java_home
 
     venv_bin = str(Path(sys.executable).parent)
+    spark_auth: dict[str, str] = {}
+    if needs_secret(settings.spark.master) and settings.spark.auth_secret is not None:
+        # A submitted task's driver joins a standalone cluster with Spark's RPC secret,
+        # from a private spark-defaults.conf (lakehouse.spark_auth), never argv.
+        spark_auth["SPARK_CONF_DIR"] = str(driver_conf_dir(settings))
     return {
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(paths.PROJECT_ROOT / "dags"),
@@ -173,4 +179,5 @@ def airflow_env(settings: Settings, airflow_home: Path) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join(p for p in (str(local_settings_dir()), os.environ.get("PYTHONPATH", "")) if p),
         # Lineage of every task (raw prefix in, tables out): lakehouse_airflow/lineage.py.
         **openlineage_env(settings, airflow_home),
+        **spark_auth,
     }

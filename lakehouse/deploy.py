@@ -9,11 +9,13 @@ change to the profile that the deployment does not follow fails there.
     python -m lakehouse.deploy spark-defaults            # print it for the docker profile
     python -m lakehouse.deploy spark-defaults --write     # regenerate docker/spark/spark-defaults.conf
     python -m lakehouse.deploy spark-defaults --check     # exit 1 if the committed file is stale
+    python -m lakehouse.deploy trino-etc --out DIR        # the compose Trino's password and TLS files
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +23,7 @@ from pathlib import Path
 from lakehouse import paths
 from lakehouse.catalog_auth import NESSIE_PUBLIC_KEY_PROPERTY, nessie_auth_properties
 from lakehouse.settings import Settings, load_settings
+from lakehouse.spark_auth import AUTH_CONF
 from lakehouse.spark_conf import catalog_conf
 
 DEPLOY_PROFILE = "docker"
@@ -36,9 +39,23 @@ NESSIE_S3_SECRET = "nessie.catalog.secrets.s3-default"
 
 SPARK_DEFAULTS_PATH = Path("docker") / "spark" / "spark-defaults.conf"
 
+# Trino in compose, as the local one: HTTPS with a password (user TRINO_USER, password
+# TRINO_PASSWORD from .env), its HTTP port only for its own node-to-node calls (signed
+# with a shared secret) and the public /v1/info the image's health check reads.
+# `python -m lakehouse.deploy trino-etc --out <dir>` writes the files into a volume the
+# trino service reads them from (TRINO_ETC); the image's run-trino is pointed at them.
+TRINO_ETC = "/etc/trino-auth"
+TRINO_HOST = "trino"
+TRINO_HTTPS_PORT = 8443
+TRINO_HTTP_PORT = 8080
+TRINO_PASSWORD_ENV = "TRINO_PASSWORD"
+# The image's user (uid 1000) must read the files; nobody else may.
+TRINO_UID = 1000
+
 
 def spark_defaults(settings: Settings) -> dict[str, str]:
-    """Spark properties for the Iceberg REST catalog served by Nessie.
+    """Spark properties for the Iceberg REST catalog served by Nessie, and Spark's
+    authentication (whose secret each container adds: lakehouse.spark_auth).
 
     No S3 keys: S3FileIO falls back to the AWS SDK's default chain, so every container
     gets ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` from the environment and the
@@ -54,6 +71,9 @@ def spark_defaults(settings: Settings) -> dict[str, str]:
         # classpath (rather than spark.jars) spares shipping ~110 MB to each executor.
         "spark.driver.extraClassPath": f"{JARS_DIR}/*",
         "spark.executor.extraClassPath": f"{JARS_DIR}/*",
+        # Spark's RPC takes only JVMs with the shared secret, which is not in this file:
+        # each container adds it to a private copy (python -m lakehouse.spark_auth exec).
+        **AUTH_CONF,
     }
 
 
@@ -107,6 +127,67 @@ def nessie_environment(settings: Settings) -> dict[str, str]:
     }
 
 
+def trino_config_properties(shared_secret: str, etc: str = TRINO_ETC) -> dict[str, str]:
+    """config.properties of the compose Trino (one node): HTTPS with passwords only."""
+    return {
+        "coordinator": "true",
+        "node-scheduler.include-coordinator": "true",
+        "http-server.http.port": str(TRINO_HTTP_PORT),
+        "discovery.uri": f"http://localhost:{TRINO_HTTP_PORT}",
+        "http-server.https.enabled": "true",
+        "http-server.https.port": str(TRINO_HTTPS_PORT),
+        "http-server.https.keystore.path": f"{etc}/trino.pem",
+        "http-server.authentication.type": "PASSWORD",
+        "password-authenticator.config-files": f"{etc}/password-authenticator.properties",
+        "internal-communication.shared-secret": shared_secret,
+        "catalog.config-dir": "/etc/trino/catalog",
+    }
+
+
+def write_trino_etc(out: Path, password: str, *, owner: int | None = None) -> list[str]:
+    """The compose Trino's secret files in ``out`` (owner-only; ``owner``: chown them to
+    that uid, the Trino image's user). The TLS key and the shared secret are made once
+    and kept (clients may pin the certificate); the password hash follows .env."""
+    import secrets
+
+    from lakehouse.local.files import properties_text, write_private
+    from lakehouse.local.trino_server import USER, password_hash, self_signed
+
+    out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o700)
+    keystore, certificate, shared_file = out / "trino.pem", out / "trino-cert.pem", out / "shared-secret"
+    if not keystore.exists():
+        key_pem, cert_pem = self_signed(TRINO_HOST)
+        write_private(keystore, (key_pem + cert_pem).decode())
+        certificate.write_bytes(cert_pem)
+    if not shared_file.exists():
+        write_private(shared_file, secrets.token_urlsafe(32))
+    files = {
+        "password.db": f"{USER}:{password_hash(password)}\n",
+        "password-authenticator.properties": properties_text(
+            {"password-authenticator.name": "file", "file.password-file": f"{TRINO_ETC}/password.db"}
+        ),
+        "config.properties": properties_text(trino_config_properties(shared_file.read_text().strip())),
+    }
+    for name, text in files.items():
+        write_private(out / name, text)
+    written = sorted([*files, keystore.name, certificate.name, shared_file.name])
+    if owner is not None:
+        for path in [out, *(out / name for name in written)]:
+            os.chown(path, owner, owner)
+    return written
+
+
+def _trino_etc_command(args: argparse.Namespace) -> int:
+    password = os.environ.get(TRINO_PASSWORD_ENV, "")
+    if len(password) < 16:
+        print(f"{TRINO_PASSWORD_ENV} is missing or shorter than 16 characters", file=sys.stderr)
+        return 1
+    written = write_trino_etc(Path(args.out), password, owner=TRINO_UID if os.geteuid() == 0 else None)
+    print(f"wrote {', '.join(written)} to {args.out}")
+    return 0
+
+
 def _spark_defaults_command(args: argparse.Namespace) -> int:
     text = render_spark_defaults(load_settings(args.profile))
     target = paths.PROJECT_ROOT / SPARK_DEFAULTS_PATH
@@ -137,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--write", action="store_true", help=f"write {SPARK_DEFAULTS_PATH}")
     mode.add_argument("--check", action="store_true", help="exit 1 if the committed file is stale")
     spark.set_defaults(func=_spark_defaults_command)
+    trino = sub.add_parser("trino-etc", help="the Compose Trino's TLS key, password file and config")
+    trino.add_argument("--out", default=TRINO_ETC)
+    trino.set_defaults(func=_trino_etc_command)
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     return func(args)

@@ -16,6 +16,7 @@ SECRETS: dict[str, int] = {
     "LAKEHOUSE_S3__SECRET_ACCESS_KEY": 16,
     "LAKEHOUSE_REDIS__PASSWORD": 16,
     "LAKEHOUSE_SPARK__CONNECT_TOKEN": 16,
+    "LAKEHOUSE_SPARK__AUTH_SECRET": 16,
     "NESSIE_POSTGRES_PASSWORD": 16,
     # A base64 DER RSA public key (2048 bits: 392 characters) and the RS256 token it
     # verifies; neither can be short. Not secret, the key, but required all the same.
@@ -28,6 +29,7 @@ SECRETS: dict[str, int] = {
     "AIRFLOW_API_SECRET_KEY": 16,
     "AIRFLOW_ADMIN_PASSWORD": 16,
     "JUPYTER_TOKEN": 16,
+    "TRINO_PASSWORD": 16,
 }
 #: how to make a value, where `openssl rand -hex 24` will not do
 HOW = {

@@ -143,6 +143,20 @@ class SparkSettings(_Section):
             )
         return self.connect_token.get_secret_value()
 
+    # The shared secret of Spark's own RPC (spark.authenticate) between a driver, a
+    # standalone master, its workers and their executors. Local-mode Spark makes its
+    # own per process; a standalone cluster needs this one on every side. The local
+    # stack generates it (secret file); compose takes it from .env. Never in a profile.
+    auth_secret: SecretStr | None = None
+
+    def require_auth_secret(self) -> str:
+        if self.auth_secret is None:
+            raise MissingSecretError(
+                "the Spark RPC secret (spark.auth_secret) a standalone Spark cluster requires",
+                _secret_places("spark__auth_secret"),
+            )
+        return self.auth_secret.get_secret_value()
+
 
 class AirflowSettings(_Section):
     """How the DAGs wait and retry; the local stack's Airflow UI port."""
@@ -302,6 +316,7 @@ SECRET_FIELDS: dict[tuple[str, str], str] = {
     ("s3", "secret_access_key"): "LAKEHOUSE_S3__SECRET_ACCESS_KEY",
     ("redis", "password"): "LAKEHOUSE_REDIS__PASSWORD",
     ("spark", "connect_token"): "LAKEHOUSE_SPARK__CONNECT_TOKEN",
+    ("spark", "auth_secret"): "LAKEHOUSE_SPARK__AUTH_SECRET",
     ("catalog", "token"): "LAKEHOUSE_CATALOG__TOKEN",
 }
 

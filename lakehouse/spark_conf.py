@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 
 from lakehouse import artifacts
 from lakehouse.settings import Settings
+from lakehouse.spark_auth import AUTH_CONF, SECRET_KEY, needs_secret
 
 ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 
@@ -111,6 +112,9 @@ def launch_conf(settings: Settings, options: SessionOptions, *, verify: bool = T
         "spark.ui.showConsoleProgress": "false",
         "spark.redaction.regex": REDACTION_REGEX,
         "spark.executorEnv.AWS_REGION": region,
+        # Spark's RPC and block ports take only clients with the secret (lakehouse.spark_auth:
+        # local mode makes its own; a standalone master needs the shared one, from a file).
+        **AUTH_CONF,
     }
     for name, value in AWS_SDK_ENV.items():
         conf[f"spark.executorEnv.{name}"] = value
@@ -187,12 +191,16 @@ def connect_server_conf(
 
 
 def connect_server_secret_conf(settings: Settings) -> dict[str, str]:
-    """The server's secrets: the S3 keys its sessions use and the token it requires.
+    """The server's secrets: the S3 keys its sessions use, the token it requires, and on
+    a standalone master Spark's RPC secret.
     For a private (0600) properties file or the server's environment, never argv."""
-    return {
+    conf = {
         **secret_conf(settings),
         "spark.connect.authenticate.token": settings.spark.require_connect_token(),
     }
+    if needs_secret(settings.spark.master):
+        conf[SECRET_KEY] = settings.spark.require_auth_secret()
+    return conf
 
 
 def is_loopback(host: str) -> bool:

@@ -33,6 +33,7 @@ from lakehouse.engine import (
 )
 from lakehouse.java import java_major, spark_java_home
 from lakehouse.settings import Settings
+from lakehouse.spark_auth import driver_conf_dir, needs_secret
 from lakehouse.spark_conf import (
     AWS_SDK_ENV,
     DEFAULT_SHUFFLE_PARTITIONS,
@@ -104,6 +105,10 @@ def prepare_driver_environment(settings: Settings, master: str) -> None:
     """Environment the driver JVM inherits; it must be in place before the JVM starts."""
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    elif needs_secret(master) and not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        # The driver JVM pyspark starts reads Spark's RPC secret from this private
+        # spark-defaults.conf (under spark-submit, the JVM is up already).
+        os.environ["SPARK_CONF_DIR"] = str(driver_conf_dir(settings))
     home = os.environ.get("JAVA_HOME")
     if not home or java_major(os.path.join(home, "bin", "java")) != 17:
         os.environ["JAVA_HOME"] = spark_java_home()

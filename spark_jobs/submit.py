@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lakehouse.java import pyspark_home, spark_java_home
 from lakehouse.settings import Settings
+from lakehouse.spark_auth import driver_conf_dir, needs_secret
 from lakehouse.spark_conf import AWS_SDK_ENV, SessionOptions, launch_conf
 
 JOBS_DIR = Path(__file__).resolve().parent
@@ -56,4 +57,7 @@ def submit_command(
         "AWS_REGION": settings.s3.region,
         **AWS_SDK_ENV,
     }
+    if needs_secret(master):
+        # Spark's RPC secret, which a standalone master requires, from a private file.
+        env["SPARK_CONF_DIR"] = str(driver_conf_dir(settings))
     return SubmitCommand(argv=argv, env=env)

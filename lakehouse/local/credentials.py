@@ -1,5 +1,5 @@
-"""The local stack's secrets: the S3 key pair, the Redis password, the Spark Connect token
-and the catalog's signing key and bearer token, generated once per state directory.
+"""The local stack's secrets: the S3 key pair, the Redis password, the Spark Connect token,
+Spark's RPC secret and the catalog's signing key and bearer token, generated once per state directory.
 
 A fixed key pair (or token) in the repo would be a default password; instead the
 first `up` writes random values as secret files (owner-only, in an owner-only
@@ -29,6 +29,9 @@ _GENERATED: dict[tuple[str, str], Callable[[], str]] = {
     ("s3", "secret_access_key"): lambda: secrets.token_urlsafe(30),
     # The Connect server requires it; clients add it to the sc:// URL at session start.
     ("spark", "connect_token"): lambda: secrets.token_urlsafe(32),
+    # Spark's RPC secret for the standalone cluster of `up --with spark` and its drivers.
+    # Hex: it goes into a spark-defaults.conf line as it is.
+    ("spark", "auth_secret"): lambda: secrets.token_hex(32),
     # Redis runs with requirepass (a config file, never argv); every client sends it.
     # Hex: safe inside the config file's quoted value and in a redis:// URL.
     ("redis", "password"): lambda: secrets.token_hex(24),

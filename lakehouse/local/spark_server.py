@@ -8,10 +8,15 @@ it, and two more JVMs cost about a gigabyte on a laptop.
 Ports, cores and memory are the settings' ``local.spark_cluster`` section; pyspark
 itself is found without importing it, so ``lakehouse`` keeps its no-Spark-at-import
 rule (lakehouse.java.pyspark_home, re-exported here). The Spark 4.1 daemons run on
-the same Java 17 as every Spark process of the stack.
+the same Java 17 as every Spark process of the stack. Master, worker and every driver
+share ``spark.authenticate`` and the stack's secret (``LAKEHOUSE_SPARK__AUTH_SECRET``),
+read from a private spark-defaults.conf: an anonymous client of their RPC ports is
+refused (lakehouse.spark_auth).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import requests
 
@@ -19,6 +24,7 @@ from lakehouse.errors import StackError
 from lakehouse.java import pyspark_home, spark_java_home
 from lakehouse.local.service import Port, Service
 from lakehouse.settings import Settings, SparkClusterSettings
+from lakehouse.spark_auth import ui_headers, write_conf_dir
 
 _ENV = "LAKEHOUSE_LOCAL__SPARK_CLUSTER__"
 MASTER_PORT_ENV = _ENV + "MASTER_PORT"
@@ -47,7 +53,10 @@ def master_url(settings: Settings, options: SparkClusterOptions | None = None) -
 
 def _master_state(settings: Settings, options: SparkClusterOptions) -> dict[str, object] | None:
     try:
-        resp = requests.get(f"http://{settings.local.bind_host}:{options.master_webui_port}/json/", timeout=2)
+        # The UI asks for a token (lakehouse.spark_auth: the master UI can kill apps).
+        headers = ui_headers(settings.spark.auth_secret.get_secret_value()) if settings.spark.auth_secret else {}
+        url = f"http://{settings.local.bind_host}:{options.master_webui_port}/json/"
+        resp = requests.get(url, headers=headers, timeout=2)
         return resp.json() if resp.ok else None
     except (requests.RequestException, ValueError):
         return None
@@ -68,7 +77,19 @@ class _SparkDaemon(Service):
             # The daemons only schedule; executors get their own JVMs and memory.
             "SPARK_DAEMON_MEMORY": "512m",
             "SPARK_LOG_DIR": str(self.state_dir / "logs"),
+            # spark.authenticate and its secret, read by spark-class from a private file.
+            "SPARK_CONF_DIR": str(self.conf_dir),
         }
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.state_dir / "conf"
+
+    def prepare(self) -> None:
+        super().prepare()
+        # Spark's RPC takes only clients with the stack's secret: drivers get it the same
+        # way (lakehouse.spark_auth.driver_conf_dir), executors from their worker.
+        write_conf_dir(self.conf_dir, self.settings.spark.require_auth_secret())
 
 
 class SparkMasterService(_SparkDaemon):

@@ -127,8 +127,17 @@ def password_hash(password: str, salt: bytes | None = None, iterations: int = _P
     return f"{iterations}:{salt.hex()}:{digest.hex()}"
 
 
-def _self_signed(host: str) -> tuple[bytes, bytes]:
-    """A key and a certificate for ``host`` (and localhost), PEM."""
+def _subject_name(host: str):  # type: ignore[no-untyped-def]  # -> x509.GeneralName
+    from cryptography import x509
+
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:  # a host name: the compose service's
+        return x509.DNSName(host)
+
+
+def self_signed(host: str) -> tuple[bytes, bytes]:
+    """A key and a certificate for ``host`` (an address or a name; and localhost), PEM."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -146,7 +155,7 @@ def _self_signed(host: str) -> tuple[bytes, bytes]:
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]),
+            x509.SubjectAlternativeName([_subject_name(host), x509.DNSName("localhost")]),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -296,7 +305,7 @@ class TrinoService(Service):
         self.certificate.parent.mkdir(parents=True, exist_ok=True)
         keystore = self.etc_dir / "trino.pem"
         if not (keystore.exists() and self.certificate.exists()):
-            key_pem, cert_pem = _self_signed(host)
+            key_pem, cert_pem = self_signed(host)
             write_private(keystore, (key_pem + cert_pem).decode())
             self.certificate.write_bytes(cert_pem)
         password = self._secret(PASSWORD_FILE)

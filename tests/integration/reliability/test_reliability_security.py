@@ -24,6 +24,7 @@ from redis.retry import Retry
 
 from lakehouse.settings import SECRET_FIELDS, Settings, load_settings
 from tests.conftest import free_port
+from tests.spark_rpc import spark_rpc_refused
 
 # The probes talk to self-signed HTTPS ports without verifying: they expect a refusal.
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
@@ -199,6 +200,10 @@ def _nessie_management(port: int) -> str:
     return f"read-only health and metrics only ({', '.join(served)}); {'; '.join(refused)}"
 
 
+#: services whose other ports are Spark's RPC (random: spark.driver.port, spark.blockManager.port)
+SPARK_RPC_SERVICES = frozenset({"spark-connect", "spark-master", "spark-worker"})
+
+
 def _probes(settings: Settings) -> dict[tuple[str, int], Probe]:
     """(service, port) -> the probe for each port a service of the stack is known to open."""
     from lakehouse.local.s3_server import admin_grpc_port
@@ -290,6 +295,9 @@ def test_every_listening_socket_of_the_stack_refuses_an_anonymous_client(optiona
     started = time.monotonic()
     probes = _probes(settings)
     listeners = _listeners(settings)
+    for listener in listeners:
+        if listener.service in SPARK_RPC_SERVICES:
+            probes.setdefault((listener.service, listener.port), Probe("spark rpc", spark_rpc_refused))
     unprobed = [x for x in listeners if (x.service, x.port) not in probes and (x.service, x.port) not in EXCEPTIONS]
     results, served = [], []
     for listener in listeners:

@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -14,10 +15,12 @@ from lakehouse.catalog import load_catalog
 from lakehouse.local import spark_server
 from lakehouse.local.stack import OPTIONAL_SERVICES, LocalStack
 from lakehouse.settings import Settings
+from lakehouse.spark_auth import ui_headers
 from spark_jobs.session import SessionOptions
 from spark_jobs.static_data import ROWS
 from spark_jobs.submit import submit_command
 from tests.conftest import free_port
+from tests.spark_rpc import spark_rpc_refused
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +64,31 @@ def test_a_job_runs_on_the_standalone_cluster_in_client_mode(spark_settings, clu
     assert done.returncode == 0, done.stderr[-4000:]
     _, secret = spark_settings.s3.require_credentials()
     assert secret not in done.stdout + done.stderr
-    apps = requests.get(f"http://127.0.0.1:{cluster.master_webui_port}/json/", timeout=5).json()["completedapps"]
+    ui = f"http://127.0.0.1:{cluster.master_webui_port}/json/"
+    apps = requests.get(ui, headers=ui_headers(spark_settings.spark.require_auth_secret()), timeout=5).json()[
+        "completedapps"
+    ]
     assert any(app["name"] == "static_data" for app in apps), "the app must have run on the standalone master"
     rows = load_catalog(spark_settings).load_table(table).scan().to_arrow()
     assert sorted(rows.column("symbol").to_pylist()) == sorted(r[0] for r in ROWS)
+
+
+def test_the_master_and_the_worker_refuse_an_anonymous_client(spark_settings, cluster):
+    """spark.authenticate on both daemons (their secret from a private conf file): an RPC
+    without the handshake is refused, and so is a web UI request without the token;
+    the job above, which holds the secret, ran."""
+    refused = {port: spark_rpc_refused(port) for port in (cluster.master_port, cluster.worker_port)}
+    print(refused)
+    secret = spark_settings.spark.require_auth_secret()
+    # Their web UIs (the master's can kill applications) want the token made from it.
+    for port in (cluster.master_webui_port, cluster.worker_webui_port):
+        url = f"http://127.0.0.1:{port}/json/"
+        assert requests.get(url, timeout=10).status_code == 403, url
+        forged = requests.get(url, headers=ui_headers("not-the-secret"), timeout=10)
+        assert forged.status_code == 403, url
+        assert requests.get(url, headers=ui_headers(secret), timeout=10).status_code == 200, url
+    for proc in psutil.process_iter(["cmdline"]):
+        assert not any(secret in part for part in proc.info["cmdline"] or []), "Spark's secret on a command line"
 
 
 OTHER_PYTHON = Path("/root/.pyenv/versions/3.12.1/bin/python3.12")

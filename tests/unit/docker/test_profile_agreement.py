@@ -24,9 +24,15 @@ OUR_CODE = (
 )
 
 
+# Spark's JVMs start through this (Spark's RPC secret into a private spark-defaults.conf).
+SPARK_AUTH_WRAPPER = ["python", "-m", "lakehouse.spark_auth", "exec", "--"]
+
+
 def _command(service: dict[str, Any]) -> list[str]:
+    """The service's command, without the Spark auth wrapper in front of it."""
     command = service.get("command") or []
-    return command.split() if isinstance(command, str) else [str(c) for c in command]
+    words = command.split() if isinstance(command, str) else [str(c) for c in command]
+    return words[len(SPARK_AUTH_WRAPPER) :] if words[: len(SPARK_AUTH_WRAPPER)] == SPARK_AUTH_WRAPPER else words
 
 
 def test_redis_host_is_the_crawl_queue_service(services, docker_settings) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lakehouse.errors import SettingsError, StackError
@@ -52,11 +54,17 @@ def test_a_bad_port_is_a_named_error(monkeypatch: pytest.MonkeyPatch):
         load_settings("local")
 
 
-def test_submit_command_is_client_mode_with_jars_and_no_secrets(monkeypatch: pytest.MonkeyPatch):
+def test_submit_command_is_client_mode_with_jars_and_no_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path):
     from spark_jobs import session
 
     monkeypatch.setattr(session.artifacts, "require", lambda key: f"/jars/{key}.jar")
-    settings = load_settings("local", s3={"access_key_id": "AKIDEXAMPLE", "secret_access_key": "s3cr3t-value"})
+    monkeypatch.delenv("SPARK_CONF_DIR", raising=False)
+    settings = load_settings(
+        "local",
+        s3={"access_key_id": "AKIDEXAMPLE", "secret_access_key": "s3cr3t-value"},
+        spark={"auth_secret": "rpc-secret-value"},
+        local={"state_dir": str(tmp_path)},
+    )
     cmd = submit_command(
         settings, "static_data", ["--table", "default.x"], SessionOptions(master="spark://127.0.0.1:7077")
     )
@@ -67,7 +75,9 @@ def test_submit_command_is_client_mode_with_jars_and_no_secrets(monkeypatch: pyt
     )
     assert cmd.argv[1:3] == ["--master", "spark://127.0.0.1:7077"]
     assert cmd.argv[-3:] == [str(job_path("static_data")), "--table", "default.x"]
-    assert "s3cr3t-value" not in argv and "AKIDEXAMPLE" not in argv
+    assert "s3cr3t-value" not in argv and "AKIDEXAMPLE" not in argv and "rpc-secret-value" not in argv
+    # Spark's RPC secret, which the standalone master requires, comes from a private file.
+    assert "rpc-secret-value" in (Path(cmd.env["SPARK_CONF_DIR"]) / "spark-defaults.conf").read_text()
     assert cmd.env["AWS_REQUEST_CHECKSUM_CALCULATION"] == "when_required"
     with pytest.raises(ValueError, match="no Spark job 'nope'"):
         submit_command(settings, "nope", [])
