@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
         slots: int = typer.Option(3, "--slots", min=1, max=96, help="How many recent 15-minute slots to ingest."),
     ) -> None:
         """Ingest the sandbox API's recent slots through Airflow on the local stack, then summarise."""
-        from lakehouse.local.files import PRIVATE_UMASK
+        from lakehouse.local.files import PRIVATE_UMASK, make_private
 
         # Airflow's DB, logs and the stack's state are written from here too: owner-only.
         os.umask(PRIVATE_UMASK)
@@ -158,6 +158,8 @@ def register(app: typer.Typer) -> None:
 
         _summary(results)
         _sample_query(settings, config, [str(r["run_id"]) for r in results])
+        # SeaweedFS writes its volume info files (*.vif) 0644 whatever the umask.
+        make_private(settings.local.state_dir)
         console.print(
             f"done in {time.monotonic() - t0:.0f} s. The stack keeps running: Airflow UI with "
             "`lakehouse local up --with airflow`; stop everything with `lakehouse local down`."

@@ -213,6 +213,9 @@ class LocalStack:
                 self._on_event(name, "stopping")
                 outcome.append((name, self._stop_one(name, state)))
                 self._write_state(state)
+            # SeaweedFS writes its volume info files (*.vif) 0644 whatever the umask
+            # it runs under: narrow what the services left behind.
+            make_private(self.state_dir)
         return outcome
 
     def stop_service(self, name: str) -> str:
