@@ -51,7 +51,10 @@ def make_private(root: Path) -> int:
             continue  # removed meanwhile (a service's temporary file)
         if stat.S_ISLNK(st.st_mode) or not st.st_mode & 0o077:
             continue
-        path.chmod(stat.S_IMODE(st.st_mode) & ~0o077)
+        try:
+            path.chmod(stat.S_IMODE(st.st_mode) & ~0o077)
+        except FileNotFoundError:
+            continue
         changed += 1
     return changed
 

@@ -245,6 +245,12 @@ def _probes(settings: Settings) -> dict[tuple[str, int], Probe]:
 EXCEPTIONS: dict[tuple[str, int], str] = {}
 
 
+def _recorded_ports(settings: Settings, service: str) -> list[int]:
+    state = json.loads((settings.local.state_dir / "stack.json").read_text())
+    record = state["services"].get(service)
+    return list(record.get("ports", [])) if record else []
+
+
 def _listeners(settings: Settings) -> list[Listener]:
     state = json.loads((settings.local.state_dir / "stack.json").read_text())
     found = []
@@ -298,6 +304,10 @@ def test_every_listening_socket_of_the_stack_refuses_an_anonymous_client(optiona
     for listener in listeners:
         if listener.service in SPARK_RPC_SERVICES:
             probes.setdefault((listener.service, listener.port), Probe("spark rpc", spark_rpc_refused))
+    # The Airflow tests' session fixture starts Airflow on a port of its own choosing,
+    # which this test's settings do not name: probe the port the stack recorded for it.
+    for port in _recorded_ports(settings, "airflow"):
+        probes.setdefault(("airflow", port), Probe("airflow api-server", _http("GET", "/api/v2/dags", {401, 403})))
     unprobed = [x for x in listeners if (x.service, x.port) not in probes and (x.service, x.port) not in EXCEPTIONS]
     results, served = [], []
     for listener in listeners:
