@@ -101,8 +101,6 @@ def resolve_request(config: EndpointConfig, job: CrawlJob) -> ResolvedRequest:
             auth=config.request.auth,
         )
     except ValidationError as exc:
-        problems = [
-            ("request." + ".".join(str(p) for p in err["loc"]), str(err["msg"]).removeprefix("Value error, "))
-            for err in exc.errors(include_url=False)
-        ]
-        raise EndpointConfigError(f"endpoint {config.name} (its crawl request)", problems) from None
+        raise EndpointConfigError.from_validation(
+            f"endpoint {config.name} (its crawl request)", exc, prefix="request."
+        ) from None

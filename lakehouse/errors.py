@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class LakehouseError(Exception):
     """Base class: the CLI prints these without a traceback and exits non-zero."""
@@ -88,6 +93,16 @@ class EndpointConfigError(LakehouseError):
         self.problems = problems
         lines = [f"{file}: {field}: {msg}" if field else f"{file}: {msg}" for field, msg in problems]
         super().__init__("\n".join(lines))
+
+    @classmethod
+    def from_validation(cls, file: str, exc: ValidationError, prefix: str = "") -> EndpointConfigError:
+        """The problems of a model built from a config (a crawl job, its request), each
+        field path under ``prefix``, without pydantic's "Value error, " noise."""
+        problems = [
+            (prefix + ".".join(str(p) for p in err["loc"]), str(err["msg"]).removeprefix("Value error, "))
+            for err in exc.errors(include_url=False)
+        ]
+        return cls(file, problems)
 
 
 class SlotError(LakehouseError):

@@ -89,11 +89,7 @@ def job_for_slot(
             force=force,
         )
     except ValidationError as exc:
-        problems = [
-            (".".join(str(p) for p in err["loc"]), str(err["msg"]).removeprefix("Value error, "))
-            for err in exc.errors(include_url=False)
-        ]
-        raise EndpointConfigError(f"endpoint {config.name} (its crawl job)", problems) from None
+        raise EndpointConfigError.from_validation(f"endpoint {config.name} (its crawl job)", exc) from None
     resolve_request(config, job)
     return job
 

@@ -424,10 +424,7 @@ class JobRun:
         if failure.check(LeaseLostError, LandingSupersededError):
             # Another attempt owns the run: acking anything would be a lie about it.
             logger.warning("run %s: not landed, stopping without ack: %s", self.run_id, failure.getErrorMessage())
-            if self.active:  # else the heartbeat noticed first and ended the run
-                self.state = RunState.LOST
-                self.keeper.stop()
-                self._end()
+            self._stand_down()  # a no-op when the heartbeat noticed first and ended the run
             return
         if not self.active:
             return
@@ -478,10 +475,16 @@ class JobRun:
         ack_through_outage(self.queue, self.lease, result)
 
     def _lease_lost(self, error: LeaseLostError) -> None:
+        if self.active:
+            logger.warning("run %s: lease lost, stopping without ack: %s", self.run_id, error)
+        self._stand_down()
+
+    def _stand_down(self) -> None:
+        """End a run another attempt owns, without acking anything."""
         if not self.active:
             return
         self.state = RunState.LOST
-        logger.warning("run %s: lease lost, stopping without ack: %s", self.run_id, error)
+        self.keeper.stop()
         self._end()
 
     def release(self) -> Deferred[None]:
