@@ -146,3 +146,16 @@ def test_preview_write_adds_columns_that_validate_and_keeps_comments(
     assert code == 0, out
     assert json.loads(out)["written"]["added"] == []
     assert path.read_text() == text
+
+
+def test_preview_without_the_credential_names_the_variable_and_sends_nothing(
+    make_sandbox: Any, endpoints: Any, cli_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox = make_sandbox(records_per_slot=RECORDS_PER_SLOT)
+    endpoints.write("pv_no_token", sandbox.url, "cursor")
+    monkeypatch.delenv("SANDBOX_TOKEN")
+
+    code, out = _cli("preview", "pv_no_token", "--slot", SLOT_ARG)
+    assert code == 1, out
+    assert "SANDBOX_TOKEN" in out, out
+    assert sandbox.server.stats().total_requests == 0
