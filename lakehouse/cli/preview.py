@@ -66,7 +66,8 @@ def render(result: Preview, console: Console) -> None:
     console.print(Text("\nrequests", style="bold"))
     for i, request in enumerate(result.requests, 1):
         found = "records_path is no list" if request.records is None else f"{request.records} records"
-        console.print(f"{i:>3}  HTTP {request.status}  {found} at {result.records_path or '(whole body)'}")
+        # Text, not markup: a path such as data[0] must print as written.
+        console.print(Text(f"{i:>3}  HTTP {request.status}  {found} at {result.records_path or '(whole body)'}"))
         console.print(Text(f"     {request.url}", overflow="fold"))
         nxt = next_delta(request.url, request.next_url) if request.next_url else "none: the crawl would end here"
         console.print(Text(f"     next {nxt}", overflow="fold"))
@@ -104,7 +105,8 @@ def render(result: Preview, console: Console) -> None:
         )
         share = _share(chosen.records, column.records) if chosen else "-"
         fits = share + (f" (also {', '.join(others)})" if others else "")
-        table.add_row(column.name, column.path if column.path != column.name else "", kind, fits)
+        path = column.path if column.path != column.name else ""
+        table.add_row(Text(column.name), Text(path), Text(kind), Text(fits))
     console.print(table)
     notes = [(c.name, c.evidence) for c in inference.columns if c.evidence]
     for name, evidence in notes:
