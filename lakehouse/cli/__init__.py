@@ -35,6 +35,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "lakehouse.cli.validate",
         "Check every endpoint config; print each problem with its file and field path. Exits 1 on any error.",
     ),
+    "preview": (
+        "lakehouse.cli.preview",
+        "Fetch an endpoint's first pages live (nothing lands); show records and the columns to declare.",
+    ),
+    "schema": (
+        "lakehouse.cli.schema_cmd",
+        "Write the JSON Schema of endpoint YAML files (editors complete and check fields with it).",
+    ),
     "crawl": (
         "lakehouse.cli.crawl",
         "Enqueue one slot's crawl job for a worker (`python -m scrapworker`); --wait follows it.",

@@ -5,6 +5,7 @@ which the signal rows carry."""
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -25,6 +26,8 @@ from .conftest import BIN, SLOT, SLOT_END, Airflow
 
 INITIAL = "2026-01-01T00:00:00.000Z"
 AUTH = {"type": "bearer", "token_env": "SANDBOX_TOKEN"}
+# What `airflow dags test` logs when a task deferred and it runs the trigger itself.
+DEFERRED = "[DAG TEST] running trigger in line"
 COMMON = {
     "response_map": {"records_path": "data"},
     "schedule": "*/15 * * * *",
@@ -80,18 +83,32 @@ def test_a_child_dag_waits_for_its_parents_landing_then_crawls_every_order(airfl
     settings = load_settings()
     child = subprocess.Popen(
         [str(BIN / "airflow"), "dags", "test", "ingest_e2e_order_items", SLOT_END.isoformat()],
-        env=airflow.env,
+        env={**airflow.env, "PYTHONUNBUFFERED": "1"},  # its log lines arrive as written
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in child.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
-        time.sleep(12)  # parse, start, check, defer
-        assert child.poll() is None, child.stdout.read()[-5000:]  # type: ignore[union-attr]
+        # Parse, start, check once inline, defer: `dags test` then runs the trigger in line.
+        deadline = time.monotonic() + 300
+        while not any(DEFERRED in line for line in lines) and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert child.poll() is None, "".join(lines)[-5000:]
+        assert any(DEFERRED in line for line in lines), "".join(lines)[-5000:]
         assert open_queue(settings).get_status(run_id_for("e2e_order_items", SLOT)) is None  # not enqueued yet
         # The parent lands the slot some other way than its DAG (a `lakehouse crawl`).
         enqueue(settings, load_endpoint(new_kinds["e2e_orders"]), SLOT, SLOT_END)
-        out, _ = child.communicate(timeout=300)
+        child.wait(timeout=300)
+        reader.join(timeout=30)
+        out = "".join(lines)
     finally:
         if child.poll() is None:
             child.kill()
