@@ -128,7 +128,7 @@ if [ "$TRINO" -eq 1 ] && [ -x "$VENV/bin/python" ]; then
   fi
   # Trino 476 needs Java 24+; a Temurin 25 comes with these machines, and no registry
   # reached here has one to install, so a missing one is reported, not installed.
-  if ! trino_java=$("$VENV/bin/python" -c 'from lakehouse.java import trino_java_home; print(trino_java_home())' 2>&1); then
+  if ! trino_java=$("$VENV/bin/python" -c 'from lakehouse.engines.java import trino_java_home; print(trino_java_home())' 2>&1); then
     say "no Java 24+ for Trino: its service and test are skipped (set LAKEHOUSE_LOCAL__TRINO_JAVA_HOME)"
     printf '%s\n' "$trino_java" | sed 's/^/  /' >&2
   fi

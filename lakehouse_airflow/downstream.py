@@ -17,8 +17,8 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
+from lakehouse.config.settings import Settings, load_settings
 from lakehouse.endpoints import EndpointConfig
-from lakehouse.settings import Settings, load_settings
 from lakehouse_airflow.lineage import table_asset
 from lakehouse_airflow.spark import spark_job
 
@@ -64,7 +64,7 @@ def _aggregate_config(name: str, sums: Sequence[str]) -> EndpointConfig | None:
 def days_of_events(config: EndpointConfig, events: Any) -> str:
     """The days (comma-separated) of the slots the triggering ingest runs wrote, or
     ALL_DAYS when the run has no triggering event."""
-    from lakehouse import pipeline
+    from lakehouse.pipeline import steps as pipeline
 
     days: set[str] = set()
     seen = 0

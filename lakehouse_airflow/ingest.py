@@ -15,9 +15,9 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from lakehouse.airflow_env import MAX_ACTIVE_RUNS
+from lakehouse.config.settings import Settings, load_settings
 from lakehouse.endpoints import EndpointConfig
-from lakehouse.settings import Settings, load_settings
+from lakehouse.engines.airflow_env import MAX_ACTIVE_RUNS
 from lakehouse_airflow.lineage import signal_lineage
 from lakehouse_airflow.operators import CrawlWaitOperator
 
@@ -65,8 +65,8 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
         # the previous run's crawl landed and published (also in a parallel backfill).
         @task(task_id="enqueue_crawl", wait_for_downstream=config.incremental is not None)
         def enqueue_crawl(**context: Any) -> str:
-            from lakehouse import pipeline
             from lakehouse.endpoints import endpoint_path, load_endpoint
+            from lakehouse.pipeline import steps as pipeline
 
             cfg = load_endpoint(endpoint_path(name))
             slot_start, slot_end = pipeline.slot_of_run(
@@ -89,7 +89,7 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
 
         @task(task_id="publish_signal", inlets=signal_in, outlets=signal_out)
         def publish_signal(crawl_run_id: str) -> dict[str, Any]:
-            from lakehouse import pipeline
+            from lakehouse.pipeline import steps as pipeline
 
             signal = pipeline.publish_signal(load_settings(), crawl_run_id)
             log.info("signal row for %s: %s (%s records)", crawl_run_id, signal.s3_path, signal.records)
@@ -131,6 +131,6 @@ def raise_config_errors(directory=None) -> None:
 
     _configs, errors = validate_all(directory)
     if errors:
-        from lakehouse.paths import endpoints_dir
+        from lakehouse.config.paths import endpoints_dir
 
         raise EndpointConfigsError(str(directory or endpoints_dir()), errors)

@@ -53,8 +53,8 @@ class CrawlWaitOperator(BaseOperator):
         self.profile = profile
 
     def execute(self, context: Any) -> str:
-        from lakehouse import pipeline
-        from lakehouse.settings import load_settings
+        from lakehouse.config.settings import load_settings
+        from lakehouse.pipeline import steps as pipeline
         from lakehouse_airflow.triggers import CrawlStatusTrigger
 
         settings = load_settings(self.profile)
@@ -96,7 +96,7 @@ class CrawlWaitOperator(BaseOperator):
         (polled here, in the task), None if it is still running then; a failure
         raises at once. Most slots crawl in a second, and resuming from a deferral
         costs a second task start."""
-        from lakehouse import pipeline
+        from lakehouse.pipeline import steps as pipeline
 
         deadline = time.monotonic() + settings.airflow.inline_wait_seconds
         while time.monotonic() < deadline:
@@ -113,7 +113,7 @@ class CrawlWaitOperator(BaseOperator):
         return None
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> str:
-        from lakehouse.pipeline import CrawlFailedError
+        from lakehouse.pipeline.steps import CrawlFailedError
 
         run_id = event["run_id"]
         state = event["state"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from airflow.sdk import DAG, task
 
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
 from lakehouse_airflow.spark import spark_submit
 
 log = logging.getLogger(__name__)

@@ -34,14 +34,14 @@ from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
-from lakehouse import incremental
-from lakehouse.crawl_request import ResolvedRequest, resolve_request
-from lakehouse.dependents import parent_manifest_key, read_parent_keys
 from lakehouse.endpoints import EndpointConfig, endpoint_path, extract, load_endpoint
 from lakehouse.errors import LakehouseError, LeaseLostError
-from lakehouse.jobs import JobResult, JobState, Progress
-from lakehouse.queue import JobQueue, Lease
-from lakehouse.raw_layout import Manifest, ManifestPage, redact_url, s3_uri, sha256_hex
+from lakehouse.pipeline import incremental
+from lakehouse.pipeline.dependents import parent_manifest_key, read_parent_keys
+from lakehouse.queue.crawl_queue import JobQueue, Lease
+from lakehouse.queue.crawl_request import ResolvedRequest, resolve_request
+from lakehouse.queue.jobs import JobResult, JobState, Progress
+from lakehouse.raw.layout import Manifest, ManifestPage, redact_url, s3_uri, sha256_hex
 from scrapworker.children import ChildRequests
 from scrapworker.errors import (
     JobFailedError,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from lakehouse.settings import Settings, load_settings
+from lakehouse.config.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from lakehouse.local.stack import LocalStack

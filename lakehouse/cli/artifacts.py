@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TransferSpeedColumn
 from rich.table import Table
 
-from lakehouse import artifacts as arts
+from lakehouse.engines import artifacts as arts
 
 console = Console()
 

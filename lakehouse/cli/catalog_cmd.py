@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.console import Console
 
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
 
 console = Console()
 
@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
     @group.command("bootstrap")
     def bootstrap_cmd(profile: str = typer.Option(None, "--profile", "-p")) -> None:
         """Create the bucket and every namespace (configured + declared by endpoints)."""
-        from lakehouse.bootstrap import bootstrap
+        from lakehouse.tables.bootstrap import bootstrap
 
         result = bootstrap(load_settings(profile))
         console.print(
@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         """
         from datetime import timedelta
 
-        from lakehouse.catalog_auth import keygen_env
+        from lakehouse.tables.catalog_auth import keygen_env
 
         # Plain stdout, no rich markup: meant for `>> .env`.
         sys.stdout.write(keygen_env(timedelta(days=days)))

@@ -16,14 +16,14 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from lakehouse import paths
+from lakehouse.config import paths
+from lakehouse.config.settings import load_settings
 from lakehouse.endpoints import EndpointConfig, endpoint_path, load_endpoint
+from lakehouse.endpoints.slots import parse_slot, previous_slots, slot_window
 from lakehouse.errors import EndpointConfigError, JobNotFoundError, WaitTimeoutError
-from lakehouse.jobs import JobState, JobStatus
-from lakehouse.pipeline import slot_job
-from lakehouse.raw_layout import s3_uri
-from lakehouse.settings import load_settings
-from lakehouse.slots import parse_slot, previous_slots, slot_window
+from lakehouse.pipeline.steps import slot_job
+from lakehouse.queue.jobs import JobState, JobStatus
+from lakehouse.raw.layout import s3_uri
 
 
 def _endpoint(name: str) -> EndpointConfig:
@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Enqueue one slot's crawl job for a worker (`python -m scrapworker`); --wait follows it."""
-        from lakehouse.queue import open_queue  # redis import: keep `lakehouse --help` fast
+        from lakehouse.queue.crawl_queue import open_queue  # redis import: keep `lakehouse --help` fast
 
         config = _endpoint(endpoint)
         if slot is None:

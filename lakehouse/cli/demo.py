@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lakehouse.settings import Settings, load_settings
+from lakehouse.config.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from lakehouse.endpoints import EndpointConfig
@@ -35,12 +35,12 @@ ENDPOINT = "sandbox_trades"
 def _slot_state(settings: Settings, config: EndpointConfig, slot_start: datetime) -> dict[str, object]:
     """What has landed for one slot: status, manifest, signal row, table rows."""
     assert config.table is not None, f"{config.name} declares no table"
-    from lakehouse import pipeline
-    from lakehouse.catalog import CatalogUnavailableError
     from lakehouse.errors import LakehouseError
-    from lakehouse.jobs import run_id_for
-    from lakehouse.queue import open_queue
-    from lakehouse.signals import rows_for
+    from lakehouse.pipeline import steps as pipeline
+    from lakehouse.queue.crawl_queue import open_queue
+    from lakehouse.queue.jobs import run_id_for
+    from lakehouse.tables.catalog import CatalogUnavailableError
+    from lakehouse.tables.signals import rows_for
 
     run_id = run_id_for(config.name, slot_start)
     state: dict[str, object] = {"run_id": run_id, "complete": False}
@@ -82,15 +82,15 @@ def register(app: typer.Typer) -> None:
 
         # Airflow's DB, logs and the stack's state are written from here too: owner-only.
         os.umask(PRIVATE_UMASK)
-        from lakehouse.airflow_env import airflow_env
         from lakehouse.endpoints import endpoint_path, load_endpoint
+        from lakehouse.endpoints.slots import previous_slots
+        from lakehouse.engines.airflow_env import airflow_env
         from lakehouse.local.airflow_server import AirflowService
         from lakehouse.local.stack import LocalStack, services_with
-        from lakehouse.slots import previous_slots
 
         t0 = time.monotonic()
         config = load_endpoint(endpoint_path(ENDPOINT))
-        from lakehouse.engine import engine_services
+        from lakehouse.engines.engine import engine_services
 
         with console.status("starting the local stack") as line:
             demo_settings = load_settings()
@@ -190,7 +190,7 @@ def _summary(results: list[dict[str, object]]) -> None:
 def _sample_query(settings: Settings, config: EndpointConfig, run_ids: list[str]) -> None:
     from pyiceberg.expressions import In
 
-    from lakehouse.catalog import load_catalog
+    from lakehouse.tables.catalog import load_catalog
 
     assert config.table is not None
     table = load_catalog(settings).load_table(config.table.identifier)

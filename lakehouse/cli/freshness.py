@@ -23,10 +23,10 @@ def register(app: typer.Typer) -> None:
         profile: str = _PROFILE,
     ) -> None:
         """Each endpoint's newest landed slot and lag; exits 1 when any endpoint is late."""
+        from lakehouse.config.settings import load_settings
         from lakehouse.endpoints import validate_all
-        from lakehouse.operations import endpoint_statuses, select_endpoints
-        from lakehouse.settings import load_settings
-        from lakehouse.slots import parse_slot
+        from lakehouse.endpoints.slots import parse_slot
+        from lakehouse.ops.operations import endpoint_statuses, select_endpoints
 
         settings = load_settings(profile)
         configs, _ = validate_all()

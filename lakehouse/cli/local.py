@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from lakehouse.config.settings import Settings, load_settings
 from lakehouse.local.files import PRIVATE_UMASK
 from lakehouse.local.stack import OPTIONAL_SERVICES, EventHook, LocalStack, ServiceStatus, services_with
-from lakehouse.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from rich.status import Status
@@ -41,7 +41,7 @@ def engine_extras(settings: Settings) -> list[str]:
     only thing that runs a transform). Broken configs do not stop `up`: `lakehouse
     validate` reports them; the valid ones decide."""
     from lakehouse.endpoints import validate_all
-    from lakehouse.engine import engine_services
+    from lakehouse.engines.engine import engine_services
 
     configs, _ = validate_all()
     return engine_services(settings) if any(c.table is not None for c in configs) else []

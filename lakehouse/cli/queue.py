@@ -10,9 +10,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from lakehouse.jobs import JobState, JobStatus
-from lakehouse.queue import open_queue
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
+from lakehouse.queue.crawl_queue import open_queue
+from lakehouse.queue.jobs import JobState, JobStatus
 
 _PROFILE = typer.Option(
     None, "--profile", "-p", help="Profile in config/profiles (default: $LAKEHOUSE_PROFILE or local)."

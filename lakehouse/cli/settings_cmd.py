@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
 
 
 def register(app: typer.Typer) -> None:

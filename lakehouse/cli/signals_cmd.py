@@ -31,10 +31,10 @@ def register(app: typer.Typer) -> None:
         profile: str = _PROFILE,
     ) -> None:
         """Latest slots, lag behind the schedule, missing slots in a window."""
+        from lakehouse.config.settings import load_settings
         from lakehouse.endpoints import validate_all
-        from lakehouse.operations import endpoint_statuses, select_endpoints
-        from lakehouse.settings import load_settings
-        from lakehouse.slots import parse_slot
+        from lakehouse.endpoints.slots import parse_slot
+        from lakehouse.ops.operations import endpoint_statuses, select_endpoints
 
         settings = load_settings(profile)
         configs, _ = validate_all()

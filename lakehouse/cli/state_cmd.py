@@ -27,11 +27,11 @@ def register(app: typer.Typer) -> None:
         profile: str = _PROFILE,
     ) -> None:
         """An incremental endpoint's cursor marks (from its manifests); --reset moves the next start."""
-        from lakehouse import incremental
+        from lakehouse.config.settings import load_settings
         from lakehouse.endpoints import validate_all
-        from lakehouse.operations import select_endpoints
-        from lakehouse.settings import load_settings
-        from lakehouse.storage import s3_client
+        from lakehouse.ops.operations import select_endpoints
+        from lakehouse.pipeline import incremental
+        from lakehouse.raw.storage import s3_client
 
         if to is not None and not reset:
             raise typer.BadParameter("--to goes with --reset", param_hint="--to")

@@ -20,8 +20,8 @@ def register(app: typer.Typer) -> None:
         profile: str = _PROFILE,
     ) -> None:
         """Each table: rows, partitions, snapshots, size, last write (from Iceberg metadata)."""
-        from lakehouse.operations import table_overviews
-        from lakehouse.settings import load_settings
+        from lakehouse.config.settings import load_settings
+        from lakehouse.ops.operations import table_overviews
 
         found = table_overviews(load_settings(profile), namespace or None)
         if as_json:

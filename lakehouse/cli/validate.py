@@ -1,5 +1,5 @@
 """`lakehouse validate`: check every endpoint config before a DAG or a crawl uses it,
-and each declared table against its live table in the catalog (lakehouse.live_tables)."""
+and each declared table against its live table in the catalog (lakehouse.tables.live_tables)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from lakehouse import paths
+from lakehouse.config import paths
 from lakehouse.endpoints import EndpointConfig, endpoint_path, validate_all
 from lakehouse.endpoints.loader import config_files, display_path
 
@@ -21,7 +21,7 @@ class Live(StrEnum):
 
 
 def describe(config: EndpointConfig) -> str:
-    from lakehouse.sla import format_duration
+    from lakehouse.ops.sla import format_duration
 
     rate = config.rate_limit.describe()
     if config.rate_limit_key != config.name:
@@ -63,8 +63,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(describe(config))
         unchecked: list[str] = []
         if live is not Live.off and configs:
-            from lakehouse.live_tables import check_live_tables
-            from lakehouse.settings import load_settings
+            from lakehouse.config.settings import load_settings
+            from lakehouse.tables.live_tables import check_live_tables
 
             report = check_live_tables([(endpoint_path(c.name, directory), c) for c in configs], load_settings())
             for line in report.lines:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from lakehouse.airflow_env import PARALLELISM, SPARK_POOL, SPARK_POOL_DESCRIPTION, SPARK_POOL_SLOTS, airflow_env
+from lakehouse.engines.airflow_env import PARALLELISM, SPARK_POOL, SPARK_POOL_DESCRIPTION, SPARK_POOL_SLOTS, airflow_env
 from lakehouse.errors import ServiceStartError
 from lakehouse.local.airflow_standalone import GRACE_SECONDS, airflow_binary
 from lakehouse.local.files import PRIVATE_UMASK, write_private
@@ -58,7 +58,7 @@ class AirflowService(Service):
             return None
 
     def env(self) -> dict[str, str]:
-        # Executor parallelism, scheduler loop and parsing sizes: lakehouse.airflow_env.
+        # Executor parallelism, scheduler loop and parsing sizes: lakehouse.engines.airflow_env.
         env = airflow_env(self.settings, self.home)
         env.update(
             {

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import requests
 
-from lakehouse import paths
+from lakehouse.config import paths
+from lakehouse.engines.spark_conf import is_loopback
 from lakehouse.errors import StackError
 from lakehouse.local.files import write_private
 from lakehouse.local.service import Port, Service
-from lakehouse.spark_conf import is_loopback
 
 PORT_SETTING = "LAKEHOUSE_LOCAL__JUPYTER_PORT"
 TOKEN_FILE = "JUPYTER_TOKEN"

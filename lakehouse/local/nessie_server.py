@@ -1,6 +1,6 @@
 """Nessie from its runner jar, with a RocksDB version store (survives restarts), its
 Iceberg REST warehouse on the local S3 server, and authentication on: every request to
-the API port needs the stack's bearer token (lakehouse.catalog_auth); only the
+the API port needs the stack's bearer token (lakehouse.tables.catalog_auth); only the
 management port (health) answers without one."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from pathlib import Path
 
 import requests
 
-from lakehouse import artifacts
-from lakehouse.catalog_auth import nessie_auth_properties, public_key_b64
+from lakehouse.engines import artifacts
 from lakehouse.local.credentials import signing_key
 from lakehouse.local.files import properties_text, write_private
 from lakehouse.local.java import nessie_java
 from lakehouse.local.service import Port, Service
+from lakehouse.tables.catalog_auth import nessie_auth_properties, public_key_b64
 
 # Quarkus secret reference: Nessie refuses plain strings for S3 keys.
 _SECRET_NAME = "lakehouse.s3"

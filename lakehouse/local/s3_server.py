@@ -24,7 +24,7 @@ from lakehouse.errors import StackError
 from lakehouse.local.files import write_private
 from lakehouse.local.local_ca import TlsFiles, ensure_local_ca
 from lakehouse.local.service import Port, Service
-from lakehouse.storage import ensure_bucket, s3_client
+from lakehouse.raw.storage import ensure_bucket, s3_client
 
 
 def weed_binary() -> str:

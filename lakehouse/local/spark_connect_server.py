@@ -17,7 +17,7 @@ Loopback only, with a token:
   (``LAKEHOUSE_SPARK__CONNECT_TOKEN``, a secret file written by the first ``up``):
   a client without it, or with another, is refused.
 
-Its conf is :func:`lakehouse.spark_conf.connect_server_conf` (the same launch conf as
+Its conf is :func:`lakehouse.engines.spark_conf.connect_server_conf` (the same launch conf as
 every job, bound, sized) plus the S3 key pair and the token, written to a mode-600
 properties file handed over with ``--properties-file``: argv is readable by every
 user in ``ps``. The file is read once by spark-submit; Spark's redaction regex keeps
@@ -31,17 +31,17 @@ import socket
 import sys
 from pathlib import Path
 
-from lakehouse.errors import StackError
-from lakehouse.java import pyspark_home, spark_java_home
-from lakehouse.local.files import properties_text, write_private
-from lakehouse.local.service import Port, Service
-from lakehouse.spark_conf import (
+from lakehouse.engines.java import pyspark_home, spark_java_home
+from lakehouse.engines.spark_conf import (
     AWS_SDK_ENV,
     CONNECT_SERVER_CLASS,
     connect_server_conf,
     connect_server_secret_conf,
     is_loopback,
 )
+from lakehouse.errors import StackError
+from lakehouse.local.files import properties_text, write_private
+from lakehouse.local.service import Port, Service
 
 PORT_SETTING = "LAKEHOUSE_LOCAL__SPARK_CONNECT_PORT"
 BIND_HOST_SETTING = "LAKEHOUSE_LOCAL__BIND_HOST"

@@ -7,11 +7,11 @@ it, and two more JVMs cost about a gigabyte on a laptop.
 
 Ports, cores and memory are the settings' ``local.spark_cluster`` section; pyspark
 itself is found without importing it, so ``lakehouse`` keeps its no-Spark-at-import
-rule (lakehouse.java.pyspark_home, re-exported here). The Spark 4.1 daemons run on
+rule (lakehouse.engines.java.pyspark_home, re-exported here). The Spark 4.1 daemons run on
 the same Java 17 as every Spark process of the stack. Master, worker and every driver
 share ``spark.authenticate`` and the stack's secret (``LAKEHOUSE_SPARK__AUTH_SECRET``),
 read from a private spark-defaults.conf: an anonymous client of their RPC ports is
-refused (lakehouse.spark_auth).
+refused (lakehouse.engines.spark_auth).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import requests
 
+from lakehouse.config.settings import Settings, SparkClusterSettings
+from lakehouse.engines.java import pyspark_home, spark_java_home
+from lakehouse.engines.spark_auth import ui_headers, write_conf_dir
 from lakehouse.errors import StackError
-from lakehouse.java import pyspark_home, spark_java_home
 from lakehouse.local.service import Port, Service
-from lakehouse.settings import Settings, SparkClusterSettings
-from lakehouse.spark_auth import ui_headers, write_conf_dir
 
 _ENV = "LAKEHOUSE_LOCAL__SPARK_CLUSTER__"
 MASTER_PORT_ENV = _ENV + "MASTER_PORT"
@@ -53,7 +53,7 @@ def master_url(settings: Settings, options: SparkClusterOptions | None = None) -
 
 def _master_state(settings: Settings, options: SparkClusterOptions) -> dict[str, object] | None:
     try:
-        # The UI asks for a token (lakehouse.spark_auth: the master UI can kill apps).
+        # The UI asks for a token (lakehouse.engines.spark_auth: the master UI can kill apps).
         headers = ui_headers(settings.spark.auth_secret.get_secret_value()) if settings.spark.auth_secret else {}
         url = f"http://{settings.local.bind_host}:{options.master_webui_port}/json/"
         resp = requests.get(url, headers=headers, timeout=2)
@@ -88,7 +88,7 @@ class _SparkDaemon(Service):
     def prepare(self) -> None:
         super().prepare()
         # Spark's RPC takes only clients with the stack's secret: drivers get it the same
-        # way (lakehouse.spark_auth.driver_conf_dir), executors from their worker.
+        # way (lakehouse.engines.spark_auth.driver_conf_dir), executors from their worker.
         write_conf_dir(self.conf_dir, self.settings.spark.require_auth_secret())
 
 

@@ -7,7 +7,7 @@ never killed), and a failed `up` stops what it started, leaving no half-stack.
 Supervision: a service that `up` recorded and that died without `down` (killed, out
 of memory) is started again by the next `up`, whatever `--with` that `up` names:
 the record says the user wanted it running. The transform tasks call `up` for the
-Spark Connect server through lakehouse.engine.ensure_engine before each attempt.
+Spark Connect server through lakehouse.engines.engine.ensure_engine before each attempt.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 import psutil
 from filelock import FileLock
 
+from lakehouse.config.settings import Settings, load_settings, read_secret_files
 from lakehouse.errors import PortInUseError, ServiceStartError, StackError
 from lakehouse.local.airflow_server import AirflowService
 from lakehouse.local.credentials import ensure_local_credentials
@@ -40,7 +41,6 @@ from lakehouse.local.spark_connect_server import SparkConnectService
 from lakehouse.local.spark_server import SparkMasterService, SparkWorkerService
 from lakehouse.local.trino_server import TrinoService
 from lakehouse.local.worker_server import WorkerService
-from lakehouse.settings import Settings, load_settings, read_secret_files
 
 #: start order; `down` goes in reverse
 CORE_SERVICES: tuple[type[Service], ...] = (RedisService, S3Service, NessieService)
@@ -184,7 +184,7 @@ class LocalStack:
                     result.seconds[service.name] = round(time.monotonic() - t0, 2)
                     self._on_event(service.name, f"healthy at {service.url}")
                 if any(s.name == "nessie" for s in services):
-                    from lakehouse.bootstrap import bootstrap
+                    from lakehouse.tables.bootstrap import bootstrap
 
                     self._on_event("catalog", "bootstrapping namespaces")
                     boot = bootstrap(self.settings)

@@ -2,11 +2,11 @@
 Iceberg REST catalog and S3 server as Spark and DuckDB.
 
 - The server is the ``io.trino:trino-server`` tarball from Maven Central (pinned in
-  lakehouse/artifacts.py, fetched by ``./init.sh --trino``), unpacked once into the
+  lakehouse/engines/artifacts.py, fetched by ``./init.sh --trino``), unpacked once into the
   cache beside it: only ``lib/`` and the two plugins used (iceberg, the password file
   authenticator). Each plugin Trino finds is loaded at start, so fewer plugins start
   faster.
-- It runs on a Java 24+ (lakehouse.java.trino_java_home), as ``java @jvm.config``
+- It runs on a Java 24+ (lakehouse.engines.java.trino_java_home), as ``java @jvm.config``
   straight from the checkout, not through Trino's launcher script, so the stack records
   and stops the JVM itself.
 - Clients: HTTPS on ``local.trino_port`` (a self-signed certificate for 127.0.0.1,
@@ -34,12 +34,13 @@ from typing import Any
 
 import requests
 
-from lakehouse import artifacts, paths
+from lakehouse.config import paths
+from lakehouse.engines import artifacts
+from lakehouse.engines.java import trino_java_home
+from lakehouse.engines.spark_conf import is_loopback
 from lakehouse.errors import LakehouseError, StackError
-from lakehouse.java import trino_java_home
 from lakehouse.local.files import properties_text, write_private
 from lakehouse.local.service import Port, Service
-from lakehouse.spark_conf import is_loopback
 
 ARTIFACT_KEY = "trino-server"
 USER = "lakehouse"

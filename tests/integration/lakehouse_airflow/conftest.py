@@ -21,8 +21,8 @@ from urllib.parse import quote
 import pytest
 import yaml
 
+from lakehouse.config.settings import load_settings
 from lakehouse.local.airflow_server import ADMIN_USER as ADMIN
-from lakehouse.settings import load_settings
 from lakehouse_airflow.environment import airflow_env
 from sandbox import SandboxServer
 from sandbox.app import SandboxOptions

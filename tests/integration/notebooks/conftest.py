@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from lakehouse.config.settings import load_settings
 from lakehouse.local.jupyter_server import JupyterService
-from lakehouse.settings import load_settings
 from tests.conftest import free_port
 
 

@@ -22,7 +22,7 @@ import urllib3
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from lakehouse.settings import SECRET_FIELDS, Settings, load_settings
+from lakehouse.config.settings import SECRET_FIELDS, Settings, load_settings
 from tests.conftest import free_port
 from tests.spark_rpc import spark_rpc_refused
 
