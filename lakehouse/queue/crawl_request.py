@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lakehouse.endpoints.auth import Auth, NoAuth, check_request
 from lakehouse.errors import EndpointConfigError, LakehouseError
-from lakehouse.pipeline import incremental
+from lakehouse.queue.cursor import request_params
 
 if TYPE_CHECKING:
     from lakehouse.endpoints import EndpointConfig
@@ -91,7 +91,7 @@ def resolve_request(config: EndpointConfig, job: CrawlJob) -> ResolvedRequest:
     check_job(config, job)
     params = config.render_params(job.slot_start, job.slot_end)
     if job.cursor is not None:
-        params |= incremental.request_params(config, job.cursor)
+        params |= request_params(config, job.cursor)
     try:
         return ResolvedRequest(
             url=config.request.url,
