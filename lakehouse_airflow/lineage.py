@@ -18,6 +18,7 @@ from airflow.sdk import Asset
 
 from lakehouse.config.settings import Settings
 from lakehouse.tables import asset_uris
+from lakehouse.tables.signals import SIGNAL_IDENTIFIER
 
 if TYPE_CHECKING:
     from urllib.parse import SplitResult
@@ -57,7 +58,6 @@ Lineage = tuple[list[Asset], list[Asset]]
 
 def signal_lineage(settings: Settings, endpoint: str) -> Lineage:
     """publish_signal's (inlets, outlets): it reads the run's landing, writes the signal table."""
-    from lakehouse.tables.signals import SIGNAL_IDENTIFIER
 
     return [raw_asset(settings, endpoint)], [table_asset(settings, SIGNAL_IDENTIFIER)]
 

@@ -16,6 +16,8 @@ from typing import Any
 from airflow.sdk import DAG, task
 
 from lakehouse.config.settings import load_settings
+from lakehouse.endpoints import validate_all
+from lakehouse.ops import sla
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +51,6 @@ def sla_dag() -> DAG:
         @task(task_id="check_slas", retries=0)
         def check_slas(**context: Any) -> dict[str, Any]:
             from airflow.sdk.exceptions import AirflowFailException
-
-            from lakehouse.endpoints import validate_all
-            from lakehouse.ops import sla
 
             configs, _errors = validate_all()
             at = _checked_at(context)

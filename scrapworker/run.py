@@ -36,10 +36,10 @@ from twisted.python.failure import Failure
 
 from lakehouse.endpoints import EndpointConfig, endpoint_path, extract, load_endpoint
 from lakehouse.errors import LakehouseError, LeaseLostError
-from lakehouse.queue.cursor import MarkTracker, asked
 from lakehouse.pipeline.dependents import parent_manifest_key, read_parent_keys
 from lakehouse.queue.crawl_queue import JobQueue, Lease
 from lakehouse.queue.crawl_request import ResolvedRequest, resolve_request
+from lakehouse.queue.cursor import MarkTracker, asked
 from lakehouse.queue.jobs import JobResult, JobState, Progress
 from lakehouse.raw.layout import Manifest, ManifestPage, redact_url, s3_uri, sha256_hex
 from scrapworker.children import ChildRequests

@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
     @group.command("bootstrap")
     def bootstrap_cmd(profile: str = typer.Option(None, "--profile", "-p")) -> None:
         """Create the bucket and every namespace (configured + declared by endpoints)."""
+        # CLI start-up time: loaded when this command runs, not for its --help or its siblings.
         from lakehouse.tables.bootstrap import bootstrap
 
         result = bootstrap(load_settings(profile))
@@ -39,6 +40,7 @@ def register(app: typer.Typer) -> None:
         """
         from datetime import timedelta
 
+        # CLI start-up time: loaded when this command runs, not for its --help or its siblings.
         from lakehouse.tables.catalog_auth import keygen_env
 
         # Plain stdout, no rich markup: meant for `>> .env`.

@@ -80,6 +80,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Enqueue one slot's crawl job for a worker (`python -m scrapworker`); --wait follows it."""
+        # CLI start-up time: loaded when this command runs, not for its --help or its siblings.
         from lakehouse.queue.crawl_queue import open_queue  # redis import: keep `lakehouse --help` fast
 
         config = _endpoint(endpoint)

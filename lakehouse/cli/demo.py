@@ -35,6 +35,7 @@ ENDPOINT = "sandbox_trades"
 def _slot_state(settings: Settings, config: EndpointConfig, slot_start: datetime) -> dict[str, object]:
     """What has landed for one slot: status, manifest, signal row, table rows."""
     assert config.table is not None, f"{config.name} declares no table"
+    # CLI start-up time: loaded when this command runs, not for its --help or its siblings.
     from lakehouse.errors import LakehouseError
     from lakehouse.pipeline import steps as pipeline
     from lakehouse.queue.crawl_queue import open_queue
@@ -78,10 +79,12 @@ def register(app: typer.Typer) -> None:
         slots: int = typer.Option(3, "--slots", min=1, max=96, help="How many recent 15-minute slots to ingest."),
     ) -> None:
         """Ingest the sandbox API's recent slots through Airflow on the local stack, then summarise."""
+        # CLI start-up time: loaded when this command runs, not for its --help or its siblings.
         from lakehouse.local.files import PRIVATE_UMASK, make_private
 
         # Airflow's DB, logs and the stack's state are written from here too: owner-only.
         os.umask(PRIVATE_UMASK)
+        # CLI start-up time: loaded when this command runs, not for its --help or its siblings.
         from lakehouse.endpoints import endpoint_path, load_endpoint
         from lakehouse.endpoints.slots import previous_slots
         from lakehouse.engines.airflow_env import airflow_env
@@ -90,6 +93,7 @@ def register(app: typer.Typer) -> None:
 
         t0 = time.monotonic()
         config = load_endpoint(endpoint_path(ENDPOINT))
+        # CLI start-up time: loaded when this command runs, not for its --help or its siblings.
         from lakehouse.engines.engine import engine_services
 
         with console.status("starting the local stack") as line:
@@ -190,6 +194,7 @@ def _summary(results: list[dict[str, object]]) -> None:
 def _sample_query(settings: Settings, config: EndpointConfig, run_ids: list[str]) -> None:
     from pyiceberg.expressions import In
 
+    # CLI start-up time: loaded when this command runs, not for its --help or its siblings.
     from lakehouse.tables.catalog import load_catalog
 
     assert config.table is not None

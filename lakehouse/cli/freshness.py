@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
         profile: str = _PROFILE,
     ) -> None:
         """Each endpoint's newest landed slot and lag; exits 1 when any endpoint is late."""
+        # CLI start-up time: loaded when this command runs, not for its --help or its siblings.
         from lakehouse.config.settings import load_settings
         from lakehouse.endpoints import validate_all
         from lakehouse.endpoints.slots import parse_slot

@@ -40,6 +40,7 @@ def engine_extras(settings: Settings) -> list[str]:
     """The transform engine's services, when any endpoint config declares a table (the
     only thing that runs a transform). Broken configs do not stop `up`: `lakehouse
     validate` reports them; the valid ones decide."""
+    # CLI start-up time: loaded when this command runs, not for its --help or its siblings.
     from lakehouse.endpoints import validate_all
     from lakehouse.engines.engine import engine_services
 

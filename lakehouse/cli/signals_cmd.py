@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
         profile: str = _PROFILE,
     ) -> None:
         """Latest slots, lag behind the schedule, missing slots in a window."""
+        # CLI start-up time: loaded when this command runs, not for its --help or its siblings.
         from lakehouse.config.settings import load_settings
         from lakehouse.endpoints import validate_all
         from lakehouse.endpoints.slots import parse_slot

@@ -27,6 +27,7 @@ def register(app: typer.Typer) -> None:
         profile: str = _PROFILE,
     ) -> None:
         """An incremental endpoint's cursor marks (from its manifests); --reset moves the next start."""
+        # CLI start-up time: loaded when this command runs, not for its --help or its siblings.
         from lakehouse.config.settings import load_settings
         from lakehouse.endpoints import validate_all
         from lakehouse.ops.operations import select_endpoints

@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
         profile: str = _PROFILE,
     ) -> None:
         """Each table: rows, partitions, snapshots, size, last write (from Iceberg metadata)."""
+        # CLI start-up time: loaded when this command runs, not for its --help or its siblings.
         from lakehouse.config.settings import load_settings
         from lakehouse.ops.operations import table_overviews
 

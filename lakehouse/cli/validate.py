@@ -21,6 +21,7 @@ class Live(StrEnum):
 
 
 def describe(config: EndpointConfig) -> str:
+    # CLI start-up time: loaded when this command runs, not for its --help or its siblings.
     from lakehouse.ops.sla import format_duration
 
     rate = config.rate_limit.describe()

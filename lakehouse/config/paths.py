@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 # The package is installed editable from the checkout (init.sh), so the checkout is
-# the parent of this package. Images that install it elsewhere set LAKEHOUSE_HOME.
-PROJECT_ROOT = Path(os.environ.get("LAKEHOUSE_HOME", Path(__file__).resolve().parent.parent))
+# two levels above this file (lakehouse/config/). Images that install it elsewhere set LAKEHOUSE_HOME.
+PROJECT_ROOT = Path(os.environ.get("LAKEHOUSE_HOME", Path(__file__).resolve().parents[2]))
 
 
 def config_dir() -> Path:

@@ -27,6 +27,7 @@ from pydantic_settings import (
 from lakehouse.config import paths
 from lakehouse.config.safe_yaml import describe_error, load_yaml
 from lakehouse.config.worker import WorkerSettings
+from lakehouse.endpoints.slots import cron_problem
 from lakehouse.errors import MissingSecretError, SettingsError, UnknownProfileError
 from lakehouse.queue.config import QueueSettings
 
@@ -188,7 +189,6 @@ class FreshnessSettings(_Section):
     @field_validator("sla_schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from lakehouse.endpoints.slots import cron_problem
 
         problem = cron_problem(value)
         if problem:

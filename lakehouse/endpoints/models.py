@@ -35,7 +35,9 @@ from lakehouse.endpoints.auth import (
     check_request,
     redact_url,
 )
+from lakehouse.endpoints.incremental_rules import config_problem
 from lakehouse.endpoints.jsonpath import check_path
+from lakehouse.endpoints.parent_rules import config_problem as parent_problem
 from lakehouse.endpoints.slots import cron_problem
 from lakehouse.endpoints.templates import (
     PLACEHOLDERS,
@@ -572,13 +574,9 @@ class EndpointConfig(StrictModel):
                 "manages; remove it from request.params"
             )
         if self.incremental is not None:
-            from lakehouse.endpoints.incremental_rules import config_problem
-
             if problem := config_problem(self):
                 raise ValueError(problem)
         if self.parent is not None:
-            from lakehouse.endpoints.parent_rules import config_problem as parent_problem
-
             if problem := parent_problem(self):
                 raise ValueError(problem)
         return self

@@ -36,6 +36,7 @@ from pathlib import Path
 import lakehouse
 from lakehouse.config import paths
 from lakehouse.config.settings import Settings
+from lakehouse.engines.java import spark_java_home
 from lakehouse.engines.spark_auth import driver_conf_dir, needs_secret
 
 #: the adapter package whose data holds `airflow_local_settings.py`
@@ -143,7 +144,6 @@ def openlineage_env(settings: Settings, airflow_home: Path) -> dict[str, str]:
 
 def airflow_env(settings: Settings, airflow_home: Path) -> dict[str, str]:
     """Variables for every Airflow process (scheduler, dag-processor, `dags test`)."""
-    from lakehouse.engines.java import spark_java_home
 
     venv_bin = str(Path(sys.executable).parent)
     spark_auth: dict[str, str] = {}

@@ -24,6 +24,8 @@ from lakehouse.config import paths
 from lakehouse.config.settings import Settings, load_settings
 from lakehouse.engines.spark_auth import AUTH_CONF
 from lakehouse.engines.spark_conf import catalog_conf
+from lakehouse.local.files import properties_text, write_private
+from lakehouse.local.trino_server import USER, password_hash, self_signed
 from lakehouse.tables.catalog_auth import NESSIE_PUBLIC_KEY_PROPERTY, nessie_auth_properties
 
 DEPLOY_PROFILE = "docker"
@@ -149,9 +151,6 @@ def write_trino_etc(out: Path, password: str, *, owner: int | None = None) -> li
     that uid, the Trino image's user). The TLS key and the shared secret are made once
     and kept (clients may pin the certificate); the password hash follows .env."""
     import secrets
-
-    from lakehouse.local.files import properties_text, write_private
-    from lakehouse.local.trino_server import USER, password_hash, self_signed
 
     out.mkdir(parents=True, exist_ok=True)
     out.chmod(0o700)

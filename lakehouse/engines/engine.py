@@ -11,6 +11,7 @@ by Airflow, and the retry finds a restarted server.
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 from urllib.parse import urlparse
 
 from lakehouse.config.settings import Settings
@@ -82,20 +83,47 @@ def engine_services(settings: Settings) -> list[str]:
     return [CONNECT_SERVICE] if uses_connect(settings) else []
 
 
+class EngineKeeper(Protocol):
+    """What keeps the transform engine answering before a job uses it."""
+
+    def ensure(self) -> None: ...
+
+
+class PlatformKeeper:
+    """Compose, a cluster, or spark-submit: the platform restarts its own services, so
+    there is nothing to do here; a job meets SparkEngineUnavailableError and is retried."""
+
+    def ensure(self) -> None:
+        return None
+
+
+class LocalConnectKeeper:
+    """The local profile's own Connect server: a dead (or never started) server is
+    started again through the stack, under its lock, so concurrent tasks start one."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def ensure(self) -> None:
+        # Optional engine: the local stack (its service classes, psutil) is imported
+        # only where the profile runs it, never by a compose or cluster task.
+        from lakehouse.local.spark_connect_server import SparkConnectService
+        from lakehouse.local.stack import LocalStack
+
+        if SparkConnectService(self.settings).is_healthy():
+            return
+        log.warning("the Spark Connect server at %s does not answer; (re)starting it", self.settings.spark.connect_url)
+        LocalStack(self.settings, services=(SparkConnectService,)).up()
+
+
+def engine_keeper(settings: Settings) -> EngineKeeper:
+    """The one place the profile chooses how the engine is kept: the local stack's own
+    Connect server is brought back by the stack; anything else by its platform."""
+    if uses_connect(settings) and is_local_server(settings):
+        return LocalConnectKeeper(settings)
+    return PlatformKeeper()
+
+
 def ensure_engine(settings: Settings) -> None:
-    """Make sure the transform engine answers before a job uses it.
-
-    Only for the local profile's own Connect server: a dead (or never started) server
-    is started again through the stack, under its lock, so concurrent tasks start one.
-    Elsewhere (compose, a cluster) the platform restarts its services and this does
-    nothing; a job then fails with SparkEngineUnavailableError and is retried.
-    """
-    if not uses_connect(settings) or not is_local_server(settings):
-        return
-    from lakehouse.local.spark_connect_server import SparkConnectService
-    from lakehouse.local.stack import LocalStack
-
-    if SparkConnectService(settings).is_healthy():
-        return
-    log.warning("the Spark Connect server at %s does not answer; (re)starting it", settings.spark.connect_url)
-    LocalStack(settings, services=(SparkConnectService,)).up()
+    """Make sure the transform engine answers before a job uses it (engine_keeper)."""
+    engine_keeper(settings).ensure()

@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lakehouse.config.settings import SECRET_FIELDS, Settings
+from lakehouse.local.files import write_private
 
 #: non-secret: on every Spark JVM we start (launch conf, spark-defaults.conf)
 AUTH_CONF: dict[str, str] = {
@@ -99,7 +100,6 @@ def ui_headers(secret: str, lifetime: timedelta = timedelta(minutes=5)) -> dict[
 def write_conf_dir(directory: Path, secret: str, base_conf_dir: Path | None = None) -> Path:
     """A private (0700) conf dir whose spark-defaults.conf (0600) is the one in
     ``base_conf_dir`` (if any) plus the authentication and the secret. Returns it."""
-    from lakehouse.local.files import write_private
 
     base_file = base_conf_dir / DEFAULTS_FILE if base_conf_dir else None
     base = base_file.read_text() if base_file and base_file.is_file() else ""

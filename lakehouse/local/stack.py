@@ -41,6 +41,7 @@ from lakehouse.local.spark_connect_server import SparkConnectService
 from lakehouse.local.spark_server import SparkMasterService, SparkWorkerService
 from lakehouse.local.trino_server import TrinoService
 from lakehouse.local.worker_server import WorkerService
+from lakehouse.tables.bootstrap import bootstrap
 
 #: start order; `down` goes in reverse
 CORE_SERVICES: tuple[type[Service], ...] = (RedisService, S3Service, NessieService)
@@ -184,8 +185,6 @@ class LocalStack:
                     result.seconds[service.name] = round(time.monotonic() - t0, 2)
                     self._on_event(service.name, f"healthy at {service.url}")
                 if any(s.name == "nessie" for s in services):
-                    from lakehouse.tables.bootstrap import bootstrap
-
                     self._on_event("catalog", "bootstrapping namespaces")
                     boot = bootstrap(self.settings)
                     result.namespaces = boot.namespaces

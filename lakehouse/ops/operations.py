@@ -27,6 +27,8 @@ from croniter import croniter
 from lakehouse.config.settings import Settings
 from lakehouse.endpoints.slots import previous_slots, to_utc
 from lakehouse.errors import LakehouseError
+from lakehouse.tables.catalog import load_catalog
+from lakehouse.tables.signals import SIGNAL_IDENTIFIER
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -109,7 +111,6 @@ def table_overviews(
 ) -> list[TableOverview]:
     """Every table of the catalog (or of ``namespaces``), sorted by name. A table that
     fails to load is listed with its error rather than hiding the others."""
-    from lakehouse.tables.catalog import load_catalog
 
     catalog = catalog or load_catalog(settings)
     names = list(namespaces) if namespaces else [".".join(ns) for ns in catalog.list_namespaces()]
@@ -166,9 +167,6 @@ class EndpointStatus:
 def _signal_rows(settings: Settings, endpoints: Sequence[str], catalog: Catalog | None) -> list[dict[str, Any]]:
     from pyiceberg.exceptions import NoSuchTableError
     from pyiceberg.expressions import In
-
-    from lakehouse.tables.catalog import load_catalog
-    from lakehouse.tables.signals import SIGNAL_IDENTIFIER
 
     catalog = catalog or load_catalog(settings)
     try:

@@ -21,7 +21,7 @@ from lakehouse.endpoints.jsonpath import extract
 from lakehouse.errors import LakehouseError
 from lakehouse.queue.jobs import run_id_for
 from lakehouse.raw import layout as raw_layout
-from lakehouse.raw.storage import object_exists, read_object
+from lakehouse.raw.storage import object_exists, read_object, s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -95,7 +95,6 @@ def read_parent_keys(
 
 def parent_landed(settings: Settings, config: EndpointConfig, slot_start: datetime) -> bool:
     """True when the child's parent has landed the slot (its manifest exists)."""
-    from lakehouse.raw.storage import s3_client
 
     assert config.parent is not None
     s3 = settings.s3

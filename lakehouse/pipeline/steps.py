@@ -20,9 +20,14 @@ from lakehouse.endpoints.slots import previous_slots, slot_window, to_utc
 from lakehouse.errors import EndpointConfigError, LakehouseError
 from lakehouse.pipeline import incremental
 from lakehouse.pipeline.incremental import AskedRange
+from lakehouse.queue.crawl_queue import open_queue
 from lakehouse.queue.crawl_request import resolve_request
 from lakehouse.queue.jobs import CrawlJob, JobState, JobStatus
-from lakehouse.raw.layout import Manifest, s3_uri
+from lakehouse.raw.layout import Manifest, partition_of, s3_uri
+from lakehouse.raw.storage import s3_client
+from lakehouse.tables import merge_log
+from lakehouse.tables.catalog import equal_to, load_catalog, slot_filter
+from lakehouse.tables.signals import Signal, publish, signal_table
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -99,7 +104,6 @@ def plan_cursor(settings: Settings, config: EndpointConfig, slot_start: datetime
     marks in S3 (lakehouse.pipeline.incremental); None for other endpoints."""
     if config.incremental is None:
         return None
-    from lakehouse.raw.storage import s3_client
 
     s3 = settings.s3
     return incremental.plan_range(s3_client(s3), s3.bucket, s3.raw_prefix, config, slot_start)
@@ -145,7 +149,6 @@ class Enqueued:
 def enqueue(
     settings: Settings, config: EndpointConfig, slot_start: datetime, slot_end: datetime, force: bool = False
 ) -> Enqueued:
-    from lakehouse.queue.crawl_queue import open_queue
 
     job = slot_job(settings, config, slot_start, slot_end, force=force)
     result = open_queue(settings).enqueue(job, force=force)
@@ -156,7 +159,6 @@ def enqueue(
 
 def crawl_status(settings: Settings, run_id: str) -> JobStatus | None:
     """The finished status, None while queued or running; raises when it failed."""
-    from lakehouse.queue.crawl_queue import open_queue
 
     status = open_queue(settings).get_status(run_id)
     if status is None:
@@ -169,7 +171,6 @@ def crawl_status(settings: Settings, run_id: str) -> JobStatus | None:
 
 
 def read_manifest(settings: Settings, manifest_key: str) -> Manifest:
-    from lakehouse.raw.storage import s3_client
 
     body = s3_client(settings.s3).get_object(Bucket=settings.s3.bucket, Key=manifest_key)["Body"].read()
     return Manifest.from_json(body)
@@ -192,8 +193,6 @@ def _read_manifest_with(io: FileIO, settings: Settings, manifest_key: str) -> Ma
 
 def publish_signal(settings: Settings, run_id: str) -> Signal:
     """Publish the finished run's signal row (idempotent per run_id)."""
-    from lakehouse.tables.catalog import load_catalog
-    from lakehouse.tables.signals import Signal, publish, signal_table
 
     key = _finished_manifest_key(
         settings, run_id, f"crawl {run_id} has not finished yet; the publish step runs only after the wait step"
@@ -267,9 +266,6 @@ def run_rows(table: IcebergTable, run_column: str, run_id: str, slot_start: date
     """
     from pyiceberg.expressions import AlwaysTrue, And
 
-    from lakehouse.raw.layout import partition_of
-    from lakehouse.tables.catalog import equal_to, slot_filter
-
     p = partition_of(slot_start)
     slot = slot_filter(p.ds, int(p.hr), int(p.min))
     field_id = table.schema().find_field(run_column).field_id
@@ -308,8 +304,6 @@ def check_table_counts(settings: Settings, table: Table, run_id: str) -> TableCo
     """
     from pyiceberg.exceptions import NoSuchTableError
 
-    from lakehouse.tables.catalog import load_catalog
-
     key = _finished_manifest_key(settings, run_id, f"crawl {run_id} has not finished; nothing to check yet")
     catalog = load_catalog(settings)
     try:
@@ -344,7 +338,6 @@ def _merge_table_counts(
 ) -> TableCounts:
     """A merge table keeps one row per key, possibly another run's: the run's records
     come from its merge-log entry instead (lakehouse.tables.merge_log)."""
-    from lakehouse.tables import merge_log
 
     entry = merge_log.read_entry(catalog, table, run_id, manifest.slot_start)
     if entry is None:

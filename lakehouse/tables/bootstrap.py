@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lakehouse.config.settings import Settings
+from lakehouse.endpoints import declared_namespaces, load_endpoints
 from lakehouse.raw.storage import ensure_bucket
 from lakehouse.tables.catalog import ensure_namespaces, load_catalog
 
@@ -24,7 +25,6 @@ class BootstrapResult:
 
 
 def required_namespaces(settings: Settings, endpoints_dir: Path | None = None) -> list[str]:
-    from lakehouse.endpoints import declared_namespaces, load_endpoints
 
     names = list(settings.catalog.namespaces)
     names.extend(declared_namespaces(load_endpoints(endpoints_dir)))

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from lakehouse.endpoints import EndpointConfig, EndpointConfigError
 from lakehouse.endpoints.loader import display_path
+from lakehouse.tables.catalog import load_catalog
 from lakehouse.tables.schema_evolution import from_iceberg, plan
 
 if TYPE_CHECKING:
@@ -39,8 +40,6 @@ class LiveReport:
 def check_live_tables(configs: Sequence[tuple[Path, EndpointConfig]], settings: Settings) -> LiveReport:
     """Plan each declared table's evolution against its live table in the catalog."""
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
-
-    from lakehouse.tables.catalog import load_catalog
 
     report = LiveReport()
     tables = [(path, config.table) for path, config in configs if config.table is not None]

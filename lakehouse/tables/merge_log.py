@@ -19,6 +19,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from lakehouse.errors import LakehouseError
+from lakehouse.raw.layout import partition_of
+from lakehouse.tables.catalog import equal_to, slot_filter
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -60,9 +62,6 @@ def read_entry(catalog: Catalog, table: Table, run_id: str, slot_start: datetime
     """The run's entry in the table's merge log, or None when there is none."""
     from pyiceberg.exceptions import NoSuchTableError
     from pyiceberg.expressions import And
-
-    from lakehouse.raw.layout import partition_of
-    from lakehouse.tables.catalog import equal_to, slot_filter
 
     try:
         log = catalog.load_table(table.merge_log_identifier)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from lakehouse.config.settings import Settings
 from lakehouse.raw.layout import partition_of
+from lakehouse.tables.catalog import commit_with_retry, equal_to, load_catalog
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -173,7 +174,6 @@ def publish(settings: Settings, signal: Signal, catalog: Catalog | None = None) 
     the whole replace on a freshly loaded table (catalog.commit_with_retry), which is
     safe because the replace is idempotent per run_id.
     """
-    from lakehouse.tables.catalog import commit_with_retry, load_catalog
 
     catalog = catalog or load_catalog(settings)
     commit_with_retry(lambda: _replace_row(signal_table(catalog), signal))
@@ -182,8 +182,6 @@ def publish(settings: Settings, signal: Signal, catalog: Catalog | None = None) 
 def _replace_row(table: Table, signal: Signal) -> None:
     import pyarrow as pa
     from pyiceberg.expressions import And
-
-    from lakehouse.tables.catalog import equal_to
 
     ds, hr, minute = signal.partition
     row = pa.Table.from_pylist(
@@ -216,7 +214,6 @@ def _replace_row(table: Table, signal: Signal) -> None:
 
 def rows_for(settings: Settings, run_id: str, catalog: Catalog | None = None) -> list[SignalRow]:
     """The signal rows of one run (one after a publish, none before)."""
-    from lakehouse.tables.catalog import equal_to, load_catalog
 
     table = signal_table(catalog or load_catalog(settings))
     found = table.scan(row_filter=equal_to("run_id", run_id)).to_arrow().to_pylist()
