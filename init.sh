@@ -118,11 +118,11 @@ fi
 # Only on request: `make test` asks for it, `make demo` and a plain ./init.sh never
 # download the 821 MB tarball.
 if [ "$TRINO" -eq 1 ] && [ -x "$VENV/bin/python" ]; then
-  if ! "$VENV/bin/python" -c 'from lakehouse.local.trino_server import is_installed; raise SystemExit(not is_installed())'; then
+  if ! "$VENV/bin/python" -c 'from lakehouse.local.services.trino_server import is_installed; raise SystemExit(not is_installed())'; then
     if [ "$CHECK" -eq 1 ]; then missing+=("trino (lakehouse artifacts fetch trino-server)"); else
       "$VENV/bin/lakehouse" artifacts fetch trino-server
       say "unpacking Trino into the cache"
-      "$VENV/bin/python" -c 'from lakehouse.local.trino_server import ensure_installed; ensure_installed()'
+      "$VENV/bin/python" -c 'from lakehouse.local.services.trino_server import ensure_installed; ensure_installed()'
       changed+=("trino")
     fi
   fi

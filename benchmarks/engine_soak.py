@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.own_stack import own_stack  # noqa: E402
 from lakehouse.config.settings import Settings, load_settings  # noqa: E402
 from lakehouse.endpoints import EndpointConfig  # noqa: E402
-from lakehouse.local.spark_connect_server import SparkConnectService  # noqa: E402
+from lakehouse.local.services.spark_connect_server import SparkConnectService  # noqa: E402
 from lakehouse.local.stack import LocalStack  # noqa: E402
 from tests.integration.landings import endpoint_doc  # noqa: E402
 from tests.integration.landings import land as land_pages  # noqa: E402

@@ -288,7 +288,7 @@ def main() -> int:
         )
         settings = stack.settings
 
-        from lakehouse.local.airflow_server import ADMIN_USER, AirflowService
+        from lakehouse.local.services.airflow_server import ADMIN_USER, AirflowService
 
         service = AirflowService(settings)
         api = Api.login(service.url, ADMIN_USER, service.admin_password() or "")

@@ -63,7 +63,7 @@ from benchmarks.own_stack import own_stack  # noqa: E402
 from lakehouse.config.settings import Settings, load_settings  # noqa: E402
 from lakehouse.endpoints import EndpointConfig, load_endpoint  # noqa: E402
 from lakehouse.endpoints.jsonpath import compile_path  # noqa: E402
-from lakehouse.local.spark_connect_server import SparkConnectService  # noqa: E402
+from lakehouse.local.services.spark_connect_server import SparkConnectService  # noqa: E402
 from lakehouse.local.stack import LocalStack  # noqa: E402
 from lakehouse.queue.jobs import run_id_for  # noqa: E402
 from lakehouse.raw.layout import Manifest, ManifestPage, page_key, partition_of, run_prefix, sha256_hex  # noqa: E402

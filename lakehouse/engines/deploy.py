@@ -25,7 +25,7 @@ from lakehouse.config.settings import Settings, load_settings
 from lakehouse.engines.spark_auth import AUTH_CONF
 from lakehouse.engines.spark_conf import catalog_conf
 from lakehouse.local.files import properties_text, write_private
-from lakehouse.local.trino_server import USER, password_hash, self_signed
+from lakehouse.local.services.trino_server import USER, password_hash, self_signed
 from lakehouse.tables.catalog_auth import NESSIE_PUBLIC_KEY_PROPERTY, nessie_auth_properties
 
 DEPLOY_PROFILE = "docker"

@@ -107,7 +107,7 @@ class LocalConnectKeeper:
     def ensure(self) -> None:
         # Optional engine: the local stack (its service classes, psutil) is imported
         # only where the profile runs it, never by a compose or cluster task.
-        from lakehouse.local.spark_connect_server import SparkConnectService
+        from lakehouse.local.services.spark_connect_server import SparkConnectService
         from lakehouse.local.stack import LocalStack
 
         if SparkConnectService(self.settings).is_healthy():

@@ -2,7 +2,7 @@
 
 The session factory (spark_jobs/session.py), spark-submit command lines
 (spark_jobs/submit.py, the Airflow operator), the local stack's Spark Connect server
-(lakehouse/local/spark_connect_server.py) and the deployment's generated
+(lakehouse/local/services/spark_connect_server.py) and the deployment's generated
 spark-defaults.conf (lakehouse/engines/deploy.py) all start from these, so a job run by hand,
 by Airflow, on the Connect server or in a container sees the same catalog. Nothing
 here imports pyspark: the core and the stack use it without the Spark adapter.

@@ -28,19 +28,19 @@ from filelock import FileLock
 
 from lakehouse.config.settings import Settings, load_settings, read_secret_files
 from lakehouse.errors import PortInUseError, ServiceStartError, StackError
-from lakehouse.local.airflow_server import AirflowService
 from lakehouse.local.credentials import ensure_local_credentials
 from lakehouse.local.files import PRIVATE_UMASK, make_private, private_umask, write_private
-from lakehouse.local.jupyter_server import JupyterService
-from lakehouse.local.nessie_server import NessieService
-from lakehouse.local.redis_server import RedisService
-from lakehouse.local.s3_server import S3Service
-from lakehouse.local.sandbox_server import SandboxService
 from lakehouse.local.service import Service
-from lakehouse.local.spark_connect_server import SparkConnectService
-from lakehouse.local.spark_server import SparkMasterService, SparkWorkerService
-from lakehouse.local.trino_server import TrinoService
-from lakehouse.local.worker_server import WorkerService
+from lakehouse.local.services.airflow_server import AirflowService
+from lakehouse.local.services.jupyter_server import JupyterService
+from lakehouse.local.services.nessie_server import NessieService
+from lakehouse.local.services.redis_server import RedisService
+from lakehouse.local.services.s3_server import S3Service
+from lakehouse.local.services.sandbox_server import SandboxService
+from lakehouse.local.services.spark_connect_server import SparkConnectService
+from lakehouse.local.services.spark_server import SparkMasterService, SparkWorkerService
+from lakehouse.local.services.trino_server import TrinoService
+from lakehouse.local.services.worker_server import WorkerService
 from lakehouse.tables.bootstrap import bootstrap
 
 #: start order; `down` goes in reverse

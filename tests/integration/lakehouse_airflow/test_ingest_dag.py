@@ -87,7 +87,7 @@ def test_a_dead_engine_is_brought_back_by_the_transform_task(airflow: Airflow, s
     import os
     import signal
 
-    from lakehouse.local.spark_connect_server import SparkConnectService
+    from lakehouse.local.services.spark_connect_server import SparkConnectService
 
     row = next(s for s in LocalStack(load_settings()).status() if s.service == SparkConnectService.name)
     assert row.pid

@@ -29,12 +29,12 @@ from pathlib import Path
 
 from lakehouse.config.settings import load_settings
 from lakehouse.local.credentials import signing_key
-from lakehouse.local.nessie_server import NessieService
-from lakehouse.local.redis_server import RedisService
-from lakehouse.local.s3_server import S3Service
-from lakehouse.local.spark_connect_server import SparkConnectService
+from lakehouse.local.services.nessie_server import NessieService
+from lakehouse.local.services.redis_server import RedisService
+from lakehouse.local.services.s3_server import S3Service
+from lakehouse.local.services.spark_connect_server import SparkConnectService
+from lakehouse.local.services.trino_server import TrinoService
 from lakehouse.local.stack import LocalStack
-from lakehouse.local.trino_server import TrinoService
 from lakehouse.queue.jobs import run_id_for
 from lakehouse.raw.storage import s3_client
 from lakehouse.tables.signals import rows_for

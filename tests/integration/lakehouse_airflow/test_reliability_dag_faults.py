@@ -73,7 +73,7 @@ from worker_harness import (  # noqa: E402
 
 from lakehouse.config.settings import Settings, load_settings  # noqa: E402
 from lakehouse.endpoints import endpoint_path, load_endpoint  # noqa: E402
-from lakehouse.local.spark_connect_server import SparkConnectService  # noqa: E402
+from lakehouse.local.services.spark_connect_server import SparkConnectService  # noqa: E402
 from lakehouse.local.stack import LocalStack  # noqa: E402
 from lakehouse.pipeline import steps as pipeline  # noqa: E402
 from lakehouse.queue.crawl_queue import open_queue  # noqa: E402

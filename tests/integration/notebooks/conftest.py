@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from lakehouse.config.settings import load_settings
-from lakehouse.local.jupyter_server import JupyterService
+from lakehouse.local.services.jupyter_server import JupyterService
 from tests.conftest import free_port
 
 

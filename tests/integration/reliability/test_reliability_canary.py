@@ -26,8 +26,8 @@ from worker_harness import ROOT, make_job, market_for, wait_until
 
 from lakehouse.config.settings import load_settings
 from lakehouse.endpoints import load_endpoint
-from lakehouse.local.redis_server import RedisService
-from lakehouse.local.s3_server import S3Service
+from lakehouse.local.services.redis_server import RedisService
+from lakehouse.local.services.s3_server import S3Service
 from lakehouse.local.stack import LocalStack
 from lakehouse.queue.config import QueueSettings
 from lakehouse.queue.crawl_queue import JobQueue

@@ -44,7 +44,7 @@ import yaml
 from benchmarks.engine_soak import endpoint_config, land
 from lakehouse.config.settings import Settings
 from lakehouse.engines.engine import ensure_engine
-from lakehouse.local.spark_connect_server import SparkConnectService
+from lakehouse.local.services.spark_connect_server import SparkConnectService
 from lakehouse.local.stack import LocalStack
 from lakehouse.pipeline import steps as pipeline
 from lakehouse.queue.crawl_queue import open_queue

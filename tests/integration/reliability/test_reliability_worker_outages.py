@@ -41,8 +41,8 @@ from worker_harness import (
 )
 
 from lakehouse.config.settings import load_settings
-from lakehouse.local.redis_server import RedisService
-from lakehouse.local.s3_server import S3Service
+from lakehouse.local.services.redis_server import RedisService
+from lakehouse.local.services.s3_server import S3Service
 from lakehouse.local.stack import LocalStack
 from lakehouse.queue.jobs import CrawlJob, JobState
 from tests.conftest import stack_env

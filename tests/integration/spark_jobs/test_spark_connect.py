@@ -29,7 +29,7 @@ from lakehouse.endpoints import EndpointConfig
 from lakehouse.engines.engine import ensure_engine
 from lakehouse.engines.spark_conf import is_loopback
 from lakehouse.errors import StackError
-from lakehouse.local.spark_connect_server import SparkConnectService
+from lakehouse.local.services.spark_connect_server import SparkConnectService
 from lakehouse.local.stack import LocalStack
 from spark_jobs import raw_to_table
 from spark_jobs.tables import quote

@@ -13,7 +13,7 @@ import requests
 
 from lakehouse.config.settings import Settings
 from lakehouse.engines.spark_auth import ui_headers
-from lakehouse.local import spark_server
+from lakehouse.local.services import spark_server
 from lakehouse.local.stack import OPTIONAL_SERVICES, LocalStack
 from lakehouse.tables.catalog import load_catalog
 from spark_jobs.session import SessionOptions

@@ -12,7 +12,7 @@ from lakehouse.engines import artifacts
 from lakehouse.engines.engine import engine_services, is_local_server
 from lakehouse.engines.spark_conf import client_connect_url, is_loopback
 from lakehouse.errors import MissingSecretError, StackError
-from lakehouse.local.spark_connect_server import CONNECT_SERVER_CLASS, SparkConnectService
+from lakehouse.local.services.spark_connect_server import CONNECT_SERVER_CLASS, SparkConnectService
 from lakehouse.local.stack import CORE_SERVICES, services_with
 from spark_jobs.session import SessionOptions, connect_url, remote_conf
 
@@ -198,7 +198,7 @@ def test_the_connect_url_setting_refuses_a_token_in_it():
 def test_local_up_starts_the_engine_when_an_endpoint_declares_a_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import shutil
 
-    from lakehouse.cli.local import engine_extras
+    from lakehouse.cli.commands.local import engine_extras
     from lakehouse.config.paths import config_dir
 
     monkeypatch.delenv("LAKEHOUSE_SPARK__ENGINE", raising=False)

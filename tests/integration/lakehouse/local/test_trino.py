@@ -25,7 +25,7 @@ import requests
 from lakehouse.config.settings import load_settings
 from lakehouse.engines.java import trino_java_home
 from lakehouse.errors import JavaNotFoundError
-from lakehouse.local.trino_server import USER, TrinoService
+from lakehouse.local.services.trino_server import USER, TrinoService
 from tests.conftest import ROOT, free_port
 from tests.integration.conftest import Ingested
 

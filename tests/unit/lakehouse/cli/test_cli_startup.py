@@ -73,9 +73,15 @@ def test_version_and_help_import_no_command_dependencies(args: tuple[str, ...]) 
 def test_a_command_imports_only_its_own_module() -> None:
     code, text, modules = run_cli("validate", "--help")
     assert code in (0, None)
-    assert "lakehouse.cli.validate" in modules
+    assert "lakehouse.cli.commands.validate" in modules
     assert (
-        not {"lakehouse.cli.queue", "lakehouse.cli.local", "lakehouse.cli.demo", "lakehouse.queue.crawl_queue", "redis"}
+        not {
+            "lakehouse.cli.commands.queue",
+            "lakehouse.cli.commands.local",
+            "lakehouse.cli.commands.demo",
+            "lakehouse.queue.crawl_queue",
+            "redis",
+        }
         & modules
     )
 

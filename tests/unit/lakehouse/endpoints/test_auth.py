@@ -15,7 +15,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 from typer.testing import CliRunner
 
-from lakehouse.cli import validate
+from lakehouse.cli.commands import validate
 from lakehouse.endpoints import parse_endpoint
 from lakehouse.endpoints.auth import (
     SECRET_RULES,

@@ -11,7 +11,7 @@ import pytest
 
 from lakehouse.config.settings import load_settings
 from lakehouse.errors import StackError
-from lakehouse.local.jupyter_server import JupyterService
+from lakehouse.local.services.jupyter_server import JupyterService
 from lakehouse.local.stack import OPTIONAL_SERVICES
 
 

@@ -16,7 +16,7 @@ from lakehouse.engines.spark_conf import SessionOptions, launch_conf, secret_con
 from lakehouse.errors import MissingSecretError
 from lakehouse.local import credentials
 from lakehouse.local.files import write_private
-from lakehouse.local.nessie_server import NessieService
+from lakehouse.local.services.nessie_server import NessieService
 from lakehouse.tables import catalog_auth
 from lakehouse.tables.catalog import catalog_properties
 

@@ -32,7 +32,7 @@ from lakehouse.local.service import Port, Service
 PORT_SETTING = "LAKEHOUSE_LOCAL__JUPYTER_PORT"
 TOKEN_FILE = "JUPYTER_TOKEN"
 STARTUP_FILE = "00-lakehouse.py"
-STARTUP_TEXT = '''"""Written by lakehouse.local.jupyter_server: the analyst helpers (lakehouse/analyst.py)."""
+STARTUP_TEXT = '''"""Written by lakehouse.local.services.jupyter_server: the analyst helpers (lakehouse/analyst.py)."""
 from lakehouse.analyst import *  # noqa: F401,F403
 '''
 

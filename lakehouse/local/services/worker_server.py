@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-from lakehouse.local.sandbox_server import TOKEN_ENV, sandbox_token
 from lakehouse.local.service import Port, Service
+from lakehouse.local.services.sandbox_server import TOKEN_ENV, sandbox_token
 
 
 class WorkerService(Service):

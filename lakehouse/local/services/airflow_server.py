@@ -4,7 +4,7 @@
 Started on request (`lakehouse local up --with airflow`, or by the demo). The
 admin password is generated once per state directory, kept owner-only, and shown
 by `lakehouse local up` so an operator can log in to the UI. The components run
-under `lakehouse.local.airflow_standalone` rather than `airflow standalone`; that
+under `lakehouse.local.services.airflow_standalone` rather than `airflow standalone`; that
 module's docstring says why.
 """
 
@@ -21,9 +21,9 @@ import requests
 
 from lakehouse.engines.airflow_env import PARALLELISM, SPARK_POOL, SPARK_POOL_DESCRIPTION, SPARK_POOL_SLOTS, airflow_env
 from lakehouse.errors import ServiceStartError
-from lakehouse.local.airflow_standalone import GRACE_SECONDS, airflow_binary
 from lakehouse.local.files import PRIVATE_UMASK, write_private
 from lakehouse.local.service import Port, Service
+from lakehouse.local.services.airflow_standalone import GRACE_SECONDS, airflow_binary
 
 ADMIN_USER = "admin"
 
@@ -114,7 +114,7 @@ class AirflowService(Service):
             cfg.chmod(0o600)
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "lakehouse.local.airflow_standalone"]
+        return [sys.executable, "-m", "lakehouse.local.services.airflow_standalone"]
 
     def is_healthy(self) -> bool:
         """The api-server answers and reports a live scheduler (and metadata DB)."""

@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
         if result.restarted:
             console.print(f"[yellow]restarted[/] (had died since the last up): {', '.join(result.restarted)}")
         if "spark-connect" in extras:
-            from lakehouse.local.spark_connect_server import SparkConnectService
+            from lakehouse.local.services.spark_connect_server import SparkConnectService
 
             console.print(
                 f"spark connect: {SparkConnectService(stack.settings).url} (token in "
@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
             )
         console.print(f"state and logs: {stack.state_dir}")
         if "airflow" in with_:
-            from lakehouse.local.airflow_server import ADMIN_USER, AirflowService
+            from lakehouse.local.services.airflow_server import ADMIN_USER, AirflowService
 
             airflow = AirflowService(stack.settings)
             console.print(
@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
                 f"(kept in {airflow.password_file})"
             )
         if "jupyter" in with_:
-            from lakehouse.local.jupyter_server import JupyterService
+            from lakehouse.local.services.jupyter_server import JupyterService
 
             jupyter = JupyterService(stack.settings)
             console.print(
@@ -102,13 +102,13 @@ def register(app: typer.Typer) -> None:
                 soft_wrap=True,
             )
         if "trino" in with_:
-            from lakehouse.local.trino_server import USER, TrinoService
+            from lakehouse.local.services.trino_server import USER, TrinoService
 
             trino = TrinoService(stack.settings)
             console.print(f"trino: {trino.url}  user [bold]{USER}[/], catalog {stack.settings.catalog.name}")
             console.print(f"  password in {trino.password_file}; TLS certificate {trino.certificate}")
         if "spark" in with_:
-            from lakehouse.local.spark_server import master_url
+            from lakehouse.local.services.spark_server import master_url
 
             url = master_url(stack.settings)
             console.print(f"spark master: {url} (jobs use it with LAKEHOUSE_SPARK__MASTER={url})")

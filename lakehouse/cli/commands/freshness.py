@@ -9,7 +9,7 @@ from datetime import datetime
 import typer
 
 from lakehouse.cli import _ops_format as fmt
-from lakehouse.cli.signals_cmd import NOW_HELP
+from lakehouse.cli.commands.signals_cmd import NOW_HELP
 
 _PROFILE = typer.Option(None, "--profile", "-p", help="Settings profile (default: $LAKEHOUSE_PROFILE or local).")
 

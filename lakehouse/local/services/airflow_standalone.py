@@ -1,4 +1,4 @@
-"""Airflow's four components under one parent: `python -m lakehouse.local.airflow_standalone`.
+"""Airflow's four components under one parent: `python -m lakehouse.local.services.airflow_standalone`.
 
 What `airflow standalone` does, minus two things the local stack cannot accept
 (both seen with Airflow 3.3.2):

@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
         from lakehouse.endpoints import endpoint_path, load_endpoint
         from lakehouse.endpoints.slots import previous_slots
         from lakehouse.engines.airflow_env import airflow_env
-        from lakehouse.local.airflow_server import AirflowService
+        from lakehouse.local.services.airflow_server import AirflowService
         from lakehouse.local.stack import LocalStack, services_with
 
         t0 = time.monotonic()
