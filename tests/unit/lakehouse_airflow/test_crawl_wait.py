@@ -196,7 +196,7 @@ def test_redis_down_during_the_inline_wait_leaves_the_wait_to_the_trigger(
 
     deferred: list[object] = []
     monkeypatch.setattr(pipeline, "crawl_status", lambda settings, run_id: status(settings, run_id))
-    monkeypatch.setattr("lakehouse.config.settings.load_settings", lambda profile=None: _FullSettings())
+    monkeypatch.setattr("lakehouse_airflow.operators.load_settings", lambda profile=None: _FullSettings())
     operator = CrawlWaitOperator(task_id="wait_for_crawl", crawl_run_id="r1")
     monkeypatch.setattr(operator, "defer", lambda **kwargs: deferred.append(kwargs["trigger"]))
     operator.execute({})

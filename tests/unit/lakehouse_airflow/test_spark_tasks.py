@@ -41,7 +41,7 @@ def test_arguments_reach_the_job_verbatim_and_never_as_shell_text(monkeypatch: p
     import spark_jobs.cli
 
     seen: list[tuple[str, list[str]]] = []
-    monkeypatch.setattr("lakehouse.engines.engine.ensure_engine", lambda settings: None)
+    monkeypatch.setattr("lakehouse_airflow.spark.ensure_engine", lambda settings: None)
     monkeypatch.setattr(spark_jobs.cli, "run_job", lambda job, argv, settings: seen.append((job, argv)) or 0)
     args = ["--endpoint", "e 1", "--run", "raw/x/'; touch /tmp/pwned; $(touch /tmp/pwned) `touch /tmp/pwned`", ""]
     with _dag():
@@ -54,7 +54,7 @@ def test_arguments_reach_the_job_verbatim_and_never_as_shell_text(monkeypatch: p
 def test_a_failed_job_fails_the_task(monkeypatch: pytest.MonkeyPatch) -> None:
     import spark_jobs.cli
 
-    monkeypatch.setattr("lakehouse.engines.engine.ensure_engine", lambda settings: None)
+    monkeypatch.setattr("lakehouse_airflow.spark.ensure_engine", lambda settings: None)
     monkeypatch.setattr(spark_jobs.cli, "run_job", lambda job, argv, settings: 2)
     with pytest.raises(RuntimeError, match="exited with status 2"):
         spark.run_on_connect("raw_to_table", [])
