@@ -118,17 +118,17 @@ fi
 # Only on request: `make test` asks for it, `make demo` and a plain ./init.sh never
 # download the 821 MB tarball.
 if [ "$TRINO" -eq 1 ] && [ -x "$VENV/bin/python" ]; then
-  if ! "$VENV/bin/python" -c 'from lakehouse.local.trino_server import is_installed; raise SystemExit(not is_installed())'; then
+  if ! "$VENV/bin/python" -c 'from lakehouse.local.services.trino_server import is_installed; raise SystemExit(not is_installed())'; then
     if [ "$CHECK" -eq 1 ]; then missing+=("trino (lakehouse artifacts fetch trino-server)"); else
       "$VENV/bin/lakehouse" artifacts fetch trino-server
       say "unpacking Trino into the cache"
-      "$VENV/bin/python" -c 'from lakehouse.local.trino_server import ensure_installed; ensure_installed()'
+      "$VENV/bin/python" -c 'from lakehouse.local.services.trino_server import ensure_installed; ensure_installed()'
       changed+=("trino")
     fi
   fi
   # Trino 476 needs Java 24+; a Temurin 25 comes with these machines, and no registry
   # reached here has one to install, so a missing one is reported, not installed.
-  if ! trino_java=$("$VENV/bin/python" -c 'from lakehouse.java import trino_java_home; print(trino_java_home())' 2>&1); then
+  if ! trino_java=$("$VENV/bin/python" -c 'from lakehouse.engines.java import trino_java_home; print(trino_java_home())' 2>&1); then
     say "no Java 24+ for Trino: its service and test are skipped (set LAKEHOUSE_LOCAL__TRINO_JAVA_HOME)"
     printf '%s\n' "$trino_java" | sed 's/^/  /' >&2
   fi

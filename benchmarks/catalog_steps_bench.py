@@ -8,12 +8,12 @@ Each step runs in a fresh Python process, as an Airflow task does, and is timed
 three ways: the imports it needs, its first call (catalog connection and table
 loads included) and the median of its next calls in the same process.
 
-- publish: ``lakehouse.signals.publish`` of one slot's signal row into a signal
+- publish: ``lakehouse.tables.signals.publish`` of one slot's signal row into a signal
   table that already holds ``--slots`` rows, against the code before issue 9 (a new
   catalog client per call, create-then-load of the table, a replace filtered by run
   id alone on a table with truncated run-id bounds), inlined below as ``legacy``.
 - count: a run's rows in a (ds, hr, min)-partitioned table of ``--slots`` slots plus
-  its quarantine table, as ``check_table_counts`` counts them (``lakehouse.pipeline
+  its quarantine table, as ``check_table_counts`` counts them (``lakehouse.pipeline.steps
   .run_rows``: manifest metadata), against the scans it used before; and the new
   code on a table without full run-id bounds (where it falls back to reading the
   slot's files).
@@ -44,7 +44,7 @@ QUARANTINE_FULL_BOUNDS = {"write.metadata.metrics.column.run_id": "full"}
 
 
 def run_id(i: int) -> str:
-    from lakehouse.jobs import run_id_for
+    from lakehouse.queue.jobs import run_id_for
 
     return run_id_for("bench_trades", FIRST_SLOT + i * SLOT)
 
@@ -55,7 +55,7 @@ def run_id(i: int) -> str:
 def legacy_catalog(settings):  # type: ignore[no-untyped-def]
     from pyiceberg.catalog import load_catalog as _load
 
-    from lakehouse.catalog import catalog_properties
+    from lakehouse.tables.catalog import catalog_properties
 
     return _load(settings.catalog.name, **catalog_properties(settings))
 
@@ -68,7 +68,7 @@ def legacy_publish(settings, signal, identifier: str) -> None:  # type: ignore[n
     from pyiceberg.expressions import EqualTo
     from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-    from lakehouse.signals import _schema, _spec
+    from lakehouse.tables.signals import _schema, _spec
 
     catalog = legacy_catalog(settings)
 
@@ -122,8 +122,8 @@ def legacy_count(settings, identifier: str, rid: str) -> tuple[int, int]:  # typ
 def new_count(settings, identifier: str, rid: str, slot_start: datetime) -> tuple[int, int, bool]:  # type: ignore[no-untyped-def]
     from pyiceberg.exceptions import NoSuchTableError
 
-    from lakehouse.catalog import load_catalog
-    from lakehouse.pipeline import run_rows
+    from lakehouse.pipeline.steps import run_rows
+    from lakehouse.tables.catalog import load_catalog
 
     catalog = load_catalog(settings)
     landed = run_rows(catalog.load_table(identifier), "_run_id", rid, slot_start)
@@ -142,9 +142,9 @@ def child(step: str, slots: int, calls: int, identifier: str) -> dict[str, objec
     import pyiceberg.catalog.rest  # noqa: F401
     import pyiceberg.table  # noqa: F401
 
-    from lakehouse import pipeline  # noqa: F401
-    from lakehouse.settings import load_settings
-    from lakehouse.signals import Signal, publish
+    from lakehouse.config.settings import load_settings
+    from lakehouse.pipeline import steps as pipeline  # noqa: F401
+    from lakehouse.tables.signals import Signal, publish
 
     settings = load_settings()
     imports = time.perf_counter() - t0
@@ -220,8 +220,8 @@ def make_tables(settings, slots: int, rows: int, bad: int) -> dict[str, str]:  #
     from pyiceberg.transforms import IdentityTransform
     from pyiceberg.types import IntegerType, LongType, NestedField, StringType
 
-    from lakehouse.catalog import load_catalog
-    from lakehouse.raw_layout import partition_of
+    from lakehouse.raw.layout import partition_of
+    from lakehouse.tables.catalog import load_catalog
 
     catalog = load_catalog(settings)
     schema = Schema(
@@ -294,7 +294,7 @@ def make_tables(settings, slots: int, rows: int, bad: int) -> dict[str, str]:  #
 
 def seed_signals(settings, slots: int, legacy_identifier: str) -> None:  # type: ignore[no-untyped-def]
     """Both signal tables hold `slots` earlier rows, as after a backfill."""
-    from lakehouse.signals import Signal, publish
+    from lakehouse.tables.signals import Signal, publish
 
     for i in range(slots):
         s = _signal(Signal, run_id(i), FIRST_SLOT + i * SLOT)
@@ -316,7 +316,7 @@ def main() -> int:
         print(json.dumps(child(args.child, args.slots, args.calls, args.table)))
         return 0
 
-    from lakehouse.settings import load_settings
+    from lakehouse.config.settings import load_settings
 
     with ExitStack() as cleanup:
         if args.own_stack:

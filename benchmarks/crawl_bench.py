@@ -32,12 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.own_stack import own_stack  # noqa: E402
+from lakehouse.config.settings import load_settings  # noqa: E402
 from lakehouse.endpoints import load_endpoint  # noqa: E402
-from lakehouse.pipeline import job_for_slot  # noqa: E402
-from lakehouse.queue import JobQueue  # noqa: E402
-from lakehouse.queue_config import QueueSettings  # noqa: E402
-from lakehouse.settings import load_settings  # noqa: E402
-from lakehouse.storage import ensure_bucket  # noqa: E402
+from lakehouse.pipeline.steps import job_for_slot  # noqa: E402
+from lakehouse.queue.config import QueueSettings  # noqa: E402
+from lakehouse.queue.crawl_queue import JobQueue  # noqa: E402
+from lakehouse.raw.storage import ensure_bucket  # noqa: E402
 from sandbox import MarketConfig, SandboxOptions, SandboxServer  # noqa: E402
 
 SLOT = datetime(2024, 2, 1, 0, 0, tzinfo=UTC)

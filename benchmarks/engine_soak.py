@@ -7,7 +7,7 @@ row against one long-lived Spark Connect server, and the server's memory over th
 
 Each slot is what an Airflow transform task does with ``spark.engine: connect``: a
 landing of ``--records`` sandbox-like trades (``--pages`` pages, written with
-lakehouse.raw_layout as the crawler lands them), then one new Connect client session
+lakehouse.raw.layout as the crawler lands them), then one new Connect client session
 (built by spark_jobs.session.build_session, timed), ``raw_to_table.run`` for that slot,
 and ``spark.stop()`` (which clears the session's cache and releases it on the server).
 Every slot is a new (ds, hr, min) partition of one table, as a backfill's are.
@@ -36,10 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.own_stack import own_stack  # noqa: E402
+from lakehouse.config.settings import Settings, load_settings  # noqa: E402
 from lakehouse.endpoints import EndpointConfig  # noqa: E402
-from lakehouse.local.spark_connect_server import SparkConnectService  # noqa: E402
+from lakehouse.local.services.spark_connect_server import SparkConnectService  # noqa: E402
 from lakehouse.local.stack import LocalStack  # noqa: E402
-from lakehouse.settings import Settings, load_settings  # noqa: E402
 from tests.integration.landings import endpoint_doc  # noqa: E402
 from tests.integration.landings import land as land_pages  # noqa: E402
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from lakehouse.config.settings import load_settings
 from lakehouse.local.stack import LocalStack, services_with
-from lakehouse.settings import load_settings
 from tests.conftest import stack_env
 
 

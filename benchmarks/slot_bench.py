@@ -22,7 +22,7 @@ the generated admin password (the api-server's JWT token endpoint), as the UI do
     from the POST to the last run's success, and seconds per slot.
 
 Every slot is then checked: its rows plus quarantined records equal its manifest's
-records (``lakehouse.pipeline.check_table_counts``). Targets (issue 9): (a) median
+records (``lakehouse.pipeline.steps.check_table_counts``). Targets (issue 9): (a) median
 at most 10 s, (b) at most 6 s per slot.
 """
 
@@ -48,9 +48,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.own_stack import own_stack  # noqa: E402
-from lakehouse.airflow_env import MAX_ACTIVE_RUNS, PARALLELISM, SPARK_POOL_SLOTS  # noqa: E402
-from lakehouse.jobs import run_id_for  # noqa: E402
-from lakehouse.settings import load_settings  # noqa: E402
+from lakehouse.config.settings import load_settings  # noqa: E402
+from lakehouse.engines.airflow_env import MAX_ACTIVE_RUNS, PARALLELISM, SPARK_POOL_SLOTS  # noqa: E402
+from lakehouse.queue.jobs import run_id_for  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 ENDPOINT = "bench_trades"
@@ -239,8 +239,8 @@ def backfill(api: Api, first_logical: datetime, slots: int) -> tuple[float, list
 
 def verify(settings, logicals: list[datetime]) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     """Every slot complete: rows + quarantined == manifest records. Returns (rows, from_metadata)."""
-    from lakehouse import pipeline
     from lakehouse.endpoints import load_endpoint
+    from lakehouse.pipeline import steps as pipeline
 
     config = load_endpoint(Path(os.environ["LAKEHOUSE_ENDPOINTS_DIR"]) / f"{ENDPOINT}.yaml")
     rows = metadata = 0
@@ -288,7 +288,7 @@ def main() -> int:
         )
         settings = stack.settings
 
-        from lakehouse.local.airflow_server import ADMIN_USER, AirflowService
+        from lakehouse.local.services.airflow_server import ADMIN_USER, AirflowService
 
         service = AirflowService(settings)
         api = Api.login(service.url, ADMIN_USER, service.admin_password() or "")

@@ -9,7 +9,7 @@
     .venv/bin/python benchmarks/transform_bench.py                              # the running stack
 
 In one run, on the same raw landings (sandbox-like trade records, written with
-``lakehouse.raw_layout`` into the stack's S3 exactly as the crawler lands them):
+``lakehouse.raw.layout`` into the stack's S3 exactly as the crawler lands them):
 
 (a) ours: ``spark_jobs.raw_to_table.run`` over every slot in one call (Arrow-typed,
     batched writes), session start-up timed apart from the transform, with the table
@@ -60,15 +60,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.own_stack import own_stack  # noqa: E402
-from lakehouse.catalog import catalog_properties, load_catalog  # noqa: E402
+from lakehouse.config.settings import Settings, load_settings  # noqa: E402
 from lakehouse.endpoints import EndpointConfig, load_endpoint  # noqa: E402
 from lakehouse.endpoints.jsonpath import compile_path  # noqa: E402
-from lakehouse.jobs import run_id_for  # noqa: E402
-from lakehouse.local.spark_connect_server import SparkConnectService  # noqa: E402
+from lakehouse.local.services.spark_connect_server import SparkConnectService  # noqa: E402
 from lakehouse.local.stack import LocalStack  # noqa: E402
-from lakehouse.raw_layout import Manifest, ManifestPage, page_key, partition_of, run_prefix, sha256_hex  # noqa: E402
-from lakehouse.settings import Settings, load_settings  # noqa: E402
-from lakehouse.storage import ensure_bucket, s3_client  # noqa: E402
+from lakehouse.queue.jobs import run_id_for  # noqa: E402
+from lakehouse.raw.layout import Manifest, ManifestPage, page_key, partition_of, run_prefix, sha256_hex  # noqa: E402
+from lakehouse.raw.storage import ensure_bucket, s3_client  # noqa: E402
+from lakehouse.tables.catalog import catalog_properties, load_catalog  # noqa: E402
 from sandbox.market import MarketConfig, trade  # noqa: E402
 from spark_jobs.page_fetch import PageFetcher  # noqa: E402
 from spark_jobs.raw_reader import read_manifest  # noqa: E402

@@ -106,7 +106,7 @@ WAYS: dict[str, Callable[[ArrowTyper, list[tuple[str, bytes]]], TypedRecords]] =
 
 def read_landings(settings: Any, endpoint: Any, landings: list[Any], fast: bool):
     """raw_to_table._read_landing over the landings, the pyarrow.json path on or off."""
-    from lakehouse.storage import s3_client
+    from lakehouse.raw.storage import s3_client
     from spark_jobs import raw_to_table
     from spark_jobs.page_fetch import PageFetcher
     from spark_jobs.raw_reader import read_manifest
@@ -131,8 +131,8 @@ def read_landings(settings: Any, endpoint: Any, landings: list[Any], fast: bool)
 
 def stack_ways(tmp: Path, pages: int, per_page: int) -> tuple[dict[str, Callable[..., TypedRecords]], Any]:
     from benchmarks.transform_bench import bench_endpoint, land_slots
-    from lakehouse.settings import load_settings
-    from lakehouse.storage import ensure_bucket
+    from lakehouse.config.settings import load_settings
+    from lakehouse.raw.storage import ensure_bucket
 
     settings = load_settings()
     ensure_bucket(settings.s3)

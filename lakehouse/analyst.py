@@ -27,9 +27,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from lakehouse.catalog_auth import bearer_headers
+from lakehouse.config.settings import Settings, load_settings
+from lakehouse.engines.engine import ensure_engine
+from lakehouse.engines.spark_conf import catalog_token_conf, client_connect_url, connect_channel
 from lakehouse.errors import LakehouseError
-from lakehouse.settings import Settings, load_settings
+from lakehouse.tables.catalog import catalog_properties, load_catalog
+from lakehouse.tables.catalog_auth import bearer_headers
 
 if TYPE_CHECKING:
     import duckdb as duckdb_module
@@ -83,7 +86,6 @@ class NessieError(LakehouseError):
 
 def catalog() -> Catalog:
     """pyiceberg's REST catalog client on the settings' Nessie branch."""
-    from lakehouse.catalog import load_catalog
 
     return load_catalog(_settings())
 
@@ -96,7 +98,6 @@ def spark() -> SparkSession:
     (compose) the platform runs it. The token is read from the settings and goes
     only into the connection this builds.
     """
-    from lakehouse.engine import ensure_engine
 
     current = _settings()
     ensure_engine(current)
@@ -105,8 +106,6 @@ def spark() -> SparkSession:
 
 def _connect_session(current: Settings) -> SparkSession:
     from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
-
-    from lakehouse.spark_conf import catalog_token_conf, client_connect_url, connect_channel
 
     url = current.spark.connect_url
     if not url:
@@ -245,8 +244,6 @@ def catalog_at(commit_hash: str) -> Catalog:
     if not _HASH.match(commit_hash):
         raise NessieError(f"{commit_hash!r} is not a Nessie commit hash (hex, as nessie_commits() lists them)")
     from pyiceberg.catalog import load_catalog as _load
-
-    from lakehouse.catalog import catalog_properties
 
     current = _settings()
     props = catalog_properties(current)

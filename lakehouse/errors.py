@@ -124,7 +124,7 @@ class EndpointConfigsError(EndpointConfigError):
         )
 
 
-# --- queue and rate limiter (lakehouse.queue, lakehouse.ratelimit) -----------------
+# --- queue and rate limiter (lakehouse.queue.crawl_queue, lakehouse.queue.ratelimit) -----------------
 
 
 class QueueError(LakehouseError):
@@ -132,7 +132,7 @@ class QueueError(LakehouseError):
 
 
 class InvalidJobPayloadError(QueueError):
-    """A job payload does not validate against lakehouse.jobs.CrawlJob."""
+    """A job payload does not validate against lakehouse.queue.jobs.CrawlJob."""
 
     def __init__(self, details: str) -> None:
         self.details = details

@@ -17,8 +17,9 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
-from lakehouse.endpoints import EndpointConfig
-from lakehouse.settings import Settings, load_settings
+from lakehouse.config.settings import Settings, load_settings
+from lakehouse.endpoints import EndpointConfig, EndpointConfigError, endpoint_path, load_endpoint
+from lakehouse.pipeline import steps as pipeline
 from lakehouse_airflow.lineage import table_asset
 from lakehouse_airflow.spark import spark_job
 
@@ -33,7 +34,6 @@ class DownstreamConfigError(ValueError):
 
 
 def _aggregate_config(name: str, sums: Sequence[str]) -> EndpointConfig | None:
-    from lakehouse.endpoints import EndpointConfigError, endpoint_path, load_endpoint
 
     # Only the one file: every DAG-file parse pays for this, and validating the whole
     # directory is the ingest factory's and endpoint_config_errors' job.
@@ -64,7 +64,6 @@ def _aggregate_config(name: str, sums: Sequence[str]) -> EndpointConfig | None:
 def days_of_events(config: EndpointConfig, events: Any) -> str:
     """The days (comma-separated) of the slots the triggering ingest runs wrote, or
     ALL_DAYS when the run has no triggering event."""
-    from lakehouse import pipeline
 
     days: set[str] = set()
     seen = 0
@@ -113,7 +112,6 @@ def daily_aggregate_dag(sums: Sequence[str], settings: Settings | None = None) -
 
         @task(task_id="days_to_aggregate")
         def days_to_aggregate(**context: Any) -> str:
-            from lakehouse.endpoints import endpoint_path, load_endpoint
 
             days = days_of_events(load_endpoint(endpoint_path(name)), context.get("triggering_asset_events"))
             log.info("days to aggregate: %s", days or "none")

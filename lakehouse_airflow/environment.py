@@ -1,10 +1,10 @@
-"""The environment Airflow runs in: built by the core (`lakehouse.airflow_env`), which
+"""The environment Airflow runs in: built by the core (`lakehouse.engines.airflow_env`), which
 the local stack and the demo use without importing this adapter; re-exported here
 for the adapter's users."""
 
 from __future__ import annotations
 
-from lakehouse.airflow_env import (
+from lakehouse.engines.airflow_env import (
     MAX_ACTIVE_RUNS,
     PARALLELISM,
     SPARK_POOL,

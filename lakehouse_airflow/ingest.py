@@ -15,11 +15,16 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from lakehouse.airflow_env import MAX_ACTIVE_RUNS
-from lakehouse.endpoints import EndpointConfig
-from lakehouse.settings import Settings, load_settings
+from lakehouse.config.paths import endpoints_dir
+from lakehouse.config.settings import Settings, load_settings
+from lakehouse.endpoints import EndpointConfig, endpoint_path, load_endpoint, validate_all
+from lakehouse.engines.airflow_env import MAX_ACTIVE_RUNS
+from lakehouse.errors import EndpointConfigsError
+from lakehouse.pipeline import steps as pipeline
 from lakehouse_airflow.lineage import signal_lineage
 from lakehouse_airflow.operators import CrawlWaitOperator
+from lakehouse_airflow.parent_wait import ParentSlotWaitOperator
+from lakehouse_airflow.transform import add_transform
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +70,6 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
         # the previous run's crawl landed and published (also in a parallel backfill).
         @task(task_id="enqueue_crawl", wait_for_downstream=config.incremental is not None)
         def enqueue_crawl(**context: Any) -> str:
-            from lakehouse import pipeline
-            from lakehouse.endpoints import endpoint_path, load_endpoint
 
             cfg = load_endpoint(endpoint_path(name))
             slot_start, slot_end = pipeline.slot_of_run(
@@ -89,7 +92,6 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
 
         @task(task_id="publish_signal", inlets=signal_in, outlets=signal_out)
         def publish_signal(crawl_run_id: str) -> dict[str, Any]:
-            from lakehouse import pipeline
 
             signal = pipeline.publish_signal(load_settings(), crawl_run_id)
             log.info("signal row for %s: %s (%s records)", crawl_run_id, signal.s3_path, signal.records)
@@ -97,8 +99,6 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
 
         run_id = enqueue_crawl()
         if config.parent is not None:
-            from lakehouse_airflow.parent_wait import ParentSlotWaitOperator
-
             # The child's job reads the parent's landing of the same slot.
             ParentSlotWaitOperator(task_id="wait_for_parent", endpoint=name, retries=0) >> run_id
         # Deferrable: it waits in the triggerer, woken by the worker's announcement.
@@ -107,8 +107,6 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
         waited >> published
 
         if config.table is not None:
-            from lakehouse_airflow.transform import add_transform
-
             add_transform(dag, config, run_id, published, settings)
 
     return dag
@@ -116,7 +114,6 @@ def ingest_dag(config: EndpointConfig, settings: Settings | None = None, dag_id:
 
 def build_ingest_dags(directory=None) -> dict[str, DAG]:
     """DAGs of every valid config; broken ones are reported by endpoint_config_errors."""
-    from lakehouse.endpoints import validate_all
 
     configs, _errors = validate_all(directory)
     settings = load_settings()
@@ -126,11 +123,7 @@ def build_ingest_dags(directory=None) -> dict[str, DAG]:
 def raise_config_errors(directory=None) -> None:
     """Raise one error naming every broken config's file and field (an import error
     in the Airflow UI), without affecting the DAGs of the valid ones."""
-    from lakehouse.endpoints import validate_all
-    from lakehouse.errors import EndpointConfigsError
 
     _configs, errors = validate_all(directory)
     if errors:
-        from lakehouse.paths import endpoints_dir
-
         raise EndpointConfigsError(str(directory or endpoints_dir()), errors)

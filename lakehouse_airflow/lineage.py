@@ -1,6 +1,6 @@
 """Airflow Assets and OpenLineage datasets of the lakehouse's tables and raw landings.
 
-The names come from the core (lakehouse.asset_uris); this module turns them into
+The names come from the core (lakehouse.tables.asset_uris); this module turns them into
 Airflow objects and teaches Airflow the ``iceberg`` scheme: lakehouse_airflow's
 provider entry (provider_info.py) registers :func:`normalize_table_uri` as the
 scheme's URI normalizer and :func:`to_openlineage` as its OpenLineage converter, the
@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset
 
-from lakehouse import asset_uris
-from lakehouse.settings import Settings
+from lakehouse.config.settings import Settings
+from lakehouse.tables import asset_uris
+from lakehouse.tables.signals import SIGNAL_IDENTIFIER
 
 if TYPE_CHECKING:
     from urllib.parse import SplitResult
@@ -57,7 +58,6 @@ Lineage = tuple[list[Asset], list[Asset]]
 
 def signal_lineage(settings: Settings, endpoint: str) -> Lineage:
     """publish_signal's (inlets, outlets): it reads the run's landing, writes the signal table."""
-    from lakehouse.signals import SIGNAL_IDENTIFIER
 
     return [raw_asset(settings, endpoint)], [table_asset(settings, SIGNAL_IDENTIFIER)]
 

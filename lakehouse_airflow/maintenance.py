@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from airflow.sdk import DAG
 
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
 from lakehouse_airflow.spark import spark_submit
 
 

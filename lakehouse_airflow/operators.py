@@ -12,7 +12,11 @@ from airflow.sdk.exceptions import AirflowFailException
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from lakehouse.config.settings import load_settings
 from lakehouse.errors import QueueUnavailableError
+from lakehouse.pipeline import steps as pipeline
+from lakehouse.pipeline.steps import CrawlFailedError
+from lakehouse_airflow.triggers import CrawlStatusTrigger
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +57,6 @@ class CrawlWaitOperator(BaseOperator):
         self.profile = profile
 
     def execute(self, context: Any) -> str:
-        from lakehouse import pipeline
-        from lakehouse.settings import load_settings
-        from lakehouse_airflow.triggers import CrawlStatusTrigger
 
         settings = load_settings(self.profile)
         run_id = str(self.crawl_run_id)
@@ -96,7 +97,6 @@ class CrawlWaitOperator(BaseOperator):
         (polled here, in the task), None if it is still running then; a failure
         raises at once. Most slots crawl in a second, and resuming from a deferral
         costs a second task start."""
-        from lakehouse import pipeline
 
         deadline = time.monotonic() + settings.airflow.inline_wait_seconds
         while time.monotonic() < deadline:
@@ -113,7 +113,6 @@ class CrawlWaitOperator(BaseOperator):
         return None
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> str:
-        from lakehouse.pipeline import CrawlFailedError
 
         run_id = event["run_id"]
         state = event["state"]

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 
 from airflow.sdk import DAG, task
 
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
+from lakehouse.endpoints import endpoint_path, load_endpoint
+from lakehouse_airflow.ingest import ingest_dag
 from lakehouse_airflow.spark import spark_submit
 
 log = logging.getLogger(__name__)
@@ -74,7 +76,5 @@ def partitioned() -> DAG:
 
 def scraper_pipeline() -> DAG:
     """The full crawl pipeline for the original design's Binance trades endpoint."""
-    from lakehouse.endpoints import endpoint_path, load_endpoint
-    from lakehouse_airflow.ingest import ingest_dag
 
     return ingest_dag(load_endpoint(endpoint_path("binance_trades")), dag_id="scraper_pipeline_v1")

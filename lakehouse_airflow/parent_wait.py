@@ -25,6 +25,11 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from lakehouse.config.settings import load_settings
+from lakehouse.endpoints import endpoint_path, load_endpoint
+from lakehouse.pipeline import steps as pipeline
+from lakehouse.pipeline.dependents import parent_landed
+
 log = logging.getLogger(__name__)
 
 _DEFER_TIMEOUT_MARGIN_SECONDS = 60.0
@@ -32,9 +37,6 @@ _DEFER_TIMEOUT_MARGIN_SECONDS = 60.0
 
 def _landed(endpoint: str, slot_start: str, profile: str | None) -> bool:
     """Blocking: settings, the child's config and one S3 HEAD."""
-    from lakehouse.dependents import parent_landed
-    from lakehouse.endpoints import endpoint_path, load_endpoint
-    from lakehouse.settings import load_settings
 
     config = load_endpoint(endpoint_path(endpoint))
     return parent_landed(load_settings(profile), config, datetime.fromisoformat(slot_start))
@@ -101,9 +103,6 @@ class ParentSlotWaitOperator(BaseOperator):
         self.profile = profile
 
     def execute(self, context: Any) -> None:
-        from lakehouse import pipeline
-        from lakehouse.endpoints import endpoint_path, load_endpoint
-        from lakehouse.settings import load_settings
 
         config = load_endpoint(endpoint_path(self.endpoint))
         assert config.parent is not None, f"{self.endpoint} has no parent"

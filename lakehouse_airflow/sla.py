@@ -1,5 +1,5 @@
 """The ``lakehouse_sla`` DAG: fails, naming each late endpoint and its overdue slots,
-when an endpoint misses its ``sla:`` (lakehouse.sla has the rule).
+when an endpoint misses its ``sla:`` (lakehouse.ops.sla has the rule).
 
 Airflow 3's own deadline alerts watch how long a DAG *run* takes; an endpoint whose
 runs never start, or whose crawl failed days ago, breaches no run deadline. The
@@ -15,7 +15,9 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
+from lakehouse.endpoints import validate_all
+from lakehouse.ops import sla
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +51,6 @@ def sla_dag() -> DAG:
         @task(task_id="check_slas", retries=0)
         def check_slas(**context: Any) -> dict[str, Any]:
             from airflow.sdk.exceptions import AirflowFailException
-
-            from lakehouse import sla
-            from lakehouse.endpoints import validate_all
 
             configs, _errors = validate_all()
             at = _checked_at(context)

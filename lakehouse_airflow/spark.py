@@ -13,8 +13,12 @@ from collections.abc import Sequence
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import BaseOperator, task
 
-from lakehouse import paths
-from lakehouse.settings import Settings
+from lakehouse.config import paths
+from lakehouse.config.settings import Settings, load_settings
+from lakehouse.engines.airflow_env import SPARK_POOL
+from lakehouse.engines.engine import ensure_engine
+from lakehouse.engines.spark_conf import SessionOptions, launch_conf
+from lakehouse.engines.spark_jobs_runner import run_spark_job
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +34,6 @@ def spark_submit(task_id: str, job: str, args: Sequence[str], settings: Settings
     function the jobs use for a direct run; it carries no secrets: the job sets the S3
     keys at runtime from the lakehouse settings in its environment.
     """
-    from lakehouse.spark_conf import SessionOptions, launch_conf
 
     # Not verified here: this runs at every DAG parse, and the job's session checks
     # the jars (and names a missing one) when the task runs.
@@ -50,19 +53,16 @@ def run_on_connect(job: str, job_args: Sequence[str]) -> None:
     """The body of a Connect transform task, in the task's process.
 
     Settings are read when the task runs (never at parse time). In the local profile
-    :func:`lakehouse.engine.ensure_engine` first brings a dead server back, so an
+    :func:`lakehouse.engines.engine.ensure_engine` first brings a dead server back, so an
     attempt that failed because the server died (SparkEngineUnavailableError) succeeds
     on Airflow's retry. The token is added to the connection string inside the job's
     session factory only; the URL logged here has none.
     """
-    from lakehouse.engine import ensure_engine
-    from lakehouse.settings import load_settings
 
     settings = load_settings()
     ensure_engine(settings)
     # The task process is the Spark Connect client; the Spark adapter's runner comes
     # through the core's entry point, so this adapter imports no spark_jobs code.
-    from lakehouse.spark_jobs_runner import run_spark_job
 
     log.info("running spark_jobs/%s.py on the Spark Connect server at %s", job, settings.spark.connect_url)
     code = run_spark_job(job, list(job_args), settings)
@@ -93,7 +93,6 @@ def spark_connect(task_id: str, job: str, args: Sequence[str]) -> BaseOperator:
 def spark_job(task_id: str, job: str, args: Sequence[str], settings: Settings) -> BaseOperator:
     """The per-slot path: on the Spark Connect server when `spark.engine` is connect (no
     driver JVM to start per task), else spark-submit. Same job code."""
-    from lakehouse.airflow_env import SPARK_POOL
 
     operator = (
         spark_connect(task_id, job, args)

@@ -7,8 +7,9 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
+from lakehouse.config.settings import Settings, load_settings
 from lakehouse.endpoints import EndpointConfig
-from lakehouse.settings import Settings, load_settings
+from lakehouse.pipeline import steps as pipeline
 from lakehouse_airflow.lineage import transform_lineage
 from lakehouse_airflow.spark import spark_job
 
@@ -33,8 +34,6 @@ def add_transform(dag: DAG, config: EndpointConfig, run_id: Any, published: Any,
     @task(task_id="check_counts")
     def check_counts(crawl_run_id: str) -> dict[str, object]:
         from dataclasses import asdict
-
-        from lakehouse import pipeline
 
         assert config.table is not None
         counts = pipeline.check_table_counts(load_settings(), config.table, crawl_run_id)

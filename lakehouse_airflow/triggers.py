@@ -16,7 +16,9 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from lakehouse.keys import Keys
+from lakehouse.config.settings import load_settings
+from lakehouse.queue.keys import Keys
+from lakehouse.queue.watch import async_client, wait_for_terminal
 
 
 class CrawlStatusTrigger(BaseTrigger):
@@ -62,8 +64,6 @@ class CrawlStatusTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from lakehouse.queue_watch import async_client, wait_for_terminal
-        from lakehouse.settings import load_settings
 
         started = time.monotonic()
         # Reading the settings touches files: keep it off the event loop.

@@ -21,9 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from lakehouse.config.worker import WorkerSettings
 from lakehouse.errors import LakehouseError
-from lakehouse.queue_config import QueueSettings
-from lakehouse.worker_config import WorkerSettings
+from lakehouse.queue.config import QueueSettings
 
 # flag destination -> (settings section, field). Each flag overrides that one setting.
 FLAG_SETTINGS: dict[str, tuple[str, str]] = {
@@ -114,7 +114,7 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from lakehouse.settings import load_settings
+    from lakehouse.config.settings import load_settings
 
     try:
         settings = load_settings(**overrides(args))

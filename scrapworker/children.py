@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from lakehouse.dependents import child_url
+from lakehouse.endpoints.parent_rules import child_url
 from lakehouse.endpoints.url_policy import UrlPolicy
 from scrapworker.pagination import Page, PaginationConfig, Paginator, paginator_for
 

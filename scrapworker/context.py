@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from threading import Lock
 
-from lakehouse.queue import JobQueue, open_queue
-from lakehouse.ratelimit import RateLimiter
-from lakehouse.settings import Settings
-from lakehouse.storage import s3_client
+from lakehouse.config.settings import Settings
+from lakehouse.queue.crawl_queue import JobQueue, open_queue
+from lakehouse.queue.ratelimit import RateLimiter
+from lakehouse.raw.storage import s3_client
 from scrapworker.fault_points import FaultPoints
 from scrapworker.landing import RawLanding
 

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 
-from lakehouse.worker_config import WorkerSettings
+from lakehouse.config.worker import WorkerSettings
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ A worker can stall at any instant (GC, SIGSTOP, a VM pause) past its lease while
 another worker re-leases the run and lands it; the stalled one then resumes
 mid-landing. A lease check before each write cannot fence that (it may stall between
 the check and the write), so the fence is in the layout and in S3 itself
-(``lakehouse.raw_layout``):
+(``lakehouse.raw.layout``):
 
 1. ``put_page``: pages go under the attempt's own folder (its lease id), so no page
    write of one attempt touches another attempt's objects;
@@ -43,7 +43,7 @@ from tenacity import before_sleep_log, retry, retry_if_exception_type, stop_afte
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.threads import deferToThread
 
-from lakehouse.raw_layout import Manifest, attempt_of, attempt_prefix
+from lakehouse.raw.layout import Manifest, attempt_of, attempt_prefix
 from scrapworker.errors import LandingSupersededError, ManifestContendedError
 from scrapworker.fault_points import FaultPoints
 

@@ -17,8 +17,8 @@ from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
 from lakehouse.errors import LeaseLostError
-from lakehouse.jobs import Progress
-from lakehouse.queue import JobQueue, Lease
+from lakehouse.queue.crawl_queue import JobQueue, Lease
+from lakehouse.queue.jobs import Progress
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Downloader middleware: OAuth2 client credentials (``auth.type: oauth2_client_credentials``).
 
-For a job whose auth needs a token (``lakehouse.auth.OAuth2ClientCredentials``):
+For a job whose auth needs a token (``lakehouse.endpoints.auth.OAuth2ClientCredentials``):
 
 - the token is fetched by the worker, with the client id and secret from its own
   environment; the job carries only the variable names;
@@ -42,7 +42,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from lakehouse.auth import OAuth2ClientCredentials, redact_url
+from lakehouse.endpoints.auth import OAuth2ClientCredentials, redact_url
 from lakehouse.errors import MissingSecretError
 from scrapworker.errors import TokenRequestError
 from scrapworker.ratelimit_middleware import LIMITED_AS_META

@@ -28,7 +28,7 @@ from lakehouse.endpoints import (
     extract,
 )
 from lakehouse.endpoints.url_policy import UrlPolicy
-from lakehouse.raw_layout import MAX_PAGE_INDEX
+from lakehouse.raw.layout import MAX_PAGE_INDEX
 from scrapworker.errors import InvalidCountError, MaxPagesExceededError, PaginationLoopError
 
 PaginationConfig = NoPagination | OffsetPagination | PagePagination | CursorPagination | LinkHeaderPagination

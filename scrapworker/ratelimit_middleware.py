@@ -1,5 +1,5 @@
 """Downloader middleware: every request of a job waits for a token from the endpoint's
-shared Redis bucket (lakehouse.ratelimit), so all workers together stay within the
+shared Redis bucket (lakehouse.queue.ratelimit), so all workers together stay within the
 endpoint's limit; a 429 elsewhere pauses the bucket and this wait honours it.
 
 It sits closest to the downloader (high order number) so the time between the grant
@@ -17,9 +17,9 @@ few ms, and a strict sliding-window upstream counts an early arrival as the
 leaves a margin of h/(1-h) s in every window (53 ms at 0.05) for that jitter.
 
 ``worker.rate_slack`` (``--rate-slack``, default 0.010 s) lets a grant come that much early
-(see lakehouse.ratelimit): a wake-up that is a few ms late then costs nothing,
+(see lakehouse.queue.ratelimit): a wake-up that is a few ms late then costs nothing,
 where before every request lost it (≈4 % of the rate at 20/s). It spends part of
-the same margin, so it must stay below it (``lakehouse.worker_config`` checks both
+the same margin, so it must stay below it (``lakehouse.config.worker`` checks both
 when the settings load); it is capped at half an interval.
 """
 
@@ -36,7 +36,7 @@ from twisted.internet import reactor
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
-from lakehouse.ratelimit import RateLimiter
+from lakehouse.queue.ratelimit import RateLimiter
 from scrapworker import context
 from scrapworker.errors import RunCancelledError
 from scrapworker.redis_outage import OUTAGE_ERRORS, OUTAGE_RETRY_SECONDS

@@ -24,8 +24,8 @@ from scrapy.http import Response
 from scrapy.logformatter import LogFormatter, LogFormatterResult
 from twisted.python.failure import Failure
 
-from lakehouse.auth import redact_url
 from lakehouse.endpoints import EndpointConfig
+from lakehouse.endpoints.auth import redact_url
 
 MASK = "***"
 _URL_RE = re.compile(r"https?://[^\s<>\"']+")
@@ -34,7 +34,7 @@ _MIN_SECRET_LEN = 4
 
 
 def secret_env_names(configs: Iterable[EndpointConfig]) -> set[str]:
-    # The auth types say which variables they read (lakehouse.auth), so a new auth
+    # The auth types say which variables they read (lakehouse.endpoints.auth), so a new auth
     # type is masked here as soon as configs can use it.
     return set().union(*(config.request.auth.env_names() for config in configs))
 

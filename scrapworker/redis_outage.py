@@ -26,8 +26,8 @@ import redis
 from tenacity import before_sleep_log, retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from lakehouse.errors import LeaseLostError
-from lakehouse.jobs import JobResult
-from lakehouse.queue import JobQueue, Lease
+from lakehouse.queue.crawl_queue import JobQueue, Lease
+from lakehouse.queue.jobs import JobResult
 
 logger = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.misc import load_object
 from twisted.internet.threads import deferToThread
 
-from lakehouse.ratelimit import RateLimiter
+from lakehouse.queue.ratelimit import RateLimiter
 from scrapworker import context
 from scrapworker.errors import PageRetriesExhaustedError, RetryAfterTooLongError
 from scrapworker.ratelimit_middleware import NOT_BEFORE_META

@@ -34,14 +34,14 @@ from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
-from lakehouse import incremental
-from lakehouse.crawl_request import ResolvedRequest, resolve_request
-from lakehouse.dependents import parent_manifest_key, read_parent_keys
 from lakehouse.endpoints import EndpointConfig, endpoint_path, extract, load_endpoint
 from lakehouse.errors import LakehouseError, LeaseLostError
-from lakehouse.jobs import JobResult, JobState, Progress
-from lakehouse.queue import JobQueue, Lease
-from lakehouse.raw_layout import Manifest, ManifestPage, redact_url, s3_uri, sha256_hex
+from lakehouse.pipeline.dependents import parent_manifest_key, read_parent_keys
+from lakehouse.queue.crawl_queue import JobQueue, Lease
+from lakehouse.queue.crawl_request import ResolvedRequest, resolve_request
+from lakehouse.queue.cursor import MarkTracker, asked
+from lakehouse.queue.jobs import JobResult, JobState, Progress
+from lakehouse.raw.layout import Manifest, ManifestPage, redact_url, s3_uri, sha256_hex
 from scrapworker.children import ChildRequests
 from scrapworker.errors import (
     JobFailedError,
@@ -124,7 +124,7 @@ class JobRun:
         )
         self.endpoints_dir = endpoints_dir
         # An incremental job's range: what it asked from, and the newest value landed.
-        self.marks: incremental.MarkTracker | None = None
+        self.marks: MarkTracker | None = None
         self.pages: list[ManifestPage] = []
         self.stats = RunStats(stats, self.job.run_id)
         self.started_at = datetime.now(UTC)
@@ -210,7 +210,7 @@ class JobRun:
         spec = self.request
         try:
             if self.config.incremental is not None:
-                self.marks = incremental.asked(self.config, self.job.cursor)
+                self.marks = asked(self.config, self.job.cursor)
             if parent_keys == []:  # the parent landed no records: an empty landing
                 self.landing.begin(self.job.raw_prefix).addCallbacks(lambda _: self._land(), self._landing_failed)
                 return None

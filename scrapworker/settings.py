@@ -1,5 +1,5 @@
 """Scrapy settings of the worker, generated in this one place from the typed
-lakehouse settings (``lakehouse.settings.Settings``, its ``worker`` section).
+lakehouse settings (``lakehouse.config.settings.Settings``, its ``worker`` section).
 
 The module-level names read like a Scrapy project's settings module: the fixed
 choices that plug in every worker component. ``scrapy_settings(settings)`` adds the
@@ -15,8 +15,8 @@ from typing import Any
 
 from scrapy.settings import BaseSettings
 
+from lakehouse.config.settings import Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.settings import Settings
 
 # The key under which the Scrapy settings carry the typed settings.
 LAKEHOUSE_SETTINGS = "LAKEHOUSE_SETTINGS"

@@ -30,12 +30,13 @@ from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
-from lakehouse import paths, raw_layout
-from lakehouse.crawl_request import JobConfigMismatchError
+from lakehouse.config import paths
+from lakehouse.config.worker import stall_limit
 from lakehouse.endpoints import EndpointConfig, endpoint_path, load_endpoint
 from lakehouse.errors import EndpointConfigError
-from lakehouse.queue import JobQueue, Lease
-from lakehouse.worker_config import stall_limit
+from lakehouse.queue.crawl_queue import JobQueue, Lease
+from lakehouse.queue.crawl_request import JobConfigMismatchError
+from lakehouse.raw import layout as raw_layout
 from scrapworker import context
 from scrapworker.errors import PageCallbackError, RunStalledError
 from scrapworker.landing import RawLanding

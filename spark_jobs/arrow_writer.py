@@ -13,10 +13,10 @@ batches back into rows for Iceberg's row-wise Parquet writer (docs/benchmarks.md
 Tables are still created and evolved by Spark (spark_jobs.tables,
 spark_jobs.table_evolution): one place defines a table, and this writer writes to
 whatever schema the catalog holds. Spark's Iceberg catalog has its cache off
-(lakehouse.spark_conf), so its next read sees these commits.
+(lakehouse.engines.spark_conf), so its next read sees these commits.
 
 Concurrent slots of one table (a backfill) race for the commit: the loser reloads
-the table and commits the same data files again (lakehouse.catalog.commit_with_retry),
+the table and commits the same data files again (lakehouse.tables.catalog.commit_with_retry),
 so no file is rewritten on a retry and no slot's partition is lost.
 
 Files no snapshot references: a write_files call that fails deletes every file it
@@ -42,10 +42,10 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 from pyiceberg.io import FileIO, InputFile, OutputFile, OutputStream
 
-from lakehouse.catalog import catalog_properties, commit_with_retry, load_catalog, slot_filter
-from lakehouse.engine import EngineDependencyUnavailableError
+from lakehouse.config.settings import Settings
+from lakehouse.engines.engine import EngineDependencyUnavailableError
 from lakehouse.errors import LakehouseError
-from lakehouse.settings import Settings
+from lakehouse.tables.catalog import catalog_properties, commit_with_retry, load_catalog, slot_filter
 from spark_jobs.tables import SlotPartition
 
 if TYPE_CHECKING:

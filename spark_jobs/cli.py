@@ -8,15 +8,15 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 
-from lakehouse import slots
+from lakehouse.config.settings import Settings, load_settings
+from lakehouse.endpoints import slots
+from lakehouse.engines.spark_conf import SessionOptions
 from lakehouse.errors import LakehouseError, SlotError
-from lakehouse.settings import Settings, load_settings
-from lakehouse.spark_conf import SessionOptions
 
 
 def parse_slot(text: str) -> datetime:
     """An aware slot time, e.g. 2025-03-01T12:15:00Z, in UTC: the core's parser
-    (lakehouse.slots.parse_slot) as an argparse type. Naive times are still refused
+    (lakehouse.endpoints.slots.parse_slot) as an argparse type. Naive times are still refused
     here (tests/unit/spark_jobs asserts it); the core's own rule reads them as UTC."""
     try:
         return slots.parse_slot(text, option="time", naive="refuse")

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from lakehouse.bootstrap import required_namespaces
-from lakehouse.settings import Settings
+from lakehouse.config.settings import Settings
+from lakehouse.tables.bootstrap import required_namespaces
 from spark_jobs.cli import base_parser, run_main, settings_and_options
 from spark_jobs.session import build_session
 from spark_jobs.tables import quote_parts, sql_string

@@ -18,9 +18,9 @@ the (ds, hr, min) partition of the slot that delivered it, so the table stays
 partitioned by slot and a slot's partition holds one run's rows. Quarantined records
 never reach the merge; they go to the quarantine table, replaced per slot as for
 overwrite tables. Last, each run's accounting goes to the merge log
-(lakehouse.merge_log), which the count check reads.
+(lakehouse.tables.merge_log), which the count check reads.
 
-MERGE INTO is SQL only (the Iceberg session extensions, lakehouse.spark_conf), so the
+MERGE INTO is SQL only (the Iceberg session extensions, lakehouse.engines.spark_conf), so the
 source is a temporary view and the snapshot summary comes from the session conf
 ``spark.sql.iceberg.snapshot-property.<key>`` (Iceberg 1.12), set around the statement.
 """
@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lakehouse.endpoints import Table
-from lakehouse.merge_log import MERGE_LOG_DDL
+from lakehouse.tables.merge_log import MERGE_LOG_DDL
 from spark_jobs.tables import SlotPartition, create_partitioned_table, quote, quote_parts
 
 if TYPE_CHECKING:

@@ -18,19 +18,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
-from lakehouse.raw_layout import sha256_hex
+from lakehouse.raw.layout import sha256_hex
 from spark_jobs.raw_reader import PageBody
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
-    from lakehouse.raw_layout import ManifestPage
-    from lakehouse.settings import S3Settings
+    from lakehouse.config.settings import S3Settings
+    from lakehouse.raw.layout import ManifestPage
 
 # GETs in flight: enough to hide an object store's latency; the work is off the GIL,
 # so more threads cost the typer nothing but a few MB of pages held ahead.
 FETCH_THREADS = 8
-# Same retry budget as the boto3 clients of lakehouse.storage.
+# Same retry budget as the boto3 clients of lakehouse.raw.storage.
 MAX_ATTEMPTS = 5
 
 T = TypeVar("T")

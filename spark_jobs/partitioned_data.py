@@ -11,7 +11,7 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from lakehouse.settings import Settings
+from lakehouse.config.settings import Settings
 from spark_jobs.cli import base_parser, parse_slot, run_main, settings_and_options
 from spark_jobs.session import build_session
 from spark_jobs.static_data import ROWS, SCHEMA, static_frame

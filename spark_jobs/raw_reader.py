@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from lakehouse.config.settings import S3Settings
 from lakehouse.errors import LakehouseError
-from lakehouse.raw_layout import (
+from lakehouse.raw.layout import (
     MANIFEST_NAME,
     Manifest,
     day_prefixes,
@@ -17,7 +18,6 @@ from lakehouse.raw_layout import (
     parse_manifest_key,
     sha256_hex,
 )
-from lakehouse.settings import S3Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client  # pragma: no cover

@@ -48,12 +48,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from lakehouse.config.settings import Settings
 from lakehouse.endpoints import EndpointConfig, Table, endpoint_path, load_endpoint
 from lakehouse.errors import LakehouseError
-from lakehouse.raw_layout import Manifest
-from lakehouse.schema_evolution import SUMMARY_KEY, write_properties
-from lakehouse.settings import Settings
-from lakehouse.storage import s3_client
+from lakehouse.raw.layout import Manifest
+from lakehouse.raw.storage import s3_client
+from lakehouse.tables.schema_evolution import SUMMARY_KEY, write_properties
 from spark_jobs import merge
 from spark_jobs.arrow_json import FastPageBatch
 from spark_jobs.arrow_writer import ArrowSlotWriter
@@ -127,7 +127,7 @@ class TransformResult:
     read_seconds: float = 0.0  # fetching, checking and typing pages
     write_seconds: float = 0.0  # the table and quarantine overwrites (Parquet files and commits)
     writer: str = "spark"  # who wrote the table: "arrow" or "spark" (settings spark.table_writer)
-    evolution: str = ""  # the schema changes applied before writing (lakehouse.schema_evolution)
+    evolution: str = ""  # the schema changes applied before writing (lakehouse.tables.schema_evolution)
 
 
 def _resolve_manifests(

@@ -10,7 +10,7 @@ submit``, it is a classic session with its own driver JVM, in local mode or agai
 a standalone master in client mode. The jobs' code is the same either way.
 
 The engine-free builders (launch and secret conf, the session options) live in the
-core, :mod:`lakehouse.spark_conf`, so the stack and the Airflow adapter never import
+core, :mod:`lakehouse.engines.spark_conf`, so the stack and the Airflow adapter never import
 this module; they are re-exported here for the jobs and the tests.
 """
 
@@ -24,17 +24,17 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypedDict, cast
 
-from lakehouse import artifacts  # noqa: F401  (tests patch artifacts.require through here)
-from lakehouse.engine import (
+from lakehouse.config.settings import Settings
+from lakehouse.engines import artifacts  # noqa: F401  (tests patch artifacts.require through here)
+from lakehouse.engines.engine import (
     EngineDependencyUnavailableError,
     SparkConnectAuthError,
     SparkEngineUnavailableError,
     SparkSessionError,
 )
-from lakehouse.java import java_major, spark_java_home
-from lakehouse.settings import Settings
-from lakehouse.spark_auth import driver_conf_dir, needs_secret
-from lakehouse.spark_conf import (
+from lakehouse.engines.java import java_major, spark_java_home
+from lakehouse.engines.spark_auth import driver_conf_dir, needs_secret
+from lakehouse.engines.spark_conf import (
     AWS_SDK_ENV,
     DEFAULT_SHUFFLE_PARTITIONS,
     SessionOptions,

@@ -9,7 +9,7 @@ import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from lakehouse.settings import Settings
+from lakehouse.config.settings import Settings
 from spark_jobs.cli import base_parser, run_main, settings_and_options
 from spark_jobs.session import build_session
 from spark_jobs.tables import TABLE_PROPERTIES, quote

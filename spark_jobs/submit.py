@@ -10,10 +10,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from lakehouse.java import pyspark_home, spark_java_home
-from lakehouse.settings import Settings
-from lakehouse.spark_auth import driver_conf_dir, needs_secret
-from lakehouse.spark_conf import AWS_SDK_ENV, SessionOptions, launch_conf
+from lakehouse.config.settings import Settings
+from lakehouse.engines.java import pyspark_home, spark_java_home
+from lakehouse.engines.spark_auth import driver_conf_dir, needs_secret
+from lakehouse.engines.spark_conf import AWS_SDK_ENV, SessionOptions, launch_conf
 
 JOBS_DIR = Path(__file__).resolve().parent
 

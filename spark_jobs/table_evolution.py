@@ -1,11 +1,11 @@
 """Evolve an endpoint's live table to its declared columns before the transform writes.
 
 The rules (what is added, what is widened, what is refused) are the core's,
-lakehouse.schema_evolution, which `lakehouse validate` applies to the same table
+lakehouse.tables.schema_evolution, which `lakehouse validate` applies to the same table
 through the catalog; here they are applied to Spark's view of the table and carried
 out with ALTER TABLE, one commit per statement. Schema changes make no snapshot, so
 the transform records what it applied under ``lakehouse.schema-evolution`` in the
-summary of its next write (:data:`lakehouse.schema_evolution.SUMMARY_KEY`).
+summary of its next write (:data:`lakehouse.tables.schema_evolution.SUMMARY_KEY`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from lakehouse.endpoints import Table
 from lakehouse.errors import LakehouseError
-from lakehouse.schema_evolution import EvolutionPlan, from_spark, plan
+from lakehouse.tables.schema_evolution import EvolutionPlan, from_spark, plan
 from spark_jobs.records import spark_type
 from spark_jobs.tables import quote, quote_parts
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
-from lakehouse.raw_layout import partition_of
+from lakehouse.raw.layout import partition_of
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -34,7 +34,7 @@ TABLE_PROPERTIES: dict[str, str] = {
 def run_id_metrics(column: str) -> dict[str, str]:
     """Full (untruncated) bounds for a table's run-id column, so the count check can
     prove from manifest statistics alone that a slot's files hold only one run
-    (lakehouse.pipeline.run_rows); Iceberg's default truncates strings to 16 chars."""
+    (lakehouse.pipeline.steps.run_rows); Iceberg's default truncates strings to 16 chars."""
     return {f"write.metadata.metrics.column.{column}": "full"}
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from lakehouse.settings import Settings, load_settings
+from lakehouse.config.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from lakehouse.local.stack import LocalStack
@@ -95,7 +95,7 @@ def stack_env(state_dir: Path) -> dict[str, str]:
     }
     for name in ("s3_grpc", "master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc"):
         env[f"LAKEHOUSE_LOCAL__WEED_PORTS__{name.upper()}"] = str(ports[name])
-    # Its gRPC port is this + 10000 (lakehouse.local.s3_server.admin_grpc_port).
+    # Its gRPC port is this + 10000 (lakehouse.local.services.s3_server.admin_grpc_port).
     env["LAKEHOUSE_LOCAL__WEED_PORTS__ADMIN"] = str(free_port_pair(10000))
     return env
 
@@ -150,7 +150,7 @@ def settings(stack: LocalStack) -> Settings:
 
 def spark_connect_stack() -> LocalStack:
     """The shared stack's Spark Connect server alone (its core services are up already)."""
-    from lakehouse.local.spark_connect_server import SparkConnectService
+    from lakehouse.local.services.spark_connect_server import SparkConnectService
     from lakehouse.local.stack import LocalStack
 
     return LocalStack(load_settings(), services=(SparkConnectService,))
@@ -161,7 +161,7 @@ def spark_connect_url(stack: LocalStack) -> Iterator[str]:
     """The stack's Spark Connect server (loopback, token from the stack's secrets dir)
     on the session's port, started once (the Spark job tests and the Airflow transforms
     share it). The URL carries no token; clients add it from the settings."""
-    from lakehouse.local.spark_connect_server import SparkConnectService
+    from lakehouse.local.services.spark_connect_server import SparkConnectService
 
     server = spark_connect_stack()
     try:

@@ -24,15 +24,15 @@ from lakehouse.cli import _errors
 # name -> (module with a ``register(app)`` function, its help text); in `--help` order.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
-        "lakehouse.cli.demo",
+        "lakehouse.cli.commands.demo",
         "Ingest the sandbox API's recent slots through Airflow on the local stack, then summarise.",
     ),
     "settings": (
-        "lakehouse.cli.settings_cmd",
+        "lakehouse.cli.commands.settings_cmd",
         "Show the resolved settings (profile + environment); secrets are masked.",
     ),
     "validate": (
-        "lakehouse.cli.validate",
+        "lakehouse.cli.commands.validate",
         "Check every endpoint config; print each problem with its file and field path. Exits 1 on any error.",
     ),
     "preview": (
@@ -44,27 +44,30 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Write the JSON Schema of endpoint YAML files (editors complete and check fields with it).",
     ),
     "crawl": (
-        "lakehouse.cli.crawl",
+        "lakehouse.cli.commands.crawl",
         "Enqueue one slot's crawl job for a worker (`python -m scrapworker`); --wait follows it.",
     ),
-    "local": ("lakehouse.cli.local", "Run the embedded stack (Redis, S3 server, Nessie) on 127.0.0.1."),
-    "catalog": ("lakehouse.cli.catalog_cmd", "The Iceberg catalog (Nessie REST)."),
+    "local": ("lakehouse.cli.commands.local", "Run the embedded stack (Redis, S3 server, Nessie) on 127.0.0.1."),
+    "catalog": ("lakehouse.cli.commands.catalog_cmd", "The Iceberg catalog (Nessie REST)."),
     "artifacts": (
-        "lakehouse.cli.artifacts",
+        "lakehouse.cli.commands.artifacts",
         "The pinned jars (Nessie runner, Iceberg for Spark) and the optional Trino server, from Maven Central.",
     ),
-    "queue": ("lakehouse.cli.queue", "The crawl job queue in Redis: counts, dead letters, retries."),
+    "queue": ("lakehouse.cli.commands.queue", "The crawl job queue in Redis: counts, dead letters, retries."),
     "tables": (
-        "lakehouse.cli.tables",
+        "lakehouse.cli.commands.tables",
         "Each table: rows, partitions, snapshots, size, last write (from Iceberg metadata).",
     ),
-    "signals": ("lakehouse.cli.signals_cmd", "Latest slots, lag behind the schedule, missing slots in a window."),
+    "signals": (
+        "lakehouse.cli.commands.signals_cmd",
+        "Latest slots, lag behind the schedule, missing slots in a window.",
+    ),
     "state": (
-        "lakehouse.cli.state_cmd",
+        "lakehouse.cli.commands.state_cmd",
         "An incremental endpoint's cursor marks (from its manifests); --reset moves the next start.",
     ),
     "freshness": (
-        "lakehouse.cli.freshness",
+        "lakehouse.cli.commands.freshness",
         "Each endpoint's newest landed slot and lag; exits 1 when any endpoint is late.",
     ),
 }

@@ -3,7 +3,7 @@
 Import from here; the submodules are split by role (models, loader, templates, jsonpath).
 """
 
-from lakehouse.auth import ApiKeyAuth, BasicAuth, BearerAuth, NoAuth, OAuth2ClientCredentials
+from lakehouse.endpoints.auth import ApiKeyAuth, BasicAuth, BearerAuth, NoAuth, OAuth2ClientCredentials
 from lakehouse.endpoints.jsonpath import JsonPathError, extract
 from lakehouse.endpoints.loader import (
     declared_namespaces,

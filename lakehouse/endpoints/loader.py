@@ -17,9 +17,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from lakehouse import paths
-from lakehouse.config_yaml import describe_error, parse_yaml
+from lakehouse.config import paths
+from lakehouse.config.safe_yaml import describe_error, parse_yaml
 from lakehouse.endpoints.models import NAME_MAX, NAME_RE, EndpointConfig
+from lakehouse.endpoints.parent_rules import validated
 from lakehouse.errors import EndpointConfigError, EndpointConfigsError
 
 SUFFIXES = (".yaml", ".yml")
@@ -299,7 +300,6 @@ def validate_all(directory: Path | None = None) -> tuple[list[EndpointConfig], l
         except EndpointConfigError as exc:
             errors.append(exc)
     configs, cross = _cross_file_problems(loaded)
-    from lakehouse.dependents import validated  # parent/child rules span files too
 
     configs, graph = validated(configs, loaded, display_path)
     return configs, errors + cross + graph

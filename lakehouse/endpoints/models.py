@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from lakehouse.auth import (
+from lakehouse.endpoints.auth import (
     HEADER_NAME_RE,
     PARAM_NAME_RE,
     Auth,
@@ -35,7 +35,10 @@ from lakehouse.auth import (
     check_request,
     redact_url,
 )
+from lakehouse.endpoints.incremental_rules import config_problem
 from lakehouse.endpoints.jsonpath import check_path
+from lakehouse.endpoints.parent_rules import config_problem as parent_problem
+from lakehouse.endpoints.slots import cron_problem
 from lakehouse.endpoints.templates import (
     PLACEHOLDERS,
     has_placeholder,
@@ -44,8 +47,7 @@ from lakehouse.endpoints.templates import (
     unknown_placeholders,
 )
 from lakehouse.endpoints.url_policy import MAX_ALLOWED_HOSTS, UrlPolicy, check_allowed_host, is_loopback
-from lakehouse.raw_layout import MAX_PAGE_INDEX
-from lakehouse.slots import cron_problem
+from lakehouse.raw.layout import MAX_PAGE_INDEX
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # The DAG id, Redis keys and Iceberg identifiers are built from names; keep them short.
@@ -211,7 +213,7 @@ class Request(StrictModel):
 
     @model_validator(mode="after")
     def _secret_policy(self) -> Request:
-        # The rules the crawl job enforces too (lakehouse.auth.SECRET_RULES), located
+        # The rules the crawl job enforces too (lakehouse.endpoints.auth.SECRET_RULES), located
         # at the offending field so `lakehouse validate` names it and its line.
         check_request(self.url, self.params, self.headers, self.auth)
         return self
@@ -502,11 +504,11 @@ class Table(StrictModel):
 
     @property
     def merge_log_identifier(self) -> str:
-        """Where a merge table's transform records what each run delivered (lakehouse.merge_log)."""
+        """Where a merge table's transform records what each run delivered (lakehouse.tables.merge_log)."""
         return f"{self.identifier}__merge_log"
 
 
-# --- incremental cursors and dependent endpoints (lakehouse.incremental, .dependents) --
+# --- incremental cursors and dependent endpoints (lakehouse.pipeline.incremental, .dependents) --
 
 
 class Incremental(StrictModel):
@@ -572,13 +574,9 @@ class EndpointConfig(StrictModel):
                 "manages; remove it from request.params"
             )
         if self.incremental is not None:
-            from lakehouse.incremental import config_problem
-
             if problem := config_problem(self):
                 raise ValueError(problem)
         if self.parent is not None:
-            from lakehouse.dependents import config_problem as parent_problem
-
             if problem := parent_problem(self):
                 raise ValueError(problem)
         return self

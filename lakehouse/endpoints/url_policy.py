@@ -16,7 +16,7 @@ the worker's HTTP stack parses URLs the WHATWG way (``\\`` is a ``/``), Python's
 bypassed. OAuth2's ``token_url`` is checked by the same rule when the config is
 validated (``lakehouse.endpoints.models.Request``).
 
-It lives beside the endpoint models, not in ``lakehouse.auth``: it is about where a
+It lives beside the endpoint models, not in ``lakehouse.endpoints.auth``: it is about where a
 config's requests go, and the models build it from their own fields.
 """
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-from lakehouse import catalog_auth
+from lakehouse.config.settings import SECRET_FIELDS, Settings
 from lakehouse.local.files import write_private
-from lakehouse.settings import SECRET_FIELDS, Settings
+from lakehouse.tables import catalog_auth
 
 # The catalog's RSA private key: Nessie is configured with its public half, and the
 # stack mints the catalog token (LAKEHOUSE_CATALOG__TOKEN) with it. No client reads it.

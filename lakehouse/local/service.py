@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from lakehouse.settings import Settings
+from lakehouse.config.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ never killed), and a failed `up` stops what it started, leaving no half-stack.
 Supervision: a service that `up` recorded and that died without `down` (killed, out
 of memory) is started again by the next `up`, whatever `--with` that `up` names:
 the record says the user wanted it running. The transform tasks call `up` for the
-Spark Connect server through lakehouse.engine.ensure_engine before each attempt.
+Spark Connect server through lakehouse.engines.engine.ensure_engine before each attempt.
 """
 
 from __future__ import annotations
@@ -26,21 +26,22 @@ from pathlib import Path
 import psutil
 from filelock import FileLock
 
+from lakehouse.config.settings import Settings, load_settings, read_secret_files
 from lakehouse.errors import PortInUseError, ServiceStartError, StackError
-from lakehouse.local.airflow_server import AirflowService
 from lakehouse.local.credentials import ensure_local_credentials
 from lakehouse.local.files import PRIVATE_UMASK, make_private, private_umask, write_private
-from lakehouse.local.jupyter_server import JupyterService
-from lakehouse.local.nessie_server import NessieService
-from lakehouse.local.redis_server import RedisService
-from lakehouse.local.s3_server import S3Service
-from lakehouse.local.sandbox_server import SandboxService
 from lakehouse.local.service import Service
-from lakehouse.local.spark_connect_server import SparkConnectService
-from lakehouse.local.spark_server import SparkMasterService, SparkWorkerService
-from lakehouse.local.trino_server import TrinoService
-from lakehouse.local.worker_server import WorkerService
-from lakehouse.settings import Settings, load_settings, read_secret_files
+from lakehouse.local.services.airflow_server import AirflowService
+from lakehouse.local.services.jupyter_server import JupyterService
+from lakehouse.local.services.nessie_server import NessieService
+from lakehouse.local.services.redis_server import RedisService
+from lakehouse.local.services.s3_server import S3Service
+from lakehouse.local.services.sandbox_server import SandboxService
+from lakehouse.local.services.spark_connect_server import SparkConnectService
+from lakehouse.local.services.spark_server import SparkMasterService, SparkWorkerService
+from lakehouse.local.services.trino_server import TrinoService
+from lakehouse.local.services.worker_server import WorkerService
+from lakehouse.tables.bootstrap import bootstrap
 
 #: start order; `down` goes in reverse
 CORE_SERVICES: tuple[type[Service], ...] = (RedisService, S3Service, NessieService)
@@ -184,8 +185,6 @@ class LocalStack:
                     result.seconds[service.name] = round(time.monotonic() - t0, 2)
                     self._on_event(service.name, f"healthy at {service.url}")
                 if any(s.name == "nessie" for s in services):
-                    from lakehouse.bootstrap import bootstrap
-
                     self._on_event("catalog", "bootstrapping namespaces")
                     boot = bootstrap(self.settings)
                     result.namespaces = boot.namespaces

@@ -13,8 +13,8 @@ install()
 
 if sys.argv[1:2] == ["scheduler"]:
     # Task processes fork from the scheduler's executor workers: load what tasks
-    # import once, here (see lakehouse.airflow_env.PRELOAD_MODULES).
-    from lakehouse.airflow_env import preload_for_tasks
+    # import once, here (see lakehouse.engines.airflow_env.PRELOAD_MODULES).
+    from lakehouse.engines.airflow_env import preload_for_tasks
 
     preload_for_tasks()
 

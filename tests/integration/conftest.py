@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
 from tests.conftest import ROOT
 from tests.integration.landings import endpoint_doc, land
 from tests.integration.spark_jobs.test_spark_raw_to_table import _trade
@@ -34,7 +34,7 @@ ROWS_A, ROWS_B = 6, 4  # good records per slot; one misfit each besides
 INGEST = """
 import sys, yaml
 from lakehouse.endpoints import EndpointConfig
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
 from spark_jobs import raw_to_table
 from spark_jobs.session import build_session
 settings = load_settings()

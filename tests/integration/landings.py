@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from lakehouse.jobs import run_id_for
-from lakehouse.raw_layout import Manifest, ManifestPage, page_key, run_prefix, sha256_hex
-from lakehouse.storage import s3_client
+from lakehouse.queue.jobs import run_id_for
+from lakehouse.raw.layout import Manifest, ManifestPage, page_key, run_prefix, sha256_hex
+from lakehouse.raw.storage import s3_client
 
 #: The attempt (lease id) these landings are written as: below any real lease id, so a
 #: worker that crawls the same slot later lands over them as a newer attempt.

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
-from lakehouse.jobs import CrawlJob
-from lakehouse.queue import JobQueue
-from lakehouse.queue_config import QueueSettings
-from lakehouse.ratelimit import RateLimiter
-from lakehouse.settings import Settings, load_settings
+from lakehouse.config.settings import Settings, load_settings
+from lakehouse.queue.config import QueueSettings
+from lakehouse.queue.crawl_queue import JobQueue
+from lakehouse.queue.jobs import CrawlJob
+from lakehouse.queue.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from lakehouse.local.stack import LocalStack

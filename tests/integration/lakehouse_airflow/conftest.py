@@ -21,8 +21,8 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from lakehouse.local.airflow_server import ADMIN_USER as ADMIN
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
+from lakehouse.local.services.airflow_server import ADMIN_USER as ADMIN
 from lakehouse_airflow.environment import airflow_env
 from sandbox import SandboxServer
 from sandbox.app import SandboxOptions
@@ -33,7 +33,7 @@ from sandbox.oauth2 import OAuth2Options
 if TYPE_CHECKING:
     import requests
 
-    from lakehouse.local.airflow_server import AirflowService
+    from lakehouse.local.services.airflow_server import AirflowService
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
@@ -305,7 +305,7 @@ def airflow_server(stack, worker: Path, endpoints_dir: Path) -> Iterator[Airflow
     starts) on a free port in the test stack's state dir, crawling the e2e configs."""
     from unittest import mock
 
-    from lakehouse.local.airflow_server import AirflowService
+    from lakehouse.local.services.airflow_server import AirflowService
     from lakehouse.local.stack import LocalStack, services_with
 
     overrides = {

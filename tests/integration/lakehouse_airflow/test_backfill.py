@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from lakehouse.jobs import JobState, run_id_for
-from lakehouse.queue import open_queue
-from lakehouse.settings import load_settings
-from lakehouse.signals import rows_for
+from lakehouse.config.settings import load_settings
+from lakehouse.queue.crawl_queue import open_queue
+from lakehouse.queue.jobs import JobState, run_id_for
+from lakehouse.tables.signals import rows_for
 
 from .conftest import E2E_DAG, TERMINAL_RUN_STATES, AirflowServer, AirflowTimeoutError
 

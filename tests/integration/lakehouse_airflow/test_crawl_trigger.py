@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from lakehouse.jobs import CrawlJob, JobResult, JobState
-from lakehouse.pipeline import CrawlFailedError
-from lakehouse.queue import JobQueue
-from lakehouse.queue_config import QueueSettings
-from lakehouse.settings import Settings
+from lakehouse.config.settings import Settings
+from lakehouse.pipeline.steps import CrawlFailedError
+from lakehouse.queue.config import QueueSettings
+from lakehouse.queue.crawl_queue import JobQueue
+from lakehouse.queue.jobs import CrawlJob, JobResult, JobState
 from lakehouse_airflow.operators import CrawlWaitOperator
 from lakehouse_airflow.triggers import CrawlStatusTrigger
 

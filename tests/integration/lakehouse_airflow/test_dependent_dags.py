@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lakehouse.config.settings import load_settings
 from lakehouse.endpoints import load_endpoint
-from lakehouse.jobs import run_id_for
-from lakehouse.pipeline import enqueue, read_manifest
-from lakehouse.queue import open_queue
-from lakehouse.settings import load_settings
-from lakehouse.signals import rows_for
+from lakehouse.pipeline.steps import enqueue, read_manifest
+from lakehouse.queue.crawl_queue import open_queue
+from lakehouse.queue.jobs import run_id_for
+from lakehouse.tables.signals import rows_for
 from sandbox.changes import order_items
 
 from .conftest import BIN, SLOT, SLOT_END, Airflow

@@ -15,9 +15,9 @@ from urllib.parse import quote
 import pytest
 from pyiceberg.expressions import EqualTo
 
-from lakehouse.airflow_env import lineage_file
-from lakehouse.catalog import load_catalog
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
+from lakehouse.engines.airflow_env import lineage_file
+from lakehouse.tables.catalog import load_catalog
 
 from .conftest import TERMINAL_RUN_STATES, AirflowServer
 

@@ -9,15 +9,15 @@ from pathlib import Path
 
 from pyiceberg.expressions import EqualTo
 
-from lakehouse.catalog import load_catalog
+from lakehouse.config.settings import load_settings
 from lakehouse.endpoints import endpoint_path, load_endpoint
-from lakehouse.jobs import run_id_for
 from lakehouse.local.stack import LocalStack
-from lakehouse.pipeline import read_manifest
-from lakehouse.queue import open_queue
-from lakehouse.settings import load_settings
-from lakehouse.signals import rows_for
-from lakehouse.storage import s3_client
+from lakehouse.pipeline.steps import read_manifest
+from lakehouse.queue.crawl_queue import open_queue
+from lakehouse.queue.jobs import run_id_for
+from lakehouse.raw.storage import s3_client
+from lakehouse.tables.catalog import load_catalog
+from lakehouse.tables.signals import rows_for
 
 from .conftest import OAUTH2_SECRET, OAUTH2_TOKEN_PREFIX, SLOT, TOKEN, Airflow
 
@@ -87,7 +87,7 @@ def test_a_dead_engine_is_brought_back_by_the_transform_task(airflow: Airflow, s
     import os
     import signal
 
-    from lakehouse.local.spark_connect_server import SparkConnectService
+    from lakehouse.local.services.spark_connect_server import SparkConnectService
 
     row = next(s for s in LocalStack(load_settings()).status() if s.service == SparkConnectService.name)
     assert row.pid

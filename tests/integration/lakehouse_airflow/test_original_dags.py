@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from lakehouse.catalog import load_catalog
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
+from lakehouse.tables.catalog import load_catalog
 
 from .conftest import Airflow
 

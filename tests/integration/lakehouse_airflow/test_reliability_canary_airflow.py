@@ -27,17 +27,17 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from lakehouse.jobs import run_id_for
+from lakehouse.config.settings import load_settings
 from lakehouse.local.credentials import signing_key
-from lakehouse.local.nessie_server import NessieService
-from lakehouse.local.redis_server import RedisService
-from lakehouse.local.s3_server import S3Service
-from lakehouse.local.spark_connect_server import SparkConnectService
+from lakehouse.local.services.nessie_server import NessieService
+from lakehouse.local.services.redis_server import RedisService
+from lakehouse.local.services.s3_server import S3Service
+from lakehouse.local.services.spark_connect_server import SparkConnectService
+from lakehouse.local.services.trino_server import TrinoService
 from lakehouse.local.stack import LocalStack
-from lakehouse.local.trino_server import TrinoService
-from lakehouse.settings import load_settings
-from lakehouse.signals import rows_for
-from lakehouse.storage import s3_client
+from lakehouse.queue.jobs import run_id_for
+from lakehouse.raw.storage import s3_client
+from lakehouse.tables.signals import rows_for
 from tests.secrets_search import SecretSearch
 
 from .conftest import SLOT_END, TERMINAL_RUN_STATES, TOKEN, AirflowServer

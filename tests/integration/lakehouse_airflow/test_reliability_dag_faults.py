@@ -71,17 +71,17 @@ from worker_harness import (  # noqa: E402
     worker_id_of,
 )
 
-from lakehouse import pipeline  # noqa: E402
-from lakehouse.catalog import clear_catalog_cache, load_catalog, slot_filter  # noqa: E402
+from lakehouse.config.settings import Settings, load_settings  # noqa: E402
 from lakehouse.endpoints import endpoint_path, load_endpoint  # noqa: E402
-from lakehouse.jobs import JobState, run_id_for  # noqa: E402
-from lakehouse.local.spark_connect_server import SparkConnectService  # noqa: E402
+from lakehouse.local.services.spark_connect_server import SparkConnectService  # noqa: E402
 from lakehouse.local.stack import LocalStack  # noqa: E402
-from lakehouse.queue import open_queue  # noqa: E402
-from lakehouse.raw_layout import MANIFEST_NAME, partition_of, run_prefix_of  # noqa: E402
-from lakehouse.settings import Settings, load_settings  # noqa: E402
-from lakehouse.signals import SIGNAL_IDENTIFIER, rows_for  # noqa: E402
-from lakehouse.storage import s3_client  # noqa: E402
+from lakehouse.pipeline import steps as pipeline  # noqa: E402
+from lakehouse.queue.crawl_queue import open_queue  # noqa: E402
+from lakehouse.queue.jobs import JobState, run_id_for  # noqa: E402
+from lakehouse.raw.layout import MANIFEST_NAME, partition_of, run_prefix_of  # noqa: E402
+from lakehouse.raw.storage import s3_client  # noqa: E402
+from lakehouse.tables.catalog import clear_catalog_cache, load_catalog, slot_filter  # noqa: E402
+from lakehouse.tables.signals import SIGNAL_IDENTIFIER, rows_for  # noqa: E402
 from sandbox import expected_records  # noqa: E402
 
 from .conftest import FAULT_MARKET, FAULT_RECORDS, SLOT_END, TERMINAL_RUN_STATES, TOKEN, AirflowServer  # noqa: E402

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lakehouse.jobs import run_id_for
-from lakehouse.settings import load_settings
-from lakehouse.signals import Signal, publish
+from lakehouse.config.settings import load_settings
+from lakehouse.queue.jobs import run_id_for
+from lakehouse.tables.signals import Signal, publish
 
 from .conftest import Airflow, _endpoint
 

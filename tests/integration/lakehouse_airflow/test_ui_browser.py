@@ -24,8 +24,8 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from lakehouse.settings import load_settings
-from lakehouse.signals import rows_for
+from lakehouse.config.settings import load_settings
+from lakehouse.tables.signals import rows_for
 
 from .conftest import ADMIN, E2E_DAG, AirflowServer
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from lakehouse.local.jupyter_server import JupyterService
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
+from lakehouse.local.services.jupyter_server import JupyterService
 from tests.conftest import free_port
 
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 from nbclient import NotebookClient
 
-from lakehouse.local.jupyter_server import JupyterService
+from lakehouse.local.services.jupyter_server import JupyterService
 from tests.conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

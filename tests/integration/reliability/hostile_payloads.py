@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lakehouse.jobs import MAX_PAYLOAD_BYTES, CrawlJob
+from lakehouse.queue.jobs import MAX_PAYLOAD_BYTES, CrawlJob
 
 
 @dataclass(frozen=True)

@@ -24,15 +24,15 @@ import pytest
 import yaml
 from worker_harness import ROOT, make_job, market_for, wait_until
 
+from lakehouse.config.settings import load_settings
 from lakehouse.endpoints import load_endpoint
-from lakehouse.jobs import JobState
-from lakehouse.local.redis_server import RedisService
-from lakehouse.local.s3_server import S3Service
+from lakehouse.local.services.redis_server import RedisService
+from lakehouse.local.services.s3_server import S3Service
 from lakehouse.local.stack import LocalStack
-from lakehouse.queue import JobQueue
-from lakehouse.queue_config import QueueSettings
-from lakehouse.settings import load_settings
-from lakehouse.storage import ensure_bucket, s3_client
+from lakehouse.queue.config import QueueSettings
+from lakehouse.queue.crawl_queue import JobQueue
+from lakehouse.queue.jobs import JobState
+from lakehouse.raw.storage import ensure_bucket, s3_client
 from sandbox import OAuth2Options, SandboxOptions, SandboxServer
 from tests.conftest import stack_env
 from tests.secrets_search import SecretSearch

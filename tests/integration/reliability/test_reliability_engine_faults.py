@@ -15,7 +15,7 @@ same keys) and injects the fault while the transform of that landing writes. Che
 
 The transforms run what the DAG's transform task runs, in a process of their own:
 ``lakehouse_airflow.spark.run_on_connect("raw_to_table", ...)``, which calls
-``lakehouse.engine.ensure_engine`` first. The signal scenarios call
+``lakehouse.engines.engine.ensure_engine`` first. The signal scenarios call
 ``pipeline.publish_signal`` (the publish task's body) in this process.
 
 Moments: the short form injects once per scenario, when the transform logs that the
@@ -42,16 +42,16 @@ import pytest
 import yaml
 
 from benchmarks.engine_soak import endpoint_config, land
-from lakehouse import pipeline
-from lakehouse.catalog import clear_catalog_cache, load_catalog, slot_filter
-from lakehouse.engine import ensure_engine
-from lakehouse.jobs import CrawlJob, JobResult, JobState
-from lakehouse.local.spark_connect_server import SparkConnectService
+from lakehouse.config.settings import Settings
+from lakehouse.engines.engine import ensure_engine
+from lakehouse.local.services.spark_connect_server import SparkConnectService
 from lakehouse.local.stack import LocalStack
-from lakehouse.queue import open_queue
-from lakehouse.raw_layout import manifest_key, partition_of
-from lakehouse.settings import Settings
-from lakehouse.signals import rows_for
+from lakehouse.pipeline import steps as pipeline
+from lakehouse.queue.crawl_queue import open_queue
+from lakehouse.queue.jobs import CrawlJob, JobResult, JobState
+from lakehouse.raw.layout import manifest_key, partition_of
+from lakehouse.tables.catalog import clear_catalog_cache, load_catalog, slot_filter
+from lakehouse.tables.signals import rows_for
 
 LONG = os.environ.get("LAKEHOUSE_RELIABILITY_LONG") == "1"
 ROOT = Path(__file__).resolve().parents[3]
@@ -64,8 +64,11 @@ PAGES = 10
 READ_MARK = "quarantined (slot"
 # The last line of a traceback: `<module>.<Name>Error: message`.
 FINAL_ERROR = re.compile(r"^([\w.]+(?:Error|Exception)): ")
-# What a faulted attempt may end with: the named, retryable errors of lakehouse.engine.
-RETRYABLE = ("lakehouse.engine.SparkEngineUnavailableError", "lakehouse.engine.EngineDependencyUnavailableError")
+# What a faulted attempt may end with: the named, retryable errors of lakehouse.engines.engine.
+RETRYABLE = (
+    "lakehouse.engines.engine.SparkEngineUnavailableError",
+    "lakehouse.engines.engine.EngineDependencyUnavailableError",
+)
 # Seconds after READ_MARK at which the long form injects (the short form: the first).
 MOMENTS = (0.0, 1.0, 3.0) if LONG else (0.0,)
 # The table writers the transform scenarios run with (spark.table_writer): the default

@@ -23,11 +23,11 @@ import pytest
 import yaml
 from worker_harness import make_job, read_manifest, wait_until
 
+from lakehouse.config.settings import Settings
 from lakehouse.endpoints import load_endpoint
-from lakehouse.jobs import JobState
-from lakehouse.pipeline import publish_signal
-from lakehouse.settings import Settings
-from lakehouse.signals import rows_for
+from lakehouse.pipeline.steps import publish_signal
+from lakehouse.queue.jobs import JobState
+from lakehouse.tables.signals import rows_for
 
 SECRET_ENV = "LAKEHOUSE_S3__SECRET_ACCESS_KEY"
 

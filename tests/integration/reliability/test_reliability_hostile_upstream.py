@@ -26,7 +26,7 @@ import yaml
 from worker_harness import TOKEN, list_keys, make_job, wait_until
 
 from lakehouse.endpoints import load_endpoint
-from lakehouse.jobs import JobState
+from lakehouse.queue.jobs import JobState
 
 RETRY = {"max_attempts": 2, "backoff_seconds": 0.05, "max_backoff_seconds": 0.2}
 QUERY_KEY = {"type": "api_key", "in": "query", "name": "api_key", "key_env": "SANDBOX_TOKEN"}

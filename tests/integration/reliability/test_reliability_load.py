@@ -26,7 +26,7 @@ from typing import Any
 import psutil
 from worker_harness import check_landing, finished_lines, make_job, read_manifest, wait_until
 
-from lakehouse.jobs import JobState
+from lakehouse.queue.jobs import JobState
 
 LONG = os.environ.get("LAKEHOUSE_RELIABILITY_LONG") == "1"
 N_JOBS = 1000 if LONG else 100

@@ -15,7 +15,7 @@ import pytest
 from hostile_payloads import hostile_payloads
 from worker_harness import list_keys, make_job, read_manifest, wait_until
 
-from lakehouse.jobs import JobState
+from lakehouse.queue.jobs import JobState
 
 N = 500 if os.environ.get("LAKEHOUSE_RELIABILITY_LONG") == "1" else 50
 

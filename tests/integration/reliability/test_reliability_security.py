@@ -22,7 +22,7 @@ import urllib3
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from lakehouse.settings import SECRET_FIELDS, Settings, load_settings
+from lakehouse.config.settings import SECRET_FIELDS, Settings, load_settings
 from tests.conftest import free_port
 from tests.spark_rpc import spark_rpc_refused
 
@@ -206,8 +206,8 @@ SPARK_RPC_SERVICES = frozenset({"spark-connect", "spark-master", "spark-worker"}
 
 def _probes(settings: Settings) -> dict[tuple[str, int], Probe]:
     """(service, port) -> the probe for each port a service of the stack is known to open."""
-    from lakehouse.local.s3_server import admin_grpc_port
-    from lakehouse.local.sandbox_server import sandbox_port
+    from lakehouse.local.services.s3_server import admin_grpc_port
+    from lakehouse.local.services.sandbox_server import sandbox_port
 
     local, wp = settings.local, settings.local.weed_ports
     mtls = _tls_without_client_certificate
@@ -275,10 +275,10 @@ def optional_services(stack, spark_connect_url: str) -> Iterator[None]:
     """Jupyter, the sandbox and a worker (quick to start) on free ports, if this
     session has not started them; Airflow and Trino are probed when their tests'
     session fixtures have started them (the whole suite does)."""
-    from lakehouse.local.jupyter_server import JupyterService
-    from lakehouse.local.sandbox_server import SANDBOX_PORT_ENV, SandboxService
+    from lakehouse.local.services.jupyter_server import JupyterService
+    from lakehouse.local.services.sandbox_server import SANDBOX_PORT_ENV, SandboxService
+    from lakehouse.local.services.worker_server import WorkerService
     from lakehouse.local.stack import LocalStack
-    from lakehouse.local.worker_server import WorkerService
 
     running = {s.service for s in LocalStack(load_settings()).status() if s.running}
     wanted = tuple(cls for cls in (JupyterService, SandboxService, WorkerService) if cls.name not in running)

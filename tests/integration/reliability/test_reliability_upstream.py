@@ -19,7 +19,7 @@ import yaml
 from worker_harness import make_job, read_manifest, wait_until
 
 from lakehouse.endpoints import load_endpoint
-from lakehouse.jobs import JobState
+from lakehouse.queue.jobs import JobState
 from sandbox.abuse import huge_body
 
 LONG = os.environ.get("LAKEHOUSE_RELIABILITY_LONG") == "1"

@@ -42,9 +42,9 @@ from worker_harness import (
     worker_id_of,
 )
 
-from lakehouse.jobs import CrawlJob, JobState
-from lakehouse.pipeline import publish_signal
-from lakehouse.signals import rows_for
+from lakehouse.pipeline.steps import publish_signal
+from lakehouse.queue.jobs import CrawlJob, JobState
+from lakehouse.tables.signals import rows_for
 from sandbox import FaultRates
 
 LONG = os.environ.get("LAKEHOUSE_RELIABILITY_LONG") == "1"

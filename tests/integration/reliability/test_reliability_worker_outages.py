@@ -40,11 +40,11 @@ from worker_harness import (
     wait_until,
 )
 
-from lakehouse.jobs import CrawlJob, JobState
-from lakehouse.local.redis_server import RedisService
-from lakehouse.local.s3_server import S3Service
+from lakehouse.config.settings import load_settings
+from lakehouse.local.services.redis_server import RedisService
+from lakehouse.local.services.s3_server import S3Service
 from lakehouse.local.stack import LocalStack
-from lakehouse.settings import load_settings
+from lakehouse.queue.jobs import CrawlJob, JobState
 from tests.conftest import stack_env
 
 LONG = os.environ.get("LAKEHOUSE_RELIABILITY_LONG") == "1"

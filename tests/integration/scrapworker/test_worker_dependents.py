@@ -9,8 +9,8 @@ import yaml
 from worker_harness import landed_records, read_manifest, slot, wait_until
 
 from lakehouse.endpoints import EndpointConfig, load_endpoint
-from lakehouse.jobs import JobState
-from lakehouse.pipeline import slot_job
+from lakehouse.pipeline.steps import slot_job
+from lakehouse.queue.jobs import JobState
 from sandbox.changes import order_items
 
 AUTH = {"type": "bearer", "token_env": "SANDBOX_TOKEN"}

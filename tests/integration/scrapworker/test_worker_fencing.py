@@ -27,8 +27,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 from worker_harness import Worker, check_landing, finished_lines, list_keys, make_job, wait_until, worker_id_of
 
-from lakehouse.jobs import CrawlJob, JobState
-from lakehouse.raw_layout import Manifest, attempt_of, sha256_hex
+from lakehouse.queue.jobs import CrawlJob, JobState
+from lakehouse.raw.layout import Manifest, attempt_of, sha256_hex
 
 LEASE = "2"  # seconds: a stopped worker's lease expires quickly
 HOLD = "1"  # seconds each worker holds at its first manifest write (time to SIGSTOP it)

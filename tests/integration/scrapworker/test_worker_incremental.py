@@ -12,9 +12,9 @@ import yaml
 from worker_harness import landed_records, list_keys, read_manifest, slot, wait_until
 
 from lakehouse.endpoints import EndpointConfig, load_endpoint
-from lakehouse.jobs import CrawlJob, JobState
-from lakehouse.pipeline import plan_cursor, slot_job
-from lakehouse.raw_layout import Manifest
+from lakehouse.pipeline.steps import plan_cursor, slot_job
+from lakehouse.queue.jobs import CrawlJob, JobState
+from lakehouse.raw.layout import Manifest
 from sandbox.changes import parse_iso_ms, state_at
 
 INITIAL = "2026-01-01T00:00:00.000Z"

@@ -22,7 +22,7 @@ import pytest
 from test_worker_secrets import _redis_dump
 from worker_harness import Sandbox, landed_records, list_keys, make_job, market_for, read_manifest, wait_until
 
-from lakehouse.jobs import JobState
+from lakehouse.queue.jobs import JobState
 from sandbox import OAuth2Options, SandboxOptions, SandboxServer
 
 CLIENT_ID = "lakehouse-worker"

@@ -14,7 +14,7 @@ from worker_harness import (
     read_manifest,
 )
 
-from lakehouse.jobs import JobState
+from lakehouse.queue.jobs import JobState
 
 
 @pytest.mark.parametrize("style", list(ROUTES))

@@ -9,7 +9,7 @@ from urllib.request import Request, urlopen
 
 from worker_harness import TOKEN, landed_records, make_job, read_manifest, wait_until
 
-from lakehouse.jobs import JobState
+from lakehouse.queue.jobs import JobState
 
 R = 10  # the sandbox admits at most R requests in any sliding second
 PAGES_PER_JOB = 20

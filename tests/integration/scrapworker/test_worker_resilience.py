@@ -8,7 +8,7 @@ from typing import Any
 
 from worker_harness import landed_records, make_job, read_manifest, wait_until
 
-from lakehouse.jobs import JobState
+from lakehouse.queue.jobs import JobState
 from sandbox import FaultRates
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from worker_harness import TOKEN, list_keys, make_job
 
-from lakehouse.jobs import JobState
+from lakehouse.queue.jobs import JobState
 
 
 def _redis_dump(client: Any) -> str:

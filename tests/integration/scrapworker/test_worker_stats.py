@@ -9,7 +9,7 @@ from typing import Any
 
 from worker_harness import make_job, read_manifest
 
-from lakehouse.jobs import JobState
+from lakehouse.queue.jobs import JobState
 from sandbox import FaultRates
 
 

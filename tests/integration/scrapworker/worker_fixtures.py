@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from worker_harness import TOKEN, Endpoints, Sandbox, Worker, launch_worker, market_for
 
-from lakehouse.queue import JobQueue
-from lakehouse.queue_config import QueueSettings
-from lakehouse.settings import Settings
-from lakehouse.storage import ensure_bucket, s3_client
+from lakehouse.config.settings import Settings
+from lakehouse.queue.config import QueueSettings
+from lakehouse.queue.crawl_queue import JobQueue
+from lakehouse.raw.storage import ensure_bucket, s3_client
 from sandbox import FaultRates, SandboxOptions, SandboxServer
 
 __all__ = ["endpoints", "make_sandbox", "prefix", "queue", "s3", "start_worker"]

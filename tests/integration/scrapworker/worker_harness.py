@@ -18,11 +18,11 @@ from typing import Any
 
 import yaml
 
+from lakehouse.config.settings import Settings
 from lakehouse.endpoints import EndpointConfig, load_endpoint
-from lakehouse.jobs import CrawlJob, JobStatus
-from lakehouse.pipeline import job_for_slot
-from lakehouse.raw_layout import Manifest
-from lakehouse.settings import Settings
+from lakehouse.pipeline.steps import job_for_slot
+from lakehouse.queue.jobs import CrawlJob, JobStatus
+from lakehouse.raw.layout import Manifest
 from sandbox import MarketConfig, SandboxServer, expected_records
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -250,7 +250,7 @@ def check_landing(s3: Any, settings: Settings, job: CrawlJob, expected_ids: list
     prefix holds exactly those pages and the manifest (no orphan object), every page's
     bytes match its checksum, and the records are ``expected_ids``, each once."""
     from lakehouse.endpoints import extract
-    from lakehouse.raw_layout import sha256_hex
+    from lakehouse.raw.layout import sha256_hex
 
     manifest = read_manifest(s3, settings, job)
     assert [p.index for p in manifest.pages] == list(range(1, manifest.total_pages + 1)), job.run_id

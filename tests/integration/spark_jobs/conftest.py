@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from lakehouse.settings import Settings, load_settings
+from lakehouse.config.settings import Settings, load_settings
 from spark_jobs.session import SessionOptions, build_session
 
 if TYPE_CHECKING:

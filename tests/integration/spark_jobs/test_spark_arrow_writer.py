@@ -16,11 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import fs
 
-from lakehouse import pipeline
-from lakehouse.catalog import load_catalog
+from lakehouse.config.settings import Settings
 from lakehouse.endpoints import EndpointConfig
-from lakehouse.raw_layout import partition_of
-from lakehouse.settings import Settings
+from lakehouse.pipeline import steps as pipeline
+from lakehouse.raw.layout import partition_of
+from lakehouse.tables.catalog import load_catalog
 from spark_jobs import arrow_writer, raw_to_table
 from spark_jobs.arrow_writer import ArrowSlotWriter
 from spark_jobs.raw_to_table import LINEAGE_DDL

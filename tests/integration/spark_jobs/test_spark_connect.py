@@ -24,13 +24,13 @@ import psutil
 import pytest
 import yaml
 
+from lakehouse.config.settings import Settings, load_settings
 from lakehouse.endpoints import EndpointConfig
-from lakehouse.engine import ensure_engine
+from lakehouse.engines.engine import ensure_engine
+from lakehouse.engines.spark_conf import is_loopback
 from lakehouse.errors import StackError
-from lakehouse.local.spark_connect_server import SparkConnectService
+from lakehouse.local.services.spark_connect_server import SparkConnectService
 from lakehouse.local.stack import LocalStack
-from lakehouse.settings import Settings, load_settings
-from lakehouse.spark_conf import is_loopback
 from spark_jobs import raw_to_table
 from spark_jobs.tables import quote
 from tests.conftest import ROOT, free_port, spark_connect_stack

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
-from lakehouse import pipeline
+from lakehouse.config.settings import Settings
 from lakehouse.endpoints import EndpointConfig, load_endpoint
-from lakehouse.settings import Settings
+from lakehouse.pipeline import steps as pipeline
 from sandbox import SandboxOptions, SandboxServer, expected_records
 from spark_jobs import raw_to_table
 from spark_jobs.tables import quote

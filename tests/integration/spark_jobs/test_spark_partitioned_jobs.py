@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import psutil
 
-from lakehouse.catalog import load_catalog
+from lakehouse.tables.catalog import load_catalog
 from spark_jobs import partitioned_data, static_data
 from spark_jobs.tables import quote
 

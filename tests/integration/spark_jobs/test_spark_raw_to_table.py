@@ -12,11 +12,11 @@ from decimal import Decimal
 
 import pytest
 
-from lakehouse.catalog import load_catalog
 from lakehouse.endpoints import EndpointConfig
-from lakehouse.jobs import run_id_for
-from lakehouse.raw_layout import page_key, run_prefix
-from lakehouse.storage import s3_client
+from lakehouse.queue.jobs import run_id_for
+from lakehouse.raw.layout import page_key, run_prefix
+from lakehouse.raw.storage import s3_client
+from lakehouse.tables.catalog import load_catalog
 from spark_jobs import raw_to_table
 from spark_jobs.raw_reader import ManifestNotFoundError
 from spark_jobs.tables import quote

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lakehouse.catalog import load_catalog
 from lakehouse.endpoints import load_endpoint
-from lakehouse.schema_evolution import SUMMARY_KEY
+from lakehouse.tables.catalog import load_catalog
+from lakehouse.tables.schema_evolution import SUMMARY_KEY
 from spark_jobs import raw_to_table
 from spark_jobs.table_evolution import TableSchemaMismatchError
 from spark_jobs.tables import quote

@@ -11,11 +11,11 @@ import psutil
 import pytest
 import requests
 
-from lakehouse.catalog import load_catalog
-from lakehouse.local import spark_server
+from lakehouse.config.settings import Settings
+from lakehouse.engines.spark_auth import ui_headers
+from lakehouse.local.services import spark_server
 from lakehouse.local.stack import OPTIONAL_SERVICES, LocalStack
-from lakehouse.settings import Settings
-from lakehouse.spark_auth import ui_headers
+from lakehouse.tables.catalog import load_catalog
 from spark_jobs.session import SessionOptions
 from spark_jobs.static_data import ROWS
 from spark_jobs.submit import submit_command

@@ -59,7 +59,7 @@ def dockerfile() -> Dockerfile:
 @pytest.fixture
 def docker_settings(monkeypatch: pytest.MonkeyPatch):
     """The docker profile as containers load it, without this machine's overrides."""
-    from lakehouse.settings import load_settings
+    from lakehouse.config.settings import load_settings
 
     for name in list(os.environ):
         if name.startswith("LAKEHOUSE_"):

@@ -1,5 +1,5 @@
 """docker/Dockerfile: pinned bases, one Python minor for Spark's driver and executors,
-the jars pinned in lakehouse/artifacts.py, and a build context that holds what it copies."""
+the jars pinned in lakehouse/engines/artifacts.py, and a build context that holds what it copies."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from deployfiles import DOCKER_DIR, ROOT, Dockerfile
 
-from lakehouse import artifacts, deploy
+from lakehouse.engines import artifacts, deploy
 
 
 def _python_minor(image: str) -> str:
@@ -92,7 +92,7 @@ def test_spark_running_stages_carry_jars_config_and_java(dockerfile: Dockerfile,
     assert "JAVA_HOME=/opt/java/openjdk" in env
     assert "LAKEHOUSE_HOME=/opt/lakehouse" in env
     assert "AWS_REQUEST_CHECKSUM_CALCULATION=when_required" in env
-    # spark_jobs.session looks the jars up through lakehouse.artifacts (<cache dir>/jars)
+    # spark_jobs.session looks the jars up through lakehouse.engines.artifacts (<cache dir>/jars)
     # and needs them verified; the marker files must be written while building.
     cache = re.search(r"LAKEHOUSE_CACHE_DIR=(\S+)", env)
     assert cache and f"{cache.group(1)}/jars" == deploy.JARS_DIR, "LAKEHOUSE_CACHE_DIR must hold the baked jars"
@@ -163,7 +163,7 @@ def test_local_state_and_secrets_stay_out_of_the_build_context(path: str) -> Non
 def test_spark_defaults_conf_is_generated_from_the_profile(docker_settings) -> None:
     committed = (ROOT / deploy.SPARK_DEFAULTS_PATH).read_text()
     assert committed == deploy.render_spark_defaults(docker_settings), (
-        "docker/spark/spark-defaults.conf is stale: python -m lakehouse.deploy spark-defaults --write"
+        "docker/spark/spark-defaults.conf is stale: python -m lakehouse.engines.deploy spark-defaults --write"
     )
 
 

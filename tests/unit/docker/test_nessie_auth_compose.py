@@ -10,7 +10,7 @@ from typing import Any
 
 from deployfiles import DOCKER_DIR, environment_of, variable_uses
 
-from lakehouse.catalog_auth import NESSIE_PUBLIC_KEY_PROPERTY
+from lakehouse.tables.catalog_auth import NESSIE_PUBLIC_KEY_PROPERTY
 
 TOKEN = "LAKEHOUSE_CATALOG__TOKEN"
 CATALOG_CLIENTS = ("catalog-bootstrap", "airflow-worker", "airflow-scheduler", "airflow-triggerer", "jupyter", "trino")

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 from deployfiles import environment_of
 
-from lakehouse import deploy
+from lakehouse.engines import deploy
 
 OUR_CODE = (
     "catalog-bootstrap",
@@ -25,7 +25,7 @@ OUR_CODE = (
 
 
 # Spark's JVMs start through this (Spark's RPC secret into a private spark-defaults.conf).
-SPARK_AUTH_WRAPPER = ["python", "-m", "lakehouse.spark_auth", "exec", "--"]
+SPARK_AUTH_WRAPPER = ["python", "-m", "lakehouse.engines.spark_auth", "exec", "--"]
 
 
 def _command(service: dict[str, Any]) -> list[str]:
@@ -207,7 +207,7 @@ def test_the_transform_workers_wait_for_the_engine(services) -> None:
 
 
 def test_airflow_sends_lineage_to_the_profiles_collector(services, docker_settings, tmp_path) -> None:
-    from lakehouse.airflow_env import openlineage_env
+    from lakehouse.engines.airflow_env import openlineage_env
 
     assert docker_settings.lineage.transport == "http"
     expected = openlineage_env(docker_settings, tmp_path)

@@ -1,5 +1,5 @@
 """Compose refuses to start with a missing, placeholder or short secret: the one-shot
-`secrets-check` (lakehouse/secrets_check.py) gets every secret of .env.example and every
+`secrets-check` (lakehouse/ops/secrets_check.py) gets every secret of .env.example and every
 other service waits for it to succeed."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 
 from deployfiles import ENV_EXAMPLE, parse_env_example
 
-from lakehouse.secrets_check import SECRETS, problems
+from lakehouse.ops.secrets_check import SECRETS, problems
 
 
 def test_it_checks_exactly_the_secrets_of_the_env_example() -> None:
@@ -45,7 +45,7 @@ def test_missing_and_short_secrets_are_refused_without_showing_the_value() -> No
 
 def test_compose_passes_every_secret_to_the_check(services: dict[str, dict[str, Any]]) -> None:
     check = services["secrets-check"]
-    assert check["command"] == ["python", "-m", "lakehouse.secrets_check"]
+    assert check["command"] == ["python", "-m", "lakehouse.ops.secrets_check"]
     assert check["restart"] == "no"
     assert set(check["environment"]) == set(SECRETS)
 

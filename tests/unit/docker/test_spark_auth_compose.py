@@ -1,7 +1,7 @@
 """Compose: Spark's own RPC asks for a credential. The master, the workers (and so their
 executors), spark-connect and the Airflow worker (a driver in submit mode) all run
 with spark.authenticate and the shared secret from .env, which reaches each JVM through
-a private spark-defaults.conf written by `python -m lakehouse.spark_auth exec`, never
+a private spark-defaults.conf written by `python -m lakehouse.engines.spark_auth exec`, never
 through argv or the committed conf. Before this, the master took any client on the
 project network."""
 
@@ -11,10 +11,10 @@ from typing import Any
 
 from deployfiles import ROOT, environment_of, variable_uses
 
-from lakehouse import deploy
-from lakehouse.spark_auth import AUTH_CONF, SECRET_ENV, SECRET_KEY
+from lakehouse.engines import deploy
+from lakehouse.engines.spark_auth import AUTH_CONF, SECRET_ENV, SECRET_KEY
 
-WRAPPER = ["python", "-m", "lakehouse.spark_auth", "exec", "--"]
+WRAPPER = ["python", "-m", "lakehouse.engines.spark_auth", "exec", "--"]
 #: every service that starts a Spark JVM (a driver, a daemon, or executors through one)
 SPARK_JVMS = ("spark-master", "spark-worker", "spark-connect", "airflow-worker")
 
@@ -61,4 +61,11 @@ def test_the_spark_ui_health_checks_send_the_token(raw_compose) -> None:
     # The UIs answer 403 without it (Spark's JWSFilter, configured with the secret).
     for name, port in (("spark-master", 8080), ("spark-worker", 8081)):
         test = raw_compose["services"][name]["healthcheck"]["test"]
-        assert test == ["CMD", "python", "-m", "lakehouse.spark_auth", "ui-check", f"http://127.0.0.1:{port}/json/"]
+        assert test == [
+            "CMD",
+            "python",
+            "-m",
+            "lakehouse.engines.spark_auth",
+            "ui-check",
+            f"http://127.0.0.1:{port}/json/",
+        ]

@@ -14,7 +14,7 @@ from typing import Any
 
 from deployfiles import DOCKER_DIR, environment_of, variable_uses
 
-from lakehouse import artifacts, deploy
+from lakehouse.engines import artifacts, deploy
 
 CATALOG = DOCKER_DIR / "trino" / "catalog" / "lakehouse.properties"
 
@@ -58,7 +58,7 @@ def test_trino_publishes_only_its_https_port_on_loopback(services: dict[str, dic
 def test_trino_starts_on_the_generated_config_that_requires_a_password(services, raw_compose) -> None:
     trino, config = services["trino"], services["trino-config"]
     assert trino["command"] == ["/usr/lib/trino/bin/run-trino", f"--config={deploy.TRINO_ETC}/config.properties"]
-    assert config["command"] == ["python", "-m", "lakehouse.deploy", "trino-etc", "--out", deploy.TRINO_ETC]
+    assert config["command"] == ["python", "-m", "lakehouse.engines.deploy", "trino-etc", "--out", deploy.TRINO_ETC]
     assert config["restart"] == "no" and f"trino-etc:{deploy.TRINO_ETC}" in config["volumes"]
     value = environment_of(raw_compose["services"]["trino-config"])["TRINO_PASSWORD"]
     assert [(u.name, u.op) for u in variable_uses(value)] == [("TRINO_PASSWORD", ":?")]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from lakehouse.pipeline import CrawlFailedError
+from lakehouse.pipeline.steps import CrawlFailedError
 from lakehouse_airflow.operators import CrawlWaitOperator
 from lakehouse_airflow.triggers import CrawlStatusTrigger
 
@@ -67,7 +67,7 @@ def test_no_secret_travels_in_the_trigger(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_the_trigger_module_imports_no_engine() -> None:
     code = (
-        "import sys, lakehouse_airflow.triggers, lakehouse.queue_watch, lakehouse.settings\n"
+        "import sys, lakehouse_airflow.triggers, lakehouse.queue.watch, lakehouse.config.settings\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyiceberg', 'pyspark', 'scrapy')))"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
@@ -135,7 +135,7 @@ class _Settings:
 
 
 def test_a_crawl_that_ends_during_the_inline_wait_needs_no_deferral(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lakehouse import pipeline
+    from lakehouse.pipeline import steps as pipeline
     from lakehouse_airflow.operators import CrawlWaitOperator
 
     answers = iter([None, None, "finished-status"])
@@ -144,7 +144,7 @@ def test_a_crawl_that_ends_during_the_inline_wait_needs_no_deferral(monkeypatch:
 
 
 def test_a_crawl_still_running_after_the_inline_wait_is_left_to_the_trigger(monkeypatch: pytest.MonkeyPatch) -> None:
-    from lakehouse import pipeline
+    from lakehouse.pipeline import steps as pipeline
     from lakehouse_airflow.operators import CrawlWaitOperator
 
     calls: list[str] = []
@@ -158,7 +158,7 @@ def test_a_crawl_that_fails_during_the_inline_wait_fails_with_the_workers_reason
 ) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
-    from lakehouse import pipeline
+    from lakehouse.pipeline import steps as pipeline
     from lakehouse_airflow.operators import CrawlWaitOperator
 
     def failed(settings: object, run_id: str) -> None:
@@ -174,12 +174,12 @@ def test_redis_down_during_the_inline_wait_leaves_the_wait_to_the_trigger(
     monkeypatch: pytest.MonkeyPatch, error: str
 ) -> None:
     """The wait task has no retries: a Redis outage (killed, restarting) must not fail
-    the DAG run; the trigger waits it out (lakehouse.queue_watch). Seen across a DAG
+    the DAG run; the trigger waits it out (lakehouse.queue.watch). Seen across a DAG
     run: open_queue's check raised QueueUnavailableError and the run failed."""
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from lakehouse import pipeline
     from lakehouse.errors import QueueUnavailableError
+    from lakehouse.pipeline import steps as pipeline
     from lakehouse_airflow.operators import CrawlWaitOperator
 
     answers = iter([None])
@@ -196,7 +196,7 @@ def test_redis_down_during_the_inline_wait_leaves_the_wait_to_the_trigger(
 
     deferred: list[object] = []
     monkeypatch.setattr(pipeline, "crawl_status", lambda settings, run_id: status(settings, run_id))
-    monkeypatch.setattr("lakehouse.settings.load_settings", lambda profile=None: _FullSettings())
+    monkeypatch.setattr("lakehouse_airflow.operators.load_settings", lambda profile=None: _FullSettings())
     operator = CrawlWaitOperator(task_id="wait_for_crawl", crawl_run_id="r1")
     monkeypatch.setattr(operator, "defer", lambda **kwargs: deferred.append(kwargs["trigger"]))
     operator.execute({})

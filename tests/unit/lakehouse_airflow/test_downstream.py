@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.config.settings import load_settings
 from lakehouse.endpoints import endpoint_path, load_endpoint
-from lakehouse.settings import load_settings
 from lakehouse_airflow.downstream import ALL_DAYS, DownstreamConfigError, daily_aggregate_dag, days_of_events
 
 pytestmark = pytest.mark.unit

@@ -12,7 +12,7 @@ import sys
 import pytest
 from airflow.sdk import Asset
 
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
 from lakehouse_airflow.lineage import raw_asset, table_asset, to_openlineage
 
 pytestmark = pytest.mark.unit

@@ -11,7 +11,7 @@ import pytest
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG
 
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
 from lakehouse_airflow import spark
 
 pytestmark = pytest.mark.unit
@@ -41,7 +41,7 @@ def test_arguments_reach_the_job_verbatim_and_never_as_shell_text(monkeypatch: p
     import spark_jobs.cli
 
     seen: list[tuple[str, list[str]]] = []
-    monkeypatch.setattr("lakehouse.engine.ensure_engine", lambda settings: None)
+    monkeypatch.setattr("lakehouse_airflow.spark.ensure_engine", lambda settings: None)
     monkeypatch.setattr(spark_jobs.cli, "run_job", lambda job, argv, settings: seen.append((job, argv)) or 0)
     args = ["--endpoint", "e 1", "--run", "raw/x/'; touch /tmp/pwned; $(touch /tmp/pwned) `touch /tmp/pwned`", ""]
     with _dag():
@@ -54,7 +54,7 @@ def test_arguments_reach_the_job_verbatim_and_never_as_shell_text(monkeypatch: p
 def test_a_failed_job_fails_the_task(monkeypatch: pytest.MonkeyPatch) -> None:
     import spark_jobs.cli
 
-    monkeypatch.setattr("lakehouse.engine.ensure_engine", lambda settings: None)
+    monkeypatch.setattr("lakehouse_airflow.spark.ensure_engine", lambda settings: None)
     monkeypatch.setattr(spark_jobs.cli, "run_job", lambda job, argv, settings: 2)
     with pytest.raises(RuntimeError, match="exited with status 2"):
         spark.run_on_connect("raw_to_table", [])
@@ -66,7 +66,7 @@ def test_building_the_connect_task_imports_no_pyspark() -> None:
         "import json, sys\n"
         "from datetime import datetime, timezone\n"
         "from airflow.sdk import DAG\n"
-        "from lakehouse.settings import load_settings\n"
+        "from lakehouse.config.settings import load_settings\n"
         "from lakehouse_airflow.spark import spark_job\n"
         "with DAG('t', schedule=None, start_date=datetime(2025, 1, 1, tzinfo=timezone.utc)):\n"
         "    spark_job('transform', 'raw_to_table', ['--endpoint', 'e'], load_settings())\n"
@@ -85,7 +85,7 @@ def test_building_the_connect_task_imports_no_pyspark() -> None:
 
 @pytest.mark.parametrize("engine", ["connect", "submit"])
 def test_transforms_run_in_the_spark_pool(monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
-    from lakehouse.airflow_env import SPARK_POOL
+    from lakehouse.engines.airflow_env import SPARK_POOL
 
     monkeypatch.setenv("LAKEHOUSE_SPARK__ENGINE", engine)
     with _dag():

@@ -82,7 +82,7 @@ def test_airflow_processes_load_the_hook(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from lakehouse.settings import load_settings
+    from lakehouse.config.settings import load_settings
     from lakehouse_airflow.environment import airflow_env
 
     # A process as Airflow's components start: the machine's basics plus airflow_env,
@@ -108,8 +108,8 @@ def test_the_hook_directory_is_the_adapters_even_when_a_same_named_package_comes
     once hid the adapter's local_settings from every Airflow process the tests started."""
     import sys
 
-    from lakehouse import paths
-    from lakehouse.airflow_env import local_settings_dir
+    from lakehouse.config import paths
+    from lakehouse.engines.airflow_env import local_settings_dir
 
     decoy = tmp_path / "lakehouse_airflow"
     decoy.mkdir()

@@ -22,7 +22,7 @@ from reliability_fuzz import MUTATIONS, ROOT, SHIPPED, malformed_configs
 
 from lakehouse.endpoints import load_endpoint, validate_all
 from lakehouse.errors import EndpointConfigError
-from lakehouse.pipeline import job_for_slot
+from lakehouse.pipeline.steps import job_for_slot
 
 LONG = os.environ.get("LAKEHOUSE_RELIABILITY_LONG") == "1"
 CASES = malformed_configs(500 if LONG else 50, seed=12)

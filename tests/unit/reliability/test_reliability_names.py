@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import raw_layout
 from lakehouse.endpoints import endpoint_path
 from lakehouse.endpoints.models import Table
 from lakehouse.errors import EndpointConfigError, InvalidJobPayloadError
-from lakehouse.jobs import MAX_PAYLOAD_BYTES, CrawlJob, run_id_for
+from lakehouse.queue.jobs import MAX_PAYLOAD_BYTES, CrawlJob, run_id_for
+from lakehouse.raw import layout as raw_layout
 
 HOSTILE = [
     "../../etc/passwd",

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from lakehouse.worker_config import WorkerSettings
+from lakehouse.config.worker import WorkerSettings
 from scrapworker.fault_points import FaultPoints
 
 

@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lakehouse.errors import LeaseLostError
-from lakehouse.raw_layout import Manifest, ManifestPage, manifest_key, page_key, run_prefix, sha256_hex
+from lakehouse.raw.layout import Manifest, ManifestPage, manifest_key, page_key, run_prefix, sha256_hex
 from scrapworker.errors import LandingSupersededError, ManifestContendedError
 from scrapworker.landing import (
     CommitAction,

@@ -10,7 +10,7 @@ import pytest
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from lakehouse.auth import OAuth2ClientCredentials
+from lakehouse.endpoints.auth import OAuth2ClientCredentials
 from scrapworker.errors import TokenRequestError
 from scrapworker.oauth2 import RETRY_REFRESH_SECONDS, AccessToken, TokenCache, parse_token_response, refresh_margin
 

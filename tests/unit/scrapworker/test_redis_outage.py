@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from lakehouse.errors import LeaseLostError
-from lakehouse.jobs import JobResult, JobState
+from lakehouse.queue.jobs import JobResult, JobState
 from scrapworker.redis_outage import ack_through_outage
 
 RESULT = JobResult(state=JobState.FINISHED, pages=1, records=2, bytes=3, manifest_path="raw/x/_manifest.json")

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from lakehouse.settings import Settings, load_settings
+from lakehouse.config.settings import Settings, load_settings
 from scrapworker.__main__ import FLAG_SETTINGS, _parser, overrides
 
 pytestmark = pytest.mark.unit

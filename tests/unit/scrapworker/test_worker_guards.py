@@ -13,8 +13,8 @@ import scrapy
 import yaml
 from scrapy.settings import Settings as ScrapySettings
 
+from lakehouse.config.worker import WorkerSettings, stall_limit
 from lakehouse.endpoints import parse_endpoint
-from lakehouse.worker_config import WorkerSettings, stall_limit
 from scrapworker.errors import LandingAbandonedError, OffOriginRequestError
 from scrapworker.origin_middleware import OriginGuardMiddleware
 from scrapworker.run import RUN_META, JobRun, RunState

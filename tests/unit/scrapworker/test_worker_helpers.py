@@ -4,10 +4,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-from lakehouse.crawl_request import resolve_request
 from lakehouse.endpoints import parse_endpoint
-from lakehouse.jobs import CrawlJob
-from lakehouse.pipeline import job_for_slot
+from lakehouse.pipeline.steps import job_for_slot
+from lakehouse.queue.crawl_request import resolve_request
+from lakehouse.queue.jobs import CrawlJob
 from scrapworker.redaction import SecretScrubFilter, scrub, secret_values
 from scrapworker.retry_middleware import backoff_seconds, retry_after_seconds
 

@@ -8,7 +8,7 @@ import requests
 from pyiceberg.exceptions import CommitFailedException, CommitStateUnknownException, ValidationException
 from pyiceberg.expressions import And, EqualTo, Or
 
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
 from spark_jobs.arrow_writer import RowLevelDeletesError, _surely_not_committed, _unreachable_service, slots_expression
 from spark_jobs.tables import SlotPartition
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import pytest
 
-from lakehouse.raw_layout import ManifestPage, sha256_hex
-from lakehouse.settings import S3Settings
+from lakehouse.config.settings import S3Settings
+from lakehouse.raw.layout import ManifestPage, sha256_hex
 from spark_jobs.page_fetch import PageFetcher, prefetched, s3_filesystem
 
 SETTINGS = S3Settings(

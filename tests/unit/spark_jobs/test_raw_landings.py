@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lakehouse import paths
+from lakehouse.config import paths
 from lakehouse.endpoints import load_endpoint, load_endpoints
-from lakehouse.jobs import run_id_for
-from lakehouse.raw_layout import Manifest, run_prefix
+from lakehouse.queue.jobs import run_id_for
+from lakehouse.raw.layout import Manifest, run_prefix
 from sandbox.market import MarketConfig, trades
 from spark_jobs.raw_reader import ForeignBucketError, latest_per_slot, manifest_key_for
 from spark_jobs.records import ArrowTyper, RecordTyper

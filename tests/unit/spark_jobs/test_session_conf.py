@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
 from spark_jobs import session
 from spark_jobs.cli import parse_slot
 from spark_jobs.session import PythonVersionMismatchError, SessionOptions, check_python_versions
@@ -115,7 +115,7 @@ _S3_DOWN = (
     [(_NESSIE_DOWN, "catalog", "the Iceberg catalog (Nessie)"), (_S3_DOWN, "s3", "the object store (S3)")],
 )
 def test_an_unreachable_catalog_or_store_becomes_a_named_retryable_error(settings, text, which, service):
-    from lakehouse.engine import EngineDependencyUnavailableError
+    from lakehouse.engines.engine import EngineDependencyUnavailableError
 
     port = settings.catalog.port if which == "catalog" else int(settings.s3.endpoint_url.rsplit(":", 1)[1])
     with pytest.raises(EngineDependencyUnavailableError) as raised, session.translate_connect_errors(settings):

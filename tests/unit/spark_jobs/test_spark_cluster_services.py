@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.config.settings import load_settings
 from lakehouse.errors import SettingsError, StackError
-from lakehouse.local import spark_server
+from lakehouse.local.services import spark_server
 from lakehouse.local.stack import CORE_SERVICES, services_with
-from lakehouse.settings import load_settings
 from spark_jobs.session import SessionOptions
 from spark_jobs.submit import job_path, submit_command
 

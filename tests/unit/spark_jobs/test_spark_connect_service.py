@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import artifacts
-from lakehouse.engine import engine_services, is_local_server
+from lakehouse.config.settings import load_settings
+from lakehouse.engines import artifacts
+from lakehouse.engines.engine import engine_services, is_local_server
+from lakehouse.engines.spark_conf import client_connect_url, is_loopback
 from lakehouse.errors import MissingSecretError, StackError
-from lakehouse.local.spark_connect_server import CONNECT_SERVER_CLASS, SparkConnectService
+from lakehouse.local.services.spark_connect_server import CONNECT_SERVER_CLASS, SparkConnectService
 from lakehouse.local.stack import CORE_SERVICES, services_with
-from lakehouse.settings import load_settings
-from lakehouse.spark_conf import client_connect_url, is_loopback
 from spark_jobs.session import SessionOptions, connect_url, remote_conf
 
 TOKEN = "tok-EXAMPLE-0123456789"
@@ -201,8 +201,8 @@ def test_the_connect_url_setting_refuses_a_token_in_it():
 def test_local_up_starts_the_engine_when_an_endpoint_declares_a_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import shutil
 
-    from lakehouse.cli.local import engine_extras
-    from lakehouse.paths import config_dir
+    from lakehouse.cli.commands.local import engine_extras
+    from lakehouse.config.paths import config_dir
 
     monkeypatch.delenv("LAKEHOUSE_SPARK__ENGINE", raising=False)
     monkeypatch.setenv("LAKEHOUSE_ENDPOINTS_DIR", str(tmp_path))

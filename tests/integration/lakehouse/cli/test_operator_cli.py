@@ -17,12 +17,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from lakehouse.catalog import load_catalog
 from lakehouse.cli import app
-from lakehouse.jobs import CrawlJob, JobResult, JobState, run_id_for
-from lakehouse.operations import UnknownEndpointError
-from lakehouse.settings import Settings
-from lakehouse.signals import Signal, publish
+from lakehouse.config.settings import Settings
+from lakehouse.ops.operations import UnknownEndpointError
+from lakehouse.queue.jobs import CrawlJob, JobResult, JobState, run_id_for
+from lakehouse.tables.catalog import load_catalog
+from lakehouse.tables.signals import Signal, publish
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +93,7 @@ def operated(settings_module: Settings, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="module")
 def settings_module(stack) -> Settings:
-    from lakehouse.settings import load_settings
+    from lakehouse.config.settings import load_settings
 
     return load_settings()
 
@@ -193,8 +193,8 @@ def queue_env(redis_settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
 
 
 def test_queue_status_reads_at_80_columns(queue_env, make_job: Callable[..., CrawlJob]) -> None:
-    from lakehouse.queue import open_queue
-    from lakehouse.settings import load_settings
+    from lakehouse.config.settings import load_settings
+    from lakehouse.queue.crawl_queue import open_queue
 
     queue = open_queue(load_settings())
     done, failed = make_job(minute=0), make_job(minute=15, max_attempts=1)

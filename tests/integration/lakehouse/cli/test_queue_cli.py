@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from lakehouse.cli import app
 from lakehouse.errors import RetryRefusedError
-from lakehouse.jobs import CrawlJob, JobResult, JobState
-from lakehouse.queue import JobQueue
+from lakehouse.queue.crawl_queue import JobQueue
+from lakehouse.queue.jobs import CrawlJob, JobResult, JobState
 
 pytestmark = pytest.mark.integration
 
@@ -44,8 +44,8 @@ def cli_env(redis_settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[st
 
 @pytest.fixture()
 def cli_queue(redis_settings, cli_env: dict[str, str]) -> JobQueue:
-    from lakehouse.queue import open_queue
-    from lakehouse.settings import load_settings
+    from lakehouse.config.settings import load_settings
+    from lakehouse.queue.crawl_queue import open_queue
 
     return open_queue(load_settings())
 

@@ -14,12 +14,12 @@ import yaml
 from typer.testing import CliRunner
 
 from lakehouse.cli import app
+from lakehouse.config.settings import Settings, load_settings
 from lakehouse.endpoints import load_endpoint
-from lakehouse.jobs import run_id_for
-from lakehouse.pipeline import plan_cursor
-from lakehouse.raw_layout import CursorRange, Manifest, ManifestPage, page_key, run_prefix
-from lakehouse.settings import Settings, load_settings
-from lakehouse.storage import ensure_bucket, s3_client
+from lakehouse.pipeline.steps import plan_cursor
+from lakehouse.queue.jobs import run_id_for
+from lakehouse.raw.layout import CursorRange, Manifest, ManifestPage, page_key, run_prefix
+from lakehouse.raw.storage import ensure_bucket, s3_client
 
 pytestmark = pytest.mark.integration
 

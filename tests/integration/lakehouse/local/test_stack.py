@@ -11,11 +11,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lakehouse.catalog import load_catalog
+from lakehouse.config.settings import load_settings
 from lakehouse.errors import ServiceStartError
 from lakehouse.local.stack import LocalStack
-from lakehouse.settings import load_settings
-from lakehouse.storage import s3_client
+from lakehouse.raw.storage import s3_client
+from lakehouse.tables.catalog import load_catalog
 from tests.conftest import stack_env
 
 LAKEHOUSE = str(Path(sys.executable).parent / "lakehouse")

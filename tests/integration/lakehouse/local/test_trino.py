@@ -22,10 +22,10 @@ import psutil
 import pytest
 import requests
 
+from lakehouse.config.settings import load_settings
+from lakehouse.engines.java import trino_java_home
 from lakehouse.errors import JavaNotFoundError
-from lakehouse.java import trino_java_home
-from lakehouse.local.trino_server import USER, TrinoService
-from lakehouse.settings import load_settings
+from lakehouse.local.services.trino_server import USER, TrinoService
 from tests.conftest import ROOT, free_port
 from tests.integration.conftest import Ingested
 
@@ -33,7 +33,7 @@ COLUMNS = ("trade_id", "price", "traded_at", "venue_code")
 
 SPARK_READ = """
 import json, sys
-from lakehouse.settings import load_settings
+from lakehouse.config.settings import load_settings
 from spark_jobs.session import build_session
 spark = build_session(load_settings())
 rows = spark.sql(sys.argv[1]).collect()

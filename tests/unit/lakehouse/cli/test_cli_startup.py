@@ -26,10 +26,10 @@ HEAVY = (
     "scrapy",
     "pyspark",
     "airflow",
-    "lakehouse.queue",
-    "lakehouse.settings",
+    "lakehouse.queue.crawl_queue",
+    "lakehouse.config.settings",
     "lakehouse.local",
-    "lakehouse.catalog",
+    "lakehouse.tables.catalog",
     "lakehouse.endpoints",
     "scrapworker",
     "spark_jobs",
@@ -73,9 +73,16 @@ def test_version_and_help_import_no_command_dependencies(args: tuple[str, ...]) 
 def test_a_command_imports_only_its_own_module() -> None:
     code, text, modules = run_cli("validate", "--help")
     assert code in (0, None)
-    assert "lakehouse.cli.validate" in modules
+    assert "lakehouse.cli.commands.validate" in modules
     assert (
-        not {"lakehouse.cli.queue", "lakehouse.cli.local", "lakehouse.cli.demo", "lakehouse.queue", "redis"} & modules
+        not {
+            "lakehouse.cli.commands.queue",
+            "lakehouse.cli.commands.local",
+            "lakehouse.cli.commands.demo",
+            "lakehouse.queue.crawl_queue",
+            "redis",
+        }
+        & modules
     )
 
 
@@ -96,3 +103,15 @@ def test_every_command_runs_through_the_lazy_group() -> None:
         result = runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0, (name, result.output)
         assert "Usage: lakehouse" in result.output
+
+
+def test_the_installed_lakehouse_command_prints_its_version() -> None:
+    """The console script of pyproject's entry point (lakehouse.cli:main) still resolves
+    after the core's modules moved; how fast it starts is measured, not asserted."""
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("lakehouse")
+    assert script.exists(), f"no console script at {script}: run ./init.sh"
+    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "lakehouse 0.1.0"

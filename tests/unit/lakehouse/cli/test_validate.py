@@ -9,7 +9,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from lakehouse.cli import validate
+from lakehouse.cli.commands import validate
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ import time
 
 import psutil
 
-from lakehouse.local.airflow_standalone import Supervisor
+from lakehouse.local.services.airflow_standalone import Supervisor
 
 PY = sys.executable
 

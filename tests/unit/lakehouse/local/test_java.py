@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lakehouse import java
+from lakehouse.engines import java
 from lakehouse.errors import JavaNotFoundError
 
 

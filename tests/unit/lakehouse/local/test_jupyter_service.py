@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse.config.settings import load_settings
 from lakehouse.errors import StackError
-from lakehouse.local.jupyter_server import JupyterService
+from lakehouse.local.services.jupyter_server import JupyterService
 from lakehouse.local.stack import OPTIONAL_SERVICES
-from lakehouse.settings import load_settings
 
 
 def _service(tmp_path: Path, **local: object) -> JupyterService:

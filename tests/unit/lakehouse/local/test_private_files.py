@@ -12,7 +12,7 @@ from cryptography import x509
 
 from lakehouse.local.files import make_private, private_umask
 from lakehouse.local.local_ca import ensure_local_ca
-from lakehouse.local.s3_server import security_toml
+from lakehouse.local.services.s3_server import security_toml
 
 
 def test_make_private_narrows_an_old_install(tmp_path: Path) -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import artifacts, java
+from lakehouse.config.settings import load_settings
+from lakehouse.engines import artifacts, java
 from lakehouse.errors import JavaNotFoundError, StackError
-from lakehouse.local import trino_server
+from lakehouse.local.services import trino_server
+from lakehouse.local.services.trino_server import TrinoService
 from lakehouse.local.stack import OPTIONAL_SERVICES
-from lakehouse.local.trino_server import TrinoService
-from lakehouse.settings import load_settings
 
 KEY, SECRET = "lhkeyid0123", "s3-secret-value-xyz"
 CATALOG_TOKEN = "catalog-token-value"

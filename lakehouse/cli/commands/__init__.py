@@ -1,0 +1,1 @@
+"""One module per `lakehouse` command (or group); each registers itself with ``register(app)``."""

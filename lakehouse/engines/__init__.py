@@ -1,0 +1,1 @@
+"""How a transform engine (Spark submit or Connect) and Airflow are configured and started."""

@@ -1,0 +1,229 @@
+"""Deployment config derived from a settings profile, so docker/ cannot drift from it.
+
+`config/profiles/docker.yaml` says where containers find each other; this module turns
+it into what the Compose deployment needs: Spark's ``spark-defaults.conf`` (baked into
+the images and mounted over them) and the non-secret part of Nessie's environment.
+The unit tests in ``tests/unit/docker`` check ``docker/`` against these functions, so a
+change to the profile that the deployment does not follow fails there.
+
+    python -m lakehouse.engines.deploy spark-defaults            # print it for the docker profile
+    python -m lakehouse.engines.deploy spark-defaults --write     # regenerate docker/spark/spark-defaults.conf
+    python -m lakehouse.engines.deploy spark-defaults --check     # exit 1 if the committed file is stale
+    python -m lakehouse.engines.deploy trino-etc --out DIR        # the compose Trino's password and TLS files
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from lakehouse.config import paths
+from lakehouse.config.settings import Settings, load_settings
+from lakehouse.engines.spark_auth import AUTH_CONF
+from lakehouse.engines.spark_conf import catalog_conf
+from lakehouse.local.files import properties_text, write_private
+from lakehouse.local.services.trino_server import USER, password_hash, self_signed
+from lakehouse.tables.catalog_auth import NESSIE_PUBLIC_KEY_PROPERTY, nessie_auth_properties
+
+DEPLOY_PROFILE = "docker"
+
+# Where the images keep what Spark needs; the same paths in every image, so a driver
+# (an Airflow worker, Jupyter) and the executors (Spark workers) agree on the classpath.
+JARS_DIR = "/opt/lakehouse/jars"
+SPARK_CONF_DIR = "/opt/lakehouse/spark-conf"
+
+# Nessie reads its S3 key pair from a "secret" named here; the name and secret of that
+# entry are filled from the deployment's environment by Compose, never from a profile.
+NESSIE_S3_SECRET = "nessie.catalog.secrets.s3-default"
+
+SPARK_DEFAULTS_PATH = Path("docker") / "spark" / "spark-defaults.conf"
+
+# Trino in compose, as the local one: HTTPS with a password (user TRINO_USER, password
+# TRINO_PASSWORD from .env), its HTTP port only for its own node-to-node calls (signed
+# with a shared secret) and the public /v1/info the image's health check reads.
+# `python -m lakehouse.engines.deploy trino-etc --out <dir>` writes the files into a volume the
+# trino service reads them from (TRINO_ETC); the image's run-trino is pointed at them.
+TRINO_ETC = "/etc/trino-auth"
+TRINO_HOST = "trino"
+TRINO_HTTPS_PORT = 8443
+TRINO_HTTP_PORT = 8080
+TRINO_PASSWORD_ENV = "TRINO_PASSWORD"
+# The image's user (uid 1000) must read the files; nobody else may.
+TRINO_UID = 1000
+
+
+def spark_defaults(settings: Settings) -> dict[str, str]:
+    """Spark properties for the Iceberg REST catalog served by Nessie, and Spark's
+    authentication (whose secret each container adds: lakehouse.engines.spark_auth).
+
+    No S3 keys: S3FileIO falls back to the AWS SDK's default chain, so every container
+    gets ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` from the environment and the
+    file stays free of secrets (it is committed and baked into images).
+    """
+    return {
+        "spark.master": settings.spark.master,
+        **catalog_conf(settings),
+        # SQL INSERT OVERWRITE replaces only the partitions it writes, like
+        # writeTo(...).overwritePartitions() does.
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        # The jars are baked into every image at the same path; putting them on the
+        # classpath (rather than spark.jars) spares shipping ~110 MB to each executor.
+        "spark.driver.extraClassPath": f"{JARS_DIR}/*",
+        "spark.executor.extraClassPath": f"{JARS_DIR}/*",
+        # Spark's RPC takes only JVMs with the shared secret, which is not in this file:
+        # each container adds it to a private copy (python -m lakehouse.engines.spark_auth exec).
+        **AUTH_CONF,
+    }
+
+
+def render_spark_defaults(settings: Settings) -> str:
+    lines = [
+        f"# Generated from config/profiles/{settings.profile}.yaml by",
+        "#   python -m lakehouse.engines.deploy spark-defaults --write",
+        "# Do not edit by hand: change the profile and regenerate (a unit test compares them).",
+        "# S3 keys are not here: Spark's S3FileIO reads AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.",
+    ]
+    props = spark_defaults(settings)
+    width = max(len(key) for key in props)
+    lines.extend(f"{key:<{width}}  {value}" for key, value in props.items())
+    return "\n".join(lines) + "\n"
+
+
+def parse_spark_defaults(text: str) -> dict[str, str]:
+    """Spark's own format: ``key<whitespace>value``; ``#`` starts a comment line."""
+    props: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition(" ")
+        props[key] = value.strip()
+    return props
+
+
+def nessie_environment(settings: Settings) -> dict[str, str]:
+    """Nessie's non-secret settings as dot-notation Quarkus keys.
+
+    Dot notation on purpose: Quarkus cannot map SCREAMING_SNAKE names back to keys that
+    contain hyphens (``default-options``, ``path-style-access``) and silently ignores
+    them, which leaves Nessie on defaults that fail at its first S3 call.
+    """
+    s3 = "nessie.catalog.service.s3.default-options"
+    warehouse = settings.catalog.warehouse
+    return {
+        "nessie.catalog.default-warehouse": warehouse,
+        f"nessie.catalog.warehouses.{warehouse}.location": settings.catalog.warehouse_location,
+        f"{s3}.endpoint": settings.s3.endpoint_url,
+        f"{s3}.path-style-access": "true",
+        f"{s3}.region": settings.s3.region,
+        f"{s3}.access-key": f"urn:nessie-secret:quarkus:{NESSIE_S3_SECRET}",
+        # No STS here to vend credentials: every client brings its own S3 keys.
+        f"{s3}.request-signing-enabled": "false",
+        "quarkus.http.port": str(settings.catalog.port),
+        # Bearer tokens required; the public key they are checked against comes from
+        # .env (NESSIE_OIDC_PUBLIC_KEY), like the secrets.
+        **{k: v for k, v in nessie_auth_properties("").items() if k != NESSIE_PUBLIC_KEY_PROPERTY},
+    }
+
+
+def trino_config_properties(shared_secret: str, etc: str = TRINO_ETC) -> dict[str, str]:
+    """config.properties of the compose Trino (one node): HTTPS with passwords only."""
+    return {
+        "coordinator": "true",
+        "node-scheduler.include-coordinator": "true",
+        "http-server.http.port": str(TRINO_HTTP_PORT),
+        "discovery.uri": f"http://localhost:{TRINO_HTTP_PORT}",
+        "http-server.https.enabled": "true",
+        "http-server.https.port": str(TRINO_HTTPS_PORT),
+        "http-server.https.keystore.path": f"{etc}/trino.pem",
+        "http-server.authentication.type": "PASSWORD",
+        "password-authenticator.config-files": f"{etc}/password-authenticator.properties",
+        "internal-communication.shared-secret": shared_secret,
+        "catalog.config-dir": "/etc/trino/catalog",
+    }
+
+
+def write_trino_etc(out: Path, password: str, *, owner: int | None = None) -> list[str]:
+    """The compose Trino's secret files in ``out`` (owner-only; ``owner``: chown them to
+    that uid, the Trino image's user). The TLS key and the shared secret are made once
+    and kept (clients may pin the certificate); the password hash follows .env."""
+    import secrets
+
+    out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o700)
+    keystore, certificate, shared_file = out / "trino.pem", out / "trino-cert.pem", out / "shared-secret"
+    if not keystore.exists():
+        key_pem, cert_pem = self_signed(TRINO_HOST)
+        write_private(keystore, (key_pem + cert_pem).decode())
+        certificate.write_bytes(cert_pem)
+    if not shared_file.exists():
+        write_private(shared_file, secrets.token_urlsafe(32))
+    files = {
+        "password.db": f"{USER}:{password_hash(password)}\n",
+        "password-authenticator.properties": properties_text(
+            {"password-authenticator.name": "file", "file.password-file": f"{TRINO_ETC}/password.db"}
+        ),
+        "config.properties": properties_text(trino_config_properties(shared_file.read_text().strip())),
+    }
+    for name, text in files.items():
+        write_private(out / name, text)
+    written = sorted([*files, keystore.name, certificate.name, shared_file.name])
+    if owner is not None:
+        for path in [out, *(out / name for name in written)]:
+            os.chown(path, owner, owner)
+    return written
+
+
+def _trino_etc_command(args: argparse.Namespace) -> int:
+    password = os.environ.get(TRINO_PASSWORD_ENV, "")
+    if len(password) < 16:
+        print(f"{TRINO_PASSWORD_ENV} is missing or shorter than 16 characters", file=sys.stderr)
+        return 1
+    written = write_trino_etc(Path(args.out), password, owner=TRINO_UID if os.geteuid() == 0 else None)
+    print(f"wrote {', '.join(written)} to {args.out}")
+    return 0
+
+
+def _spark_defaults_command(args: argparse.Namespace) -> int:
+    text = render_spark_defaults(load_settings(args.profile))
+    target = paths.PROJECT_ROOT / SPARK_DEFAULTS_PATH
+    if args.check:
+        if not target.is_file() or target.read_text() != text:
+            print(
+                f"{target} does not match config/profiles/{args.profile}.yaml; "
+                "regenerate it with: python -m lakehouse.engines.deploy spark-defaults --write",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    if args.write:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        print(f"wrote {target}")
+        return 0
+    sys.stdout.write(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lakehouse.engines.deploy", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    spark = sub.add_parser("spark-defaults", help="spark-defaults.conf for the Compose deployment")
+    spark.add_argument("--profile", default=DEPLOY_PROFILE)
+    mode = spark.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help=f"write {SPARK_DEFAULTS_PATH}")
+    mode.add_argument("--check", action="store_true", help="exit 1 if the committed file is stale")
+    spark.set_defaults(func=_spark_defaults_command)
+    trino = sub.add_parser("trino-etc", help="the Compose Trino's TLS key, password file and config")
+    trino.add_argument("--out", default=TRINO_ETC)
+    trino.set_defaults(func=_trino_etc_command)
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

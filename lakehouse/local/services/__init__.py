@@ -1,0 +1,1 @@
+"""One module per service of the local stack, each a process the stack starts and stops."""
