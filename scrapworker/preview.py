@@ -5,7 +5,7 @@ worker's own request path and print them as JSON; nothing lands.
 
 ``lakehouse preview`` runs this as a subprocess (the core never imports an adapter)
 and does the reading and the inference itself. The job on stdin is the slot's crawl
-job as a producer makes it (``lakehouse.pipeline.slot_job``); it is checked against
+job as a producer makes it (``lakehouse.pipeline.steps.slot_job``); it is checked against
 the config exactly as a worker checks a leased job (``crawl_request.resolve_request``).
 
 The same path as a crawl, minus the queue and the landing: the same Scrapy settings
@@ -33,11 +33,11 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from lakehouse.crawl_request import ResolvedRequest, resolve_request
+from lakehouse.queue.crawl_request import ResolvedRequest, resolve_request
 from lakehouse.endpoints import EndpointConfig, extract, load_endpoint
 from lakehouse.errors import LakehouseError
-from lakehouse.jobs import CrawlJob
-from lakehouse.raw_layout import redact_url
+from lakehouse.queue.jobs import CrawlJob
+from lakehouse.raw.layout import redact_url
 from scrapworker.errors import JobFailedError, OffOriginRequestError, PageRetriesExhaustedError, TokenRequestError
 from scrapworker.pagination import Page, Paginator, paginator_for, with_params
 from scrapworker.redaction import SECRET_PARAMS_META, install_filter, scrub, secret_values
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", default=None, help="settings profile (default $LAKEHOUSE_PROFILE)")
     args = p.parse_args(argv)
 
-    from lakehouse.settings import load_settings
+    from lakehouse.config.settings import load_settings
 
     try:
         settings = load_settings(args.profile)

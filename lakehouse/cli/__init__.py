@@ -36,11 +36,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Check every endpoint config; print each problem with its file and field path. Exits 1 on any error.",
     ),
     "preview": (
-        "lakehouse.cli.preview",
+        "lakehouse.cli.commands.preview",
         "Fetch an endpoint's first pages live (nothing lands); show records and the columns to declare.",
     ),
     "schema": (
-        "lakehouse.cli.schema_cmd",
+        "lakehouse.cli.commands.schema_cmd",
         "Write the JSON Schema of endpoint YAML files (editors complete and check fields with it).",
     ),
     "crawl": (

@@ -33,7 +33,7 @@ from typing import Any
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from lakehouse.auth import HEADER_NAME_RE
+from lakehouse.endpoints.auth import HEADER_NAME_RE
 from lakehouse.endpoints.models import NAME_MAX, NAME_RE, SIMPLE_TYPES, EndpointConfig
 from lakehouse.endpoints.templates import PLACEHOLDERS
 

@@ -44,7 +44,7 @@ def _cli(*args: str) -> tuple[int, str]:
 
 
 def _raw_keys(settings: Any, name: str) -> list[str]:
-    from lakehouse.storage import s3_client
+    from lakehouse.raw.storage import s3_client
 
     listing = s3_client(settings.s3).list_objects_v2(
         Bucket=settings.s3.bucket, Prefix=f"{settings.s3.raw_prefix.strip('/')}/{name}/"

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from lakehouse.cli.preview import next_delta, render
+from lakehouse.cli.commands.preview import next_delta, render
 from lakehouse.endpoints import EndpointConfig
-from lakehouse.preview import read_pages
+from lakehouse.pipeline.steps.preview import read_pages
 
 pytestmark = pytest.mark.unit
 

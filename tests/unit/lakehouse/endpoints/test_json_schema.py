@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "reliability"))
 from reliability_fuzz import MUTATIONS, ROOT, SHIPPED, BadConfig, malformed_configs  # noqa: E402
 
 from lakehouse.cli import app  # noqa: E402
-from lakehouse.config_yaml import load_yaml  # noqa: E402
+from lakehouse.config.safe_yaml import load_yaml  # noqa: E402
 from lakehouse.endpoints import parse_endpoint  # noqa: E402
 from lakehouse.endpoints.json_schema import SCHEMA_FILE, SCHEMA_LINE, endpoint_schema, schema_text  # noqa: E402
 from lakehouse.errors import EndpointConfigError  # noqa: E402

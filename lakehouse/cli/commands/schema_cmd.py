@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Write the JSON Schema of endpoint YAML files (editors complete and check fields with it)."""
-        from lakehouse import paths
+        from lakehouse.config import paths
         from lakehouse.endpoints.json_schema import SCHEMA_FILE, schema_text, write_schema
 
         path = output or paths.endpoints_dir().parent / SCHEMA_FILE

@@ -23,7 +23,7 @@ from typing import Any
 from lakehouse.endpoints import EndpointConfig, extract
 from lakehouse.endpoints.inference import Inference, infer, list_paths
 from lakehouse.errors import LakehouseError
-from lakehouse.settings import Settings
+from lakehouse.config.settings import Settings
 
 SAMPLE_RECORDS = 3
 
@@ -175,7 +175,7 @@ def preview(
     timeout: float,
 ) -> Preview:
     """Fetch ``pages`` pages of ``config``'s ``slot`` live and read them."""
-    from lakehouse.pipeline import slot_job
+    from lakehouse.pipeline.steps import slot_job
 
     if config.parent is not None:
         raise PreviewError(
