@@ -11,7 +11,8 @@ loads included) and the median of its next calls in the same process.
 - publish: ``lakehouse.signals.publish`` of one slot's signal row into a signal
   table that already holds ``--slots`` rows, against the code before issue 9 (a new
   catalog client per call, create-then-load of the table, a replace filtered by run
-  id alone on a table with truncated run-id bounds), inlined below as ``legacy``.
+  id alone on a table with truncated run-id bounds), inlined below as ``legacy``; both
+  build the row with the real ``lakehouse.signals.signal_row``.
 - count: a run's rows in a (ds, hr, min)-partitioned table of ``--slots`` slots plus
   its quarantine table, as ``check_table_counts`` counts them (``lakehouse.pipeline
   .run_rows``: manifest metadata), against the scans it used before; and the new
@@ -63,12 +64,11 @@ def legacy_catalog(settings):  # type: ignore[no-untyped-def]
 def legacy_publish(settings, signal, identifier: str) -> None:  # type: ignore[no-untyped-def]
     import warnings
 
-    import pyarrow as pa
     from pyiceberg.exceptions import CommitFailedException, ValidationException
     from pyiceberg.expressions import EqualTo
     from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-    from lakehouse.signals import _schema, _spec
+    from lakehouse.signals import _schema, _spec, signal_row
 
     catalog = legacy_catalog(settings)
 
@@ -80,24 +80,7 @@ def legacy_publish(settings, signal, identifier: str) -> None:  # type: ignore[n
     )
     def _replace() -> None:
         table = catalog.create_table_if_not_exists(identifier, schema=_schema(), partition_spec=_spec())
-        ds, hr, minute = signal.partition
-        row = pa.Table.from_pylist(
-            [
-                {
-                    "run_id": signal.run_id,
-                    "endpoint": signal.endpoint,
-                    "s3_path": signal.s3_path,
-                    "ds": ds,
-                    "hr": hr,
-                    "min": minute,
-                    "published_at": datetime.now(UTC),
-                    "pages": signal.pages,
-                    "records": signal.records,
-                    "bytes": signal.bytes,
-                }
-            ],
-            schema=table.schema().as_arrow(),
-        )
+        row = signal_row(signal, table.schema().as_arrow())
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Delete operation did not match any records")
             table.overwrite(row, overwrite_filter=EqualTo("run_id", signal.run_id))
