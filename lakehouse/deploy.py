@@ -2,9 +2,9 @@
 
 `config/profiles/docker.yaml` says where containers find each other; this module turns
 it into what the Compose deployment needs: Spark's ``spark-defaults.conf`` (baked into
-the images and mounted over them) and the non-secret part of Nessie's environment.
-The unit tests in ``tests/unit/docker`` check ``docker/`` against these functions, so a
-change to the profile that the deployment does not follow fails there.
+the images and mounted over them) and the compose Trino's files. The unit tests in
+``tests/unit/docker`` check ``docker/`` against the profile (Nessie's environment
+included), so a change to the profile that the deployment does not follow fails there.
 
     python -m lakehouse.deploy spark-defaults            # print it for the docker profile
     python -m lakehouse.deploy spark-defaults --write     # regenerate docker/spark/spark-defaults.conf
@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lakehouse import paths
-from lakehouse.catalog_auth import NESSIE_PUBLIC_KEY_PROPERTY, nessie_auth_properties
 from lakehouse.settings import Settings, load_settings
 from lakehouse.spark_auth import AUTH_CONF
 from lakehouse.spark_conf import catalog_conf
@@ -32,10 +31,6 @@ DEPLOY_PROFILE = "docker"
 # (an Airflow worker, Jupyter) and the executors (Spark workers) agree on the classpath.
 JARS_DIR = "/opt/lakehouse/jars"
 SPARK_CONF_DIR = "/opt/lakehouse/spark-conf"
-
-# Nessie reads its S3 key pair from a "secret" named here; the name and secret of that
-# entry are filled from the deployment's environment by Compose, never from a profile.
-NESSIE_S3_SECRET = "nessie.catalog.secrets.s3-default"
 
 SPARK_DEFAULTS_PATH = Path("docker") / "spark" / "spark-defaults.conf"
 
@@ -88,43 +83,6 @@ def render_spark_defaults(settings: Settings) -> str:
     width = max(len(key) for key in props)
     lines.extend(f"{key:<{width}}  {value}" for key, value in props.items())
     return "\n".join(lines) + "\n"
-
-
-def parse_spark_defaults(text: str) -> dict[str, str]:
-    """Spark's own format: ``key<whitespace>value``; ``#`` starts a comment line."""
-    props: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, _, value = line.partition(" ")
-        props[key] = value.strip()
-    return props
-
-
-def nessie_environment(settings: Settings) -> dict[str, str]:
-    """Nessie's non-secret settings as dot-notation Quarkus keys.
-
-    Dot notation on purpose: Quarkus cannot map SCREAMING_SNAKE names back to keys that
-    contain hyphens (``default-options``, ``path-style-access``) and silently ignores
-    them, which leaves Nessie on defaults that fail at its first S3 call.
-    """
-    s3 = "nessie.catalog.service.s3.default-options"
-    warehouse = settings.catalog.warehouse
-    return {
-        "nessie.catalog.default-warehouse": warehouse,
-        f"nessie.catalog.warehouses.{warehouse}.location": settings.catalog.warehouse_location,
-        f"{s3}.endpoint": settings.s3.endpoint_url,
-        f"{s3}.path-style-access": "true",
-        f"{s3}.region": settings.s3.region,
-        f"{s3}.access-key": f"urn:nessie-secret:quarkus:{NESSIE_S3_SECRET}",
-        # No STS here to vend credentials: every client brings its own S3 keys.
-        f"{s3}.request-signing-enabled": "false",
-        "quarkus.http.port": str(settings.catalog.port),
-        # Bearer tokens required; the public key they are checked against comes from
-        # .env (NESSIE_OIDC_PUBLIC_KEY), like the secrets.
-        **{k: v for k, v in nessie_auth_properties("").items() if k != NESSIE_PUBLIC_KEY_PROPERTY},
-    }
 
 
 def trino_config_properties(shared_secret: str, etc: str = TRINO_ETC) -> dict[str, str]:
