@@ -11,9 +11,9 @@ import requests
 
 from lakehouse import artifacts
 from lakehouse.catalog_auth import nessie_auth_properties, public_key_b64
+from lakehouse.java import nessie_java
 from lakehouse.local.credentials import signing_key
 from lakehouse.local.files import properties_text, write_private
-from lakehouse.local.java import nessie_java
 from lakehouse.local.service import Port, Service
 
 # Quarkus secret reference: Nessie refuses plain strings for S3 keys.

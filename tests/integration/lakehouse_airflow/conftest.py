@@ -21,9 +21,9 @@ from urllib.parse import quote
 import pytest
 import yaml
 
+from lakehouse.airflow_env import airflow_env
 from lakehouse.local.airflow_server import ADMIN_USER as ADMIN
 from lakehouse.settings import load_settings
-from lakehouse_airflow.environment import airflow_env
 from sandbox import SandboxServer
 from sandbox.app import SandboxOptions
 from sandbox.faults import FaultRates

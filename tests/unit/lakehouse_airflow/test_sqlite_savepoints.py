@@ -82,8 +82,8 @@ def test_airflow_processes_load_the_hook(tmp_path: Path) -> None:
     import subprocess
     import sys
 
+    from lakehouse.airflow_env import airflow_env
     from lakehouse.settings import load_settings
-    from lakehouse_airflow.environment import airflow_env
 
     # A process as Airflow's components start: the machine's basics plus airflow_env,
     # not whatever earlier tests of this session left in os.environ.
