@@ -14,13 +14,14 @@ included), so a change to the profile that the deployment does not follow fails 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
+import typer
+
 from lakehouse import paths
+from lakehouse.cli._errors import exit_code
 from lakehouse.settings import Settings, load_settings
 from lakehouse.spark_auth import AUTH_CONF
 from lakehouse.spark_conf import catalog_conf
@@ -136,29 +137,34 @@ def write_trino_etc(out: Path, password: str, *, owner: int | None = None) -> li
     return written
 
 
-def _trino_etc_command(args: argparse.Namespace) -> int:
-    password = os.environ.get(TRINO_PASSWORD_ENV, "")
-    if len(password) < 16:
-        print(f"{TRINO_PASSWORD_ENV} is missing or shorter than 16 characters", file=sys.stderr)
-        return 1
-    written = write_trino_etc(Path(args.out), password, owner=TRINO_UID if os.geteuid() == 0 else None)
-    print(f"wrote {', '.join(written)} to {args.out}")
-    return 0
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help=__doc__.split("\n\n")[0] if __doc__ else None,
+)
 
 
-def _spark_defaults_command(args: argparse.Namespace) -> int:
-    text = render_spark_defaults(load_settings(args.profile))
+@app.command("spark-defaults")
+def _spark_defaults_command(
+    profile: str = typer.Option(DEPLOY_PROFILE, help="the settings profile to derive it from"),
+    write: bool = typer.Option(False, "--write", help=f"write {SPARK_DEFAULTS_PATH}"),
+    check: bool = typer.Option(False, "--check", help="exit 1 if the committed file is stale"),
+) -> int:
+    """spark-defaults.conf for the Compose deployment."""
+    if write and check:
+        raise typer.BadParameter("--write and --check exclude each other", param_hint="--write/--check")
+    text = render_spark_defaults(load_settings(profile))
     target = paths.PROJECT_ROOT / SPARK_DEFAULTS_PATH
-    if args.check:
+    if check:
         if not target.is_file() or target.read_text() != text:
             print(
-                f"{target} does not match config/profiles/{args.profile}.yaml; "
+                f"{target} does not match config/profiles/{profile}.yaml; "
                 "regenerate it with: python -m lakehouse.deploy spark-defaults --write",
                 file=sys.stderr,
             )
             return 1
         return 0
-    if args.write:
+    if write:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
         print(f"wrote {target}")
@@ -167,21 +173,20 @@ def _spark_defaults_command(args: argparse.Namespace) -> int:
     return 0
 
 
+@app.command("trino-etc")
+def _trino_etc_command(out: Path = typer.Option(Path(TRINO_ETC), help="where to write the files")) -> int:
+    """The Compose Trino's TLS key, password file and config."""
+    password = os.environ.get(TRINO_PASSWORD_ENV, "")
+    if len(password) < 16:
+        print(f"{TRINO_PASSWORD_ENV} is missing or shorter than 16 characters", file=sys.stderr)
+        return 1
+    written = write_trino_etc(out, password, owner=TRINO_UID if os.geteuid() == 0 else None)
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lakehouse.deploy", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    spark = sub.add_parser("spark-defaults", help="spark-defaults.conf for the Compose deployment")
-    spark.add_argument("--profile", default=DEPLOY_PROFILE)
-    mode = spark.add_mutually_exclusive_group()
-    mode.add_argument("--write", action="store_true", help=f"write {SPARK_DEFAULTS_PATH}")
-    mode.add_argument("--check", action="store_true", help="exit 1 if the committed file is stale")
-    spark.set_defaults(func=_spark_defaults_command)
-    trino = sub.add_parser("trino-etc", help="the Compose Trino's TLS key, password file and config")
-    trino.add_argument("--out", default=TRINO_ETC)
-    trino.set_defaults(func=_trino_etc_command)
-    args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
-    return func(args)
+    return exit_code(app, argv, prog_name="python -m lakehouse.deploy")
 
 
 if __name__ == "__main__":
