@@ -22,8 +22,8 @@ the generated admin password (the api-server's JWT token endpoint), as the UI do
     from the POST to the last run's success, and seconds per slot.
 
 Every slot is then checked: its rows plus quarantined records equal its manifest's
-records (``lakehouse.pipeline.check_table_counts``). Targets (issue 9): (a) median
-at most 10 s, (b) at most 6 s per slot.
+records (``lakehouse.pipeline.check_table_counts``). The targets and the runs are
+in docs/benchmarks.md.
 """
 
 from __future__ import annotations
