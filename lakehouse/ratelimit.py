@@ -31,8 +31,8 @@ the same rate, burst and slack (they come from one endpoint config).
 
 ``slack`` (seconds) lets a grant come up to that much before ``tat``. Without it,
 a caller that wakes δ late (timer resolution, a thread hop, the Redis round trip)
-is granted δ late and the schedule restarts from there, so every request loses δ:
-about 2 ms a request, 4 % of the rate at 20/s. With slack ≥ δ the next ``tat``
+is granted δ late and the schedule restarts from there, so every request loses δ
+(the measured loss is in docs/benchmarks.md). With slack ≥ δ the next ``tat``
 still advances by exactly T from the previous one, so the long-run rate is R. The
 price is the bound: k consecutive grants are at least ``k·T - (B-1)·T - slack``
 apart, so keep slack below the margin a reduced rate leaves in a window

@@ -270,7 +270,7 @@ class TrinoService(Service):
             f"-Xmx{self.settings.local.trino_heap.upper()}",
             # Start-up is the cost here, not long queries: a class-data archive (the JVM
             # writes it at its first exit, into the cache beside the server) and C1 only
-            # start it about three times faster (figures: docs/benchmarks.md).
+            # start it much faster (figures: docs/benchmarks.md).
             f"-XX:SharedArchiveFile={archive}",
             "-XX:+AutoCreateSharedArchive",
             # Every stack on the machine shares the archive: one that two JVMs wrote at
