@@ -11,7 +11,8 @@ loads included) and the median of its next calls in the same process.
 - publish: ``lakehouse.tables.signals.publish`` of one slot's signal row into a signal
   table that already holds ``--slots`` rows, against the code before issue 9 (a new
   catalog client per call, create-then-load of the table, a replace filtered by run
-  id alone on a table with truncated run-id bounds), inlined below as ``legacy``.
+  id alone on a table with truncated run-id bounds), inlined below as ``legacy``; both
+  build the row with the real ``lakehouse.tables.signals.signal_row``.
 - count: a run's rows in a (ds, hr, min)-partitioned table of ``--slots`` slots plus
   its quarantine table, as ``check_table_counts`` counts them (``lakehouse.pipeline.steps
   .run_rows``: manifest metadata), against the scans it used before; and the new
@@ -21,7 +22,6 @@ loads included) and the median of its next calls in the same process.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -32,6 +32,8 @@ import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import typer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -63,12 +65,11 @@ def legacy_catalog(settings):  # type: ignore[no-untyped-def]
 def legacy_publish(settings, signal, identifier: str) -> None:  # type: ignore[no-untyped-def]
     import warnings
 
-    import pyarrow as pa
     from pyiceberg.exceptions import CommitFailedException, ValidationException
     from pyiceberg.expressions import EqualTo
     from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-    from lakehouse.tables.signals import _schema, _spec
+    from lakehouse.tables.signals import _schema, _spec, signal_row
 
     catalog = legacy_catalog(settings)
 
@@ -80,24 +81,7 @@ def legacy_publish(settings, signal, identifier: str) -> None:  # type: ignore[n
     )
     def _replace() -> None:
         table = catalog.create_table_if_not_exists(identifier, schema=_schema(), partition_spec=_spec())
-        ds, hr, minute = signal.partition
-        row = pa.Table.from_pylist(
-            [
-                {
-                    "run_id": signal.run_id,
-                    "endpoint": signal.endpoint,
-                    "s3_path": signal.s3_path,
-                    "ds": ds,
-                    "hr": hr,
-                    "min": minute,
-                    "published_at": datetime.now(UTC),
-                    "pages": signal.pages,
-                    "records": signal.records,
-                    "bytes": signal.bytes,
-                }
-            ],
-            schema=table.schema().as_arrow(),
-        )
+        row = signal_row(signal, table.schema().as_arrow())
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Delete operation did not match any records")
             table.overwrite(row, overwrite_filter=EqualTo("run_id", signal.run_id))
@@ -302,24 +286,27 @@ def seed_signals(settings, slots: int, legacy_identifier: str) -> None:  # type:
         legacy_publish(settings, s, legacy_identifier)
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--slots", type=int, default=48, help="slots already in the tables (default 48)")
-    p.add_argument("--rows", type=int, default=900, help="rows per slot")
-    p.add_argument("--quarantined", type=int, default=3, help="quarantined records per slot")
-    p.add_argument("--calls", type=int, default=6, help="calls per step and process (first + warm ones)")
-    p.add_argument("--own-stack", action="store_true", help="start a throwaway local stack on free ports")
-    p.add_argument("--child", help=argparse.SUPPRESS)
-    p.add_argument("--table", help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.child:
-        print(json.dumps(child(args.child, args.slots, args.calls, args.table)))
+app = typer.Typer(add_completion=False)
+
+
+@app.command(help=__doc__.split("\n\n")[0] if __doc__ else None)
+def main(
+    slots: int = typer.Option(48, help="slots already in the tables (default 48)"),
+    rows: int = typer.Option(900, help="rows per slot"),
+    quarantined: int = typer.Option(3, help="quarantined records per slot"),
+    calls: int = typer.Option(6, help="calls per step and process (first + warm ones)"),
+    with_own_stack: bool = typer.Option(False, "--own-stack", help="start a throwaway local stack on free ports"),
+    child_step: str | None = typer.Option(None, "--child", hidden=True),
+    table: str | None = typer.Option(None, hidden=True),
+) -> int:
+    if child_step:
+        print(json.dumps(child(child_step, slots, calls, table or "")))
         return 0
 
     from lakehouse.config.settings import load_settings
 
     with ExitStack() as cleanup:
-        if args.own_stack:
+        if with_own_stack:
             from benchmarks.own_stack import own_stack
 
             tmp = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="catalog-bench-")))
@@ -327,22 +314,22 @@ def main() -> int:
         settings = load_settings()
         legacy_signals = "scraper.signals_legacy_bench"
         t = time.perf_counter()
-        tables = make_tables(settings, args.slots, args.rows, args.quarantined)
-        seed_signals(settings, args.slots, legacy_signals)
+        tables = make_tables(settings, slots, rows, quarantined)
+        seed_signals(settings, slots, legacy_signals)
         print(
-            f"setup: {args.slots} slots x {args.rows} rows (+{args.quarantined} quarantined) in two table "
-            f"flavours, {args.slots} signal rows in each signal table: {time.perf_counter() - t:.1f} s"
+            f"setup: {slots} slots x {rows} rows (+{quarantined} quarantined) in two table "
+            f"flavours, {slots} signal rows in each signal table: {time.perf_counter() - t:.1f} s"
         )
         results = [
-            ("publish", "before (legacy)", run_child("publish-legacy", args.slots, args.calls, legacy_signals)),
-            ("publish", "after", run_child("publish", args.slots, args.calls, "")),
-            ("count", "before (legacy scans)", run_child("count-legacy", args.slots, args.calls, tables["truncated"])),
+            ("publish", "before (legacy)", run_child("publish-legacy", slots, calls, legacy_signals)),
+            ("publish", "after", run_child("publish", slots, calls, "")),
+            ("count", "before (legacy scans)", run_child("count-legacy", slots, calls, tables["truncated"])),
             (
                 "count",
                 "after, truncated bounds (fallback)",
-                run_child("count", args.slots, args.calls, tables["truncated"]),
+                run_child("count", slots, calls, tables["truncated"]),
             ),
-            ("count", "after, full run-id bounds", run_child("count", args.slots, args.calls, tables["full"])),
+            ("count", "after, full run-id bounds", run_child("count", slots, calls, tables["full"])),
         ]
     print(f"\n{'step':8} {'variant':36} {'imports s':>9} {'first call s':>12} {'warm median s':>13}  answers")
     for step, variant, r in results:
@@ -353,4 +340,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    app()

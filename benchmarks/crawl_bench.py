@@ -14,7 +14,6 @@ endpoint and pages (one job), landing JSONL in the same bucket.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import typer
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -245,24 +245,26 @@ def dlt_run(pages: int, rate: int, token: str, tmp: Path) -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--pages", type=int, default=300)
-    p.add_argument("--rate", type=int, default=20)
-    p.add_argument("--own-stack", action="store_true", help="start a throwaway local stack on free ports")
-    args = p.parse_args()
+app = typer.Typer(add_completion=False)
+
+
+@app.command(help=__doc__.split("\n\n")[0] if __doc__ else None)
+def main(
+    pages: int = typer.Option(300),
+    rate: int = typer.Option(20),
+    with_own_stack: bool = typer.Option(False, "--own-stack", help="start a throwaway local stack on free ports"),
+) -> int:
     token = "bench-" + uuid.uuid4().hex
     with tempfile.TemporaryDirectory(prefix="crawl-bench-") as tmpdir:
         tmp = Path(tmpdir)
         with ExitStack() as cleanup:
-            if args.own_stack:
+            if with_own_stack:
                 cleanup.enter_context(own_stack(tmp / "stack"))
             print(
-                f"{args.pages} pages of 100 records, sandbox limit {args.rate}/s (sliding 1 s window), "
-                f"floor {args.pages / args.rate:.1f} s"
+                f"{pages} pages of 100 records, sandbox limit {rate}/s (sliding 1 s window), floor {pages / rate:.1f} s"
             )
             for workers in (1, 3):
-                r = run(workers, args.pages, args.rate, token, tmp)
+                r = run(workers, pages, rate, token, tmp)
                 over = (r["wall"] / r["floor"] - 1) * 100
                 print(
                     f"scrapworker x{r['workers']}: {r['pages']} pages in {r['wall']:.2f} s "
@@ -270,7 +272,7 @@ def main() -> int:
                     f"max requests in any second {r['max_in_any_second']}"
                 )
                 print(f"    workers serving {r['startup']:.1f} s after launch (not timed); jobs: {r['timeline']}")
-            d = dlt_run(args.pages, args.rate, token, tmp)
+            d = dlt_run(pages, rate, token, tmp)
             over = (d["extract"] / d["floor"] - 1) * 100
             print(
                 f"dlt rest_api x1: {d['records']} records in {d['extract']:.2f} s of extraction "
@@ -281,4 +283,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    app()

@@ -19,7 +19,6 @@ median session start and slot times so far; then a summary line.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -31,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
+import typer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -93,20 +93,23 @@ def rss_mb(proc: psutil.Process) -> float:
     return total / 1e6
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--slots", type=int, default=200)
-    parser.add_argument("--records", type=int, default=900, help="records per slot")
-    parser.add_argument("--pages", type=int, default=9, help="pages per slot")
-    parser.add_argument("--every", type=int, default=20, help="print the server's RSS every N slots")
-    parser.add_argument("--own-stack", action="store_true", help="a throwaway stack with its Connect server")
-    args = parser.parse_args(argv)
+app = typer.Typer(add_completion=False)
+
+
+@app.command(help=__doc__.split("\n\n")[0] if __doc__ else None)
+def main(
+    slots: int = typer.Option(200),
+    records: int = typer.Option(900, help="records per slot"),
+    pages: int = typer.Option(9, help="pages per slot"),
+    every: int = typer.Option(20, help="print the server's RSS every N slots"),
+    with_own_stack: bool = typer.Option(False, "--own-stack", help="a throwaway stack with its Connect server"),
+) -> int:
 
     import logging
 
     logging.basicConfig(level=logging.WARNING)
     with ExitStack() as cleanup:
-        if args.own_stack:
+        if with_own_stack:
             tmp = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="lakehouse-soak-")))
             cleanup.enter_context(own_stack(tmp / "stack", extras=["spark-connect"]))
         settings = load_settings()
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         memory = settings.local.spark_connect_driver_memory
         print(
             f"server pid {server.pid} (driver memory {memory}) at {settings.spark.connect_url}; "
-            f"{args.slots} slots x {args.records} records",
+            f"{slots} slots x {records} records",
             flush=True,
         )
         print(f"slot {0:>5}: server RSS {rss_mb(server):8.0f} MB", flush=True)
@@ -127,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         slot_s: list[float] = []
         rows = 0
         began = time.monotonic()
-        for index in range(args.slots):
+        for index in range(slots):
             slot = START + timedelta(minutes=15 * index)
-            prefix = land(settings, name, slot, args.records, args.pages)
+            prefix = land(settings, name, slot, records, pages)
             t0 = time.monotonic()
             spark = build_session(settings)
             t1 = time.monotonic()
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             slot_s.append(t2 - t0)
             rows += result.rows
             done = index + 1
-            if done % args.every == 0 or done == args.slots:
+            if done % every == 0 or done == slots:
                 print(
                     f"slot {done:>5}: server RSS {rss_mb(server):8.0f} MB; median session start "
                     f"{statistics.median(session_s):.2f} s, median slot {statistics.median(slot_s):.2f} s",
@@ -150,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
         wall = time.monotonic() - began
         print(
-            f"done: {args.slots} slots, {rows} rows in {wall:.0f} s ({wall / args.slots:.2f} s per slot incl. "
+            f"done: {slots} slots, {rows} rows in {wall:.0f} s ({wall / slots:.2f} s per slot incl. "
             f"landing); session start median {statistics.median(session_s):.2f} s / max {max(session_s):.2f} s; "
             f"server pid {server.pid} alive: {server.is_running()}",
             flush=True,
@@ -160,4 +163,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(main())
+    app()

@@ -33,7 +33,6 @@ In one run, on the same raw landings (sandbox-like trade records, written with
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -49,11 +48,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import orjson
 import psutil
+import typer
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -400,47 +401,52 @@ def per_slot_runs(
     return times
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--records", type=int, default=1_000_000, help="records for (a) and (b) (default 1M)")
-    p.add_argument("--per-page", type=int, default=1000, help="records per raw page")
-    p.add_argument("--slots", type=int, default=4, help="slots the records are spread over")
-    p.add_argument("--batch-rows", type=int, default=1_000_000, help="raw_to_table's records per write")
-    p.add_argument(
-        "--engine",
-        choices=("local", "connect"),
-        default="local",
-        help="(a) in local mode in-process (default) or on the stack's Spark Connect server",
-    )
-    p.add_argument(
-        "--warmup-records",
-        type=int,
-        default=1000,
-        help="records of the warm-up slot run before (a) is timed (default 1000, one page)",
-    )
-    p.add_argument(
+class Engine(StrEnum):
+    local = "local"
+    connect = "connect"
+
+
+class Writer(StrEnum):
+    arrow = "arrow"
+    spark = "spark"
+    both = "both"
+
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command(help=__doc__.split("\n\n")[0] if __doc__ else None)
+def main(
+    records: int = typer.Option(1_000_000, help="records for (a) and (b) (default 1M)"),
+    per_page: int = typer.Option(1000, help="records per raw page"),
+    slots: int = typer.Option(4, help="slots the records are spread over"),
+    batch_rows: int = typer.Option(1_000_000, help="raw_to_table's records per write"),
+    engine: Engine = typer.Option(
+        Engine.local, help="(a) in local mode in-process (default) or on the stack's Spark Connect server"
+    ),
+    warmup_records: int = typer.Option(
+        1000, help="records of the warm-up slot run before (a) is timed (default 1000, one page)"
+    ),
+    warm_both: bool = typer.Option(
+        False,
         "--warm-both",
-        action="store_true",
         help="run dlt on the warm-up slot too before timing it, as (a) is (a long-lived process each)",
-    )
-    p.add_argument(
-        "--writer",
-        choices=("arrow", "spark", "both"),
-        default=None,
-        help="(a)'s table writer (default: the settings' spark.table_writer); both: each, one after the other",
-    )
-    p.add_argument("--skip-dlt", action="store_true", help="only (a): e.g. a 10M-record memory run")
-    p.add_argument("--per-slot", action="store_true", help="also (c): per-slot overhead (needs spark-connect)")
-    p.add_argument("--small-slot-records", type=int, default=1000, help="records of each small slot in (c)")
-    p.add_argument("--small-slots", type=int, default=3, help="small slots run one by one in (c)")
-    p.add_argument("--own-stack", action="store_true", help="start a throwaway local stack on free ports")
-    args = p.parse_args()
-    pages = max(1, args.records // (args.per_page * args.slots))
+    ),
+    writer: Writer | None = typer.Option(
+        None, help="(a)'s table writer (default: the settings' spark.table_writer); both: each, one after the other"
+    ),
+    skip_dlt: bool = typer.Option(False, "--skip-dlt", help="only (a): e.g. a 10M-record memory run"),
+    per_slot: bool = typer.Option(False, "--per-slot", help="also (c): per-slot overhead (needs spark-connect)"),
+    small_slot_records: int = typer.Option(1000, help="records of each small slot in (c)"),
+    small_slots: int = typer.Option(3, help="small slots run one by one in (c)"),
+    with_own_stack: bool = typer.Option(False, "--own-stack", help="start a throwaway local stack on free ports"),
+) -> int:
+    pages = max(1, records // (per_page * slots))
     tag = uuid.uuid4().hex[:6]
-    needs_connect = args.per_slot or args.engine == "connect"
+    needs_connect = per_slot or engine == "connect"
     with tempfile.TemporaryDirectory(prefix="transform-bench-") as tmpdir, ExitStack() as cleanup:
         tmp = Path(tmpdir)
-        if args.own_stack:
+        if with_own_stack:
             cleanup.enter_context(own_stack(tmp / "stack", extras=["spark-connect"] if needs_connect else []))
             settings = load_settings()
         elif needs_connect:
@@ -456,21 +462,21 @@ def main() -> int:
 
         big = bench_endpoint(endpoints_dir, f"bench_big_{tag}")
         t0 = time.monotonic()
-        landings = land_slots(settings, big.name, args.slots, pages, args.per_page)
+        landings = land_slots(settings, big.name, slots, pages, per_page)
         total = sum(landing.records for landing in landings)
         print(
-            f"landed {total} records: {args.slots} slots x {pages} pages x {args.per_page} records "
+            f"landed {total} records: {slots} slots x {pages} pages x {per_page} records "
             f"in {time.monotonic() - t0:.1f} s",
             flush=True,
         )
 
         warm = bench_endpoint(endpoints_dir, f"bench_warm_{tag}")
-        warm_pages = max(1, args.warmup_records // args.per_page)
-        warm_landing = land_slots(settings, warm.name, 1, warm_pages, args.per_page)[0]
-        writer = args.writer or settings.spark.table_writer
-        writers = ["arrow", "spark"] if writer == "both" else [writer]
-        figures = ours(settings, big, landings, args.engine, args.batch_rows, (warm, warm_landing), writers)
-        where = "local[2] in-process" if args.engine == "local" else "Spark Connect server"
+        warm_pages = max(1, warmup_records // per_page)
+        warm_landing = land_slots(settings, warm.name, 1, warm_pages, per_page)[0]
+        chosen = writer.value if writer else settings.spark.table_writer
+        writers = ["arrow", "spark"] if chosen == "both" else [chosen]
+        figures = ours(settings, big, landings, engine.value, batch_rows, (warm, warm_landing), writers)
+        where = "local[2] in-process" if engine == "local" else "Spark Connect server"
         rates = {}
         for name, a in figures.items():
             rates[name] = total / a["seconds"]
@@ -478,7 +484,7 @@ def main() -> int:
                 f"(a) ours, {name} writer, raw_to_table.run on {where}: {total} records in {a['seconds']:.1f} s "
                 f"= {rates[name]:,.0f} records/s (after {a['startup']:.1f} s session start and a "
                 f"{a['warmup']:.1f} s warm-up slot of {warm_landing.records} records; batches of "
-                f"{args.batch_rows:,} records)",
+                f"{batch_rows:,} records)",
                 flush=True,
             )
             print(
@@ -488,8 +494,8 @@ def main() -> int:
             print(f"    {a['rss'].describe()}", flush=True)
         if len(rates) == 2:
             print(f"    arrow writer / spark writer: {rates['arrow'] / rates['spark']:.1f}x", flush=True)
-        if not args.skip_dlt:
-            if args.warm_both:
+        if not skip_dlt:
+            if warm_both:
                 # The same warm-up for dlt: its imports, pyiceberg's catalog and first
                 # Arrow/Parquet calls, paid once per process, on a table of its own.
                 t_warm = time.monotonic()
@@ -509,12 +515,12 @@ def main() -> int:
                     flush=True,
                 )
 
-        if args.per_slot:
+        if per_slot:
             connect_url = SparkConnectService(settings).url
             small = bench_endpoint(endpoints_dir, f"bench_small_{tag}")
-            small_landings = land_slots(settings, small.name, args.small_slots, 1, args.small_slot_records)
+            small_landings = land_slots(settings, small.name, small_slots, 1, small_slot_records)
             times = per_slot_runs(settings, endpoints_dir, small.name, small_landings, connect_url)
-            print(f"(c) per slot of {args.small_slot_records} records, {args.small_slots} slots one by one:")
+            print(f"(c) per slot of {small_slot_records} records, {small_slots} slots one by one:")
             for label, values in times.items():
                 print(
                     f"    {label:28s} median {statistics.median(values):6.2f} s  "
@@ -531,4 +537,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    app()

@@ -28,7 +28,6 @@ store's own CPU (another process) is not counted.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import typer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -154,25 +154,28 @@ def measure(way: Callable[..., TypedRecords], typer: ArrowTyper, pages: list[tup
     return time.process_time() - cpu, time.thread_time() - main, time.perf_counter() - wall, typed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pages", type=int, default=1000)
-    parser.add_argument("--per-page", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each way, interleaved; medians shown")
-    parser.add_argument("--misfit-every", type=int, default=0, help="one misfit record in every Nth page (0: none)")
-    parser.add_argument("--own-stack", action="store_true", help="fetch the pages from a throwaway stack's S3")
-    args = parser.parse_args()
-    if args.own_stack:
+app = typer.Typer(add_completion=False)
+
+
+@app.command(help=__doc__.split("\n")[0] if __doc__ else None)
+def main(
+    pages: int = typer.Option(1000),
+    per_page: int = typer.Option(1000),
+    repeat: int = typer.Option(3, help="runs of each way, interleaved; medians shown"),
+    misfit_every: int = typer.Option(0, help="one misfit record in every Nth page (0: none)"),
+    with_own_stack: bool = typer.Option(False, "--own-stack", help="fetch the pages from a throwaway stack's S3"),
+) -> None:
+    if with_own_stack:
         from benchmarks.own_stack import own_stack
 
         with tempfile.TemporaryDirectory(prefix="typing-bench-") as tmpdir, own_stack(Path(tmpdir) / "stack"):
-            ways, endpoint = stack_ways(Path(tmpdir), args.pages, args.per_page)
-            run(ways, ArrowTyper(endpoint.table), [], args.repeat)
+            ways, endpoint = stack_ways(Path(tmpdir), pages, per_page)
+            run(ways, ArrowTyper(endpoint.table), [], repeat)
         return
-    misfits = f", a misfit in every {args.misfit_every}. page" if args.misfit_every else ""
-    print(f"typing {args.pages} x {args.per_page} sandbox records{misfits}")
-    pages = make_pages(args.pages, args.per_page, args.misfit_every)
-    run(WAYS, ArrowTyper(load_endpoint(ENDPOINT_CONFIG).table), pages, args.repeat)
+    misfits = f", a misfit in every {misfit_every}. page" if misfit_every else ""
+    print(f"typing {pages} x {per_page} sandbox records{misfits}")
+    page_bodies = make_pages(pages, per_page, misfit_every)
+    run(WAYS, ArrowTyper(load_endpoint(ENDPOINT_CONFIG).table), page_bodies, repeat)
 
 
 def run(ways: dict[str, Callable[..., TypedRecords]], typer: ArrowTyper, pages: list[tuple[str, bytes]], repeat: int):
@@ -205,4 +208,4 @@ def run(ways: dict[str, Callable[..., TypedRecords]], typer: ArrowTyper, pages: 
 
 
 if __name__ == "__main__":
-    main()
+    app()

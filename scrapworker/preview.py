@@ -33,9 +33,9 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from lakehouse.queue.crawl_request import ResolvedRequest, resolve_request
 from lakehouse.endpoints import EndpointConfig, extract, load_endpoint
 from lakehouse.errors import LakehouseError
+from lakehouse.queue.crawl_request import ResolvedRequest, resolve_request
 from lakehouse.queue.jobs import CrawlJob
 from lakehouse.raw.layout import redact_url
 from scrapworker.errors import JobFailedError, OffOriginRequestError, PageRetriesExhaustedError, TokenRequestError

@@ -18,7 +18,7 @@ leaves a margin of h/(1-h) s in every window (53 ms at 0.05) for that jitter.
 
 ``worker.rate_slack`` (``--rate-slack``, default 0.010 s) lets a grant come that much early
 (see lakehouse.queue.ratelimit): a wake-up that is a few ms late then costs nothing,
-where before every request lost it (≈4 % of the rate at 20/s). It spends part of
+where otherwise every request would lose it (docs/benchmarks.md). It spends part of
 the same margin, so it must stay below it (``lakehouse.config.worker`` checks both
 when the settings load); it is capped at half an interval.
 """

@@ -2,12 +2,12 @@
 some seconds is no fault of the job in hand, so it must neither fail the job nor
 drop its result.
 
-redis-py (8.1) retries a command 3 times, backed off (3.7 s in all against a closed
-port, measured here); a restart that takes longer reaches the worker as
-``ConnectionError``. Before this module, the rate limiter's error failed the page
-(the job ended "failed" though the API was fine), and an ack that failed was logged
-and dropped, so the run's lease expired and the finished crawl was crawled again
-(found by tests/integration/reliability/test_reliability_worker_outages.py).
+redis-py (8.1) retries a command 3 times, backed off (a few seconds in all; the figure
+is in docs/benchmarks.md); a restart that takes longer reaches the worker as
+``ConnectionError``. Left to itself, the rate limiter's error would fail the page
+(the job ending "failed" though the API was fine), and an ack that failed would be
+logged and dropped, so the run's lease would expire and the finished crawl be crawled
+again (tests/integration/reliability/test_reliability_worker_outages.py).
 
 - the rate limiter's token request waits and asks again (``OUTAGE_RETRY_SECONDS``)
   for as long as the run is active; the heartbeat says when the lease did not

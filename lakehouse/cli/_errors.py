@@ -34,6 +34,25 @@ def run(app: typer.Typer) -> None:
         raise
 
 
+def exit_code(app: typer.Typer, argv: list[str] | None = None, prog_name: str | None = None) -> int:
+    """Run one of the ``python -m`` entry points and return its exit code instead of
+    exiting, so its ``main(argv)`` stays callable from tests. Usage errors print
+    click's message and give its code (2, as argparse did); ``--help`` gives 0."""
+    try:
+        code = app(args=argv, prog_name=prog_name, standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        _stderr().print("aborted")
+        return 130
+    except Exception as exc:
+        if isinstance(exc, _click_exceptions()):
+            exc.show()  # type: ignore[attr-defined]
+            return int(exc.exit_code)  # type: ignore[attr-defined]
+        raise
+    return code if isinstance(code, int) else 0
+
+
 def _stderr() -> Console:
     from rich.console import Console  # only when there is an error to print: start-up time
 

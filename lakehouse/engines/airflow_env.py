@@ -2,8 +2,7 @@
 
 Engine-free: builds strings and paths only, and imports neither Airflow nor the
 Airflow adapter (`lakehouse_airflow`), so the local stack and the demo (core code)
-can launch Airflow without importing adapter code. `lakehouse_airflow.environment`
-re-exports it for the adapter's users.
+can launch Airflow without importing adapter code.
 
 Airflow's own conventions carry what its operators need: the `spark_default`
 connection (SparkSubmitOperator) as an AIRFLOW_CONN_* variable, plus the Spark

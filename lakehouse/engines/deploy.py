@@ -2,9 +2,9 @@
 
 `config/profiles/docker.yaml` says where containers find each other; this module turns
 it into what the Compose deployment needs: Spark's ``spark-defaults.conf`` (baked into
-the images and mounted over them) and the non-secret part of Nessie's environment.
-The unit tests in ``tests/unit/docker`` check ``docker/`` against these functions, so a
-change to the profile that the deployment does not follow fails there.
+the images and mounted over them) and the compose Trino's files. The unit tests in
+``tests/unit/docker`` check ``docker/`` against the profile (Nessie's environment
+included), so a change to the profile that the deployment does not follow fails there.
 
     python -m lakehouse.engines.deploy spark-defaults            # print it for the docker profile
     python -m lakehouse.engines.deploy spark-defaults --write     # regenerate docker/spark/spark-defaults.conf
@@ -14,19 +14,19 @@ change to the profile that the deployment does not follow fails there.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
+import typer
+
+from lakehouse.cli._errors import exit_code
 from lakehouse.config import paths
 from lakehouse.config.settings import Settings, load_settings
 from lakehouse.engines.spark_auth import AUTH_CONF
 from lakehouse.engines.spark_conf import catalog_conf
 from lakehouse.local.files import properties_text, write_private
 from lakehouse.local.services.trino_server import USER, password_hash, self_signed
-from lakehouse.tables.catalog_auth import NESSIE_PUBLIC_KEY_PROPERTY, nessie_auth_properties
 
 DEPLOY_PROFILE = "docker"
 
@@ -34,10 +34,6 @@ DEPLOY_PROFILE = "docker"
 # (an Airflow worker, Jupyter) and the executors (Spark workers) agree on the classpath.
 JARS_DIR = "/opt/lakehouse/jars"
 SPARK_CONF_DIR = "/opt/lakehouse/spark-conf"
-
-# Nessie reads its S3 key pair from a "secret" named here; the name and secret of that
-# entry are filled from the deployment's environment by Compose, never from a profile.
-NESSIE_S3_SECRET = "nessie.catalog.secrets.s3-default"
 
 SPARK_DEFAULTS_PATH = Path("docker") / "spark" / "spark-defaults.conf"
 
@@ -92,43 +88,6 @@ def render_spark_defaults(settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
-def parse_spark_defaults(text: str) -> dict[str, str]:
-    """Spark's own format: ``key<whitespace>value``; ``#`` starts a comment line."""
-    props: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, _, value = line.partition(" ")
-        props[key] = value.strip()
-    return props
-
-
-def nessie_environment(settings: Settings) -> dict[str, str]:
-    """Nessie's non-secret settings as dot-notation Quarkus keys.
-
-    Dot notation on purpose: Quarkus cannot map SCREAMING_SNAKE names back to keys that
-    contain hyphens (``default-options``, ``path-style-access``) and silently ignores
-    them, which leaves Nessie on defaults that fail at its first S3 call.
-    """
-    s3 = "nessie.catalog.service.s3.default-options"
-    warehouse = settings.catalog.warehouse
-    return {
-        "nessie.catalog.default-warehouse": warehouse,
-        f"nessie.catalog.warehouses.{warehouse}.location": settings.catalog.warehouse_location,
-        f"{s3}.endpoint": settings.s3.endpoint_url,
-        f"{s3}.path-style-access": "true",
-        f"{s3}.region": settings.s3.region,
-        f"{s3}.access-key": f"urn:nessie-secret:quarkus:{NESSIE_S3_SECRET}",
-        # No STS here to vend credentials: every client brings its own S3 keys.
-        f"{s3}.request-signing-enabled": "false",
-        "quarkus.http.port": str(settings.catalog.port),
-        # Bearer tokens required; the public key they are checked against comes from
-        # .env (NESSIE_OIDC_PUBLIC_KEY), like the secrets.
-        **{k: v for k, v in nessie_auth_properties("").items() if k != NESSIE_PUBLIC_KEY_PROPERTY},
-    }
-
-
 def trino_config_properties(shared_secret: str, etc: str = TRINO_ETC) -> dict[str, str]:
     """config.properties of the compose Trino (one node): HTTPS with passwords only."""
     return {
@@ -177,29 +136,34 @@ def write_trino_etc(out: Path, password: str, *, owner: int | None = None) -> li
     return written
 
 
-def _trino_etc_command(args: argparse.Namespace) -> int:
-    password = os.environ.get(TRINO_PASSWORD_ENV, "")
-    if len(password) < 16:
-        print(f"{TRINO_PASSWORD_ENV} is missing or shorter than 16 characters", file=sys.stderr)
-        return 1
-    written = write_trino_etc(Path(args.out), password, owner=TRINO_UID if os.geteuid() == 0 else None)
-    print(f"wrote {', '.join(written)} to {args.out}")
-    return 0
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help=__doc__.split("\n\n")[0] if __doc__ else None,
+)
 
 
-def _spark_defaults_command(args: argparse.Namespace) -> int:
-    text = render_spark_defaults(load_settings(args.profile))
+@app.command("spark-defaults")
+def _spark_defaults_command(
+    profile: str = typer.Option(DEPLOY_PROFILE, help="the settings profile to derive it from"),
+    write: bool = typer.Option(False, "--write", help=f"write {SPARK_DEFAULTS_PATH}"),
+    check: bool = typer.Option(False, "--check", help="exit 1 if the committed file is stale"),
+) -> int:
+    """spark-defaults.conf for the Compose deployment."""
+    if write and check:
+        raise typer.BadParameter("--write and --check exclude each other", param_hint="--write/--check")
+    text = render_spark_defaults(load_settings(profile))
     target = paths.PROJECT_ROOT / SPARK_DEFAULTS_PATH
-    if args.check:
+    if check:
         if not target.is_file() or target.read_text() != text:
             print(
-                f"{target} does not match config/profiles/{args.profile}.yaml; "
+                f"{target} does not match config/profiles/{profile}.yaml; "
                 "regenerate it with: python -m lakehouse.engines.deploy spark-defaults --write",
                 file=sys.stderr,
             )
             return 1
         return 0
-    if args.write:
+    if write:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
         print(f"wrote {target}")
@@ -208,21 +172,20 @@ def _spark_defaults_command(args: argparse.Namespace) -> int:
     return 0
 
 
+@app.command("trino-etc")
+def _trino_etc_command(out: Path = typer.Option(Path(TRINO_ETC), help="where to write the files")) -> int:
+    """The Compose Trino's TLS key, password file and config."""
+    password = os.environ.get(TRINO_PASSWORD_ENV, "")
+    if len(password) < 16:
+        print(f"{TRINO_PASSWORD_ENV} is missing or shorter than 16 characters", file=sys.stderr)
+        return 1
+    written = write_trino_etc(out, password, owner=TRINO_UID if os.geteuid() == 0 else None)
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lakehouse.engines.deploy", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    spark = sub.add_parser("spark-defaults", help="spark-defaults.conf for the Compose deployment")
-    spark.add_argument("--profile", default=DEPLOY_PROFILE)
-    mode = spark.add_mutually_exclusive_group()
-    mode.add_argument("--write", action="store_true", help=f"write {SPARK_DEFAULTS_PATH}")
-    mode.add_argument("--check", action="store_true", help="exit 1 if the committed file is stale")
-    spark.set_defaults(func=_spark_defaults_command)
-    trino = sub.add_parser("trino-etc", help="the Compose Trino's TLS key, password file and config")
-    trino.add_argument("--out", default=TRINO_ETC)
-    trino.set_defaults(func=_trino_etc_command)
-    args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
-    return func(args)
+    return exit_code(app, argv, prog_name="python -m lakehouse.engines.deploy")
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ the containers' health check).
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import os
@@ -38,6 +37,9 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import typer
+
+from lakehouse.cli._errors import exit_code
 from lakehouse.config.settings import SECRET_FIELDS, Settings
 from lakehouse.local.files import write_private
 
@@ -145,29 +147,50 @@ def _ui_check(url: str) -> int:
         return 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m lakehouse.engines.spark_auth", description=__doc__.split("\n\n")[0]
-    )
-    sub = parser.add_subparsers(dest="action", required=True)
-    run = sub.add_parser("exec", help="run a Spark command with a private conf dir holding the secret")
-    run.add_argument("command", nargs=argparse.REMAINDER)
-    sub.add_parser("ui-token", help=f"print a 1-hour bearer token for the Spark web UIs (from ${SECRET_ENV})")
-    check = sub.add_parser("ui-check", help="exit 0 when the Spark web UI at URL answers 200 (a health check)")
-    check.add_argument("url")
-    args = parser.parse_args(argv)
-    if args.action in ("ui-token", "ui-check") and not os.environ.get(SECRET_ENV):
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help=__doc__.split("\n\n")[0] if __doc__ else None,
+)
+
+
+def _require_secret() -> None:
+    if not os.environ.get(SECRET_ENV):
         print(f"spark_auth: {SECRET_ENV} is not set", file=sys.stderr)
-        return 2
-    if args.action == "ui-token":
-        print(ui_headers(os.environ.get(SECRET_ENV, ""), timedelta(hours=1))["Authorization"].removeprefix("Bearer "))
-        return 0
-    if args.action == "ui-check":
-        return _ui_check(args.url)
-    command: list[str] = args.command[1:] if args.command[:1] == ["--"] else args.command
+        raise typer.Exit(2)
+
+
+@app.command(
+    "exec",
+    # Everything after the first word (or after `--`) is the command and its own flags.
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+)
+def _exec_command(
+    command: list[str] = typer.Argument(None, help="the Spark command and its arguments (after --)"),
+) -> int:
+    """Run a Spark command with a private conf dir holding the secret."""
     if not command:
-        parser.error("exec needs a command")
-    return _exec(command)
+        print("spark_auth: exec needs a command", file=sys.stderr)
+        return 2
+    return _exec(list(command))
+
+
+@app.command("ui-token", help=f"Print a 1-hour bearer token for the Spark web UIs (from ${SECRET_ENV}).")
+def _ui_token_command() -> int:
+    _require_secret()
+    print(ui_headers(os.environ.get(SECRET_ENV, ""), timedelta(hours=1))["Authorization"].removeprefix("Bearer "))
+    return 0
+
+
+@app.command("ui-check")
+def _ui_check_command(url: str = typer.Argument(..., help="the web UI's URL")) -> int:
+    """Exit 0 when the Spark web UI at URL answers 200 (a health check)."""
+    _require_secret()
+    return _ui_check(url)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return exit_code(app, argv, prog_name="python -m lakehouse.engines.spark_auth")
 
 
 if __name__ == "__main__":

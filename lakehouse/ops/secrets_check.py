@@ -9,6 +9,10 @@ import os
 import sys
 from collections.abc import Mapping
 
+import typer
+
+from lakehouse.cli._errors import exit_code
+
 #: the secrets of .env.example, each with the shortest value accepted
 SECRETS: dict[str, int] = {
     # An access key id is a user name more than a secret; RustFS wants at least 3.
@@ -55,13 +59,21 @@ def problems(env: Mapping[str, str]) -> list[str]:
     return found
 
 
-def main() -> int:
+app = typer.Typer(add_completion=False)
+
+
+@app.command(help=__doc__.split("\n\n")[0] if __doc__ else None)
+def _check() -> int:
     found = problems(os.environ)
     for line in found:
         print(f"secrets-check: {line}", file=sys.stderr)
     if not found:
         print(f"secrets-check: {len(SECRETS)} secrets set")
     return 1 if found else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return exit_code(app, argv, prog_name="python -m lakehouse.ops.secrets_check")
 
 
 if __name__ == "__main__":

@@ -20,10 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from lakehouse.config.settings import Settings
 from lakehouse.endpoints import EndpointConfig, extract
 from lakehouse.endpoints.inference import Inference, infer, list_paths
 from lakehouse.errors import LakehouseError
-from lakehouse.config.settings import Settings
 
 SAMPLE_RECORDS = 3
 

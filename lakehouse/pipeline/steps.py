@@ -186,7 +186,8 @@ def _finished_manifest_key(settings: Settings, run_id: str, not_finished: str) -
 
 def _read_manifest_with(io: FileIO, settings: Settings, manifest_key: str) -> Manifest:
     """The manifest read through a table's FileIO: a catalog step then needs no second
-    S3 client stack (boto3 next to pyiceberg's s3fs costs ~0.7 s of imports per task)."""
+    S3 client stack (boto3's imports next to pyiceberg's s3fs are a cost every task
+    would pay; the figure is in docs/benchmarks.md)."""
     with io.new_input(s3_uri(settings.s3.bucket, manifest_key)).open() as stream:
         return Manifest.from_json(stream.read())
 

@@ -1,9 +1,10 @@
 """A token bucket in Redis shared by every worker process on every host.
 
 Each bucket (an endpoint's name, or a key shared by endpoints of one API) is one
-Redis hash updated by one Lua script, so the check-and-take is atomic and all
-processes see one bucket. Time comes from the Redis server (``TIME``), never from
-the callers, so skewed host clocks cannot hand out extra tokens.
+Redis hash updated by one Lua script (``lakehouse/queue/lua/ratelimit_*.lua``, built as the
+queue's are), so the check-and-take is atomic and all processes see one bucket. Time
+comes from the Redis server (``TIME``), never from the callers, so skewed host clocks
+cannot hand out extra tokens.
 
 The algorithm is GCRA, the exact equivalent of a token bucket with rate R and
 capacity B, kept as one number: the theoretical arrival time ``tat`` of the next
@@ -30,8 +31,8 @@ the same rate, burst and slack (they come from one endpoint config).
 
 ``slack`` (seconds) lets a grant come up to that much before ``tat``. Without it,
 a caller that wakes δ late (timer resolution, a thread hop, the Redis round trip)
-is granted δ late and the schedule restarts from there, so every request loses δ:
-about 2 ms a request, 4 % of the rate at 20/s. With slack ≥ δ the next ``tat``
+is granted δ late and the schedule restarts from there, so every request loses δ
+(the measured loss is in docs/benchmarks.md). With slack ≥ δ the next ``tat``
 still advances by exactly T from the previous one, so the long-run rate is R. The
 price is the bound: k consecutive grants are at least ``k·T - (B-1)·T - slack``
 apart, so keep slack below the margin a reduced rate leaves in a window
@@ -49,43 +50,7 @@ import redis
 
 from lakehouse.errors import RateLimitTimeoutError
 from lakehouse.queue.keys import DEFAULT_PREFIX, Keys
-
-# KEYS: bucket. ARGV: interval_us, burst, slack_us. Returns {wait_us, server_now_us}.
-_ACQUIRE = r"""
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local v = redis.call('HMGET', KEYS[1], 'tat', 'paused_until')
-local paused = tonumber(v[2]) or 0
-if now < paused then return {paused - now, now} end
-local tat = tonumber(v[1]) or now
-if tat < now then tat = now end
-local allow_at = tat - interval * (tonumber(ARGV[2]) - 1) - (tonumber(ARGV[3]) or 0)
-if now < allow_at then return {allow_at - now, now} end
-local new_tat = tat + interval
--- '%.0f': Lua's default number format (%.14g) would round a microsecond epoch.
-redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', new_tat))
-local keep = math.max(new_tat, paused) - now
-redis.call('PEXPIRE', KEYS[1], math.ceil(keep / 1000) + 1000)
-return {0, now}
-"""
-
-# KEYS: bucket. ARGV: seconds_us. Returns paused_until_us.
-_PAUSE = r"""
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local untilv = now + tonumber(ARGV[1])
-local v = redis.call('HMGET', KEYS[1], 'tat', 'paused_until')
-local paused = tonumber(v[2]) or 0
--- Two 429s in a row must not shorten a pause: keep the later end.
-if untilv > paused then
-  paused = untilv
-  redis.call('HSET', KEYS[1], 'paused_until', string.format('%.0f', paused))
-end
-local keep = math.max(tonumber(v[1]) or 0, paused) - now
-redis.call('PEXPIRE', KEYS[1], math.ceil(keep / 1000) + 1000)
-return paused
-"""
+from lakehouse.queue.lua import script_text
 
 
 @dataclass(frozen=True)
@@ -111,8 +76,8 @@ class RateLimiter:
     def __init__(self, client: redis.Redis, prefix: str = DEFAULT_PREFIX) -> None:
         self.client = client
         self.keys = Keys(prefix)
-        self._acquire = client.register_script(_ACQUIRE)
-        self._pause = client.register_script(_PAUSE)
+        self._acquire = client.register_script(script_text("ratelimit_acquire"))
+        self._pause = client.register_script(script_text("ratelimit_pause"))
 
     def try_acquire(self, bucket: str, rate: float, burst: int = 1, slack: float = 0.0) -> Decision:
         interval_us = _interval_us(rate, burst)

@@ -22,6 +22,7 @@ from lakehouse.raw.layout import partition_of
 from lakehouse.tables.catalog import commit_with_retry, equal_to, load_catalog
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyiceberg.catalog import Catalog
     from pyiceberg.partitioning import PartitionSpec
     from pyiceberg.schema import Schema
@@ -179,12 +180,13 @@ def publish(settings: Settings, signal: Signal, catalog: Catalog | None = None) 
     commit_with_retry(lambda: _replace_row(signal_table(catalog), signal))
 
 
-def _replace_row(table: Table, signal: Signal) -> None:
+def signal_row(signal: Signal, schema: pa.Schema) -> pa.Table:
+    """The run's row as the table's Arrow schema has it, stamped now (the one place a
+    signal row is built)."""
     import pyarrow as pa
-    from pyiceberg.expressions import And
 
     ds, hr, minute = signal.partition
-    row = pa.Table.from_pylist(
+    return pa.Table.from_pylist(
         [
             {
                 "run_id": signal.run_id,
@@ -202,8 +204,17 @@ def _replace_row(table: Table, signal: Signal) -> None:
                 "config_hash": signal.config_hash,
             }
         ],
-        schema=table.schema().as_arrow(),
+        schema=schema,
     )
+
+
+def _replace_row(table: Table, signal: Signal) -> None:
+    from pyiceberg.expressions import And
+
+    from lakehouse.tables.catalog import equal_to
+
+    row = signal_row(signal, table.schema().as_arrow())
+    ds = signal.partition[0]
     with warnings.catch_warnings():
         # The first publish of a run deletes nothing; pyiceberg warns about that.
         warnings.filterwarnings("ignore", message="Delete operation did not match any records")

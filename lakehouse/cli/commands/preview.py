@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from lakehouse.config import paths
 from lakehouse.cli import _ops_format as fmt
+from lakehouse.config import paths
 from lakehouse.endpoints import EndpointConfig, endpoint_path, load_endpoint
 from lakehouse.errors import EndpointConfigError
 from lakehouse.pipeline.steps.preview import Preview
@@ -137,9 +137,9 @@ def register(app: typer.Typer) -> None:
         profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile in config/profiles.")] = None,
     ) -> None:
         """Fetch an endpoint's first pages live (nothing lands); show records and the columns to declare."""
-        from lakehouse.pipeline.steps.preview import preview
         from lakehouse.config.settings import load_settings
         from lakehouse.endpoints.slots import parse_slot, previous_slots, slot_window
+        from lakehouse.pipeline.steps.preview import preview
 
         path, config = resolve_target(target)
         if slot is None:

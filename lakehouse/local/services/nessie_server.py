@@ -10,9 +10,9 @@ from pathlib import Path
 import requests
 
 from lakehouse.engines import artifacts
+from lakehouse.engines.java import nessie_java
 from lakehouse.local.credentials import signing_key
 from lakehouse.local.files import properties_text, write_private
-from lakehouse.local.java import nessie_java
 from lakehouse.local.service import Port, Service
 from lakehouse.tables.catalog_auth import nessie_auth_properties, public_key_b64
 

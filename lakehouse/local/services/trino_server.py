@@ -269,13 +269,13 @@ class TrinoService(Service):
         archive = install_dir().parent / f"trino-{artifacts.TRINO_VERSION}-{jdk}.jsa"
         return [
             f"-Xmx{self.settings.local.trino_heap.upper()}",
-            # Start-up is the cost here, not long queries: measured on this 2-core machine
-            # under load, 80-92 s with the defaults, 30 s with a class-data archive (the
-            # JVM writes it at its first exit, into the cache beside the server) and C1 only.
+            # Start-up is the cost here, not long queries: a class-data archive (the JVM
+            # writes it at its first exit, into the cache beside the server) and C1 only
+            # start it much faster (figures: docs/benchmarks.md).
             f"-XX:SharedArchiveFile={archive}",
             "-XX:+AutoCreateSharedArchive",
             # Every stack on the machine shares the archive: one that two JVMs wrote at
-            # once fails its checksum and is ignored instead of mapped (~0.2 s to check).
+            # once fails its checksum and is ignored instead of mapped.
             "-XX:+VerifySharedSpaces",
             "-XX:TieredStopAtLevel=1",
             "-XX:+UseG1GC",

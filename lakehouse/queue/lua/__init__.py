@@ -1,4 +1,5 @@
-"""The queue's Lua scripts: ``.lua`` files in this package, composed at load time.
+"""The Redis Lua scripts of the queue and the rate limiter: ``.lua`` files in this
+package, composed at load time.
 
 Redis Lua has no ``require``: a script is one text. So each script names the
 fragments it uses in a first line ``--! include: <name> ...``; the loader puts
@@ -90,7 +91,7 @@ def constants() -> dict[str, str | int]:
 
 @cache
 def script_text(name: str) -> str:
-    """The full text of one queue script: constants, common.lua, its includes, itself."""
+    """The full text of one script: constants, common.lua, its includes, itself."""
     body = _read(name)
     first, _, rest = body.partition("\n")
     includes: list[str] = []

@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from lakehouse.config.settings import load_settings
+from lakehouse.engines.airflow_env import airflow_env
 from lakehouse.local.services.airflow_server import ADMIN_USER as ADMIN
-from lakehouse_airflow.environment import airflow_env
 from sandbox import SandboxServer
 from sandbox.app import SandboxOptions
 from sandbox.faults import FaultRates

@@ -166,3 +166,15 @@ def environment_of(service: dict[str, Any]) -> dict[str, str]:
     if isinstance(env, list):
         env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
     return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def parse_spark_defaults(text: str) -> dict[str, str]:
+    """Spark's own format: ``key<whitespace>value``; ``#`` starts a comment line."""
+    props: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition(" ")
+        props[key] = value.strip()
+    return props

@@ -9,7 +9,7 @@ from fnmatch import fnmatch
 from typing import Any
 
 import pytest
-from deployfiles import DOCKER_DIR, ROOT, Dockerfile
+from deployfiles import DOCKER_DIR, ROOT, Dockerfile, parse_spark_defaults
 
 from lakehouse.engines import artifacts, deploy
 
@@ -168,7 +168,7 @@ def test_spark_defaults_conf_is_generated_from_the_profile(docker_settings) -> N
 
 
 def test_spark_defaults_configure_the_nessie_rest_catalog(docker_settings) -> None:
-    props = deploy.parse_spark_defaults((ROOT / deploy.SPARK_DEFAULTS_PATH).read_text())
+    props = parse_spark_defaults((ROOT / deploy.SPARK_DEFAULTS_PATH).read_text())
     cat = f"spark.sql.catalog.{docker_settings.catalog.name}"
     assert props[cat] == "org.apache.iceberg.spark.SparkCatalog"
     assert props[f"{cat}.type"] == "rest"

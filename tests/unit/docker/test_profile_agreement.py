@@ -9,7 +9,9 @@ from urllib.parse import urlparse
 
 from deployfiles import environment_of
 
+from lakehouse.config.settings import Settings
 from lakehouse.engines import deploy
+from lakehouse.tables.catalog_auth import NESSIE_PUBLIC_KEY_PROPERTY, nessie_auth_properties
 
 OUR_CODE = (
     "catalog-bootstrap",
@@ -26,6 +28,36 @@ OUR_CODE = (
 
 # Spark's JVMs start through this (Spark's RPC secret into a private spark-defaults.conf).
 SPARK_AUTH_WRAPPER = ["python", "-m", "lakehouse.engines.spark_auth", "exec", "--"]
+
+
+# Nessie reads its S3 key pair from a "secret" named here; the name and secret of that
+# entry are filled from the deployment's environment by Compose, never from a profile.
+NESSIE_S3_SECRET = "nessie.catalog.secrets.s3-default"
+
+
+def _nessie_environment(settings: Settings) -> dict[str, str]:
+    """Nessie's non-secret settings as dot-notation Quarkus keys, from the profile.
+
+    Dot notation on purpose: Quarkus cannot map SCREAMING_SNAKE names back to keys that
+    contain hyphens (``default-options``, ``path-style-access``) and silently ignores
+    them, which leaves Nessie on defaults that fail at its first S3 call.
+    """
+    s3 = "nessie.catalog.service.s3.default-options"
+    warehouse = settings.catalog.warehouse
+    return {
+        "nessie.catalog.default-warehouse": warehouse,
+        f"nessie.catalog.warehouses.{warehouse}.location": settings.catalog.warehouse_location,
+        f"{s3}.endpoint": settings.s3.endpoint_url,
+        f"{s3}.path-style-access": "true",
+        f"{s3}.region": settings.s3.region,
+        f"{s3}.access-key": f"urn:nessie-secret:quarkus:{NESSIE_S3_SECRET}",
+        # No STS here to vend credentials: every client brings its own S3 keys.
+        f"{s3}.request-signing-enabled": "false",
+        "quarkus.http.port": str(settings.catalog.port),
+        # Bearer tokens required; the public key they are checked against comes from
+        # .env (NESSIE_OIDC_PUBLIC_KEY), like the secrets.
+        **{k: v for k, v in nessie_auth_properties("").items() if k != NESSIE_PUBLIC_KEY_PROPERTY},
+    }
 
 
 def _command(service: dict[str, Any]) -> list[str]:
@@ -72,9 +104,9 @@ def test_catalog_uri_is_nessie(services, docker_settings) -> None:
 
 def test_nessie_environment_is_derived_from_the_profile(services, docker_settings) -> None:
     env = environment_of(services["nessie"])
-    expected = deploy.nessie_environment(docker_settings)
+    expected = _nessie_environment(docker_settings)
     assert {key: env.get(key) for key in expected} == expected
-    secret = deploy.NESSIE_S3_SECRET
+    secret = NESSIE_S3_SECRET
     assert f"{secret}.name" in env and f"{secret}.secret" in env
 
 

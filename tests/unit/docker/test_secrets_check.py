@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from deployfiles import ENV_EXAMPLE, parse_env_example
 
-from lakehouse.ops.secrets_check import SECRETS, problems
+from lakehouse.ops.secrets_check import SECRETS, main, problems
 
 
 def test_it_checks_exactly_the_secrets_of_the_env_example() -> None:
@@ -41,6 +42,19 @@ def test_missing_and_short_secrets_are_refused_without_showing_the_value() -> No
         "LAKEHOUSE_CATALOG__TOKEN is 48 characters; use at least 100 (`lakehouse catalog keygen` (docs/deploy.md))"
         in problems(env)
     )
+
+
+def test_the_one_shot_exits_1_on_a_problem_and_0_when_every_secret_is_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, shortest in SECRETS.items():
+        monkeypatch.setenv(name, "x" * max(40, shortest))
+    assert main([]) == 0
+    assert f"{len(SECRETS)} secrets set" in capsys.readouterr().out
+    monkeypatch.delenv("JUPYTER_TOKEN")
+    assert main([]) == 1
+    assert "JUPYTER_TOKEN is not set" in capsys.readouterr().err
+    assert main(["--help"]) == 0
 
 
 def test_compose_passes_every_secret_to_the_check(services: dict[str, dict[str, Any]]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deployfiles import ROOT, environment_of, variable_uses
+from deployfiles import ROOT, environment_of, parse_spark_defaults, variable_uses
 
 from lakehouse.engines import deploy
 from lakehouse.engines.spark_auth import AUTH_CONF, SECRET_ENV, SECRET_KEY
@@ -45,7 +45,7 @@ def test_the_secret_is_on_no_command_line(raw_compose_text: str, raw_compose) ->
 
 
 def test_the_committed_spark_defaults_require_authentication_without_the_secret() -> None:
-    props = deploy.parse_spark_defaults((ROOT / deploy.SPARK_DEFAULTS_PATH).read_text())
+    props = parse_spark_defaults((ROOT / deploy.SPARK_DEFAULTS_PATH).read_text())
     for key, value in AUTH_CONF.items():
         assert props.get(key) == value, key
     assert SECRET_KEY not in props, "the committed (and baked) file must not hold the secret"

@@ -83,7 +83,7 @@ def test_airflow_processes_load_the_hook(tmp_path: Path) -> None:
     import sys
 
     from lakehouse.config.settings import load_settings
-    from lakehouse_airflow.environment import airflow_env
+    from lakehouse.engines.airflow_env import airflow_env
 
     # A process as Airflow's components start: the machine's basics plus airflow_env,
     # not whatever earlier tests of this session left in os.environ.

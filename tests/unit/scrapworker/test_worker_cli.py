@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
+from typer.main import get_command
 
 from lakehouse.config.settings import Settings, load_settings
-from scrapworker.__main__ import FLAG_SETTINGS, _parser, overrides
+from scrapworker.__main__ import FLAG_SETTINGS, app, overrides
 
 pytestmark = pytest.mark.unit
 
@@ -21,11 +23,16 @@ def test_the_worker_refuses_them_before_starting() -> None:
     assert "--rate-slack" in out.stderr and "52.6 ms" in out.stderr
 
 
+def _flags(argv: list[str]) -> dict[str, Any]:
+    """The flags of a command line, parsed as `python -m scrapworker` parses them."""
+    return dict(get_command(app).make_context("scrapworker", argv).params)
+
+
 def test_flags_override_the_setting_of_the_same_name() -> None:
-    args = _parser().parse_args(
+    flags = _flags(
         ["--rate-headroom", "0.1", "--lease-seconds", "3", "--once", "--queue-prefix", "wx", "--concurrency", "2"]
     )
-    settings = load_settings("local", **overrides(args))
+    settings = load_settings("local", **overrides(flags))
     assert settings.worker.rate_headroom == 0.1
     assert settings.worker.concurrency == 2
     assert settings.worker.max_jobs == 1
@@ -33,7 +40,7 @@ def test_flags_override_the_setting_of_the_same_name() -> None:
     assert settings.queue.prefix == "wx"
     # Flags not given leave the settings' values alone.
     assert settings.worker.rate_slack == Settings().worker.rate_slack
-    assert overrides(_parser().parse_args([])) == {}
+    assert overrides(_flags([])) == {}
 
 
 def test_every_flag_names_an_existing_setting() -> None:

@@ -1,5 +1,5 @@
-"""The queue's Lua scripts are composed from package files, with the run-id pattern
-taken from lakehouse.queue.jobs rather than copied by hand."""
+"""The Redis Lua scripts (the queue's and the rate limiter's) are composed from package
+files, with the run-id pattern taken from lakehouse.queue.jobs rather than copied by hand."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from lakehouse.queue.lua import LuaScriptError, lua_pattern, script_text
 
 pytestmark = pytest.mark.unit
 
-SCRIPTS = ("enqueue", "lease", "reap", "heartbeat", "ack", "release", "dead_letter_leased", "retry_dead")
+QUEUE_SCRIPTS = ("enqueue", "lease", "reap", "heartbeat", "ack", "release", "dead_letter_leased", "retry_dead")
+SCRIPTS = (*QUEUE_SCRIPTS, "ratelimit_acquire", "ratelimit_pause")
 
 
 def test_the_run_id_pattern_is_translated_not_mirrored() -> None:
