@@ -17,7 +17,7 @@ from lakehouse.cli import _ops_format as fmt
 from lakehouse.config import paths
 from lakehouse.endpoints import EndpointConfig, endpoint_path, load_endpoint
 from lakehouse.errors import EndpointConfigError
-from lakehouse.pipeline.steps.preview import Preview
+from lakehouse.pipeline.preview import Preview
 
 _MAX_SAMPLE_LINES = 3
 
@@ -139,7 +139,7 @@ def register(app: typer.Typer) -> None:
         """Fetch an endpoint's first pages live (nothing lands); show records and the columns to declare."""
         from lakehouse.config.settings import load_settings
         from lakehouse.endpoints.slots import parse_slot, previous_slots, slot_window
-        from lakehouse.pipeline.steps.preview import preview
+        from lakehouse.pipeline.preview import preview
 
         path, config = resolve_target(target)
         if slot is None:

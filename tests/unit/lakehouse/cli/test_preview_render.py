@@ -13,7 +13,7 @@ from rich.console import Console
 
 from lakehouse.cli.commands.preview import next_delta, render
 from lakehouse.endpoints import EndpointConfig
-from lakehouse.pipeline.steps.preview import read_pages
+from lakehouse.pipeline.preview import read_pages
 
 pytestmark = pytest.mark.unit
 
