@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from lakehouse.catalog_auth import bearer_headers
+from lakehouse.engines.pyspark_session import make_active
 from lakehouse.errors import LakehouseError
 from lakehouse.settings import Settings, load_settings
 
@@ -115,7 +116,7 @@ def _connect_session(current: Settings) -> SparkSession:
     # What SparkSession.builder.remote() sets: functions built from here on are Connect ones.
     os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
     session = RemoteSparkSession(connection=channel)
-    RemoteSparkSession._set_default_and_active_session(session)
+    make_active(session)
     session.conf.set("spark.sql.session.timeZone", "UTC")
     for name, value in catalog_token_conf(current).items():
         session.conf.set(name, value)

@@ -83,7 +83,7 @@ TASK = "import sys\nfrom lakehouse_airflow.spark import run_on_connect\nrun_on_c
 PAUSE_MARK = "arrow writer paused before"
 PAUSED_TASK = """
 import time
-from spark_jobs import arrow_writer
+from lakehouse.transform import arrow_overwrite as arrow_writer
 real = getattr(arrow_writer, {step!r})
 def paused(*args, **kwargs):
     print({mark!r}, {step!r}, flush=True)
