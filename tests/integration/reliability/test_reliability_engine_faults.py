@@ -382,7 +382,7 @@ def test_nessie_stopped_during_the_table_commit(make_slot: Callable[..., Slot], 
 
 
 def test_s3_stopped_while_the_arrow_writer_writes_its_files(make_slot: Callable[..., Slot], core: LocalStack) -> None:
-    rows = [_fault_then_retry(make_slot(), 0.0, Outage(core, "s3", 10), "_write_files", must_fail=True)]
+    rows = [_fault_then_retry(make_slot(), 0.0, Outage(core, "s3", 10), "write_data_files", must_fail=True)]
     _report("S3 stopped before the arrow writer's Parquet files", rows)
 
 
