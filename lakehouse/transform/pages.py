@@ -33,7 +33,7 @@ def page_problem(raw_key: str, reason: str, evidence: str = "") -> QuarantineEnt
 
 
 def _load_json(body: bytes) -> Any:
-    """orjson where it can (3-10x faster); json where orjson refuses what json accepts
+    """orjson where it can (much faster); json where orjson refuses what json accepts
     (integers beyond 64 bits, NaN, other encodings), so a page means what it always did."""
     try:
         return orjson.loads(body)
