@@ -70,9 +70,9 @@ from lakehouse.queue.jobs import run_id_for  # noqa: E402
 from lakehouse.raw.layout import Manifest, ManifestPage, page_key, partition_of, run_prefix, sha256_hex  # noqa: E402
 from lakehouse.raw.storage import ensure_bucket, s3_client  # noqa: E402
 from lakehouse.tables.catalog import catalog_properties, load_catalog  # noqa: E402
+from lakehouse.transform.fetch import PageFetcher  # noqa: E402
+from lakehouse.transform.landings import read_manifest  # noqa: E402
 from sandbox.market import MarketConfig, trade  # noqa: E402
-from spark_jobs.page_fetch import PageFetcher  # noqa: E402
-from spark_jobs.raw_reader import read_manifest  # noqa: E402
 from spark_jobs.submit import submit_command  # noqa: E402
 
 # The attempt (lease id) the benchmark's landings are written as, like a first crawl.

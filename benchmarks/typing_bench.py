@@ -14,13 +14,13 @@ another in this process, CPU seconds (all threads) and wall seconds of each:
   all of it on the calling thread, holding the GIL;
 - arrow here: ``FastPageBatch`` trying each page with pyarrow.json on the calling thread;
 - arrow in threads: the same, the pyarrow.json reads in ``FETCH_THREADS`` threads
-  through ``prefetched``, as ``_read_landing`` runs them while pages are fetched.
+  through ``prefetched``, as ``LandingReader.read`` runs them while pages are fetched.
 
 "main" is the calling thread's own CPU: what holds the GIL on the driver's one core.
 
 With ``--own-stack`` the pages are landed in a throwaway stack's S3 instead (as
 benchmarks/transform_bench.py lands them: 4 slots of 250 pages) and each way is
-``raw_to_table._read_landing`` over every landing, page GETs and checksums in the
+``LandingReader.read`` (lakehouse/transform/reader.py) over every landing, page GETs and checksums in the
 fetching threads included: the transform's "reading + typing" without Spark. The
 orjson way is the same function with the pyarrow.json path switched off. The object
 store's own CPU (another process) is not counted.
@@ -46,10 +46,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lakehouse.endpoints import load_endpoint  # noqa: E402
+from lakehouse.transform.batches import FastPageBatch, PageBatch, gc_paused  # noqa: E402
+from lakehouse.transform.fetch import FETCH_THREADS, prefetched  # noqa: E402
+from lakehouse.transform.typer import ArrowTyper, TypedRecords  # noqa: E402
 from sandbox.market import MarketConfig, trade  # noqa: E402
-from spark_jobs.arrow_json import FastPageBatch  # noqa: E402
-from spark_jobs.page_fetch import FETCH_THREADS, prefetched  # noqa: E402
-from spark_jobs.records import ArrowTyper, PageBatch, TypedRecords, gc_paused  # noqa: E402
 
 ENDPOINT_CONFIG = ROOT / "config" / "endpoints" / "sandbox_trades.yaml"
 RECORDS_PATH = "data.items"
@@ -105,25 +105,22 @@ WAYS: dict[str, Callable[[ArrowTyper, list[tuple[str, bytes]]], TypedRecords]] =
 
 
 def read_landings(settings: Any, endpoint: Any, landings: list[Any], fast: bool):
-    """raw_to_table._read_landing over the landings, the pyarrow.json path on or off."""
+    """LandingReader.read over the landings, the pyarrow.json path on or off."""
     from lakehouse.raw.storage import s3_client
-    from spark_jobs import raw_to_table
-    from spark_jobs.page_fetch import PageFetcher
-    from spark_jobs.raw_reader import read_manifest
+    from lakehouse.transform import reader as landing_reader
+    from lakehouse.transform.landings import read_manifest
 
     client = s3_client(settings.s3)
     manifests = [read_manifest(client, settings.s3.bucket, landing.manifest_key) for landing in landings]
-    fetcher = PageFetcher(settings.s3)
-    typer = ArrowTyper(endpoint.table)
-    records_path = endpoint.response_map.records_path
+    reader = landing_reader.LandingReader(settings.s3, endpoint.table, endpoint.response_map.records_path)
 
     def way(_typer: ArrowTyper, _pages: object) -> TypedRecords:
-        original = raw_to_table.FastPageBatch
-        raw_to_table.FastPageBatch = functools.partial(FastPageBatch, fast=fast)  # type: ignore[misc]
+        original = landing_reader.FastPageBatch
+        landing_reader.FastPageBatch = functools.partial(FastPageBatch, fast=fast)  # type: ignore[misc]
         try:
-            rows = [raw_to_table._read_landing(fetcher, typer, m, records_path) for m in manifests]
+            rows = [reader.read(m) for m in manifests]
         finally:
-            raw_to_table.FastPageBatch = original  # type: ignore[misc]
+            landing_reader.FastPageBatch = original  # type: ignore[misc]
         return TypedRecords(pa.concat_tables([r for r, _ in rows]), [])
 
     return way

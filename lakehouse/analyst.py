@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 from lakehouse.config.settings import Settings, load_settings
 from lakehouse.engines.engine import ensure_engine
+from lakehouse.engines.pyspark_session import make_active
 from lakehouse.engines.spark_conf import catalog_token_conf, client_connect_url, connect_channel
 from lakehouse.errors import LakehouseError
 from lakehouse.tables.catalog import catalog_properties, load_catalog
@@ -114,7 +115,7 @@ def _connect_session(current: Settings) -> SparkSession:
     # What SparkSession.builder.remote() sets: functions built from here on are Connect ones.
     os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
     session = RemoteSparkSession(connection=channel)
-    RemoteSparkSession._set_default_and_active_session(session)
+    make_active(session)
     session.conf.set("spark.sql.session.timeZone", "UTC")
     for name, value in catalog_token_conf(current).items():
         session.conf.set(name, value)

@@ -5,7 +5,8 @@ column (when declared), then the slot, then the record's place in the raw pages
 (page index, then position). So:
 
 - within one batch (one or more slots), the last record per key by that order is
-  kept (:func:`latest_per_key`, on the driver in Arrow: stable and exact);
+  kept (lakehouse.transform.merge_rows.latest_per_key, on the driver in Arrow:
+  stable and exact);
 - against the table, a row is replaced only by a version that is not older by that
   order: ``s.order_by > t.order_by``, or equal and ``s.slot >= t.slot``. A rerun or a
   late backfill of an older slot therefore never overwrites a newer version, and a
@@ -32,12 +33,11 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from lakehouse.endpoints import Table
 from lakehouse.tables.merge_log import MERGE_LOG_DDL
+from lakehouse.transform.merge_rows import latest_per_key, merge_log_rows
 from spark_jobs.tables import SlotPartition, create_partitioned_table, quote, quote_parts
 
 if TYPE_CHECKING:
@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 # Frames an Arrow table with a DDL schema (raw_to_table's, so both writers send Arrow alike).
 Frame = Callable[["SparkSession", pa.Table, str], "DataFrame"]
 
-_POSITION = "_position"
 _SESSION_SNAPSHOT_PROPERTY = "spark.sql.iceberg.snapshot-property."
 _SLOT = "struct({0}.ds, {0}.hr, {0}.`min`)"
 _LOG_SCHEMA = f"{MERGE_LOG_DDL}, ds string, hr int, `min` int"
@@ -57,39 +56,6 @@ _LOG_SCHEMA = f"{MERGE_LOG_DDL}, ds string, hr int, `min` int"
 def prepare(spark: SparkSession, table: Table) -> None:
     """Create the table's merge log if missing (the endpoint table is created as for overwrite)."""
     create_partitioned_table(spark, table.merge_log_identifier, MERGE_LOG_DDL, run_id_column="run_id")
-
-
-def latest_per_key(rows: pa.Table, table: Table) -> pa.Table:
-    """One row per primary key: the last by (order_by, position in ``rows``), in the
-    order the winners had in ``rows`` (slot order)."""
-    indexed = rows.append_column(_POSITION, pa.array(np.arange(rows.num_rows, dtype=np.int64)))
-    order = [(table.order_by, "ascending")] if table.order_by else []
-    ordered = indexed.sort_by([*order, (_POSITION, "ascending")])
-    # use_threads=False: "last" then follows the sorted order exactly.
-    winners = ordered.group_by(table.primary_key, use_threads=False).aggregate([(_POSITION, "last")])
-    positions = winners.column(f"{_POSITION}_last")
-    return rows.take(positions.take(pc.sort_indices(positions)))
-
-
-def merge_log_rows(rows: pa.Table, table: Table, slots: Sequence[SlotPartition], run_ids: Sequence[str]) -> pa.Table:
-    """One merge-log row per run of the batch: its typed records and distinct keys."""
-    records = _count_by_run(rows)
-    keys = _count_by_run(rows.group_by(["_run_id", *table.primary_key]).aggregate([]))
-    return pa.table(
-        {
-            "run_id": pa.array(run_ids, pa.string()),
-            "records": pa.array([records.get(r, 0) for r in run_ids], pa.int64()),
-            "keys": pa.array([keys.get(r, 0) for r in run_ids], pa.int64()),
-            "ds": pa.array([s.ds for s in slots], pa.string()),
-            "hr": pa.array([s.hr for s in slots], pa.int32()),
-            "min": pa.array([s.min for s in slots], pa.int32()),
-        }
-    )
-
-
-def _count_by_run(rows: pa.Table) -> dict[str, int]:
-    counts = rows.group_by("_run_id").aggregate([("_run_id", "count")])
-    return dict(zip(counts.column("_run_id").to_pylist(), counts.column("_run_id_count").to_pylist(), strict=True))
 
 
 def _newer(table: Table) -> str:

@@ -33,6 +33,7 @@ from lakehouse.engines.engine import (
     SparkSessionError,
 )
 from lakehouse.engines.java import java_major, spark_java_home
+from lakehouse.engines.pyspark_session import make_active
 from lakehouse.engines.spark_auth import driver_conf_dir, needs_secret
 from lakehouse.engines.spark_conf import (
     AWS_SDK_ENV,
@@ -279,7 +280,7 @@ def build_remote_session(url: str, options: SessionOptions, settings: Settings) 
 
     with translate_connect_errors(settings, url):
         spark = _ReleasingSession(connection=connect_channel(client_connect_url(url, token)))
-        RemoteSparkSession._set_default_and_active_session(spark)
+        make_active(spark)
         spark.client.set_retry_policies([DefaultPolicy(**CONNECT_RETRY)])
         for name, value in {**remote_conf(options), **catalog_token_conf(settings)}.items():
             spark.conf.set(name, value)

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 from lakehouse.endpoints import Table
 from lakehouse.errors import LakehouseError
 from lakehouse.tables.schema_evolution import EvolutionPlan, from_spark, plan
-from spark_jobs.records import spark_type
-from spark_jobs.tables import quote, quote_parts
+from spark_jobs.tables import quote, quote_parts, spark_type
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

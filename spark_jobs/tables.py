@@ -1,12 +1,16 @@
-"""Iceberg table helpers shared by the jobs: identifiers, slot partitions, creation."""
+"""Iceberg table helpers shared by the jobs: identifiers, column DDL, slot partitions, creation."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
-from lakehouse.raw.layout import partition_of
+from lakehouse.endpoints import Column as DeclaredColumn
+from lakehouse.endpoints import Table
+
+# Re-exported: every job here partitions by the engine-free transform's slot partition.
+from lakehouse.transform.partitions import SlotPartition as SlotPartition
+from lakehouse.transform.partitions import slot_partition as slot_partition
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -38,16 +42,25 @@ def run_id_metrics(column: str) -> dict[str, str]:
     return {f"write.metadata.metrics.column.{column}": "full"}
 
 
-class SlotPartition(NamedTuple):
-    ds: str  # YYYY-MM-DD
-    hr: int
-    min: int
+# The Spark SQL type of each endpoint column type (decimal(p,s) is spelled alike);
+# its Arrow type and conversions are lakehouse/transform/conversions.py's.
+SPARK_TYPES: dict[str, str] = {
+    "string": "string",
+    "int": "int",
+    "long": "bigint",
+    "double": "double",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+}
 
 
-def slot_partition(slot_start: datetime) -> SlotPartition:
-    """(ds, hr, min) of a slot, in UTC, from the same function that names raw keys."""
-    p = partition_of(slot_start)
-    return SlotPartition(p.ds, int(p.hr), int(p.min))
+def spark_type(column: DeclaredColumn) -> str:
+    return column.type if column.decimal else SPARK_TYPES[column.type]
+
+
+def columns_ddl(table: Table) -> str:
+    return ", ".join(f"{quote_parts(c.name)} {spark_type(c)}" for c in table.columns)
 
 
 # Every name that goes into Spark SQL text (a statement, or an identifier string that

@@ -126,7 +126,7 @@ class SparkSettings(_Section):
     engine: Literal["connect", "submit"] = "connect"
     # Who writes an overwrite table's slots in raw_to_table: "arrow", Parquet written by
     # pyarrow in the job's process and committed through the Iceberg catalog (no
-    # per-row conversion in the JVM: spark_jobs/arrow_writer.py), or "spark", Spark's
+    # per-row conversion in the JVM: lakehouse/transform/writers.py), or "spark", Spark's
     # DataFrameWriterV2 overwrite. Table DDL, schema evolution and merge tables are
     # always Spark's.
     table_writer: Literal["arrow", "spark"] = "arrow"

@@ -86,7 +86,7 @@ TASK = "import sys\nfrom lakehouse_airflow.spark import run_on_connect\nrun_on_c
 PAUSE_MARK = "arrow writer paused before"
 PAUSED_TASK = """
 import time
-from spark_jobs import arrow_writer
+from lakehouse.transform import arrow_overwrite as arrow_writer
 real = getattr(arrow_writer, {step!r})
 def paused(*args, **kwargs):
     print({mark!r}, {step!r}, flush=True)
@@ -385,7 +385,7 @@ def test_nessie_stopped_during_the_table_commit(make_slot: Callable[..., Slot], 
 
 
 def test_s3_stopped_while_the_arrow_writer_writes_its_files(make_slot: Callable[..., Slot], core: LocalStack) -> None:
-    rows = [_fault_then_retry(make_slot(), 0.0, Outage(core, "s3", 10), "_write_files", must_fail=True)]
+    rows = [_fault_then_retry(make_slot(), 0.0, Outage(core, "s3", 10), "write_data_files", must_fail=True)]
     _report("S3 stopped before the arrow writer's Parquet files", rows)
 
 

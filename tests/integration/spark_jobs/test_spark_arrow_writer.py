@@ -1,7 +1,8 @@
-"""spark_jobs.arrow_writer on the real stack: concurrent slots of one table all land
-with their files written once, the files are what Spark reads and the count check
-proves from metadata, no S3 key reaches a log record, and a write or a transform that
-fails before its commit leaves none of its data files in the bucket."""
+"""The arrow writer (lakehouse/transform: arrow_overwrite.py, writers.py) on the real
+stack: concurrent slots of one table all land with their files written once, the
+files are what Spark reads and the count check proves from metadata, no S3 key
+reaches a log record, and a write or a transform that fails before its commit leaves
+none of its data files in the bucket."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from lakehouse.endpoints import EndpointConfig
 from lakehouse.pipeline import steps as pipeline
 from lakehouse.raw.layout import partition_of
 from lakehouse.tables.catalog import load_catalog
-from spark_jobs import arrow_writer, raw_to_table
-from spark_jobs.arrow_writer import ArrowSlotWriter
+from lakehouse.transform import arrow_overwrite
+from lakehouse.transform.arrow_overwrite import ArrowOverwrite
+from lakehouse.transform.reader import LandingReader
+from spark_jobs import raw_to_table
 from spark_jobs.raw_to_table import LINEAGE_DDL
 from spark_jobs.tables import create_partitioned_table, quote, slot_partition
 from tests.integration.landings import endpoint_doc, land
@@ -64,7 +67,7 @@ def test_sixteen_concurrent_slots_of_one_table_all_land_and_write_their_files_on
     starts = [FIRST + i * timedelta(minutes=15) for i in range(SLOTS)]
     same_start = threading.Barrier(SLOTS)
     commits: Counter[str] = Counter()
-    real_commit = arrow_writer._commit_overwrite
+    real_commit = arrow_overwrite._commit_overwrite
 
     def commit(ident, table, slots, files, summary):  # type: ignore[no-untyped-def]
         commits[slots[0].ds + str(slots[0].hr) + str(slots[0].min)] += 1
@@ -72,11 +75,11 @@ def test_sixteen_concurrent_slots_of_one_table_all_land_and_write_their_files_on
             same_start.wait(timeout=120)  # every writer holds the same snapshot now
         return real_commit(ident, table, slots, files, summary)
 
-    monkeypatch.setattr(arrow_writer, "_commit_overwrite", commit)
+    monkeypatch.setattr(arrow_overwrite, "_commit_overwrite", commit)
     schema = load_catalog(spark_settings).load_table(identifier).schema().as_arrow()
-    writer = ArrowSlotWriter(spark_settings)
+    writer = ArrowOverwrite(spark_settings)
 
-    def write(i: int) -> arrow_writer.SlotsWritten:
+    def write(i: int) -> arrow_overwrite.SlotsWritten:
         data = _rows(schema, f"run{i:02d}", starts[i], 10 + i)
         return writer.replace_slots(identifier, data, [slot_partition(starts[i])], {"test.slot": str(i)})
 
@@ -112,7 +115,7 @@ def test_files_match_what_spark_writes_and_the_table_properties(
     catalog = load_catalog(spark_settings)
     schema = catalog.load_table(identifier).schema().as_arrow()
     data = _rows(schema, "run-a", start, 5)
-    ArrowSlotWriter(spark_settings).replace_slots(identifier, data, [slot], {"lakehouse.schema-evolution": "added x"})
+    ArrowOverwrite(spark_settings).replace_slots(identifier, data, [slot], {"lakehouse.schema-evolution": "added x"})
 
     table = catalog.load_table(identifier)
     snapshot = table.current_snapshot()
@@ -150,7 +153,7 @@ def test_an_empty_batch_empties_its_slots_and_no_s3_key_is_logged(
     catalog = load_catalog(spark_settings)
     schema = catalog.load_table(identifier).schema().as_arrow()
     slot = slot_partition(FIRST)
-    writer = ArrowSlotWriter(spark_settings)
+    writer = ArrowOverwrite(spark_settings)
     # Everything at INFO, and the loggers that see the catalog's properties (which carry
     # the S3 keys) at DEBUG. (botocore's own DEBUG log prints the key id of every request
     # it signs, for any boto3 client of the project.)
@@ -184,7 +187,7 @@ def test_a_write_that_fails_midway_deletes_every_file_it_wrote(spark_settings: S
     schema = load_catalog(spark_settings).load_table(identifier).schema().as_arrow()
     starts = [FIRST + i * timedelta(minutes=15) for i in range(3)]
     data = pa.concat_tables([_rows(schema, "run-f", start, 5) for start in starts])
-    writer = ArrowSlotWriter(spark_settings)
+    writer = ArrowOverwrite(spark_settings)
     real_io = writer.data_io
     opened: list[str] = []
     lock = threading.Lock()
@@ -233,7 +236,7 @@ def test_a_transform_that_fails_before_its_commit_leaves_no_data_files(
         land(spark_settings, endpoint.name, start, [trades + [{"id": None, "time": 1}]])
         for start in (FIRST, FIRST + timedelta(minutes=15))
     ]
-    real_read = raw_to_table._read_landing
+    real_read = LandingReader.read
     reads = 0
 
     def read(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -243,7 +246,7 @@ def test_a_transform_that_fails_before_its_commit_leaves_no_data_files(
             raise OSError("simulated: the object store went away reading the second landing")
         return real_read(*args, **kwargs)
 
-    monkeypatch.setattr(raw_to_table, "_read_landing", read)
+    monkeypatch.setattr(LandingReader, "read", read)
     with pytest.raises(OSError, match="simulated: the object store went away"):
         raw_to_table.run(spark, spark_settings, endpoint, prefixes)
 

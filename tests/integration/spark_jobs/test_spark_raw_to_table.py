@@ -17,8 +17,9 @@ from lakehouse.queue.jobs import run_id_for
 from lakehouse.raw.layout import page_key, run_prefix
 from lakehouse.raw.storage import s3_client
 from lakehouse.tables.catalog import load_catalog
+from lakehouse.transform import run as transform_run
+from lakehouse.transform.landings import ManifestNotFoundError
 from spark_jobs import raw_to_table
-from spark_jobs.raw_reader import ManifestNotFoundError
 from spark_jobs.tables import quote
 from tests.integration.landings import ATTEMPT, endpoint_doc, land
 
@@ -138,9 +139,9 @@ def test_backfill_range_uses_only_complete_landings(spark, spark_settings, endpo
 
 def test_a_range_written_in_batches_replaces_each_slot_whole(spark, spark_settings, endpoint, monkeypatch):
     writes: list[list[int]] = []
-    write = raw_to_table._write
+    write = transform_run._write_batch
     monkeypatch.setattr(
-        raw_to_table, "_write", lambda s, t, r, b, *w: (writes.append([x.min for x in b.slots]), write(s, t, r, b, *w))
+        transform_run, "_write_batch", lambda b, r: (writes.append([x.min for x in b.slots]), write(b, r))
     )
     slots = [SLOT_A + timedelta(minutes=15 * n) for n in range(4)]
     prefixes = [

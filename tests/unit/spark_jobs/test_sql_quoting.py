@@ -17,8 +17,7 @@ from lakehouse.endpoints import Table
 from spark_jobs import maintenance
 from spark_jobs.maintenance import MaintenancePolicy
 from spark_jobs.merge import _newer
-from spark_jobs.records import columns_ddl
-from spark_jobs.tables import quote, quote_parts, sql_string
+from spark_jobs.tables import columns_ddl, quote, quote_parts, sql_string
 
 pytestmark = pytest.mark.unit
 
@@ -153,3 +152,21 @@ def test_merge_condition_and_column_ddl_quote_their_names() -> None:
     )
     assert [t for k, t in _lex(columns_ddl(table)) if k == "ident"] == ["id", "version"]
     assert {t for k, t in _lex(_newer(table)) if k == "ident"} == {"version", "min"}
+
+
+def test_columns_ddl_uses_spark_types():
+    table = Table.model_validate(
+        {
+            "namespace": "market",
+            "name": "trades",
+            "columns": [
+                {"name": "trade_id", "path": "id", "type": "long", "required": True},
+                {"name": "price", "path": "price", "type": "decimal(10,2)"},
+                {"name": "qty", "path": "qty", "type": "double"},
+                {"name": "traded_at", "path": "time", "type": "timestamp", "format": "epoch_ms"},
+            ],
+        }
+    )
+    assert columns_ddl(table).startswith(
+        "`trade_id` bigint, `price` decimal(10,2), `qty` double, `traded_at` timestamp"
+    )

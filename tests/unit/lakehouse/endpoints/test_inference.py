@@ -12,8 +12,8 @@ import pytest
 
 from lakehouse.endpoints import Column, Table
 from lakehouse.endpoints.inference import column_name, infer, json_path, list_paths
+from lakehouse.transform.typer import RecordTyper
 from sandbox import MarketConfig, expected_records
-from spark_jobs.records import RecordTyper
 
 pytestmark = pytest.mark.unit
 

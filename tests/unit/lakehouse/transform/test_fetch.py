@@ -13,7 +13,7 @@ import pytest
 
 from lakehouse.config.settings import S3Settings
 from lakehouse.raw.layout import ManifestPage, sha256_hex
-from spark_jobs.page_fetch import PageFetcher, prefetched, s3_filesystem
+from lakehouse.transform.fetch import PageFetcher, prefetched, s3_filesystem
 
 SETTINGS = S3Settings(
     endpoint_url="http://127.0.0.1:18333", bucket="warehouse", access_key_id="k", secret_access_key="s"

@@ -1,5 +1,6 @@
-"""The driver-side half of the merge writer: which version per key wins, and the merge
-log's accounting. (The MERGE itself runs in the Spark integration tests.)"""
+"""The engine-free half of the merge writer (lakehouse/transform/merge_rows.py): which
+version per key wins, and the merge log's accounting. (The MERGE itself runs in the
+Spark integration tests.)"""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.endpoints import Table
-from spark_jobs.merge import latest_per_key, merge_log_rows
-from spark_jobs.tables import SlotPartition
+from lakehouse.transform.merge_rows import latest_per_key, merge_log_rows
+from lakehouse.transform.partitions import SlotPartition
 
 pytestmark = pytest.mark.unit
 

@@ -1,11 +1,11 @@
 """Typing whole pages with pyarrow's JSON reader: no Python object per value, GIL released.
 
-The orjson path (``spark_jobs.records``) builds about ten Python objects per record,
+The orjson path (``typer.ArrowTyper`` on parsed pages) builds about ten Python objects per record,
 and that, not the JSON, is most of its cost; all of it holds the GIL. Here a page is
 read by ``pyarrow.json.read_json`` (C++, the GIL released, so it runs in the page
 fetching threads) against an explicit schema: the keys of ``records_path`` down to
 the list of records, and each column's path down to its value, read as the JSON type
-the column's vectorised conversion takes (``records.array_handler``: strings for
+the column's vectorised conversion takes (the ``native`` type of its entry in conversions.py: strings for
 decimals and ISO times, int64 for integers and epochs, ...). The columns are then
 converted by the very functions the orjson path uses.
 
@@ -33,12 +33,7 @@ quarantine reasons, so any page with a misfit record is declined). Declined:
 
 from __future__ import annotations
 
-import logging
-import os
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -46,18 +41,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from lakehouse.endpoints import Table
-from spark_jobs.records import (
-    CHUNK_RECORDS,
-    ArrayHandler,
-    ArrowTyper,
-    PageBatch,
-    TypedRecords,
-    _field_chain,
-    array_handler,
-    arrow_schema,
-)
-
-log = logging.getLogger(__name__)
+from lakehouse.transform.conversions import ArrayHandler, arrow_schema, conversion
+from lakehouse.transform.typer import field_chain
 
 # A top-level list (records_path "") is read as the value of this key: pyarrow.json
 # reads objects only.
@@ -118,8 +103,8 @@ def _lenient_tokens(body: bytes) -> bool:
     ``-Infinity``. A candidate inside a string that looks like a value start
     (``": Inf..."``) declines too; that is only a slower page.
 
-    numpy rather than ``in``: three vectorised compares find both three-byte words in
-    a 200 kB page in about 55 us against 120-250 us for each ``bytes`` search."""
+    numpy rather than ``in``: three vectorised compares find both three-byte words
+    faster than one ``bytes`` search for each."""
     a = np.frombuffer(body, np.uint8)
     head, middle, tail = a[:-2], a[1:-1], a[2:]
     inf = np.flatnonzero((head == ord("I")) & (middle == ord("n")) & (tail == ord("f")))
@@ -168,14 +153,15 @@ class ArrowJsonPages:
     @classmethod
     def for_table(cls, table: Table, records_path: str) -> ArrowJsonPages | None:
         """The reader of an endpoint's pages; None when its paths are beyond it."""
-        records_keys = _field_chain(records_path) if records_path else []
+        records_keys = field_chain(records_path) if records_path else []
         if records_keys is None:
             return None
         tree: _Tree = {}
         leaves = []
         for column in table.columns:
-            keys = _field_chain(column.path)
-            native, handler = array_handler(column)
+            keys = field_chain(column.path)
+            converts = conversion(column)
+            native, handler = converts.native, converts.array
             if keys is None or not _insert(tree, keys, native):
                 return None
             leaves.append(_Leaf(column.name, tuple(keys), handler, column.required, native == pa.float64()))
@@ -226,64 +212,3 @@ class ArrowJsonPages:
                 return None
             arrays.append(array)
         return pa.Table.from_arrays(arrays, schema=self.schema)
-
-
-# add_page's ``prepared``: not given (try the page here), or not tried (see _trying).
-_UNSET: Any = object()
-_UNTRIED: Any = object()
-# Declined pages after which a landing with too many of them stops being tried.
-GIVE_UP_AFTER = 16
-# Pages parsed at once by the fetching threads: one per core. All eight fetching
-# threads parsing at once on two cores took 20-25 % more CPU for the same pages (cache
-# and GIL contention; benchmarks/typing_bench.py) and were no faster.
-PARSE_THREADS = os.cpu_count() or 2
-_parsing = threading.BoundedSemaphore(PARSE_THREADS)
-
-
-class FastPageBatch(PageBatch):
-    """A PageBatch that takes each page through ``ArrowJsonPages`` when it can.
-
-    ``prepare`` is what the page fetching threads call on each body (off the GIL, in
-    parallel with this thread's typing of declined pages); ``add_page`` then takes
-    its result. Without it, ``add_page`` tries the page here."""
-
-    def __init__(
-        self, typer: ArrowTyper, records_path: str, chunk_records: int = CHUNK_RECORDS, fast: bool = True
-    ) -> None:
-        super().__init__(typer, records_path, chunk_records)
-        self.pages = ArrowJsonPages.for_table(typer.table, records_path) if fast else None
-        self.taken = 0
-        self.declined = 0
-
-    @property
-    def prepare(self) -> Callable[[bytes], Any] | None:
-        return self._prepare if self.pages is not None else None
-
-    def _trying(self) -> bool:
-        # A declined page costs its try and then the orjson path: with a misfit in one
-        # page of four the two paths took 30 % more CPU than the orjson path alone
-        # (benchmarks/typing_bench.py --misfit-every 4), so a landing with more stops.
-        return self.declined < GIVE_UP_AFTER or 3 * self.declined <= self.taken
-
-    def _prepare(self, body: bytes) -> pa.Table | None:
-        assert self.pages is not None
-        if not self._trying():
-            return _UNTRIED
-        with _parsing:
-            return self.pages.type_page(body)
-
-    def add_page(self, raw_key: str, body: bytes, prepared: Any = _UNSET) -> None:
-        if self.pages is not None:
-            if prepared is _UNSET:
-                prepared = self.pages.type_page(body) if self._trying() else None
-            if prepared is not None and prepared is not _UNTRIED:
-                self.taken += 1
-                self.add_typed(prepared)
-                return
-            self.declined += 1  # declined or not tried: the orjson path's
-        super().add_page(raw_key, body)
-
-    def finish(self) -> TypedRecords:
-        if self.pages is not None:
-            log.debug("pyarrow.json typed %d page(s), the orjson path %d", self.taken, self.declined)
-        return super().finish()

@@ -1,14 +1,14 @@
 """Replace whole slot partitions of an Iceberg table from Arrow, without the JVM.
 
-The write half of raw_to_table for overwrite tables when ``spark.table_writer`` is
-``arrow`` (the default): the batch's typed Arrow rows are written as Parquet by
+What the arrow writer (writers.ArrowOverwriteWriter, ``spark.table_writer: arrow``,
+the default for overwrite tables) does with a batch: its typed Arrow rows are written as Parquet by
 pyarrow, through pyiceberg (one file per slot partition per batch, with the table's
 field ids, write properties and column metrics), and committed through the Iceberg
 REST catalog as ONE overwrite snapshot per table: the slots' current data files
 removed and the new ones added in the same commit, so a reader sees each slot's old
 partition or its new one, never half, and a slot whose new data is empty is still
-emptied. Spark's writer spent about 4 JVM CPU s per 1M rows turning the Arrow
-batches back into rows for Iceberg's row-wise Parquet writer (docs/benchmarks.md).
+emptied. Spark's writer spends JVM CPU turning the Arrow batches back into rows for
+Iceberg's row-wise Parquet writer; this one does not (docs/benchmarks.md).
 
 Tables are still created and evolved by Spark (spark_jobs.tables,
 spark_jobs.table_evolution): one place defines a table, and this writer writes to
@@ -21,7 +21,7 @@ so no file is rewritten on a retry and no slot's partition is lost.
 
 Files no snapshot references: a write_files call that fails deletes every file it
 opened (the ones its failed part wrote before failing too); a commit that surely did
-not land deletes its files; raw_to_table deletes the files of batches it never
+not land deletes its files; the transform deletes the files of batches it never
 committed. Left behind, for Nessie GC (docs/spark.md, "Files no snapshot
 references"): the files of a commit whose outcome is unknown (the catalog went away
 mid-commit: they may be the table's now), and those of a process killed between
@@ -46,7 +46,8 @@ from lakehouse.config.settings import Settings
 from lakehouse.engines.engine import EngineDependencyUnavailableError
 from lakehouse.errors import LakehouseError
 from lakehouse.tables.catalog import catalog_properties, commit_with_retry, load_catalog, slot_filter
-from spark_jobs.tables import SlotPartition
+from lakehouse.transform.partitions import SlotPartition
+from lakehouse.transform.pyiceberg_files import write_data_files
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -85,7 +86,7 @@ def slots_expression(slots: Sequence[SlotPartition]) -> BooleanExpression:
     return terms[0] if len(terms) == 1 else Or(*terms)
 
 
-class ArrowSlotWriter:
+class ArrowOverwrite:
     """Writes batches of whole slots into tables of one catalog (one per transform run)."""
 
     def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
@@ -120,14 +121,14 @@ class ArrowSlotWriter:
     def write_files(self, identifier: str, data: pa.Table) -> list[DataFile]:
         """Parquet files of ``data`` for ``identifier``, referenced by no snapshot yet.
 
-        Safe to call from several threads at once (raw_to_table writes a slot's files
+        Safe to call from several threads at once (the transform writes a slot's files
         while it types the next slot): the table's metadata is loaded once, and the
         file writes are pyarrow's, off the GIL."""
         t0 = time.monotonic()
         recorder = _WriteRecorder(self.data_io)
         try:
             with self._unreachable_as_named_error():
-                files = _write_files(self._table(identifier), data, recorder)
+                files = write_data_files(self._table(identifier), data, recorder)
         except BaseException:
             recorder.abort()
             raise
@@ -146,11 +147,10 @@ class ArrowSlotWriter:
         """One catalog commit: ``slots`` of ``identifier`` hold exactly ``files`` (from
         write_files). The files are deleted again when the commit surely did not land."""
         t0 = time.monotonic() if started is None else started
-        attempts = 0
+        attempts: list[float] = []  # one entry per try, for SlotsWritten
 
         def commit() -> int:
-            nonlocal attempts
-            attempts += 1
+            attempts.append(time.monotonic())
             with self._unreachable_as_named_error():
                 return _commit_overwrite(identifier, self.catalog.load_table(identifier), slots, files, summary or {})
 
@@ -160,7 +160,7 @@ class ArrowSlotWriter:
             if _surely_not_committed(exc):
                 self.discard(files)
             raise
-        written = SlotsWritten(identifier, len(files), removed, attempts, time.monotonic() - t0)
+        written = SlotsWritten(identifier, len(files), removed, len(attempts), time.monotonic() - t0)
         log.debug("%s", written)
         return written
 
@@ -190,26 +190,6 @@ class ArrowSlotWriter:
             if unreachable is None:
                 raise
             raise EngineDependencyUnavailableError(*unreachable) from exc
-
-
-def _write_files(table: IcebergTable, data: pa.Table, io: FileIO) -> list[DataFile]:
-    """Parquet files of ``data`` for ``table`` (one per partition), not yet committed.
-
-    pyiceberg's own writer, the one Table.append/overwrite call, but outside a
-    transaction: those write their files inside the commit, so a commit that loses a
-    race would write them again. It casts to the table's schema by name, applies the
-    write properties (codec, target size) and the metrics modes (full bounds of the
-    run-id column, which the count check relies on)."""
-    import uuid
-
-    from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible, _dataframe_to_data_files
-
-    if data.num_rows == 0:
-        return []
-    _check_pyarrow_schema_compatible(
-        table.metadata.schema(), provided_schema=data.schema, format_version=table.metadata.format_version
-    )
-    return list(_dataframe_to_data_files(table_metadata=table.metadata, df=data, io=io, write_uuid=uuid.uuid4()))
 
 
 def _commit_overwrite(

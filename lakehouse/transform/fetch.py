@@ -2,12 +2,11 @@
 checked against the manifest's sha256 as it arrives.
 
 Pages are read with pyarrow's S3 filesystem (the AWS C++ SDK) rather than boto3: a
-boto3 GET costs about 1.2 ms of Python per call (event hooks, signing, header and
-response parsing), which holds the GIL the typer on the same driver needs; pyarrow's
-read runs in C++ with the GIL released and took half the CPU for the same 1000 pages
-(benchmarks/transform_bench.py, docs/benchmarks.md). hashlib releases the GIL on
-large buffers too, so the checksum is taken in the fetching thread, in the same pass.
-pyarrow is already the typer's and pyiceberg's dependency.
+boto3 GET spends its time in Python (event hooks, signing, header and response
+parsing), holding the GIL the typer on the same driver needs; pyarrow's read runs in
+C++ with the GIL released (docs/benchmarks.md has the measured difference). hashlib
+releases the GIL on large buffers too, so the checksum is taken in the fetching
+thread, in the same pass. pyarrow is already the typer's and pyiceberg's dependency.
 """
 
 from __future__ import annotations
@@ -15,11 +14,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
 from lakehouse.raw.layout import sha256_hex
-from spark_jobs.raw_reader import PageBody
 
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
@@ -35,6 +34,14 @@ MAX_ATTEMPTS = 5
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class PageBody:
+    key: str
+    body: bytes | None  # None: listed in the manifest, gone from the bucket
+    checksum_ok: bool
+    prepared: Any = None  # what PageFetcher.pages' ``prepare`` made of the body, if asked
 
 
 def prefetched(fetch: Callable[[T], R], items: Iterable[T], threads: int = FETCH_THREADS) -> Iterator[R]:
@@ -94,6 +101,6 @@ class PageFetcher:
         """The manifest's pages in order, ``threads`` at a time. ``prepare``, if given, is
         called on each body that matches its checksum, in the fetching thread, and its
         result is the PageBody's ``prepared``: for work that releases the GIL (parsing a
-        page with pyarrow.json, spark_jobs/arrow_json.py), which then runs in parallel
+        page with pyarrow.json, arrow_pages.py), which then runs in parallel
         with the caller's."""
         return prefetched(lambda page: self.read(page.key, page.sha256, prepare), pages, self.threads)

@@ -1,8 +1,8 @@
 """Typing raw records against a declared table: every misfit quarantined with a reason.
 
-The Arrow typer (what raw_to_table runs) and the row typer (which writes the reasons)
-must agree on every value: the same tests run against both, and a corpus of awkward
-values per column type checks them against each other.
+The Arrow typer (what the transform runs) and the row typer (which writes the reasons)
+must agree on every value: the same tests run against both, and one corpus of awkward
+values per column type (awkward_values.py) checks them against each other.
 """
 
 from __future__ import annotations
@@ -16,16 +16,10 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.endpoints import Table, extract
-from spark_jobs.records import (
-    ArrowTyper,
-    PageBatch,
-    RecordTyper,
-    arrow_schema,
-    columns_ddl,
-    getter,
-    split_page,
-    type_pages,
-)
+from lakehouse.transform.batches import PageBatch, type_pages
+from lakehouse.transform.conversions import CONVERSIONS, arrow_schema
+from lakehouse.transform.typer import ArrowTyper, RecordTyper, getter
+from tests.unit.lakehouse.transform.awkward_values import AWKWARD, corpus_table, split_page
 
 
 @pytest.fixture()
@@ -164,12 +158,6 @@ def test_json_that_orjson_refuses_still_means_what_json_says(table):
     assert "qty: NaN at 'qty': not a finite number" in result.quarantined[1].reason
 
 
-def test_columns_ddl_uses_spark_types(table):
-    assert columns_ddl(table).startswith(
-        "`trade_id` bigint, `price` decimal(10,2), `qty` double, `traded_at` timestamp"
-    )
-
-
 def test_arrow_schema_matches_the_spark_types(table):
     assert [str(t) for t in arrow_schema(table).types] == [
         "int64",
@@ -186,176 +174,10 @@ def test_arrow_schema_matches_the_spark_types(table):
 
 # --- the Arrow typer against the row typer, value by value ----------------------------
 
-AWKWARD: dict[str, list[Any]] = {
-    "long": [
-        0,
-        -1,
-        2**63 - 1,
-        -(2**63),
-        2**63,
-        -(2**63) - 1,
-        2**70,
-        "42",
-        "-7",
-        " 8 ",
-        "+9",
-        "007",
-        "1.0",
-        "x",
-        "123456789012345678901",
-        1.0,
-        1.5,
-        True,
-        False,
-        None,
-        {},
-        [],
-        "",
-    ],
-    "int": [2**31 - 1, -(2**31), 2**31, -(2**31) - 1, "2147483648", "12", 3.0, True, None],
-    "double": [
-        0.5,
-        -1e308,
-        1e308,
-        1,
-        2**53 + 1,
-        2**64,
-        2**80,
-        "1.5",
-        "1e5",
-        "-0.25e-3",
-        " 2 ",
-        "inf",
-        "nan",
-        "1e400",
-        "x",
-        True,
-        None,
-        [],
-        "1.",
-        ".5",
-        "+3",
-        10**400,  # beyond any double: quarantined, not an OverflowError
-        -(10**400),
-    ],
-    "boolean": [True, False, "true", "FALSE", " True ", "yes", 1, 0, None, "t"],
-    # "\ud800": a lone surrogate escape, valid JSON that no UTF-8 string can hold.
-    "string": ["a", "", " padded ", "ünïcödé", 1, 1.5, True, None, {"a": 1}, [1], "\ud800", "a\udfffb"],
-    "decimal(10,2)": [
-        "1.00",
-        "1.5",
-        "1.500",
-        "1.505",
-        "12345678.99",
-        "123456789.00",
-        "00012345678.10",
-        "-0.01",
-        "+5",
-        "5.",
-        ".5",
-        "1e3",
-        "1E-2",
-        " 1.25 ",
-        "1_000",
-        "NaN",
-        "Infinity",
-        "abc",
-        "",
-        "-",
-        "0",
-        1,
-        1.25,
-        0.1,
-        1e-7,
-        1e20,
-        12345678901,
-        1.005,
-        True,
-        None,
-        {},
-        "0.10000000000",
-    ],
-    "decimal(2,2)": ["0.12", "0.123", "1.00", "00.10", ".99", "-0.5", 0.5, 1],
-    "decimal(38,0)": [
-        "12345678901234567890123456789012345678",
-        "123456789012345678901234567890123456789",
-        "1.0",
-        "1.5",
-        2**100,
-        10**37,
-    ],
-    "timestamp/epoch_ms": [
-        0,
-        -1,
-        1740830400123,
-        253402300799999,
-        253402300800000,
-        -62135596800000,
-        -62135596800001,
-        2**63,
-        1.5,
-        1740830400123.0,
-        "1740830400123",
-        "1.5e3",
-        "soon",
-        True,
-        None,
-    ],
-    "timestamp/epoch_s": [0, 1740830400, 253402300799, 253402300800, -62135596800, 1740830400.5, "1740830400", None],
-    "timestamp/iso": [
-        "2025-03-01T12:00:00Z",
-        "2025-03-01T12:00:00+01:00",
-        "2025-03-01T12:00:00-05:30",
-        "2025-03-01 12:00:00.5Z",
-        "2025-03-01T12:00:00.123456+00:00",
-        "2025-03-01T12:00:00",
-        "2025-03-01T12:00:00.1234567Z",
-        "2025-03-01T12:00Z",
-        "2025-03-01",
-        "2025-02-30T00:00:00Z",
-        "2025-03-01T24:00:00Z",
-        "2025-03-01T23:59:60Z",
-        " 2025-03-01T12:00:00Z ",
-        "2025-03-01T12:00:00z",
-        "2025-03-01T12:00:00+0100",
-        "0001-01-01T00:00:00Z",
-        "0001-01-01T00:00:00+01:00",  # before year 1 in UTC
-        "9999-12-31T23:59:59.999999Z",
-        "9999-12-31T23:59:59-01:00",  # after 9999 in UTC
-        "yesterday",
-        "",
-        1740830400,
-        None,
-        ["2025-03-01T12:00:00Z"],
-    ],
-    "date": [
-        "2025-03-01",
-        "2024-02-29",
-        "2025-02-29",
-        "2025-13-01",
-        "2025-03-01T23:30:00-02:00",
-        "0001-01-01T00:30:00+01:00",
-        " 2025-03-01",
-        "20250301",
-        "yesterday",
-        20250301,
-        None,
-    ],
-    "date/epoch_ms": [0, -1, 86_399_999, 86_400_000, -86_400_001, 1740830400123, "0", 1.5, None],
-}
-
-
-def _corpus_table(kind: str) -> Table:
-    kind_type, _, fmt = kind.partition("/")
-    column: dict[str, Any] = {"name": "v", "path": "v", "type": kind_type}
-    if fmt:
-        column["format"] = fmt
-    return Table.model_validate({"namespace": "n", "name": "t", "columns": [column]})
-
 
 @pytest.mark.parametrize("kind", sorted(AWKWARD))
 def test_arrow_and_row_typers_agree_on_every_awkward_value(kind):
-    table = _corpus_table(kind)
+    table = corpus_table(kind)
     records = [{"v": value} for value in AWKWARD[kind]]
     expected = [RecordTyper(table).type_record(r) for r in records]
     # All values in one chunk (mixed classes in one column), and each on its own.
@@ -372,8 +194,15 @@ def test_arrow_and_row_typers_agree_on_every_awkward_value(kind):
     assert next(good, "end") == "end" and next(reasons, "end") == "end"
 
 
+def test_every_column_type_has_awkward_values():
+    # Adding a column type is one entry in the conversion table and its values here.
+    covered = {kind.partition("/")[0] for kind in AWKWARD}
+    assert set(CONVERSIONS) <= covered, set(CONVERSIONS) - covered
+    assert any(kind.startswith("decimal(") for kind in covered)
+
+
 def test_decimals_are_exact_beyond_double_precision():
-    table = _corpus_table("decimal(38,18)")
+    table = corpus_table("decimal(38,18)")
     text = "12345678901234567890.123456789012345678"
     typed = ArrowTyper(table).type_records([{"v": text}, {"v": "0.000000000000000001"}], "k")
     assert typed.table.column("v").to_pylist() == [Decimal(text), Decimal("1E-18")]

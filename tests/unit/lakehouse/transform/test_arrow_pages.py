@@ -19,10 +19,11 @@ import pyarrow as pa
 import pytest
 
 from lakehouse.endpoints import Table, load_endpoint
+from lakehouse.transform.arrow_pages import ArrowJsonPages
+from lakehouse.transform.batches import GIVE_UP_AFTER, FastPageBatch, type_pages
+from lakehouse.transform.typer import ArrowTyper
 from sandbox.market import MarketConfig, trade
-from spark_jobs.arrow_json import GIVE_UP_AFTER, ArrowJsonPages, FastPageBatch
-from spark_jobs.records import ArrowTyper, split_page, type_pages
-from tests.unit.spark_jobs.test_records import AWKWARD, _corpus_table
+from tests.unit.lakehouse.transform.awkward_values import AWKWARD, corpus_table, split_page
 
 COLUMNS: list[dict[str, Any]] = [
     {"name": "trade_id", "path": "id", "type": "long", "required": True},
@@ -105,7 +106,7 @@ ACCEPTED: dict[str, list[Any]] = {
 
 @pytest.mark.parametrize("kind", sorted(AWKWARD))
 def test_awkward_values_are_typed_as_the_orjson_path_types_them_or_declined(kind):
-    table = _corpus_table(kind)
+    table = corpus_table(kind)
     accepted = []
     for value in AWKWARD[kind]:
         fast, _ = typed_both(table, page([{"v": value}]))
@@ -261,7 +262,7 @@ def _corpus(seed: int, pages: int) -> list[tuple[str, bytes, bool]]:
         clean = rng.random() < 0.5
         path = rng.choice(["data.items", "data", ""])
         # A top-level list's records are read with the fields the table does not read
-        # inferred (spark_jobs/arrow_json.py): one such field of two JSON types, or an
+        # inferred (lakehouse/transform/arrow_pages.py): one such field of two JSON types, or an
         # integer beyond int64, declines the page, so clean ones have none.
         extras = path != "" or not clean
         records = [
@@ -495,7 +496,7 @@ def test_a_top_level_list_is_read_when_records_path_is_empty():
 
 
 def test_sandbox_trade_pages_are_taken_and_typed_alike():
-    endpoint = load_endpoint(Path(__file__).parents[3] / "config" / "endpoints" / "sandbox_trades.yaml")
+    endpoint = load_endpoint(Path(__file__).parents[4] / "config" / "endpoints" / "sandbox_trades.yaml")
     records = [trade(MarketConfig(), "BTCUSDT", i) for i in range(300)]
     body = json.dumps({"data": {"items": records}, "total": 300}).encode()
     fast, slow = typed_both(endpoint.table, body, endpoint.response_map.records_path)

@@ -10,9 +10,9 @@ from lakehouse.config import paths
 from lakehouse.endpoints import load_endpoint, load_endpoints
 from lakehouse.queue.jobs import run_id_for
 from lakehouse.raw.layout import Manifest, run_prefix
+from lakehouse.transform.landings import ForeignBucketError, latest_per_slot, manifest_key_for
+from lakehouse.transform.typer import ArrowTyper, RecordTyper
 from sandbox.market import MarketConfig, trades
-from spark_jobs.raw_reader import ForeignBucketError, latest_per_slot, manifest_key_for
-from spark_jobs.records import ArrowTyper, RecordTyper
 
 SLOT = datetime(2025, 3, 1, 12, 15, tzinfo=UTC)
 PREFIX = run_prefix("raw", "sandbox_trades", SLOT, run_id_for("sandbox_trades", SLOT))

@@ -1,11 +1,11 @@
-"""Finding complete raw landings (by manifest) and reading their pages from S3."""
+"""Finding the complete raw landings a transform reads: by run, or by slot range (by manifest)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lakehouse.config.settings import S3Settings
 from lakehouse.errors import LakehouseError
@@ -16,7 +16,6 @@ from lakehouse.raw.layout import (
     endpoint_prefix,
     manifest_key,
     parse_manifest_key,
-    sha256_hex,
 )
 
 if TYPE_CHECKING:
@@ -54,12 +53,12 @@ class NoLandingsError(RawLandingError):
         )
 
 
-@dataclass(frozen=True)
-class PageBody:
-    key: str
-    body: bytes | None  # None: listed in the manifest, gone from the bucket
-    checksum_ok: bool
-    prepared: Any = None  # what PageFetcher.pages' ``prepare`` made of the body, if asked
+class EndpointMismatchError(RawLandingError):
+    def __init__(self, key: str, found: str, expected: str) -> None:
+        super().__init__(
+            f"{key} is a landing of endpoint {found}, not {expected}: pass --endpoint {found}, "
+            "or the prefix of a run of the endpoint you meant."
+        )
 
 
 class ForeignBucketError(RawLandingError):
@@ -98,18 +97,6 @@ def read_manifest(client: S3Client, bucket: str, key: str) -> Manifest:
         raise InvalidManifestError(bucket, key, str(exc).splitlines()[0]) from exc
 
 
-def read_page(client: S3Client, bucket: str, key: str, sha256: str) -> PageBody:
-    from botocore.exceptions import ClientError
-
-    try:
-        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-            return PageBody(key, None, False)
-        raise
-    return PageBody(key, body, sha256_hex(body) == sha256)
-
-
 def manifest_keys_in_range(
     client: S3Client, s3: S3Settings, endpoint: str, start: datetime, end: datetime
 ) -> list[str]:
@@ -142,3 +129,24 @@ def latest_per_slot(manifests: list[Manifest]) -> list[Manifest]:
                 log.warning("slot %s has two landings; using %s over %s", m.slot_start, m.run_id, current.run_id)
             chosen[m.slot_start] = m
     return [chosen[slot] for slot in sorted(chosen)]
+
+
+def resolve_manifests(
+    client: S3Client,
+    s3: S3Settings,
+    endpoint: str,
+    runs: Sequence[str],
+    slot_range: tuple[datetime, datetime] | None,
+) -> list[Manifest]:
+    """The manifests of ``runs`` (prefixes or manifest keys) and of every complete
+    landing with a slot start in ``slot_range``, one per slot, oldest first."""
+    keys = [manifest_key_for(ref, s3.bucket) for ref in runs]
+    if slot_range is not None:
+        keys += manifest_keys_in_range(client, s3, endpoint, *slot_range)
+    manifests = []
+    for key in dict.fromkeys(keys):
+        manifest = read_manifest(client, s3.bucket, key)
+        if manifest.endpoint != endpoint:
+            raise EndpointMismatchError(key, manifest.endpoint, endpoint)
+        manifests.append(manifest)
+    return latest_per_slot(manifests)

@@ -1,5 +1,5 @@
-"""spark_jobs.arrow_writer without services: the slots filter and which failures are
-the catalog or the object store being unreachable."""
+"""lakehouse/transform/arrow_overwrite.py without services: the slots filter and which
+failures are the catalog or the object store being unreachable."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ from pyiceberg.exceptions import CommitFailedException, CommitStateUnknownExcept
 from pyiceberg.expressions import And, EqualTo, Or
 
 from lakehouse.config.settings import load_settings
-from spark_jobs.arrow_writer import RowLevelDeletesError, _surely_not_committed, _unreachable_service, slots_expression
-from spark_jobs.tables import SlotPartition
+from lakehouse.transform.arrow_overwrite import (
+    RowLevelDeletesError,
+    _surely_not_committed,
+    _unreachable_service,
+    slots_expression,
+)
+from lakehouse.transform.partitions import SlotPartition
 
 A = SlotPartition("2025-03-01", 12, 15)
 B = SlotPartition("2025-03-01", 12, 30)
