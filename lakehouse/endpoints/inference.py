@@ -2,7 +2,7 @@
 ``table.columns`` (and, later, ``columns --from-raw`` over every landed record).
 
 Engine-free and pure: records in, a report out. The rules follow what the transform
-accepts for each declared type (spark_jobs/records.py), so a column proposed here
+accepts for each declared type (lakehouse/transform/conversions.py), so a column proposed here
 types every record it was inferred from:
 
 - nested objects are walked: each leaf becomes a column whose path is the dotted
@@ -169,7 +169,7 @@ def _kind(value: Any) -> str:
     return "scalars" if value is not None else "nulls"
 
 
-# -- one value against one type (the transform's rules: spark_jobs/records.py) ----------
+# -- one value against one type (the transform's rules: lakehouse/transform/conversions.py) ----------
 
 
 def _is_number(value: Any) -> bool:
