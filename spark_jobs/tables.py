@@ -15,7 +15,7 @@ from lakehouse.transform.partitions import slot_partition as slot_partition
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
-# Every slot-partitioned table ends with these, in this order (ARCHITECTURE: Tables).
+# Every slot-partitioned table ends with these, in this order (docs/architecture.md: Tables).
 PARTITION_DDL = "ds string, hr int, min int"
 PARTITION_COLUMNS: tuple[str, ...] = ("ds", "hr", "min")
 

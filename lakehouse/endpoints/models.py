@@ -52,7 +52,7 @@ from lakehouse.raw.layout import MAX_PAGE_INDEX
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # The DAG id, Redis keys and Iceberg identifiers are built from names; keep them short.
 NAME_MAX = 64
-# Spark adds these partition columns to every endpoint table (ARCHITECTURE: Tables).
+# Spark adds these partition columns to every endpoint table (docs/architecture.md: Tables).
 PARTITION_COLUMNS: frozenset[str] = frozenset({"ds", "hr", "min"})
 
 

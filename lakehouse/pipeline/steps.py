@@ -82,7 +82,7 @@ def job_for_slot(
     The request is resolved here too, so a config that could not build one fails at
     the producer, not on a worker."""
     if config.incremental is not None and cursor is None:
-        raise ValueError(f"{config.name} is incremental: pass the slot's cursor (pipeline.plan_cursor)")
+        raise ValueError(f"{config.name} is incremental: pass the slot's cursor (lakehouse.pipeline.steps.plan_cursor)")
     try:
         job = CrawlJob.for_slot(
             endpoint=config.name,

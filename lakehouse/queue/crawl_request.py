@@ -76,7 +76,7 @@ def check_job(config: EndpointConfig, job: CrawlJob) -> None:
         kind = "is" if config.incremental is not None else "is not"
         raise JobConfigMismatchError(
             f"cursor: the job {has} cursor range, but endpoint {config.name!r} {kind} incremental; "
-            "enqueue it with `lakehouse crawl` or the DAG, which plan the cursor (pipeline.plan_cursor)"
+            "enqueue it with `lakehouse crawl` or the DAG, which plan the cursor (lakehouse.pipeline.steps.plan_cursor)"
         )
 
 

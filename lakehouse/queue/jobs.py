@@ -108,7 +108,7 @@ class _Strict(BaseModel):
 
 
 class JobCursor(_Strict):
-    """The cursor range an incremental endpoint's slot asks for (``pipeline.plan_cursor``):
+    """The cursor range an incremental endpoint's slot asks for (``lakehouse.pipeline.steps.plan_cursor``):
     values only; the worker's config says which query parameters carry them."""
 
     start: str = Field(min_length=1, max_length=CURSOR_VALUE_MAX_LENGTH)

@@ -1,5 +1,5 @@
 """Every import arrow between top-level packages points into the core
-(ARCHITECTURE.md, Layout): ``lakehouse`` imports no adapter, test-support or script
+(docs/architecture.md, Layout): ``lakehouse`` imports no adapter, test-support or script
 package, not even lazily inside a function, and imports no engine (Scrapy, Twisted,
 Spark, Airflow) at module level; the adapters (``scrapworker``, ``spark_jobs``,
 ``lakehouse_airflow``) do not import each other.
