@@ -16,7 +16,6 @@ private file.
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -188,11 +187,6 @@ def connect_server_conf(
     if settings.spark.master.startswith("local"):
         conf["spark.driver.host"] = bind_host
         conf["spark.driver.bindAddress"] = bind_host
-        # The executor is this JVM: the jars go on its classpath, read by spark-submit's
-        # launcher. As spark.jars, the executor fetched 117 MB back from the driver's
-        # file server at start, over an authenticated, encrypted RPC connection (about
-        # 10 s of the server's start on 2 loaded cores) into a temp dir a kill -9 leaks.
-        conf["spark.driver.extraClassPath"] = os.pathsep.join(conf.pop("spark.jars").split(","))
     return conf
 
 
