@@ -20,19 +20,20 @@ Output (stdout, one JSON document): ``{"pages": [{"url", "status", "records",
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import scrapy
+import typer
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from lakehouse.cli._errors import exit_code
 from lakehouse.endpoints import EndpointConfig, extract, load_endpoint
 from lakehouse.errors import LakehouseError
 from lakehouse.queue.crawl_request import ResolvedRequest, resolve_request
@@ -184,18 +185,30 @@ class PreviewSpider(scrapy.Spider):
         self.run.on_error(failure)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m scrapworker.preview", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", type=Path, required=True, help="the endpoint's YAML file")
-    p.add_argument("--pages", type=int, default=2, help="pages to fetch at most (default 2)")
-    p.add_argument("--profile", default=None, help="settings profile (default $LAKEHOUSE_PROFILE)")
-    args = p.parse_args(argv)
+app = typer.Typer(
+    add_completion=False,
+    help=__doc__.split("\n\n")[0] if __doc__ else None,
+    # `-h` as well: the argparse parser this replaced took it.
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
 
+
+@app.command()
+def _preview(
+    config: Annotated[Path, typer.Option("--config", help="the endpoint's YAML file")],
+    pages: Annotated[int, typer.Option(help="pages to fetch at most (default 2)", show_default=False)] = 2,
+    profile: Annotated[str | None, typer.Option(help="settings profile (default $LAKEHOUSE_PROFILE)")] = None,
+) -> int:
+    return _run(config, pages, profile)
+
+
+def _run(config_path: Path, pages: int, profile: str | None) -> int:
     from lakehouse.config.settings import load_settings
 
     try:
-        settings = load_settings(args.profile)
-        config = load_endpoint(args.config)
+        settings = load_settings(profile)
+        config = load_endpoint(config_path)
         job = CrawlJob.model_validate_json(sys.stdin.read())
         resolve_request(config, job)  # refuses a job not made from this config, as a worker does
     except LakehouseError as exc:
@@ -215,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     process = CrawlerProcess(scrapy_settings(settings) | overrides)
     crawler = process.create_crawler(PreviewSpider)
-    process.crawl(crawler, config=config, job=job, pages=max(1, args.pages))
+    process.crawl(crawler, config=config, job=job, pages=max(1, pages))
     process.start()
     spider = crawler.spider
     run = getattr(spider, "run", None)
@@ -223,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     json.dump(report, sys.stdout)
     sys.stdout.write("\n")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return exit_code(app, argv, prog_name="python -m scrapworker.preview")
 
 
 if __name__ == "__main__":

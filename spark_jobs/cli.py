@@ -1,49 +1,77 @@
-"""Argument parsing shared by the job entry points (each runnable by spark-submit)."""
+"""The command line shared by the job entry points (each runnable by spark-submit): the
+Spark flags every job takes, the slot-time parser, and how a job exits.
+
+Each job is a one-command typer app run through ``lakehouse.cli._errors.exit_code``,
+like every other entry point, so ``main(argv) -> int`` stays callable from tests and
+from ``run_job``; usage errors exit 2, as they did under argparse.
+"""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from typing import Annotated, Any
 
+import typer
+
+from lakehouse.cli._errors import exit_code
 from lakehouse.config.settings import Settings, load_settings
 from lakehouse.endpoints import slots
 from lakehouse.engines.spark_conf import SessionOptions
 from lakehouse.errors import LakehouseError, SlotError
 
+# `-h` as well: the jobs' argparse parsers took it, and operators' habits did too.
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+
 
 def parse_slot(text: str) -> datetime:
     """An aware slot time, e.g. 2025-03-01T12:15:00Z, in UTC: the core's parser
-    (lakehouse.endpoints.slots.parse_slot) as an argparse type. Naive times are still refused
-    here (tests/unit/spark_jobs asserts it); the core's own rule reads them as UTC."""
+    (lakehouse.endpoints.slots.parse_slot) as a typer option parser. Naive times are still
+    refused here (tests/unit/spark_jobs asserts it); the core's own rule reads them as UTC."""
     try:
         return slots.parse_slot(text, option="time", naive="refuse")
     except SlotError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+        raise typer.BadParameter(str(exc)) from exc
 
 
-def base_parser(description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--profile", default=None, help="settings profile (default: $LAKEHOUSE_PROFILE or local)")
-    parser.add_argument("--master", default=None, help="Spark master (default: settings spark.master)")
-    parser.add_argument("--ui", action="store_true", help="enable the Spark web UI")
-    parser.add_argument(
+# The flags every job takes (typer reads them from each command's signature).
+Profile = Annotated[
+    str | None, typer.Option("--profile", help="settings profile (default: $LAKEHOUSE_PROFILE or local)")
+]
+Master = Annotated[str | None, typer.Option("--master", help="Spark master (default: settings spark.master)")]
+Ui = Annotated[bool, typer.Option("--ui", help="enable the Spark web UI")]
+Remote = Annotated[
+    str | None,
+    typer.Option(
         "--remote",
-        default=None,
         metavar="sc://HOST:PORT",
         help="run on this Spark Connect server (default: settings spark.connect_url when "
         "spark.engine is connect; --master runs a driver here instead)",
+    ),
+]
+
+
+def job_app(doc: str | None) -> typer.Typer:
+    """A one-command app for a job; its help is the first line of the job's docstring."""
+    return typer.Typer(
+        add_completion=False,
+        help=doc.splitlines()[0] if doc else None,
+        context_settings=CONTEXT_SETTINGS,
+        pretty_exceptions_enable=False,
     )
-    return parser
 
 
-def settings_and_options(args: argparse.Namespace, app_name: str) -> tuple[Settings, SessionOptions]:
+def run_app(app: typer.Typer, argv: list[str] | None, job: str) -> int:
+    return exit_code(app, argv, prog_name=f"{job}.py")
+
+
+def settings_and_options(
+    app_name: str, *, profile: str | None, master: str | None, ui: bool, remote: str | None
+) -> tuple[Settings, SessionOptions]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return load_settings(args.profile), SessionOptions(
-        app_name=app_name, master=args.master, ui=args.ui, remote=args.remote
-    )
+    return load_settings(profile), SessionOptions(app_name=app_name, master=master, ui=ui, remote=remote)
 
 
 def run_main(main: Callable[[], int]) -> None:

@@ -18,11 +18,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from lakehouse.endpoints import EndpointConfig, endpoint_path, load_endpoint
 from lakehouse.errors import LakehouseError
-from spark_jobs.cli import base_parser, run_main, settings_and_options
+from spark_jobs.cli import Master, Profile, Remote, Ui, job_app, run_app, run_main, settings_and_options
 from spark_jobs.session import build_session
 from spark_jobs.tables import TABLE_PROPERTIES, quote, table_exists
 
@@ -107,30 +109,44 @@ def parse_days(text: str) -> list[str] | None:
     return sorted({date.fromisoformat(part.strip()).isoformat() for part in text.split(",") if part.strip()})
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--endpoint", required=True, help="endpoint name (config/endpoints/<name>.yaml)")
-    parser.add_argument("--endpoints-dir", type=Path, default=None, help="directory of endpoint configs")
-    parser.add_argument("--sum", action="append", default=[], dest="sums", help="a numeric column to sum; repeatable")
-    parser.add_argument("--days", required=True, help=f"comma-separated YYYY-MM-DD days, or {ALL_DAYS}")
-    args = parser.parse_args(argv)
+app = job_app(__doc__)
+
+
+@app.command()
+def _daily_aggregate(
+    ctx: typer.Context,
+    endpoint: Annotated[str, typer.Option(help="endpoint name (config/endpoints/<name>.yaml)")],
+    days: Annotated[str, typer.Option("--days", help=f"comma-separated YYYY-MM-DD days, or {ALL_DAYS}")],
+    endpoints_dir: Annotated[Path | None, typer.Option(help="directory of endpoint configs")] = None,
+    sums: Annotated[list[str] | None, typer.Option("--sum", help="a numeric column to sum; repeatable")] = None,
+    profile: Profile = None,
+    master: Master = None,
+    ui: Ui = False,
+    remote: Remote = None,
+) -> int:
     try:
-        days = parse_days(args.days)
+        day_list = parse_days(days)
     except ValueError as exc:
-        parser.error(f"--days: {exc}")
-    settings, options = settings_and_options(args, f"daily_aggregate:{args.endpoint}")
-    config = load_endpoint(endpoint_path(args.endpoint, args.endpoints_dir))
-    check_sums(config, args.sums)
+        ctx.fail(f"--days: {exc}")
+    settings, options = settings_and_options(
+        f"daily_aggregate:{endpoint}", profile=profile, master=master, ui=ui, remote=remote
+    )
+    config = load_endpoint(endpoint_path(endpoint, endpoints_dir))
+    check_sums(config, sums or [])
     assert config.table is not None
-    if days == []:
+    if day_list == []:
         log.info("no day to aggregate")
         return 0
     spark = build_session(settings, options)
     try:
-        run(spark, config.table.identifier, args.sums, days)
+        run(spark, config.table.identifier, sums or [], day_list)
     finally:
         spark.stop()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_app(app, argv, "daily_aggregate")
 
 
 if __name__ == "__main__":

@@ -22,11 +22,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from lakehouse.config.settings import Settings
 from lakehouse.tables.bootstrap import required_namespaces
-from spark_jobs.cli import base_parser, run_main, settings_and_options
+from spark_jobs.cli import Master, Profile, Remote, Ui, job_app, run_app, run_main, settings_and_options
 from spark_jobs.session import build_session
 from spark_jobs.tables import quote_parts, sql_string
 
@@ -153,27 +155,41 @@ def run(
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--table", action="append", dest="tables", help="ns.table; repeatable (default: all tables)")
-    parser.add_argument("--min-input-files", type=int, default=MaintenancePolicy.min_input_files)
-    parser.add_argument("--older-than-days", type=float, default=MaintenancePolicy.expire_older_than.days)
-    parser.add_argument("--retain-last", type=int, default=MaintenancePolicy.retain_last)
-    parser.add_argument("--no-expire", action="store_true", help="compact only")
-    args = parser.parse_args(argv)
-    settings, options = settings_and_options(args, "maintenance")
+app = job_app(__doc__)
+
+
+@app.command()
+def _maintenance(
+    tables: Annotated[
+        list[str] | None, typer.Option("--table", help="ns.table; repeatable (default: all tables)")
+    ] = None,
+    min_input_files: Annotated[int, typer.Option()] = MaintenancePolicy.min_input_files,
+    older_than_days: Annotated[float, typer.Option()] = MaintenancePolicy.expire_older_than.days,
+    retain_last: Annotated[int, typer.Option()] = MaintenancePolicy.retain_last,
+    no_expire: Annotated[bool, typer.Option("--no-expire", help="compact only")] = False,
+    profile: Profile = None,
+    master: Master = None,
+    ui: Ui = False,
+    remote: Remote = None,
+) -> int:
+    settings, options = settings_and_options("maintenance", profile=profile, master=master, ui=ui, remote=remote)
     policy = MaintenancePolicy(
-        min_input_files=args.min_input_files,
-        expire=not args.no_expire,
-        expire_older_than=timedelta(days=args.older_than_days),
-        retain_last=args.retain_last,
+        min_input_files=min_input_files,
+        expire=not no_expire,
+        expire_older_than=timedelta(days=older_than_days),
+        retain_last=retain_last,
     )
     spark = build_session(settings, options)
     try:
-        run(spark, settings, args.tables, policy)
+        # No --table: every table (an empty list would mean none).
+        run(spark, settings, tables or None, policy)
     finally:
         spark.stop()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_app(app, argv, "maintenance")
 
 
 if __name__ == "__main__":

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from lakehouse.config.settings import Settings
-from spark_jobs.cli import base_parser, parse_slot, run_main, settings_and_options
+from spark_jobs.cli import Master, Profile, Remote, Ui, job_app, parse_slot, run_app, run_main, settings_and_options
 from spark_jobs.session import build_session
 from spark_jobs.static_data import ROWS, SCHEMA, static_frame
 from spark_jobs.tables import create_partitioned_table, quote, slot_partition, with_slot
@@ -37,18 +39,34 @@ def run(spark: SparkSession, settings: Settings, slot_start: datetime, table: st
     return len(ROWS)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--slot", type=parse_slot, required=True, help="slot start, e.g. 2025-03-01T12:15:00Z")
-    parser.add_argument("--table", default=DEFAULT_TABLE, help=f"target table (default {DEFAULT_TABLE})")
-    args = parser.parse_args(argv)
-    settings, options = settings_and_options(args, "partitioned_data")
+app = job_app(__doc__)
+
+
+@app.command()
+def _partitioned_data(
+    slot: Annotated[
+        datetime,
+        typer.Option(parser=parse_slot, metavar="TIME", help="slot start, e.g. 2025-03-01T12:15:00Z"),
+    ],
+    table: Annotated[str, typer.Option(help=f"target table (default {DEFAULT_TABLE})", show_default=False)] = (
+        DEFAULT_TABLE
+    ),
+    profile: Profile = None,
+    master: Master = None,
+    ui: Ui = False,
+    remote: Remote = None,
+) -> int:
+    settings, options = settings_and_options("partitioned_data", profile=profile, master=master, ui=ui, remote=remote)
     spark = build_session(settings, options)
     try:
-        run(spark, settings, args.slot, args.table)
+        run(spark, settings, slot, table)
     finally:
         spark.stop()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_app(app, argv, "partitioned_data")
 
 
 if __name__ == "__main__":

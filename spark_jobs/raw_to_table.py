@@ -29,7 +29,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from lakehouse.config.settings import Settings
 from lakehouse.endpoints import EndpointConfig, Table, endpoint_path, load_endpoint
@@ -41,7 +43,17 @@ from lakehouse.transform.reader import LandingReader
 from lakehouse.transform.run import DEFAULT_BATCH_ROWS, TransformResult, write_landings
 from lakehouse.transform.threads import WriteThreads
 from spark_jobs import merge
-from spark_jobs.cli import base_parser, parse_slot, run_main, settings_and_options
+from spark_jobs.cli import (
+    Master,
+    Profile,
+    Remote,
+    Ui,
+    job_app,
+    parse_slot,
+    run_app,
+    run_main,
+    settings_and_options,
+)
 from spark_jobs.session import build_session
 from spark_jobs.slot_writers import LINEAGE_DDL, QUARANTINE_DDL, slot_writer
 from spark_jobs.table_evolution import evolve_table
@@ -114,39 +126,54 @@ def endpoint_by_name(name: str, directory: Path | None = None) -> EndpointConfig
     return load_endpoint(endpoint_path(name, directory))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--endpoint", required=True, help="endpoint name (config/endpoints/<name>.yaml)")
-    parser.add_argument("--endpoints-dir", type=Path, default=None, help="directory of endpoint configs")
-    parser.add_argument(
-        "--run",
-        action="append",
-        default=[],
-        dest="runs",
-        help="a run's raw prefix or _manifest.json key (s3:// URIs too); repeatable",
+app = job_app(__doc__)
+
+
+@app.command()
+def _raw_to_table(
+    ctx: typer.Context,
+    endpoint: Annotated[str, typer.Option(help="endpoint name (config/endpoints/<name>.yaml)")],
+    endpoints_dir: Annotated[Path | None, typer.Option(help="directory of endpoint configs")] = None,
+    runs: Annotated[
+        list[str] | None,
+        typer.Option("--run", help="a run's raw prefix or _manifest.json key (s3:// URIs too); repeatable"),
+    ] = None,
+    start: Annotated[
+        datetime | None,
+        typer.Option("--from", parser=parse_slot, metavar="TIME", help="backfill: first slot start (inclusive)"),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option("--to", parser=parse_slot, metavar="TIME", help="backfill: slot starts before this (exclusive)"),
+    ] = None,
+    batch_rows: Annotated[
+        int,
+        typer.Option(help=f"records per write, whole slots only (default {DEFAULT_BATCH_ROWS:,})", show_default=False),
+    ] = DEFAULT_BATCH_ROWS,
+    profile: Profile = None,
+    master: Master = None,
+    ui: Ui = False,
+    remote: Remote = None,
+) -> int:
+    if (start is None) != (end is None):
+        ctx.fail("--from and --to go together")
+    if not runs and start is None:
+        ctx.fail("give --run (one or more) or --from/--to")
+    settings, options = settings_and_options(
+        f"raw_to_table:{endpoint}", profile=profile, master=master, ui=ui, remote=remote
     )
-    parser.add_argument("--from", dest="start", type=parse_slot, help="backfill: first slot start (inclusive)")
-    parser.add_argument("--to", dest="end", type=parse_slot, help="backfill: slot starts before this (exclusive)")
-    parser.add_argument(
-        "--batch-rows",
-        type=int,
-        default=DEFAULT_BATCH_ROWS,
-        help=f"records per write, whole slots only (default {DEFAULT_BATCH_ROWS:,})",
-    )
-    args = parser.parse_args(argv)
-    if (args.start is None) != (args.end is None):
-        parser.error("--from and --to go together")
-    if not args.runs and args.start is None:
-        parser.error("give --run (one or more) or --from/--to")
-    settings, options = settings_and_options(args, f"raw_to_table:{args.endpoint}")
-    endpoint = endpoint_by_name(args.endpoint, args.endpoints_dir)
+    config = endpoint_by_name(endpoint, endpoints_dir)
     spark = build_session(settings, options)
     try:
-        slot_range = (args.start, args.end) if args.start is not None else None
-        run(spark, settings, endpoint, args.runs, slot_range, batch_rows=args.batch_rows)
+        slot_range = (start, end) if start is not None and end is not None else None
+        run(spark, settings, config, runs or [], slot_range, batch_rows=batch_rows)
     finally:
         spark.stop()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_app(app, argv, "raw_to_table")
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from lakehouse.config.settings import Settings
-from spark_jobs.cli import base_parser, run_main, settings_and_options
+from spark_jobs.cli import Master, Profile, Remote, Ui, job_app, run_app, run_main, settings_and_options
 from spark_jobs.session import build_session
 from spark_jobs.tables import TABLE_PROPERTIES, quote
 
@@ -49,17 +51,30 @@ def run(spark: SparkSession, settings: Settings, table: str = DEFAULT_TABLE) -> 
     return len(ROWS)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument("--table", default=DEFAULT_TABLE, help=f"target table (default {DEFAULT_TABLE})")
-    args = parser.parse_args(argv)
-    settings, options = settings_and_options(args, "static_data")
+app = job_app(__doc__)
+
+
+@app.command()
+def _static_data(
+    table: Annotated[str, typer.Option(help=f"target table (default {DEFAULT_TABLE})", show_default=False)] = (
+        DEFAULT_TABLE
+    ),
+    profile: Profile = None,
+    master: Master = None,
+    ui: Ui = False,
+    remote: Remote = None,
+) -> int:
+    settings, options = settings_and_options("static_data", profile=profile, master=master, ui=ui, remote=remote)
     spark = build_session(settings, options)
     try:
-        run(spark, settings, args.table)
+        run(spark, settings, table)
     finally:
         spark.stop()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_app(app, argv, "static_data")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from typing import Any
 
 import typer
 import typer.main
-from typer._click.exceptions import UsageError  # typer 0.29 runs on its own vendored click
 from typer.core import TyperCommand, TyperGroup
 
 from lakehouse.cli import _errors
@@ -107,13 +106,16 @@ class LazyCommandGroup(TyperGroup):
             self._listing = False
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        try:
-            return self._click_resolve_command(ctx, args)
-        except UsageError as exc:  # suggest the lazy commands too
-            matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+        # Typer's own suggestions see only the commands already loaded, so they are off
+        # (suggest_commands=False below) and the lazy ones are suggested here. Failing
+        # through ctx.fail, click's public way to raise its usage error, keeps this off
+        # typer's private click module (lakehouse/cli/_errors.py says why).
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and not ctx.resilient_parsing and self.get_command(ctx, name) is None:
+            matches = get_close_matches(name, self.list_commands(ctx))
             if matches:
-                exc.message = f"{exc.message.rstrip('.')}. Did you mean {', '.join(repr(m) for m in matches)}?"
-            raise
+                ctx.fail(f"No such command {name!r}. Did you mean {', '.join(repr(m) for m in matches)}?")
+        return super().resolve_command(ctx, args)
 
 
 app = typer.Typer(
@@ -121,6 +123,7 @@ app = typer.Typer(
     cls=LazyCommandGroup,
     help="Batch ingestion from rate-limited HTTP/JSON APIs into Apache Iceberg.",
     no_args_is_help=True,
+    suggest_commands=False,
     pretty_exceptions_enable=False,
     add_completion=False,
 )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
+import typer
 
 from lakehouse.config.settings import load_settings
 from spark_jobs import session
@@ -83,7 +83,7 @@ def test_version_check_passes_on_equal_versions():
 def test_slots_must_carry_a_time_zone():
     assert parse_slot("2025-03-01T12:15:00Z").hour == 12
     assert parse_slot("2025-03-01T13:15:00+01:00").hour == 12
-    with pytest.raises(argparse.ArgumentTypeError, match="no time zone"):
+    with pytest.raises(typer.BadParameter, match="no time zone"):
         parse_slot("2025-03-01T12:15:00")
 
 
