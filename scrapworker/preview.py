@@ -40,9 +40,9 @@ from lakehouse.queue.crawl_request import ResolvedRequest, resolve_request
 from lakehouse.queue.jobs import CrawlJob
 from lakehouse.raw.layout import redact_url
 from scrapworker.errors import JobFailedError, OffOriginRequestError, PageRetriesExhaustedError, TokenRequestError
-from scrapworker.pagination import Page, Paginator, paginator_for, with_params
-from scrapworker.redaction import SECRET_PARAMS_META, install_filter, scrub, secret_values
-from scrapworker.run import CLEAN_URL_META, PARSED_META, RUN_META
+from scrapworker.pagination import Page, Paginator, paginator_for
+from scrapworker.redaction import install_filter, scrub, secret_values
+from scrapworker.run import CLEAN_URL_META, PARSED_META, build_request
 from scrapworker.stats import RunStats
 
 logger = logging.getLogger(__name__)
@@ -73,28 +73,7 @@ class PreviewRun:
         return redact_url(url, self.secret_params)
 
     def request_for(self, clean_url: str) -> scrapy.Request:
-        """As ``JobRun.request_for``: the credential is added at send time."""
-        spec = self.request
-        auth_headers, auth_query = ({}, {}) if spec.auth.needs_token else spec.auth.apply()
-        url = with_params(clean_url, auth_query) if auth_query else clean_url
-        headers = {"Accept": "application/json", **spec.headers, **auth_headers}
-        body = self.config.render_body(self.job.slot_start, self.job.slot_end)
-        if body is not None:
-            headers.setdefault("Content-Type", "application/json")
-        return scrapy.Request(
-            url,
-            method=spec.method,
-            headers=headers,
-            body=json.dumps(body).encode() if body is not None else None,
-            dont_filter=True,
-            meta={
-                RUN_META: self,
-                CLEAN_URL_META: clean_url,
-                SECRET_PARAMS_META: self.secret_params,
-                "handle_httpstatus_all": True,
-                "download_timeout": self.config.request.timeout_seconds,
-            },
-        )
+        return build_request(self, clean_url)
 
     def on_response(self, response: Response) -> scrapy.Request | None:
         clean_url: str = response.meta[CLEAN_URL_META]

@@ -240,29 +240,7 @@ class JobRun:
     def request_for(self, clean_url: str) -> scrapy.Request:
         """A request for a credential-free URL; the credential is added here, at send
         time, from this worker's environment and config (it never travels in the job)."""
-        spec = self.request
-        # A token-based auth is applied per send by its middleware (scrapworker.oauth2).
-        auth_headers, auth_query = ({}, {}) if spec.auth.needs_token else spec.auth.apply()
-        url = with_params(clean_url, auth_query) if auth_query else clean_url
-        headers = {"Accept": "application/json", **spec.headers, **auth_headers}
-        body = self.config.render_body(self.job.slot_start, self.job.slot_end)
-        if body is not None:
-            headers.setdefault("Content-Type", "application/json")
-        return scrapy.Request(
-            url,
-            method=spec.method,
-            headers=headers,
-            body=json.dumps(body).encode() if body is not None else None,
-            # Pagination owns loop detection; retries must re-send the same URL.
-            dont_filter=True,
-            meta={
-                RUN_META: self,
-                CLEAN_URL_META: clean_url,
-                SECRET_PARAMS_META: self.secret_params,
-                "handle_httpstatus_all": True,
-                "download_timeout": self.config.request.timeout_seconds,
-            },
-        )
+        return build_request(self, clean_url)
 
     # -- pages --------------------------------------------------------------------------
 
@@ -526,3 +504,31 @@ class JobRun:
             counts["throttled"],
             detail,
         )
+
+
+def build_request(run: Any, clean_url: str) -> scrapy.Request:
+    """The request ``run.request_for`` sends (a crawl's ``JobRun`` or a preview run):
+    ``run`` holds the job, its resolved request, the config and the secret params."""
+    spec = run.request
+    # A token-based auth is applied per send by its middleware (scrapworker.oauth2).
+    auth_headers, auth_query = ({}, {}) if spec.auth.needs_token else spec.auth.apply()
+    url = with_params(clean_url, auth_query) if auth_query else clean_url
+    headers = {"Accept": "application/json", **spec.headers, **auth_headers}
+    body = run.config.render_body(run.job.slot_start, run.job.slot_end)
+    if body is not None:
+        headers.setdefault("Content-Type", "application/json")
+    return scrapy.Request(
+        url,
+        method=spec.method,
+        headers=headers,
+        body=json.dumps(body).encode() if body is not None else None,
+        # Pagination owns loop detection; retries must re-send the same URL.
+        dont_filter=True,
+        meta={
+            RUN_META: run,
+            CLEAN_URL_META: clean_url,
+            SECRET_PARAMS_META: run.secret_params,
+            "handle_httpstatus_all": True,
+            "download_timeout": run.config.request.timeout_seconds,
+        },
+    )
